@@ -1,0 +1,263 @@
+"""Typed configuration: the repo's config.toml, then the user's file, then a few environment overrides.
+
+Errors name the file, the key and the line. Secrets are never values here: an LLM profile names
+the environment variable that holds its key (`api_key_env`), so printing or saving the config
+cannot leak one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+REPO_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+
+
+def user_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "tunedeck" / "config.toml"
+
+
+class ConfigError(Exception):
+    """A config file is wrong; the message names the file, key and line."""
+
+
+@dataclass
+class AwsConfig:
+    region: str = "us-east-1"
+    profile: str = ""
+    role_arn: str = ""
+    s3_bucket: str = ""
+    s3_prefix: str = "tunedeck"
+    endpoint_url: str = ""
+
+
+@dataclass
+class LlmProfile:
+    provider: str = "openai"
+    model: str = "gpt-4o-mini"
+    base_url: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+    rpm: int = 500
+    tpm: int = 200_000
+    max_concurrency: int = 16
+    input_price_per_mtok: float = 0.15
+    output_price_per_mtok: float = 0.60
+    timeout_s: float = 60.0
+
+    def validate(self, where: str) -> list[tuple[str, str]]:
+        problems = []
+        if self.provider not in ("openai", "bedrock"):
+            problems.append(("provider", f"must be 'openai' or 'bedrock', not {self.provider!r}"))
+        for name in ("rpm", "tpm", "max_concurrency"):
+            if getattr(self, name) <= 0:
+                problems.append((name, "must be greater than 0"))
+        if self.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
+            problems.append(("api_key_env", "must name an environment variable, not hold a key"))
+        return [(f"{where}.{key}", msg) for key, msg in problems]
+
+
+@dataclass
+class LlmConfig:
+    generator: LlmProfile = field(default_factory=LlmProfile)
+    judge: LlmProfile = field(default_factory=lambda: LlmProfile(model="gpt-4o"))
+
+
+@dataclass
+class JumpStartConfig:
+    model_id: str = "meta-textgeneration-llama-3-2-3b"
+    model_version: str = "*"
+    training_instance: str = "ml.g5.2xlarge"
+    quotas: dict[str, int] = field(default_factory=dict)
+    prices: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class GenerationConfig:
+    questions_per_topic: int = 6
+    refusal_share: float = 0.08
+    answer_style: str = (
+        "You are a friendly domain expert. Answer in plain language, concisely and with empathy. "
+        "Do not use headings such as '### ANSWER'."
+    )
+
+
+@dataclass
+class CurationConfig:
+    near_duplicate_threshold: float = 0.7
+    min_quality: float = 7.0
+
+
+@dataclass
+class UiConfig:
+    theme: str = "textual-dark"
+    mouse: bool = False
+    ascii: bool = False
+    keymap: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DemoConfig:
+    epoch_seconds: float = 5.0
+    endpoint_seconds: float = 3.0
+
+
+@dataclass
+class Config:
+    aws: AwsConfig = field(default_factory=AwsConfig)
+    llm: LlmConfig = field(default_factory=LlmConfig)
+    jumpstart: JumpStartConfig = field(default_factory=JumpStartConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    curation: CurationConfig = field(default_factory=CurationConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+    sources: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("sources")
+        data.pop("warnings")
+        return data
+
+
+@dataclass
+class _Source:
+    path: Path
+    text: str
+
+    def line_of(self, dotted_key: str) -> int | None:
+        """Best-effort line number of `a.b.c` in a TOML file (tables or dotted keys)."""
+        parts = dotted_key.split(".")
+        table: list[str] = []
+        header = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]\s*(#.*)?$")
+        for number, line in enumerate(self.text.splitlines(), start=1):
+            match = header.match(line)
+            if match:
+                table = [p.strip().strip('"') for p in match.group(1).split(".")]
+                if table == parts:
+                    return number
+                continue
+            key_match = re.match(r'^\s*("?[^=\s"]+"?(?:\s*\.\s*"?[^=\s"]+"?)*)\s*=', line)
+            if key_match:
+                key = [p.strip().strip('"') for p in key_match.group(1).split(".")]
+                if table + key == parts:
+                    return number
+        return None
+
+    def where(self, dotted_key: str) -> str:
+        line = self.line_of(dotted_key)
+        return f"{self.path}:{line}" if line else str(self.path)
+
+
+def _merge_section(target: Any, raw: dict[str, Any], source: _Source, prefix: str, warnings: list[str]) -> None:
+    hints = get_type_hints(type(target))
+    for key, value in raw.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if key not in hints or key in ("sources", "warnings"):
+            warnings.append(f"{source.where(dotted)}: unknown key '{dotted}' ignored")
+            continue
+        expected = hints[key]
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source.where(dotted)}: '{dotted}' must be a table")
+            _merge_section(current, value, source, dotted, warnings)
+            continue
+        setattr(target, key, _coerce(value, expected, source, dotted))
+
+
+def _coerce(value: Any, expected: Any, source: _Source, dotted: str) -> Any:
+    origin = get_origin(expected)
+    if origin is dict:
+        key_type, value_type = get_args(expected)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source.where(dotted)}: '{dotted}' must be a table")
+        return {str(k): _coerce(v, value_type, source, f"{dotted}.{k}") for k, v in value.items()}
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source.where(dotted)}: '{dotted}' must be true or false, not {value!r}")
+        return value
+    if expected is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source.where(dotted)}: '{dotted}' must be an integer, not {value!r}")
+        return value
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source.where(dotted)}: '{dotted}' must be a number, not {value!r}")
+        return float(value)
+    if expected is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source.where(dotted)}: '{dotted}' must be a string, not {value!r}")
+        return value
+    return value
+
+
+_KEY_LITERAL = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16})\b")
+
+
+def _read(path: Path) -> tuple[_Source, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    source = _Source(path, text)
+    try:
+        return source, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def load_config(user_path: Path | None = None, *, include_user: bool = True) -> Config:
+    """Load repo defaults, then the user's file (explicit path or ~/.config/tunedeck/config.toml)."""
+    config = Config()
+    paths: list[Path] = []
+    if REPO_CONFIG.exists():
+        paths.append(REPO_CONFIG)
+    if user_path is not None:
+        if not user_path.exists():
+            raise ConfigError(f"{user_path}: config file not found")
+        paths.append(user_path)
+    elif include_user and user_config_path().exists():
+        paths.append(user_config_path())
+    for path in paths:
+        source, raw = _read(path)
+        _merge_section(config, raw, source, "", config.warnings)
+        if _KEY_LITERAL.search(source.text):
+            config.warnings.append(
+                f"{path}: looks like it holds a secret key literal; put keys in environment variables "
+                "and name them with api_key_env"
+            )
+        problems = config.llm.generator.validate("llm.generator") + config.llm.judge.validate("llm.judge")
+        for key, message in problems:
+            raise ConfigError(f"{source.where(key)}: '{key}' {message}")
+        config.sources.append(str(path))
+    _apply_environment(config)
+    return config
+
+
+def _apply_environment(config: Config) -> None:
+    """Standard variables a sandbox prints (`tunedeck sandbox`) override the matching keys."""
+    env = os.environ
+    if env.get("TUNEDECK_ROLE_ARN"):
+        config.aws.role_arn = env["TUNEDECK_ROLE_ARN"]
+    if env.get("TUNEDECK_S3_BUCKET"):
+        config.aws.s3_bucket = env["TUNEDECK_S3_BUCKET"]
+    if env.get("AWS_ENDPOINT_URL") and not config.aws.endpoint_url:
+        config.aws.endpoint_url = env["AWS_ENDPOINT_URL"]
+    if env.get("AWS_DEFAULT_REGION") and config.aws.region == AwsConfig.region:
+        config.aws.region = env["AWS_DEFAULT_REGION"]
+    if env.get("OPENAI_BASE_URL"):
+        for profile in (config.llm.generator, config.llm.judge):
+            if profile.provider == "openai" and not profile.base_url:
+                profile.base_url = env["OPENAI_BASE_URL"]
+
+
+def dump_config(config: Config) -> str:
+    import tomli_w
+
+    return tomli_w.dumps(config.to_dict())

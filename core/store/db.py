@@ -1,0 +1,118 @@
+"""SQLite connection handling for a session: WAL, foreign keys, one connection per thread, migrations."""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from core.store.schema import MIGRATIONS
+
+
+class StoreError(Exception):
+    """The session database cannot be opened or migrated."""
+
+
+class Database:
+    """Thread-safe access to one session database.
+
+    Each thread gets its own connection (SQLite connections are not shared across threads);
+    WAL lets the TUI read while a headless run writes. Writes go through `tx()`, which commits
+    when the block ends, so each generated item is durable as soon as it is stored.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fresh = not self.path.exists()
+        conn = self.connection()
+        if fresh:
+            os.chmod(self.path, 0o600)
+        self._migrate(conn)
+
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA busy_timeout=30000")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: cannot open session database ({exc})") from None
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE) committed at the end of the block, rolled back on error."""
+        conn = self.connection()
+        if conn.in_transaction:  # nested: join the outer transaction
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        return self.connection().execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
+        return self.connection().execute(sql, params).fetchone()
+
+    def scalar(self, sql: str, params: tuple | dict = ()) -> Any:
+        row = self.connection().execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def schema_version(self) -> int:
+        return int(self.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") or 0)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
+        )
+        current = self.schema_version()
+        known = MIGRATIONS[-1][0] if MIGRATIONS else 0
+        if current > known:
+            raise StoreError(
+                f"{self.path}: session was written by a newer tunedeck (schema {current}, this one knows {known})"
+            )
+        for version, description, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            script = (
+                f"BEGIN IMMEDIATE;\n{sql}\n"
+                f"INSERT INTO schema_migrations VALUES ({version}, '{description}', {time.time()});\nCOMMIT;"
+            )
+            try:
+                conn.executescript(script)
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: migration {version} ({description}) failed: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._connections.clear()
+        self._local = threading.local()

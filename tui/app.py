@@ -1,0 +1,193 @@
+"""The tunedeck App: five panes switched with 1-5, a command palette, a status bar and help."""
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.widgets import ContentSwitcher, Footer
+
+from core.config import Config
+from core.safe_text import one_line
+from core.store import Store
+from tui.messages import IdentityResolved, StatusRefreshed
+from tui.panes.base import Pane
+from tui.panes.compare import ComparePane
+from tui.panes.jobs import JobsPane
+from tui.panes.pairs import PairsPane
+from tui.panes.playground import PlaygroundPane
+from tui.panes.topics import TopicsPane
+from tui.screens.help import HelpScreen
+from tui.text import safe
+from tui.widgets.status_bar import StatusBar
+from tui.widgets.title_bar import TitleBar
+
+PANE_CLASSES: tuple[type[Pane], ...] = (TopicsPane, PairsPane, JobsPane, ComparePane, PlaygroundPane)
+PANES: dict[str, str] = {cls.PANE_ID: cls.TITLE for cls in PANE_CLASSES}
+STATUS_REFRESH_SECONDS = 2.0
+
+
+class PaneCommands(Provider):
+    """Palette commands: "go: <pane>" and a few app-wide actions."""
+
+    def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
+        app = self.app
+        assert isinstance(app, TunedeckApp)
+        commands = [(f"go: {title}", partial(app.action_show_pane, pane_id), f"switch to the {title} pane")
+                    for pane_id, title in PANES.items()]
+        commands.append(("app: Help", app.action_help, "list the keys"))
+        commands.append(("app: Quit", app.action_quit, "leave tunedeck"))
+        return commands
+
+    async def discover(self) -> Hits:
+        for title, callback, help_text in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, callback, help_text in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+class TunedeckApp(App[None]):
+    CSS_PATH = "styles/app.tcss"
+    TITLE = "tunedeck"
+    COMMANDS = App.COMMANDS | {PaneCommands}
+    BINDINGS = [
+        *[
+            Binding(str(index), f"show_pane('{cls.PANE_ID}')", cls.TITLE, id=f"pane.{cls.PANE_ID}",
+                    tooltip=f"Show the {cls.TITLE} pane")
+            for index, cls in enumerate(PANE_CLASSES, start=1)
+        ],
+        Binding("f1,question_mark", "help", "Help", id="app.help", tooltip="List the keys"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit tunedeck"),
+    ]
+
+    def __init__(self, store: Store, config: Config, *, demo: bool = False, check_identity: bool = True,
+                 status_interval: float = STATUS_REFRESH_SECONDS) -> None:
+        super().__init__()
+        self.store = store
+        self.config = config
+        self.demo = demo
+        self.check_identity = check_identity
+        self.status_interval = status_interval
+        self._status_timer = None
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar(self.demo)
+        with ContentSwitcher(initial=f"pane-{PANE_CLASSES[0].PANE_ID}", id="panes"):
+            for cls in PANE_CLASSES:
+                yield cls(self.store, self.config)
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._apply_theme()
+        if self.config.ui.keymap:
+            self.set_keymap(self.config.ui.keymap)
+        status = self.query_one(StatusBar)
+        status.session = self.store.name
+        generator = self.config.llm.generator
+        status.llm = f"{generator.provider}:{generator.model}"
+        if not self.check_identity:
+            status.identity = "AWS check off"
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        """Work that must not delay the first frame: AWS identity and the session counts."""
+        if self.check_identity:
+            self._lookup_identity()
+        self._refresh_status()
+        self._status_timer = self.set_interval(self.status_interval, self._refresh_status)
+
+    def _apply_theme(self) -> None:
+        theme = self.config.ui.theme
+        if theme in self.available_themes:
+            self.theme = theme
+        else:
+            self.notify(safe(f"unknown theme {theme!r} in [ui] theme; using the default"), severity="warning")
+
+    @work(thread=True, exclusive=True, group="identity", exit_on_error=False)
+    def _lookup_identity(self) -> None:
+        from core.aws_identity import lookup_identity
+
+        identity = lookup_identity(self.config.aws)
+        self.post_message(IdentityResolved(identity.label, identity.online))
+
+    @work(thread=True, exclusive=True, group="status", exit_on_error=False)
+    def _refresh_status(self) -> None:
+        self.post_message(StatusRefreshed(self.store.status_counts()))
+
+    def on_identity_resolved(self, message: IdentityResolved) -> None:
+        status = self.query_one(StatusBar)
+        status.identity = message.label
+        status.set_class(not message.online, "-offline")
+
+    def on_status_refreshed(self, message: StatusRefreshed) -> None:
+        self.query_one(StatusBar).counts = message.counts
+
+    @property
+    def active_pane(self) -> Pane:
+        switcher = self.query_one("#panes", ContentSwitcher)
+        return self.query_one(f"#{switcher.current}", Pane)
+
+    def action_show_pane(self, pane_id: str) -> None:
+        if pane_id not in PANES:
+            return
+        switcher = self.query_one("#panes", ContentSwitcher)
+        if switcher.current == f"pane-{pane_id}":
+            return
+        previous = self.active_pane
+        switcher.current = f"pane-{pane_id}"
+        previous.pane_hidden()
+        pane = self.active_pane
+        pane.pane_shown()
+        self.call_after_refresh(pane.focus_first)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        sections = [("tunedeck", self._binding_rows(self.BINDINGS))]
+        pane = self.active_pane
+        pane_rows = self._binding_rows(getattr(pane, "BINDINGS", []))
+        for child in pane.query("*"):
+            pane_rows.extend(self._binding_rows(getattr(child, "BINDINGS", [])))
+        if pane_rows:
+            sections.append((f"{pane.TITLE} pane", _unique(pane_rows)))
+        sections.append(("palette", [("ctrl+p", "command palette: type 'go:' to switch panes")]))
+        self.push_screen(HelpScreen(sections))
+
+    def _binding_rows(self, bindings) -> list[tuple[str, str]]:
+        rows = []
+        for binding in bindings:
+            if isinstance(binding, Binding):
+                keys = ", ".join(self.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(","))
+                rows.append((keys, binding.description or binding.action))
+            elif isinstance(binding, tuple) and len(binding) >= 3:
+                rows.append((binding[0], binding[2]))
+        return rows
+
+    def report_error(self, where: str, error: BaseException) -> None:
+        """An error becomes a notification and a line in the session log; the app keeps running."""
+        text = f"{where}: {one_line(error, 300)}"
+        try:
+            self.store.log("error", where, text)
+        except Exception:  # the log must never take the app down with it
+            pass
+        self.notify(safe(text), severity="error", timeout=8)
+
+    def on_worker_state_changed(self, event) -> None:
+        from textual.worker import WorkerState
+
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.report_error(event.worker.name or "background task", event.worker.error)
+
+
+def _unique(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    seen: set[tuple[str, str]] = set()
+    return [r for r in rows if not (r in seen or seen.add(r))]

@@ -1,0 +1,19 @@
+"""Console entry point: headless verbs run without importing Textual; no verb opens the TUI."""
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from core.cli import parse, run_headless
+
+    args, config = parse(argv)
+    if args.verb:
+        return run_headless(args, config)
+    from tui.launch import launch
+
+    return launch(args, config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

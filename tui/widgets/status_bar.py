@@ -1,0 +1,40 @@
+"""One-line status bar: session, AWS identity, LLM profile, counts."""
+from __future__ import annotations
+
+from typing import Any
+
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from core.safe_text import one_line
+
+
+class StatusBar(Widget):
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    StatusBar.-offline { color: $text-warning; }
+    """
+
+    session: reactive[str] = reactive("")
+    identity: reactive[str] = reactive("checking AWS…")
+    llm: reactive[str] = reactive("")
+    counts: reactive[dict[str, Any]] = reactive(dict, always_update=True)
+    extra: reactive[str] = reactive("")
+
+    def render(self) -> Content:
+        counts = self.counts or {}
+        pairs = counts.get("pairs", {})
+        jobs = counts.get("jobs", {})
+        running = sum(v for k, v in jobs.items() if k in ("InProgress", "Pending", "Stopping"))
+        parts = [
+            f"session {one_line(self.session, 24)}",
+            one_line(self.identity, 48),
+            f"llm {one_line(self.llm, 28)}",
+            f"topics {counts.get('topics', 0)}",
+            f"pairs {sum(pairs.values())} ({pairs.get('accepted', 0)} ok)",
+            f"jobs {running} running",
+        ]
+        if self.extra:
+            parts.append(one_line(self.extra, 40))
+        return Content(" │ ".join(parts))
