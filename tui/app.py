@@ -166,7 +166,7 @@ class TunedeckApp(App[None]):
         rows = []
         for binding in bindings:
             if isinstance(binding, Binding):
-                keys = ", ".join(self.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(","))
+                keys = ", ".join(_KEY_NAMES.get(k.strip(), k.strip()) for k in binding.key.split(","))
                 rows.append((keys, binding.description or binding.action))
             elif isinstance(binding, tuple) and len(binding) >= 3:
                 rows.append((binding[0], binding[2]))
@@ -186,6 +186,9 @@ class TunedeckApp(App[None]):
 
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.report_error(event.worker.name or "background task", event.worker.error)
+
+
+_KEY_NAMES = {"question_mark": "?", "slash": "/", "escape": "esc", "space": "space"}
 
 
 def _unique(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -1,0 +1,74 @@
+"""Pilot: the app boots, switches panes by key and palette, shows help, survives hostile text, quits."""
+from __future__ import annotations
+
+import pytest
+
+from core.config import load_config
+from core.sessions import open_session
+from tui.app import PANES, TunedeckApp
+from tui.widgets.status_bar import StatusBar
+
+
+@pytest.fixture
+def app():
+    store = open_session("pilot")
+    yield TunedeckApp(store, load_config(include_user=False), check_identity=False, status_interval=0.2)
+    store.close()
+
+
+async def test_keys_switch_panes(app):
+    async with app.run_test(size=(120, 32)) as pilot:
+        for index, pane_id in enumerate(PANES, start=1):
+            await pilot.press(str(index))
+            await pilot.pause()
+            assert app.query_one("#panes").current == f"pane-{pane_id}"
+            assert app.active_pane.display
+
+
+async def test_palette_switches_panes(app):
+    async with app.run_test(size=(120, 32)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"go: playground")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one("#panes").current == "pane-playground"
+
+
+async def test_help_lists_bindings_and_closes(app):
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        text = "\n".join(str(s.render()) for s in app.screen.query("Static"))
+        assert "ctrl+q" in text and "Playground" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "Screen"
+
+
+async def test_status_bar_shows_session_counts(app):
+    app.store.add_topic("Tariffs")
+    async with app.run_test(size=(160, 32)) as pilot:
+        await pilot.pause(0.5)
+        rendered = str(app.query_one(StatusBar).render())
+        assert "session pilot" in rendered and "topics 1" in rendered
+
+
+async def test_hostile_error_text_is_shown_literally(app):
+    async with app.run_test(size=(120, 32), notifications=True) as pilot:
+        app.report_error("test", RuntimeError("[/] [@click=app.quit]x[/] \x1b]0;pwned\x07 [link=http://x]y"))
+        await pilot.pause()
+        assert app.is_running
+        toast = app._notifications  # the notification text is plain, control characters gone
+        message = str(next(iter(toast)).message)
+        assert "[@click=app.quit]" in message and "\x1b" not in message
+    assert [e.level for e in app.store.recent_log()] == ["error"]
+
+
+async def test_ctrl_q_quits(app):
+    async with app.run_test() as pilot:
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not app.is_running
