@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Callable
 
 from textual import work
@@ -55,7 +56,7 @@ class PaneCommands(Provider):
 
 
 class TunedeckApp(App[None]):
-    CSS_PATH = "styles/app.tcss"
+    CSS_PATH = Path(__file__).parent / "styles" / "app.tcss"
     TITLE = "tunedeck"
     COMMANDS = App.COMMANDS | {PaneCommands}
     BINDINGS = [
