@@ -5,8 +5,13 @@ from pathlib import Path
 from typing import Any
 
 from core.store.db import Database, StoreError
+from core.store.datasets import DatasetsMixin
+from core.store.endpoints import EndpointsMixin
+from core.store.evals import EvalsMixin
+from core.store.jobs import JobsMixin
 from core.store.meta import MetaMixin
 from core.store.pairs import NewPair, PairFilter, PairsMixin
+from core.store.playground import PlaygroundMixin
 from core.store.records import GenTask, LogEntry, Pair, Topic, TopicNode
 from core.store.schema import SCHEMA_VERSION
 from core.store.tasks import TasksMixin
@@ -17,7 +22,8 @@ __all__ = [
 ]
 
 
-class Store(TopicsMixin, PairsMixin, TasksMixin, MetaMixin):
+class Store(TopicsMixin, PairsMixin, TasksMixin, MetaMixin, DatasetsMixin, JobsMixin, EndpointsMixin, EvalsMixin,
+            PlaygroundMixin):
     """Typed accessors over one session database."""
 
     def __init__(self, path: Path, name: str | None = None) -> None:
