@@ -13,6 +13,7 @@ from textual.widgets import ContentSwitcher, Footer
 
 from core.config import Config
 from core.safe_text import one_line
+from core.services import Services
 from core.store import Store
 from tui.messages import IdentityResolved, StatusRefreshed
 from tui.panes.base import Pane
@@ -74,6 +75,7 @@ class TunedeckApp(App[None]):
         super().__init__()
         self.store = store
         self.config = config
+        self.services = Services(store, config)
         self.demo = demo
         self.check_identity = check_identity
         self.status_interval = status_interval

@@ -13,12 +13,14 @@ def launch(args: argparse.Namespace, config: Config) -> int:
     from core.store import StoreError
 
     demo = None
-    name = session_name(args)
     if args.demo:
         from core.sandbox.demo import start_demo
 
+        print("starting the emulated AWS and LLM services…", file=sys.stderr)
         demo = start_demo(config)
         name = args.session or "demo"
+    else:
+        name = session_name(args)
     try:
         store = open_session(name)
     except (SessionError, StoreError) as exc:

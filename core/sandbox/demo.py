@@ -1,0 +1,86 @@
+"""Start the emulated AWS and LLM services in-process and point a config (and this process) at them."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from core.config import Config
+
+DEMO_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "demo-access-key",
+    "AWS_SECRET_ACCESS_KEY": "demo-secret-key",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "OPENAI_API_KEY": "demo-key",
+}
+DEMO_QUOTAS = {"ml.g5.2xlarge": 2, "ml.g5.12xlarge": 1}
+DEMO_ENDPOINT_QUOTAS = {"ml.g5.2xlarge": 2, "ml.g5.12xlarge": 1, "ml.g6.2xlarge": 1}
+
+
+@dataclass
+class DemoServices:
+    aws: object
+    llm: object
+    saved_env: dict[str, str | None] = field(default_factory=dict)
+
+    def exports(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.aws.endpoint_url,  # type: ignore[attr-defined]
+            "OPENAI_BASE_URL": self.llm.base_url,  # type: ignore[attr-defined]
+            **DEMO_CREDENTIALS,
+            "TUNEDECK_ROLE_ARN": self.aws.role_arn,  # type: ignore[attr-defined]
+            "TUNEDECK_S3_BUCKET": self.aws.bucket,  # type: ignore[attr-defined]
+        }
+
+    def stop(self) -> None:
+        for name, value in self.saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self.saved_env.clear()
+        self.llm.stop()  # type: ignore[attr-defined]
+        self.aws.stop()  # type: ignore[attr-defined]
+
+
+def start_services(config: Config) -> DemoServices:
+    from core.sandbox.aws import AwsEmulator
+    from core.sandbox.llm_server import LlmEmulator
+
+    aws = AwsEmulator()
+    aws.start()
+    llm = LlmEmulator()
+    try:
+        llm.start()
+        aws.set_epoch_seconds(config.demo.epoch_seconds)
+        aws.set_quotas(training=config.jumpstart.quotas or DEMO_QUOTAS, endpoint=DEMO_ENDPOINT_QUOTAS)
+    except BaseException:
+        aws.stop()
+        llm.stop()
+        raise
+    return DemoServices(aws, llm)
+
+
+def start_demo(config: Config) -> DemoServices:
+    """Services up, this process's environment and `config` pointed at them (undone by stop())."""
+    services = start_services(config)
+    for name, value in services.exports().items():
+        services.saved_env[name] = os.environ.get(name)
+        os.environ[name] = value
+    os.environ.pop("AWS_PROFILE", None)
+    point_config_at(config, services)
+    return services
+
+
+def point_config_at(config: Config, services: DemoServices) -> None:
+    exports = services.exports()
+    config.aws.endpoint_url = exports["AWS_ENDPOINT_URL"]
+    config.aws.profile = ""
+    config.aws.region = exports["AWS_DEFAULT_REGION"]
+    config.aws.role_arn = exports["TUNEDECK_ROLE_ARN"]
+    config.aws.s3_bucket = exports["TUNEDECK_S3_BUCKET"]
+    if not config.jumpstart.quotas:
+        config.jumpstart.quotas = dict(DEMO_QUOTAS)
+    for profile in (config.llm.generator, config.llm.judge):
+        profile.provider = "openai"
+        profile.base_url = exports["OPENAI_BASE_URL"]
+        profile.api_key_env = "OPENAI_API_KEY"
