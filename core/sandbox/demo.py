@@ -46,12 +46,12 @@ def start_services(config: Config) -> DemoServices:
     from core.sandbox.aws import AwsEmulator
     from core.sandbox.llm_server import LlmEmulator
 
-    aws = AwsEmulator()
+    os.environ.pop("AWS_PROFILE", None)  # a profile missing from ~/.aws/config breaks moto's own server
+    aws = AwsEmulator(epoch_seconds=config.demo.epoch_seconds, endpoint_seconds=config.demo.endpoint_seconds)
     aws.start()
     llm = LlmEmulator()
     try:
         llm.start()
-        aws.set_epoch_seconds(config.demo.epoch_seconds)
         aws.set_quotas(training=config.jumpstart.quotas or DEMO_QUOTAS, endpoint=DEMO_ENDPOINT_QUOTAS)
     except BaseException:
         aws.stop()
