@@ -291,6 +291,21 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "endpoint details and evaluation settings",
+        """
+        ALTER TABLE endpoints ADD COLUMN model_id TEXT;
+        ALTER TABLE endpoints ADD COLUMN instruction_template TEXT;
+        ALTER TABLE endpoints ADD COLUMN failure_reason TEXT;
+        ALTER TABLE evaluations ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE evaluations ADD COLUMN finished_at REAL;
+        ALTER TABLE answers ADD COLUMN finish_reason TEXT;
+        CREATE INDEX IF NOT EXISTS evaluations_set ON evaluations(set_id, target_a, target_b);
+        CREATE INDEX IF NOT EXISTS verdicts_question ON verdicts(question_id);
+        CREATE INDEX IF NOT EXISTS votes_question ON votes(question_id);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
