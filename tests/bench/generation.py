@@ -99,7 +99,10 @@ def main() -> None:
         # what the limiter is charged per call: the prompt plus max_tokens, reserved up front
         charged = (stats.prompt_tokens + question_calls * 300 + answer_calls * 350) / calls
         requests_per_min = calls / wall * 60
-        binding_rpm = min(RPM, TPM / charged)
+        # the emulator's buckets start full (one minute's allowance) and refill at the limit per minute,
+        # so over `wall` seconds it allows limit * (1 + wall / 60) of each; the tighter axis binds
+        request_fraction = calls / (RPM * (1 + wall / 60))
+        token_fraction = calls * charged / (TPM * (1 + wall / 60))
         lost, duplicated = check_exactly_once(store)
         llm.reset()
         llm.configure(latency_ms=LATENCY_MS)
@@ -122,9 +125,9 @@ def main() -> None:
           f"({progress.pairs_added} pairs) against {RPM} RPM / {TPM:,} TPM / {LATENCY_MS} ms")
     print(f"  wall time                  {wall:7.1f} s")
     print(f"  throughput                 {requests_per_min:7.0f} requests/min")
-    print(f"  binding limit              {binding_rpm:7.0f} requests/min "
-          f"(min of RPM and TPM / {charged:.0f} charged tokens per call)")
-    print(f"  fraction of the limit      {requests_per_min / binding_rpm:7.2f}   (target >= 0.90)")
+    print(f"  tokens charged per call    {charged:7.0f}   (prompt + max_tokens, reserved up front)")
+    print(f"  share of allowance used    requests {request_fraction:.2f}, tokens {token_fraction:.2f}")
+    print(f"  fraction of the limit      {max(request_fraction, token_fraction):7.2f}   (binding axis; target >= 0.90)")
     print(f"  sequential baseline        {sequential * 60:7.0f} requests/min "
           f"({SEQUENTIAL_SAMPLE} calls one at a time)")
     print(f"  speed-up over sequential   {requests_per_min / (sequential * 60):7.1f}x")
