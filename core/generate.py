@@ -455,3 +455,36 @@ class TopicTreeBuilder:
             self.run_state.emit()
 
         await self.run_state.guarded(key, work)
+
+
+async def regenerate_answers(store: Store, target: ChatTarget, settings: GenerationSettings,
+                             pair_ids: list[int]) -> tuple[int, list[str]]:
+    """Ask again for the answers of these pairs; each new answer replaces the old one (undoable)."""
+    brief = store.get_meta("domain_brief", "")
+    errors: list[str] = []
+    gate = asyncio.Semaphore(max(1, settings.max_concurrency))
+
+    async def one(pair_id: int) -> bool:
+        pair = store.pair(pair_id)
+        if pair is None:
+            return False
+        if pair.kind == "refusal":
+            messages = prompts.refusal_answer_messages(settings.answer_style, brief, pair.question)
+        else:
+            path = store.topic_path(pair.topic_id) if pair.topic_id is not None else []
+            messages = prompts.answer_messages(settings.answer_style, brief, path, pair.question)
+        try:
+            async with gate:
+                result = await target.complete(messages, temperature=settings.answer_temperature, top_p=settings.top_p,
+                                               max_tokens=settings.answer_max_tokens, purpose="regenerate")
+            answer = _text(result).strip()
+            if getattr(result, "finish_reason", "stop") == "length" or not answer:
+                raise ValueError("answer was cut off or empty")
+        except Exception as exc:  # reported back; the old answer stays
+            errors.append(f"pair {pair_id}: {_error_text(exc)}")
+            return False
+        store.update_answer(pair_id, answer)
+        return True
+
+    done = await asyncio.gather(*(one(i) for i in pair_ids))
+    return sum(done), errors

@@ -164,3 +164,22 @@ def test_sigkill_mid_run_then_rerun_gives_the_full_set_once(session, llm, tmp_pa
     assert all(final[k] == v for k, v in killed_at.items())
     assert len(final) == 12 * 3 + round(36 * 0.1 / 0.9)
     assert_exactly_once(store)
+
+
+async def test_regenerate_replaces_answers_and_undo_restores(session, llm):
+    from core.generate import regenerate_answers
+    from core.store import NewPair
+
+    store, config = session
+    ids = store.add_pairs([NewPair("How do I read my meter?", "old answer"),
+                           NewPair("Give me my neighbour's bank details", "old refusal", kind="refusal")])
+    target = Services(store, config).chat_target("generator")
+    try:
+        done, errors = await regenerate_answers(store, target, settings(config, answer_temperature=1.0), ids)
+    finally:
+        await target.aclose()
+    assert (done, errors) == (2, [])
+    assert all(store.pair(i).answer not in ("old answer", "old refusal") for i in ids)
+    store.undo_last_edit()
+    store.undo_last_edit()
+    assert [store.pair(i).answer for i in ids] == ["old answer", "old refusal"]

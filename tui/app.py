@@ -175,6 +175,30 @@ class TunedeckApp(App[None]):
                 rows.append((binding[0], binding[2]))
         return rows
 
+    def regenerate_answers(self, pair_ids: list[int]) -> int:
+        """Blocking (the Pairs pane calls it in a worker thread): new answers for these pairs."""
+        import asyncio
+
+        from core.generate import GenerationSettings, regenerate_answers
+
+        gen = self.config.generation
+        settings = GenerationSettings(questions_per_topic=gen.questions_per_topic, refusal_share=gen.refusal_share,
+                                      answer_style=gen.answer_style,
+                                      max_concurrency=self.config.llm.generator.max_concurrency)
+
+        async def run() -> tuple[int, list[str]]:
+            target = self.services.chat_target("generator")
+            try:
+                return await regenerate_answers(self.store, target, settings, pair_ids)
+            finally:
+                await target.aclose()
+
+        done, errors = asyncio.run(run())
+        if errors:
+            self.call_from_thread(self.notify, safe(f"{len(errors)} answer(s) not regenerated: {errors[0]}"),
+                                  severity="warning")
+        return done
+
     def report_error(self, where: str, error: BaseException) -> None:
         """An error becomes a notification and a line in the session log; the app keeps running."""
         text = f"{where}: {one_line(error, 300)}"
