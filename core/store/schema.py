@@ -306,6 +306,20 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX IF NOT EXISTS votes_question ON votes(question_id);
         """,
     ),
+    (
+        3,
+        "job monitoring state",
+        """
+        ALTER TABLE jobs ADD COLUMN progress TEXT;
+        ALTER TABLE jobs ADD COLUMN estimated_seconds REAL;
+        ALTER TABLE jobs ADD COLUMN described_at REAL;
+        ALTER TABLE jobs ADD COLUMN metrics_cursor_ms INTEGER;
+        ALTER TABLE jobs ADD COLUMN logs_cursor_ms INTEGER;
+        ALTER TABLE jobs ADD COLUMN monitor_done INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE log_cursors ADD COLUMN parser_state TEXT;
+        CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(status, priority DESC, id);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

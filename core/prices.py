@@ -1,0 +1,242 @@
+"""Instance prices, training duration estimates, job costs and the cost meter.
+
+Prices are on-demand USD per instance-hour for SageMaker training in us-east-1/us-west-2
+(shared/reference/jumpstart-aws.md section 7.3: third-party consensus, unverified); the config's
+`[jumpstart.prices]` table overrides them. Hosting is priced the same for these G5 sizes.
+
+Durations are a rough model (tokens x epochs over an assumed throughput, plus a fixed start-up
+and save overhead) that finished jobs refine: the median ratio of actual to estimated duration of
+completed jobs (same instance type and model first) scales every new estimate.
+"""
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ON_DEMAND_USD_PER_HOUR: Mapping[str, float] = {
+    "ml.g5.2xlarge": 1.515,
+    "ml.g5.4xlarge": 2.03,
+    "ml.g5.12xlarge": 7.09,
+    "ml.g5.24xlarge": 10.18,
+    "ml.g5.48xlarge": 20.36,
+    "ml.p4d.24xlarge": 37.688,
+}
+
+# GPUs per instance and relative speed of one GPU (A10G = 1). Unverified round numbers.
+_GPUS = {"2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1, "xlarge": 1, "12xlarge": 4, "24xlarge": 4,
+         "48xlarge": 8}
+_GPU_SPEED = {"g4dn": 0.45, "g5": 1.0, "g6": 0.85, "g6e": 2.0, "p3": 0.9, "p3dn": 1.0, "p4d": 3.0, "p4de": 3.0,
+              "p5": 5.5, "p5e": 5.5, "p5en": 5.5}
+_MULTI_GPU_EFFICIENCY = 0.8
+TOKENS_PER_SECOND_1B_A10G = 3600.0  # LoRA training throughput of a 1B model on one A10G (assumed)
+DEFAULT_TOKENS_PER_EXAMPLE = 350
+DEFAULT_EXAMPLES = 1000
+DEFAULT_VALIDATION_SPLIT = 0.2
+OVERHEAD_SECONDS = 300.0  # provisioning, image and data download, model load
+OVERHEAD_SECONDS_PER_B = 25.0  # merging and saving the model grows with its size
+
+
+class PriceTable:
+    """USD per instance-hour: config overrides over the built-in table; None when unknown."""
+
+    def __init__(self, overrides: Mapping[str, float] | None = None) -> None:
+        self._prices = {**ON_DEMAND_USD_PER_HOUR, **{k: float(v) for k, v in (overrides or {}).items()}}
+
+    def price(self, instance_type: str) -> float | None:
+        return self._prices.get(instance_type)
+
+    def cost(self, instance_type: str, seconds: float, instances: int = 1) -> float | None:
+        price = self.price(instance_type)
+        return None if price is None else price * instances * max(0.0, seconds) / 3600.0
+
+
+# -- duration ---------------------------------------------------------------------------------------
+
+
+def model_size_billions(model_id: str) -> float:
+    """From the JumpStart id: "...-llama-3-2-3b-instruct" -> 3.0 (1.0 when it cannot tell)."""
+    match = re.search(r"-(\d+(?:\.\d+)?)b(?:-|$)", model_id)
+    return float(match.group(1)) if match else 1.0
+
+
+def instance_throughput_factor(instance_type: str) -> float:
+    """Training speed of the instance relative to one A10G."""
+    parts = instance_type.split(".")
+    family = parts[1] if len(parts) == 3 else ""
+    size = parts[2] if len(parts) == 3 else ""
+    gpus = _GPUS.get(size, 1)
+    speed = _GPU_SPEED.get(family, 1.0)
+    return speed * (1.0 + (gpus - 1) * _MULTI_GPU_EFFICIENCY)
+
+
+@dataclass(frozen=True)
+class DatasetSize:
+    train_examples: int
+    validation_examples: int
+    tokens_per_example: float
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, Any] | None) -> DatasetSize:
+        """From a dataset version's counts (keys such as train/train_count, validation/validation_count,
+        tokens/train_tokens); unknown sizes fall back to defaults."""
+        counts = counts or {}
+
+        def first(*keys: str) -> float | None:
+            for key in keys:
+                value = counts.get(key)
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+                    return float(value)
+            return None
+
+        train = first("train", "train_count", "train_examples", "training")
+        validation = first("validation", "validation_count", "validation_examples")
+        tokens = first("train_tokens", "tokens")
+        if train is None:
+            total = first("total", "pairs", "accepted")
+            train = total * (1 - DEFAULT_VALIDATION_SPLIT) if total is not None else DEFAULT_EXAMPLES
+        if validation is None:
+            validation = round(train * DEFAULT_VALIDATION_SPLIT / (1 - DEFAULT_VALIDATION_SPLIT))
+        per_example = tokens / train if tokens and train else DEFAULT_TOKENS_PER_EXAMPLE
+        return cls(int(train), int(validation), per_example)
+
+
+def estimate_job_seconds(model_id: str, instance_type: str, hyperparameters: Mapping[str, str],
+                         dataset: DatasetSize) -> float:
+    """Unrefined wall-clock estimate of one training job, launch to end."""
+    size_b = model_size_billions(model_id)
+    epochs = _int(hyperparameters.get("epoch"), 5)
+    max_len = _int(hyperparameters.get("max_input_length"), -1)
+    per_example = dataset.tokens_per_example if max_len <= 0 else min(dataset.tokens_per_example, max_len)
+    throughput = TOKENS_PER_SECOND_1B_A10G / size_b * instance_throughput_factor(instance_type)
+    train = dataset.train_examples * per_example / throughput
+    evaluate = dataset.validation_examples * per_example / (3.0 * throughput)
+    return OVERHEAD_SECONDS + OVERHEAD_SECONDS_PER_B * size_b + max(1, epochs) * (train + evaluate)
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return default
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    model_id: str
+    instance_type: str
+    estimated_seconds: float  # the unrefined estimate made for it
+    actual_seconds: float
+
+
+def refinement_factor(finished: Iterable[FinishedRun], model_id: str, instance_type: str) -> float:
+    """Median actual/estimated ratio of finished runs of the same model and instance type, else of
+    all finished runs; 1.0 without any."""
+    runs = [r for r in finished if r.estimated_seconds > 0 and r.actual_seconds > 0]
+    same = [r for r in runs if r.model_id == model_id and r.instance_type == instance_type]
+    chosen = same or runs
+    if not chosen:
+        return 1.0
+    return statistics.median(r.actual_seconds / r.estimated_seconds for r in chosen)
+
+
+def finished_runs(jobs: Iterable[Any]) -> list[FinishedRun]:
+    """Completed jobs with an estimate and known launch and end times."""
+    runs = []
+    for job in jobs:
+        if job.status != "Completed" or not job.estimated_seconds or job.end_time is None:
+            continue
+        began = job.launched_at or job.created_at
+        if began is None or job.end_time <= began:
+            continue
+        runs.append(FinishedRun(job.model_id, job.instance_type, job.estimated_seconds, job.end_time - began))
+    return runs
+
+
+def wall_clock_seconds(durations: Iterable[float], slots: int) -> float:
+    """Time to run jobs in queue order over `slots` parallel slots (each job takes the first free one)."""
+    lanes = [0.0] * max(1, slots)
+    for duration in durations:
+        i = min(range(len(lanes)), key=lanes.__getitem__)
+        lanes[i] += duration
+    return max(lanes)
+
+
+# -- cost -------------------------------------------------------------------------------------------
+
+
+def job_cost(job: Any, prices: PriceTable, now: float) -> float | None:
+    """Dollars a job has cost: billable seconds once known, else time since training started."""
+    if job.billable_seconds:
+        seconds = float(job.billable_seconds)
+    elif job.start_time is not None:
+        end = job.end_time if job.end_time is not None else now
+        seconds = max(0.0, end - job.start_time)
+    else:
+        return 0.0 if prices.price(job.instance_type) is not None else None
+    return prices.cost(job.instance_type, seconds)
+
+
+@dataclass(frozen=True)
+class CostMeter:
+    training_instances: int
+    endpoint_instances: int
+    usd_per_hour: float
+    usd_so_far: float
+    unpriced: tuple[str, ...] = ()  # instance types in use without a known price
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"training_instances": self.training_instances, "endpoint_instances": self.endpoint_instances,
+                "usd_per_hour": round(self.usd_per_hour, 4), "usd_so_far": round(self.usd_so_far, 4),
+                "unpriced": list(self.unpriced)}
+
+    def label(self) -> str:
+        """Status bar text, e.g. "2 train + 1 endpoint  $10.12/h  $3.41 so far"."""
+        unknown = " (+unpriced)" if self.unpriced else ""
+        return (f"{self.training_instances} train + {self.endpoint_instances} endpoint  "
+                f"${self.usd_per_hour:.2f}/h  ${self.usd_so_far:.2f} so far{unknown}")
+
+
+_LIVE_ENDPOINT = ("Creating", "Updating", "InService", "SystemUpdating", "RollingBack", "UpdateRollbackFailed")
+
+
+def cost_meter(jobs: Iterable[Any], endpoints: Iterable[Any], prices: PriceTable, now: float) -> CostMeter:
+    """Running training instances and endpoints, their dollars per hour, and dollars spent so far."""
+    training = 0
+    per_hour = 0.0
+    spent = 0.0
+    unpriced: set[str] = set()
+    for job in jobs:
+        cost = job_cost(job, prices, now)
+        if cost is None:
+            if job.start_time is not None:
+                unpriced.add(job.instance_type)
+        else:
+            spent += cost
+        if job.status in ("InProgress", "Stopping"):
+            training += 1
+            price = prices.price(job.instance_type)
+            if price is None:
+                unpriced.add(job.instance_type)
+            else:
+                per_hour += price
+    serving = 0
+    for endpoint in endpoints:
+        price = endpoint.price_per_hour if endpoint.price_per_hour is not None else prices.price(endpoint.instance_type)
+        live = endpoint.deleted_at is None and endpoint.status in _LIVE_ENDPOINT
+        start = endpoint.in_service_at or endpoint.created_at
+        end = endpoint.deleted_at if endpoint.deleted_at is not None else (now if live else None)
+        if live:
+            serving += 1
+        if price is None:
+            if live or end is not None:
+                unpriced.add(endpoint.instance_type)
+            continue
+        if live:
+            per_hour += price
+        if start is not None and end is not None and math.isfinite(end - start):
+            spent += price * max(0.0, end - start) / 3600.0
+    return CostMeter(training, serving, per_hour, spent, tuple(sorted(unpriced)))

@@ -1,0 +1,122 @@
+"""Training instance slots: Service Quotas "<type> for training job usage", looked up by name.
+
+Quota codes are not documented (shared/reference/jumpstart-aws.md section 7.1), so the lookup lists
+the SageMaker quotas once and indexes them by name. Values are cached in memory and in the session
+(for `ttl_seconds`); `[jumpstart.quotas]` in the config overrides them per instance type. When the
+lookup fails or the quota is not listed, the slot count is unknown and the queue assumes one slot:
+SageMaker's own ResourceLimitExceeded then requeues the job with backoff.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+TRAINING_SUFFIX = "for training job usage"
+ENDPOINT_SUFFIX = "for endpoint usage"
+META_KEY = "quotas.sagemaker"
+DEFAULT_TTL_SECONDS = 6 * 3600.0
+RETRY_AFTER_FAILURE_SECONDS = 300.0
+UNKNOWN_SLOTS = 1
+
+
+def training_quota_name(instance_type: str) -> str:
+    return f"{instance_type} {TRAINING_SUFFIX}"
+
+
+def endpoint_quota_name(instance_type: str) -> str:
+    return f"{instance_type} {ENDPOINT_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class Slots:
+    instance_type: str
+    slots: int
+    source: str  # "config", "service-quotas" or "unknown"
+    quota_name: str
+
+    def describe(self) -> str:
+        if self.source == "unknown":
+            return f"{self.quota_name}: unknown (assuming {self.slots})"
+        return f"{self.quota_name}: {self.slots} ({self.source})"
+
+
+class QuotaLookup:
+    """`slots(instance_type)` for training jobs. Thread-safe enough: a race only repeats a lookup."""
+
+    def __init__(
+        self,
+        overrides: Mapping[str, int] | None,
+        client_factory: Callable[[], Any] | None,
+        *,
+        store: Any = None,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.overrides = {k: int(v) for k, v in (overrides or {}).items()}
+        self._client_factory = client_factory
+        self._store = store
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._values: dict[str, float] | None = None
+        self._fetched_at = 0.0
+        self._failed_at: float | None = None
+        self.last_error: str | None = None
+
+    def slots(self, instance_type: str) -> Slots:
+        name = training_quota_name(instance_type)
+        if instance_type in self.overrides:
+            return Slots(instance_type, max(0, self.overrides[instance_type]), "config", name)
+        values = self._quota_values()
+        if values is not None and name in values:
+            return Slots(instance_type, max(0, int(values[name])), "service-quotas", name)
+        return Slots(instance_type, UNKNOWN_SLOTS, "unknown", name)
+
+    def refresh(self) -> None:
+        """Forget cached values; the next `slots` call looks them up again."""
+        self._values = None
+        self._fetched_at = 0.0
+        self._failed_at = None
+        if self._store is not None:
+            self._store.set_meta(META_KEY, None)
+
+    def _quota_values(self) -> dict[str, float] | None:
+        now = self._clock()
+        if self._values is not None and now - self._fetched_at < self._ttl:
+            return self._values
+        if self._store is not None and self._values is None:
+            cached = self._store.get_meta(META_KEY)
+            if isinstance(cached, dict) and now - float(cached.get("fetched_at", 0)) < self._ttl:
+                self._values = {str(k): float(v) for k, v in cached.get("values", {}).items()}
+                self._fetched_at = float(cached["fetched_at"])
+                return self._values
+        if self._client_factory is None:
+            return self._values
+        if self._failed_at is not None and now - self._failed_at < RETRY_AFTER_FAILURE_SECONDS:
+            return self._values
+        try:
+            values = self._list_training_quotas(self._client_factory())
+        except Exception as exc:  # noqa: BLE001 - no permission, no network, not modelled: all mean "unknown"
+            self._failed_at = now
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return self._values
+        self._values, self._fetched_at, self._failed_at, self.last_error = values, now, None, None
+        if self._store is not None:
+            self._store.set_meta(META_KEY, {"fetched_at": now, "values": values})
+        return values
+
+    @staticmethod
+    def _list_training_quotas(client: Any) -> dict[str, float]:
+        values: dict[str, float] = {}
+        kwargs: dict[str, Any] = {"ServiceCode": "sagemaker", "MaxResults": 100}
+        while True:
+            page = client.list_service_quotas(**kwargs)
+            for quota in page.get("Quotas", []):
+                name = quota.get("QuotaName", "")
+                if name.endswith(TRAINING_SUFFIX) and quota.get("Value") is not None:
+                    values[name] = float(quota["Value"])
+            token = page.get("NextToken")
+            if not token:
+                return values
+            kwargs["NextToken"] = token

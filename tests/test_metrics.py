@@ -1,0 +1,204 @@
+"""Metrics from CloudWatch and CloudWatch Logs against the emulator's simulated trainer: step losses
+equal the log lines, the overfitting job is flagged, calls per poll stay flat, nothing is fetched
+twice across a restart; plus query batching, the experiment sheet and the cost meter."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from types import SimpleNamespace
+
+import pytest
+
+from core.metrics import MAX_QUERIES_PER_CALL, MetricsPoller, job_curves
+from core.prices import PriceTable, cost_meter
+from core.store.jobs import IN_PROGRESS, NewJob
+from tests.jobs_support import (
+    EVAL_LOSS,
+    INSTANCE,
+    MODEL,
+    TRAIN_LOSS,
+    add_dataset,
+    log_lines,
+    logged_step_losses,
+    make_config,
+    make_service,
+    make_store,
+    run_until,
+    sweep,
+)
+
+POLL_OPERATIONS = ("ListTrainingJobs", "FilterLogEvents", "GetMetricData")
+
+
+class CallLog:
+    """Counts API calls per operation with botocore's before-call hook, and keeps what came back."""
+
+    def __init__(self, service) -> None:
+        self.calls: Counter = Counter()
+        self.responses: list[tuple[str, dict]] = []
+        for name in ("sagemaker", "logs", "cloudwatch"):
+            client = service.client(name)
+            client.meta.events.register("before-call", self._before)
+            client.meta.events.register("after-call", self._after)
+
+    def _before(self, model, **_) -> None:
+        self.calls[model.name] += 1
+
+    def _after(self, model, parsed, **_) -> None:
+        self.responses.append((model.name, parsed))
+
+    def take(self) -> Counter:
+        taken, self.calls = self.calls, Counter()
+        return taken
+
+
+def test_four_job_sweep_stores_the_logged_losses_and_flags_the_overfitting_job(aws, tmp_path):
+    aws.set_quotas(training={INSTANCE: 4})
+    store = make_store(tmp_path)
+    add_dataset(store, aws, rows=100)  # 80 train + 20 validation rows, 20 steps per epoch
+    service = make_service(store, make_config(aws))
+    _, jobs = sweep(service, "epoch=3", "learning_rate=1e-4,5e-4", "lora_r=8,64", "lora_alpha=4xr")
+    run_until(service, service.idle)
+    rows = {r.job.name: r for r in service.rows()}
+    for job in jobs:
+        messages = log_lines(aws, job.name)
+        curves = job_curves(store, job.id)
+        assert list(curves.step_losses) == logged_step_losses(messages)
+        assert len(curves.step_losses) == 3 * 20
+        text = "\n".join(messages)
+        assert list(curves.train_epoch_losses) == [float(x) for x in TRAIN_LOSS.findall(text)]
+        assert list(curves.eval_epoch_losses) == [float(x) for x in EVAL_LOSS.findall(text)]
+        assert rows[job.name].job.progress["fraction"] == 1.0
+    healthy = rows[jobs[0].name]  # lr 1e-4, r 8
+    overfit = rows[jobs[3].name]  # lr 5e-4, r 64, alpha 256
+    assert (healthy.job.hyperparameters["learning_rate"], healthy.job.hyperparameters["lora_r"]) == ("1e-4", "8")
+    assert overfit.job.hyperparameters["lora_alpha"] == "256"
+    assert not healthy.assessment.flagged
+    assert overfit.assessment.flagged and overfit.assessment.suggestion == f"rerun with epoch={overfit.best_eval_epoch}"
+    assert overfit.best_eval_epoch < 3
+
+    from core.sheet import build_sheet, export_csv, sort_sheet
+
+    sheet = sort_sheet(build_sheet(store, service.prices, time.time()), "best_eval_loss")
+    assert list(sheet["job"])[0] == min(rows.values(), key=lambda r: min(r.curves.eval_epoch_losses)).job.name
+    assert list(sheet.columns[4:8]) == ["epoch", "learning_rate", "lora_r", "lora_alpha"]
+    assert bool(sheet.set_index("job").loc[overfit.job.name, "overfitting"])
+    by_rate = sort_sheet(sheet, "learning_rate", descending=True)
+    assert list(by_rate["learning_rate"])[:2] == ["5e-4", "5e-4"]
+    import pandas as pd
+
+    again = pd.read_csv(export_csv(sheet, tmp_path / "sheet.csv"))
+    assert list(again["job"]) == list(sheet["job"])
+    assert again["gap"].tolist() == pytest.approx(sheet["gap"].tolist())
+
+
+def test_calls_per_poll_stay_constant_as_running_jobs_grow(aws, tmp_path):
+    aws.set_quotas(training={INSTANCE: 6})
+    store = make_store(tmp_path)
+    add_dataset(store, aws)
+    service = make_service(store, make_config(aws))
+    log = CallLog(service)
+
+    def poll_costs(count: int) -> list[Counter]:
+        sweep(service, "epoch=1", "learning_rate=" + ",".join(f"{i}e-5" for i in range(1, count + 1)))
+        costs = []
+
+        def record(summary) -> None:
+            calls = log.take()
+            costs.append(calls)
+            assert calls["DescribeTrainingJob"] <= len(summary.status_changes)
+            assert calls["CreateTrainingJob"] == len(summary.launched) + len(summary.requeued)
+
+        run_until(service, service.idle, on_tick=record)
+        return costs
+
+    one = poll_costs(1)
+    six = poll_costs(6)
+    for costs in (one, six):
+        assert max(c[op] for c in costs for op in POLL_OPERATIONS) == 1
+    per_poll = [max(sum(c[op] for op in POLL_OPERATIONS) for c in costs) for costs in (one, six)]
+    assert max(per_poll) <= 3  # one list, one log query, one metric query at most, however many jobs
+    described = sum(c["DescribeTrainingJob"] for c in six)
+    assert described <= 6 * 4  # a handful per job over its life, not one per poll
+    assert len(six) > 10
+
+
+def test_after_a_restart_nothing_is_fetched_twice(aws, tmp_path):
+    aws.set_quotas(training={INSTANCE: 3})
+    store = make_store(tmp_path)
+    add_dataset(store, aws, rows=60)
+    first = make_service(store, make_config(aws))
+    _, jobs = sweep(first, "epoch=12", "learning_rate=1e-4,2e-4,3e-4")
+    first_log = CallLog(first)
+    run_until(first, lambda: all(store.metric_point_count(j.id, "step-loss") > 0 for j in jobs))
+    assert any(not j.is_final for j in store.jobs())  # stopped mid-run
+    del first
+
+    second = make_service(store, make_config(aws))
+    second_log = CallLog(second)
+    run_until(second, second.idle)
+
+    event_ids: Counter = Counter()
+    datapoints: Counter = Counter()
+    for log in (first_log, second_log):
+        for operation, parsed in log.responses:
+            if operation == "FilterLogEvents":
+                event_ids.update(e["eventId"] for e in parsed.get("events", []))
+            elif operation == "GetMetricData":
+                for result in parsed.get("MetricDataResults", []):
+                    datapoints.update((result["Id"], ts) for ts in result.get("Timestamps", []))
+    assert event_ids and max(event_ids.values()) == 1
+    assert datapoints and max(datapoints.values()) == 1
+    assert second_log.calls["FilterLogEvents"] and second_log.calls["GetMetricData"]
+    for job in jobs:
+        messages = log_lines(aws, job.name)
+        curves = job_curves(store, job.id)
+        assert list(curves.step_losses) == logged_step_losses(messages)
+        assert list(curves.eval_epoch_losses) == [float(x) for x in EVAL_LOSS.findall("\n".join(messages))]
+
+
+def test_metric_queries_are_batched_500_per_call(tmp_path):
+    store = make_store(tmp_path)
+    definitions = [{"Name": f"m{i}", "Regex": f"m{i}=([0-9.]+)"} for i in range(3)]
+    for i in range(200):
+        job = store.add_job(NewJob(name=f"td-x-{i:03d}", model_id=MODEL, model_version="1", instance_type=INSTANCE,
+                                   hyperparameters={}))
+        store.update_job(job.id, status=IN_PROGRESS, arn=f"arn:{i}", launched_at=1000.0, logs_cursor_ms=10**15,
+                         request={"AlgorithmSpecification": {"MetricDefinitions": definitions}})
+    sent: list[int] = []
+
+    class FakeCloudWatch:
+        def get_metric_data(self, MetricDataQueries, **_):
+            sent.append(len(MetricDataQueries))
+            return {"MetricDataResults": [{"Id": MetricDataQueries[0]["Id"], "Timestamps": [], "Values": []}]}
+
+    poller = MetricsPoller(store, lambda name: FakeCloudWatch(), name_prefix="td-x-", period=60,
+                           metric_settle_seconds=0, clock=lambda: 10_000.0)
+    assert poller.poll().calls == 2
+    assert sent == [MAX_QUERIES_PER_CALL, 600 - MAX_QUERIES_PER_CALL]
+    assert {j.metrics_cursor_ms for j in store.jobs()} == {9960 * 1000}
+    assert poller.poll().calls == 0  # the next period is not complete yet: nothing to ask
+
+
+def test_cost_meter_counts_running_instances_and_spend():
+    prices = PriceTable({"ml.g5.2xlarge": 2.0})
+    jobs = [
+        SimpleNamespace(status="InProgress", instance_type="ml.g5.2xlarge", start_time=0.0, end_time=None,
+                        billable_seconds=None),
+        SimpleNamespace(status="Completed", instance_type="ml.g5.12xlarge", start_time=0.0, end_time=3600.0,
+                        billable_seconds=1800),
+        SimpleNamespace(status="Queued", instance_type="ml.g5.2xlarge", start_time=None, end_time=None,
+                        billable_seconds=None),
+    ]
+    endpoints = [
+        SimpleNamespace(instance_type="ml.g5.2xlarge", status="InService", price_per_hour=None, created_at=0.0,
+                        in_service_at=1800.0, deleted_at=None),
+        SimpleNamespace(instance_type="ml.g5.4xlarge", status="Deleted", price_per_hour=3.0, created_at=0.0,
+                        in_service_at=0.0, deleted_at=7200.0),
+    ]
+    meter = cost_meter(jobs, endpoints, prices, now=5400.0)
+    assert (meter.training_instances, meter.endpoint_instances) == (1, 1)
+    assert meter.usd_per_hour == pytest.approx(2.0 + 2.0)
+    # 1.5 h x $2 running job + 0.5 h x $7.09 finished job + 1 h x $2 endpoint + 2 h x $3 deleted endpoint
+    assert meter.usd_so_far == pytest.approx(3.0 + 3.545 + 2.0 + 6.0)
+    assert "$4.00/h" in meter.label()
