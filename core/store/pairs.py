@@ -19,6 +19,8 @@ PAIR_SORTS = {
     "length": "length(p.answer)",
     "question": "p.question",
 }
+ANSWER_LENGTH_EDGES = (1, 100, 200, 400, 800, 1600, 3200)
+"""Upper bounds (characters, exclusive) of the answer-length histogram buckets; one more bucket holds the rest."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,17 @@ class PairFilter:
         column = PAIR_SORTS.get(self.sort, "p.id")
         direction = "DESC" if self.descending else "ASC"
         return f" ORDER BY {column} {direction}, p.id {direction}"
+
+
+@dataclass(frozen=True)
+class PairStats:
+    """Counts over a filter: by status, by topic (largest first) and an answer-length histogram."""
+
+    total: int
+    by_status: dict[str, int]
+    by_topic: list[tuple[int | None, int]]
+    length_histogram: tuple[int, ...]
+    """Counts per bucket of ANSWER_LENGTH_EDGES (len(ANSWER_LENGTH_EDGES) + 1 buckets)."""
 
 
 @dataclass(frozen=True)
@@ -124,11 +137,11 @@ class PairsMixin:
                 yield Pair.from_row(row)
             last = rows[-1]["id"]
 
-    def _edit(self, pair_ids: Sequence[int], field: str, value: Any) -> str:
+    def _edit(self, pair_ids: Sequence[int], field: str, value: Any, batch: str | None = None) -> str:
         """Change one column of many pairs in one transaction and record the old values for undo."""
         if field not in ("status", "answer", "question", "flags", "tags"):
             raise ValueError(f"field {field!r} cannot be edited")
-        batch = uuid.uuid4().hex
+        batch = batch or uuid.uuid4().hex
         now = time.time()
         with self.db.tx() as conn:
             for chunk_start in range(0, len(pair_ids), 500):
@@ -187,3 +200,118 @@ class PairsMixin:
         for row in self.db.query("SELECT status, COUNT(*) FROM pairs GROUP BY status"):
             counts[row[0]] = row[1]
         return counts
+
+    # ---- views and bulk operations for the Pairs pane ------------------------------------------
+    def ordered_ids(self, flt: PairFilter) -> list[int]:
+        """`pair_ids`, for a UI thread's neighbour: the scan and sort run inside one SQLite step, which
+        holds no GIL (fetching 100,000 rows one by one would wait for the GIL on every row)."""
+        where, params = flt.where()
+        # the subquery's ORDER BY is kept because it is not flattened into the aggregate
+        text = self.db.scalar(f"SELECT group_concat(id) FROM (SELECT p.id AS id FROM pairs p{where}{flt.order()})",
+                              params)
+        return [int(v) for v in text.split(",")] if text else []
+
+    def pairs_by_ids(self, pair_ids: Sequence[int]) -> list[Pair]:
+        """The pairs with these ids, in the order given (ids no longer stored are skipped)."""
+        found: dict[int, Pair] = {}
+        for start in range(0, len(pair_ids), 500):
+            chunk = list(pair_ids[start:start + 500])
+            rows = self.db.query(f"SELECT * FROM pairs WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            for row in rows:
+                found[row["id"]] = Pair.from_row(row)
+        return [found[i] for i in pair_ids if i in found]
+
+    def update_pair_text(self, pair_id: int, question: str | None = None, answer: str | None = None) -> str | None:
+        """Change the question and/or answer of one pair as a single undo step; None when nothing changed."""
+        batch = uuid.uuid4().hex
+        with self.db.tx() as conn:
+            row = conn.execute("SELECT question, answer FROM pairs WHERE id = ?", (pair_id,)).fetchone()
+            if row is None:
+                return None
+            changed = False
+            if question is not None and question != row["question"]:
+                self._edit([pair_id], "question", question, batch)
+                changed = True
+            if answer is not None and answer != row["answer"]:
+                self._edit([pair_id], "answer", answer, batch)
+                changed = True
+        return batch if changed else None
+
+    def set_statuses(self, changes: dict[str, Sequence[int]]) -> str:
+        """Several status changes ({status: pair ids}) as one undo step."""
+        for status in changes:
+            if status not in PAIR_STATUSES:
+                raise ValueError(f"unknown status {status!r}")
+        batch = uuid.uuid4().hex
+        with self.db.tx():
+            for status, pair_ids in changes.items():
+                if pair_ids:
+                    self._edit(pair_ids, "status", status, batch)
+        return batch
+
+    def set_status_matching(self, flt: PairFilter, status: str) -> tuple[str, int]:
+        """Set the status of every pair the filter matches, as one undo step; returns (batch, pairs changed)."""
+        if status not in PAIR_STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        where, params = flt.where()
+        batch = uuid.uuid4().hex
+        now = time.time()
+        guard = (" AND " if where else " WHERE ") + "p.status != ?"
+        with self.db.tx() as conn:
+            conn.execute(
+                f"INSERT INTO pair_edits (pair_id, batch, field, old_value, new_value, at) "
+                f"SELECT p.id, ?, 'status', p.status, ?, ? FROM pairs p{where}{guard}",
+                [batch, status, now, *params, status],
+            )
+            changed = int(conn.execute("SELECT COUNT(*) FROM pair_edits WHERE batch = ?", (batch,)).fetchone()[0])
+            conn.execute(
+                "UPDATE pairs SET status = ?, updated_at = ? WHERE id IN (SELECT pair_id FROM pair_edits WHERE batch = ?)",
+                (status, now, batch),
+            )
+        return batch, changed
+
+    def pair_stats(self, flt: PairFilter | None = None, top_topics: int = 8, *, lengths: bool = True) -> PairStats:
+        """Status, topic and answer-length counts over the pairs the filter matches.
+
+        The length histogram reads every answer; with `lengths=False` it is left empty and the counts
+        come from the status and topic indexes (milliseconds instead of a table scan)."""
+        where, params = (flt or PairFilter()).where()
+        by_status = {s: 0 for s in PAIR_STATUSES}
+        by_topic: dict[int | None, int] = {}
+        histogram = [0] * (len(ANSWER_LENGTH_EDGES) + 1)
+        if lengths:
+            bucket = "CASE " + " ".join(
+                f"WHEN n < {edge} THEN {index}" for index, edge in enumerate(ANSWER_LENGTH_EDGES)
+            ) + f" ELSE {len(ANSWER_LENGTH_EDGES)} END"
+            # LIMIT -1 keeps SQLite from flattening the subquery, so length() runs once per row, not once per WHEN
+            rows = self.db.query(
+                f"SELECT status, topic_id, {bucket} AS bucket, COUNT(*) FROM "
+                f"(SELECT p.status, p.topic_id, length(p.answer) AS n FROM pairs p{where} LIMIT -1) GROUP BY 1, 2, 3",
+                params,
+            )
+            for status, topic_id, bucket_index, count in rows:
+                by_status[status] = by_status.get(status, 0) + count
+                by_topic[topic_id] = by_topic.get(topic_id, 0) + count
+                histogram[bucket_index] += count
+        else:
+            for status, count in self.db.query(f"SELECT p.status, COUNT(*) FROM pairs p{where} GROUP BY 1", params):
+                by_status[status] = count
+            for topic_id, count in self.db.query(f"SELECT p.topic_id, COUNT(*) FROM pairs p{where} GROUP BY 1", params):
+                by_topic[topic_id] = count
+        topics = sorted(by_topic.items(), key=lambda item: (-item[1], item[0] is None, item[0] or 0))[:top_topics]
+        return PairStats(sum(by_status.values()), by_status, topics, tuple(histogram) if lengths else ())
+
+    def pair_flag_counts(self, flt: PairFilter | None = None) -> dict[str, int]:
+        """How many pairs carry each flag code (a pair counts once per code)."""
+        where, params = (flt or PairFilter()).where()
+        extra = (" AND " if where else " WHERE ") + "p.flags != '[]'"
+        rows = self.db.query(
+            f"SELECT json_extract(f.value, '$.code') AS code, COUNT(DISTINCT p.id) FROM pairs p, json_each(p.flags) f"
+            f"{where}{extra} GROUP BY code ORDER BY 2 DESC, code",
+            params,
+        )
+        return {str(code): int(count) for code, count in rows if code is not None}
+
+    def data_version(self) -> int:
+        """SQLite's data_version for this thread's connection: it changes when another connection commits."""
+        return int(self.db.scalar("PRAGMA data_version"))

@@ -1,11 +1,537 @@
-"""The Pairs pane."""
+"""The Pairs pane: preview, filter and triage generated pairs; curation (lints, dedup) and duplicate clusters.
+
+Store reads that scan the table (the id list of a filter, stats, flag counts, the topic tree) run
+on one long-lived reader thread, so they never block a keypress and reuse one SQLite connection;
+the page of rows a frame draws is fetched synchronously by primary key (under a millisecond).
+"""
 from __future__ import annotations
 
-from tui.panes.base import PlannedPane
+import asyncio
+import inspect
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any, Callable, Iterable, Sequence
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Input, Static
+
+from core.store import PairFilter, TopicNode
+from core.store.pairs import PAIR_SORTS
+from tui.panes.base import Pane
+from tui.screens.ask import Confirm
+from tui.text import safe_line
+from tui.widgets.choice_picker import ChoicePicker
+from tui.widgets.duplicate_clusters import DuplicateClusters
+from tui.widgets.pair_detail import FLAG_EXPLANATIONS, PairDetail
+from tui.widgets.pair_editor import PairEdit, PairEditor
+from tui.widgets.pair_stats import PairStatsStrip
+from tui.widgets.pair_table import PairTable
+
+STATUS_CYCLE: tuple[str | None, ...] = (None, "pending", "accepted", "rejected")
+SORT_CYCLE: tuple[str, ...] = tuple(PAIR_SORTS)
+PROBE_SECONDS = 2.0
+STATS_DEBOUNCE_SECONDS = 0.3
 
 
-class PairsPane(PlannedPane):
+@dataclass
+class RegenerateRequested(Message):
+    """The user asked for new answers to these pairs. It bubbles to the app; the pane itself calls
+    `app.regenerate_answers(pair_ids)` when the app has it (sync or async), in a worker."""
+
+    pair_ids: tuple[int, ...]
+
+
+def _walk(nodes: Iterable[TopicNode], depth: int = 0):
+    for node in nodes:
+        yield node, depth
+        yield from _walk(node.children, depth + 1)
+
+
+def _subtree_ids(node: TopicNode) -> tuple[int, ...]:
+    return tuple(n.topic.id for n, _ in _walk([node]))
+
+
+class PairsPane(Pane):
     PANE_ID = "pairs"
     TITLE = "Pairs"
-    PLAN = 'Preview generated question/answer pairs, accept or reject them with the keyboard, resolve duplicate clusters, read lint flags and quality scores, and export a JumpStart dataset to S3.'
-    NEEDS = 'the generator and judge LLM profiles; an S3 bucket ([aws] s3_bucket) for export.'
+    BINDINGS = [
+        Binding("a", "triage('accepted')", "Accept", id="pairs.accept", tooltip="Accept the pair and move on"),
+        Binding("x", "triage('rejected')", "Reject", id="pairs.reject", tooltip="Reject the pair and move on"),
+        Binding("e", "edit", "Edit", id="pairs.edit", tooltip="Edit the question and answer (ctrl+s saves)"),
+        Binding("r", "regenerate", "Regenerate", id="pairs.regenerate",
+                tooltip="Ask the generator for a new answer (the selection, or the pair under the cursor)"),
+        Binding("u", "undo", "Undo", id="pairs.undo", tooltip="Undo the last change to pairs"),
+        Binding("A", "bulk('accepted')", "Accept all", id="pairs.bulk_accept",
+                tooltip="Accept the selection, or every pair in the current filter"),
+        Binding("X", "bulk('rejected')", "Reject all", id="pairs.bulk_reject",
+                tooltip="Reject the selection, or every pair in the current filter"),
+        Binding("slash", "text_filter", "Find", id="pairs.filter_text", tooltip="Filter by text in question or answer"),
+        Binding("t", "topic_filter", "Topic", id="pairs.filter_topic", tooltip="Filter by topic (with subtopics)"),
+        Binding("s", "cycle_status", "Status", id="pairs.filter_status", tooltip="Cycle the status filter"),
+        Binding("f", "flag_filter", "Flag", id="pairs.filter_flag", tooltip="Filter by curation flag"),
+        Binding("o", "cycle_sort", "Sort", id="pairs.sort", tooltip="Cycle the sort column"),
+        Binding("O", "reverse_sort", "Reverse", show=False, id="pairs.sort_reverse", tooltip="Reverse the sort"),
+        Binding("d", "duplicates", "Duplicates", id="pairs.duplicates", tooltip="Resolve duplicate clusters"),
+        Binding("c", "curate", "Curate", id="pairs.curate", tooltip="Run the lints and dedup over every pair"),
+        Binding("right_square_bracket", "scroll_detail(1)", "Detail down", show=False, id="pairs.detail_down"),
+        Binding("left_square_bracket", "scroll_detail(-1)", "Detail up", show=False, id="pairs.detail_up"),
+        Binding("escape", "escape", "Close/clear", show=False, id="pairs.escape",
+                tooltip="Close the text filter, or clear the selection"),
+    ]
+
+    def __init__(self, store, config, **kwargs) -> None:
+        super().__init__(store, config, **kwargs)
+        self.filter = PairFilter()
+        self.topic_names: dict[int, str] = {}
+        self.clusters: list | None = None
+        self._topic_label = ""
+        self._reader_pool: ThreadPoolExecutor | None = None
+        self._loaded = False
+        self._loading = ""
+        self._busy = ""
+        self._edits = 0
+        self._data_version: int | None = None
+        self._probe_timer: Timer | None = None
+        self._stats_timer: Timer | None = None
+        self._histogram: tuple[int, ...] = ()
+        self._histogram_key: PairFilter | None = None
+
+    def compose(self) -> ComposeResult:
+        ascii_only = bool(getattr(self.config.ui, "ascii", False))
+        yield PairStatsStrip(ascii_only=ascii_only, id="pairs-stats")
+        yield Input(placeholder="text in question or answer: enter applies (empty clears), esc closes",
+                    id="pairs-filter")
+        with Horizontal(id="pairs-body"):
+            yield PairTable(self.store, ascii_only=ascii_only, id="pairs-table")
+            yield PairDetail(ascii_only=ascii_only, id="pairs-detail")
+        yield Static("", id="pairs-status", classes="pane-status")
+
+    @property
+    def table(self) -> PairTable:
+        return self.query_one(PairTable)
+
+    # ---- life cycle ------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.query_one("#pairs-filter", Input).display = False
+        self.call_after_refresh(self._start_if_visible)
+
+    def _start_if_visible(self) -> None:
+        if self.display and not self._loaded:
+            self.pane_shown()
+
+    def on_unmount(self) -> None:
+        if self._reader_pool is not None:
+            self._reader_pool.shutdown(wait=False, cancel_futures=True)
+
+    def pane_shown(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            self.reload()
+        else:
+            self._probe()
+        if self._probe_timer is None:
+            self._probe_timer = self.set_interval(PROBE_SECONDS, self._probe)
+        else:
+            self._probe_timer.resume()
+
+    def pane_hidden(self) -> None:
+        if self._probe_timer is not None:
+            self._probe_timer.pause()
+
+    def focus_first(self) -> None:
+        self.table.focus()
+
+    async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a store call on the pane's reader thread (one thread, so one SQLite connection)."""
+        if self._reader_pool is None:
+            self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="pairs-reader")
+        return await asyncio.get_running_loop().run_in_executor(self._reader_pool, partial(fn, *args))
+
+    # ---- loading ---------------------------------------------------------------------------
+    def reload(self, keep: int | None = None, *, quiet: bool = False) -> None:
+        """Re-read the ids of the current filter in the background; the cursor stays on `keep` (default: its pair)."""
+        if not quiet:
+            self._loading = "filtering…" if self.filter.text else "loading…"
+            self._show_status()
+        self._load_rows(self.filter, keep if keep is not None else self.table.cursor_pair_id)
+
+    def _fetch_rows(self, flt: PairFilter) -> tuple[list[int], dict[int, str], int]:
+        ids = self.store.ordered_ids(flt)
+        names = {t.id: t.name for t in self.store.topics()}
+        return ids, names, self.store.data_version()
+
+    @work(exclusive=True, group="pairs-rows", exit_on_error=False)
+    async def _load_rows(self, flt: PairFilter, keep: int | None) -> None:
+        edits = self._edits
+        try:
+            ids, names, version = await self._read(self._fetch_rows, flt)
+        except Exception:
+            self._loading = ""  # the app reports the error; the old rows stay usable
+            self._show_status()
+            raise
+        if flt != self.filter:
+            return
+        if edits != self._edits:  # the pane wrote while we read: read again so the rows are not stale
+            self._load_rows(flt, keep)
+            return
+        self._data_version = version
+        self.topic_names = names
+        table = self.table
+        table.topic_names = names
+        table.placeholder = "no pairs match the filter" if flt != PairFilter(sort=flt.sort, descending=flt.descending) \
+            else "no pairs yet: generate them in the Topics pane"
+        table.set_rows(ids, keep=keep)
+        self._loading = ""
+        self._show_status()
+        self._schedule_stats(0)
+
+    @work(exclusive=True, group="pairs-probe", exit_on_error=False)
+    async def _probe(self) -> None:
+        """Pick up changes made elsewhere (a headless run, another pane) without polling the rows."""
+        version = await self._read(self.store.data_version)
+        if self._data_version is not None and version != self._data_version and not self._loading:
+            self._histogram_key = None  # pairs may have come or gone
+            self.reload(quiet=True)
+
+    @work(exclusive=True, group="pairs-probe", exit_on_error=False)
+    async def _rebaseline(self) -> None:
+        """After the pane's own write: take the new data version as seen, so the probe does not re-read
+        rows the pane already updated in place."""
+        self._data_version = await self._read(self.store.data_version)
+
+    def _schedule_stats(self, delay: float = STATS_DEBOUNCE_SECONDS) -> None:
+        if self._stats_timer is not None:
+            self._stats_timer.stop()
+        self._stats_timer = self.set_timer(delay, self._load_stats) if delay else None
+        if not delay:
+            self._load_stats()
+
+    @work(exclusive=True, group="pairs-stats", exit_on_error=False)
+    async def _load_stats(self) -> None:
+        """Counts by status and topic over the filter (status aside); the length histogram, which reads
+        every answer, only when the filter or the texts changed."""
+        key = replace(self.filter, status=None, sort="id", descending=False)
+        lengths = key != self._histogram_key
+        stats = await self._read(partial(self.store.pair_stats, key, lengths=lengths))
+        if lengths:
+            self._histogram, self._histogram_key = stats.length_histogram, key
+        else:
+            stats = replace(stats, length_histogram=self._histogram)
+        strip = self.query_one(PairStatsStrip)
+        strip.topic_names = self.topic_names
+        strip.status_filter = self.filter.status
+        strip.stats = stats
+
+    # ---- status line -----------------------------------------------------------------------
+    def describe_filter(self) -> str:
+        flt = self.filter
+        parts = []
+        if flt.status:
+            parts.append(f"status={flt.status}")
+        if flt.topic_ids:
+            parts.append(f"topic={self._topic_label}")
+        if flt.flag:
+            parts.append(f"flag={flt.flag}")
+        if flt.text:
+            parts.append(f"text={flt.text!r}")
+        return " · ".join(parts) if parts else "all pairs"
+
+    def _show_status(self) -> None:
+        table = self.table
+        flt = self.filter
+        line = (f"{table.row_count:,} pairs · {self.describe_filter()} · sort {flt.sort} "
+                f"{'desc' if flt.descending else 'asc'}")
+        if table.selected:
+            line += f" · {len(table.selected):,} selected"
+        busy = "  ".join(b for b in (self._loading, self._busy) if b)
+        status = Content.assemble(safe_line(line), ("  " + busy, "$warning") if busy else "")
+        hint = Content.styled("a/x accept/reject · e edit · r regenerate · u undo · space select · A/X bulk · "
+                              "/ text · t topic · s status · f flag · o sort · c curate · d duplicates", "$text-muted")
+        self.query_one("#pairs-status", Static).update(Content.assemble(status, "\n", hint), layout=False)
+        title = f"Pairs ({table.row_count:,})"
+        if self.border_title != title:
+            self.border_title = title
+
+    def _set_busy(self, text: str) -> None:
+        self._busy = text
+        self._show_status()
+
+    # ---- table events ----------------------------------------------------------------------
+    def on_pair_table_highlighted(self, message: PairTable.Highlighted) -> None:
+        pair = message.pair
+        topic = self.topic_names.get(pair.topic_id, "") if pair is not None and pair.topic_id is not None else ""
+        self.query_one(PairDetail).show(pair, topic)
+
+    def on_pair_table_selection_changed(self, message: PairTable.SelectionChanged) -> None:
+        self._show_status()
+
+    def action_scroll_detail(self, direction: int) -> None:
+        self.query_one(PairDetail).scroll_page(direction)
+
+    def action_escape(self) -> None:
+        field = self.query_one("#pairs-filter", Input)
+        if field.display:
+            field.display = False
+            self.table.focus()
+        else:
+            self.table.clear_selection()
+
+    # ---- filters and sort ------------------------------------------------------------------
+    def set_filter(self, flt: PairFilter) -> None:
+        if flt == self.filter:
+            return
+        self.filter = flt
+        self.query_one(PairStatsStrip).status_filter = flt.status
+        self.reload()
+
+    def action_text_filter(self) -> None:
+        field = self.query_one("#pairs-filter", Input)
+        field.value = self.filter.text
+        field.display = True
+        field.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "pairs-filter":
+            return
+        event.stop()
+        event.input.display = False
+        self.table.focus()
+        self.set_filter(replace(self.filter, text=event.value.strip()))
+
+    def action_cycle_status(self) -> None:
+        position = STATUS_CYCLE.index(self.filter.status) if self.filter.status in STATUS_CYCLE else 0
+        self.set_filter(replace(self.filter, status=STATUS_CYCLE[(position + 1) % len(STATUS_CYCLE)]))
+
+    def action_cycle_sort(self) -> None:
+        position = SORT_CYCLE.index(self.filter.sort) if self.filter.sort in SORT_CYCLE else 0
+        self.set_filter(replace(self.filter, sort=SORT_CYCLE[(position + 1) % len(SORT_CYCLE)]))
+
+    def action_reverse_sort(self) -> None:
+        self.set_filter(replace(self.filter, descending=not self.filter.descending))
+
+    @work(exclusive=True, group="pairs-pickers", exit_on_error=False)
+    async def action_topic_filter(self) -> None:
+        tree: list[TopicNode] = await self._read(self.store.topic_tree)
+        choices: list[tuple[Any, Content]] = [(None, Content("All topics"))]
+        for node, depth in _walk(tree):
+            label = Content.assemble("  " * depth, safe_line(node.topic.name, 60),
+                                     (f"  {node.questions:,} pairs", "$text-muted"))
+            choices.append(((node.topic.id, _subtree_ids(node), node.topic.name), label))
+        current = next((value for value, _ in choices[1:] if value[1] == self.filter.topic_ids), None)
+
+        def done(picked: tuple | None) -> None:
+            if picked is None:
+                return
+            value = picked[0]
+            if value is None:
+                self._topic_label = ""
+                self.set_filter(replace(self.filter, topic_ids=()))
+            else:
+                self._topic_label = safe_line(value[2], 40).plain
+                self.set_filter(replace(self.filter, topic_ids=value[1]))
+
+        self.app.push_screen(ChoicePicker("Filter by topic (a topic includes its subtopics)", choices,
+                                          current=current), done)
+
+    @work(exclusive=True, group="pairs-pickers", exit_on_error=False)
+    async def action_flag_filter(self) -> None:
+        counts: dict[str, int] = await self._read(self.store.pair_flag_counts, replace(self.filter, flag=None))
+        choices: list[tuple[str | None, Content]] = [(None, Content("No flag filter")), ("any", Content("Any flag"))]
+        for code, count in counts.items():
+            explanation = FLAG_EXPLANATIONS.get(code, "")
+            choices.append((code, Content.assemble(safe_line(code, 40), (f"  {count:,}", "bold"),
+                                                   (f"  {explanation}", "$text-muted"))))
+        if len(choices) == 2:
+            choices.append((None, Content.styled("(no flags yet: c runs the lints and dedup)", "$text-muted")))
+
+        def done(picked: tuple | None) -> None:
+            if picked is not None:
+                self.set_filter(replace(self.filter, flag=picked[0]))
+
+        self.app.push_screen(ChoicePicker("Filter by flag", choices, current=self.filter.flag), done)
+
+    # ---- triage ----------------------------------------------------------------------------
+    def _note_write(self, *, texts: bool = False) -> None:
+        """Count a write by this pane (`texts`: questions or answers changed, so lengths may have)."""
+        self._edits += 1
+        if texts:
+            self._histogram_key = None
+        self._rebaseline()
+
+    def _after_status_change(self, pair_ids: set[int], status: str, *, advance: bool) -> None:
+        table = self.table
+        if self.filter.status and self.filter.status != status:
+            table.remove_ids(pair_ids)  # no longer matches: the next pair slides under the cursor
+        else:
+            before = table.cursor_index
+            table.invalidate(announce=not advance)
+            if advance:
+                table.action_cursor_down()
+                if table.cursor_index == before:  # on the last row: show its new status
+                    table.invalidate()
+        self._show_status()
+        self._schedule_stats()
+
+    def action_triage(self, status: str) -> None:
+        pair_id = self.table.cursor_pair_id
+        if pair_id is None:
+            return
+        self.store.set_status([pair_id], status)
+        self._note_write()
+        self._after_status_change({pair_id}, status, advance=True)
+
+    def action_bulk(self, status: str) -> None:
+        table = self.table
+        verb = "Accept" if status == "accepted" else "Reject"
+        if table.selected:
+            ids = sorted(table.selected)
+            self.store.set_status(ids, status)
+            self._note_write()
+            table.clear_selection()
+            self._after_status_change(set(ids), status, advance=False)
+            self.app.notify(f"{verb}ed {len(ids):,} selected pairs (u undoes it)")
+            return
+        count = table.row_count
+        if not count:
+            self.app.notify("No pairs in the current filter.", severity="warning")
+            return
+        flt = self.filter
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._bulk_filter(flt, status, verb)
+
+        self.app.push_screen(Confirm(f"{verb} all {count:,} pairs in the current filter ({self.describe_filter()})? "
+                                     f"u undoes it."), done)
+
+    @work(exclusive=True, group="pairs-bulk", exit_on_error=False)
+    async def _bulk_filter(self, flt: PairFilter, status: str, verb: str) -> None:
+        self._set_busy(f"{verb.lower()}ing…")
+        try:
+            _, changed = await self._read(self.store.set_status_matching, flt, status)
+        finally:
+            self._note_write()
+            self._set_busy("")
+        self.app.notify(f"{verb}ed {changed:,} pairs (u undoes it)")
+        self.reload()
+
+    @work(exclusive=True, group="pairs-bulk", exit_on_error=False)
+    async def action_undo(self) -> None:
+        self._set_busy("undoing…")
+        try:
+            count = await self._read(self.store.undo_last_edit)
+        finally:
+            self._note_write(texts=True)
+            self._set_busy("")
+        self.app.notify(f"Undid the last change ({count:,} pairs)" if count else "Nothing to undo")
+        self.reload()
+
+    def action_edit(self) -> None:
+        pair = self.table.cursor_pair
+        if pair is None:
+            return
+
+        def done(edit: PairEdit | None) -> None:
+            if edit is None or not edit.changed:
+                return
+            self.store.update_pair_text(edit.pair_id, edit.question, edit.answer)
+            self._note_write(texts=True)
+            self.table.invalidate()
+            self._schedule_stats()
+            self.app.notify(f"Saved pair #{edit.pair_id} (u undoes it)")
+
+        self.app.push_screen(PairEditor(pair), done)
+
+    # ---- regenerate ------------------------------------------------------------------------
+    def action_regenerate(self) -> None:
+        table = self.table
+        ids = tuple(sorted(table.selected)) or ((table.cursor_pair_id,) if table.cursor_pair_id is not None else ())
+        if ids:
+            self.post_message(RegenerateRequested(ids))
+
+    def on_regenerate_requested(self, message: RegenerateRequested) -> None:
+        regenerate = getattr(self.app, "regenerate_answers", None)
+        if regenerate is None:
+            self.app.notify("Answer regeneration is not configured in this build (no generator is wired to the "
+                            "Pairs pane yet).", severity="warning")
+            return
+        self._regenerate(regenerate, message.pair_ids)
+
+    @work(group="pairs-regenerate", exit_on_error=False)
+    async def _regenerate(self, regenerate: Callable[[list[int]], Any], pair_ids: Sequence[int]) -> None:
+        self._set_busy(f"regenerating {len(pair_ids):,} answer(s)…")
+        try:
+            if inspect.iscoroutinefunction(regenerate):
+                result = await regenerate(list(pair_ids))
+            else:
+                result = await asyncio.to_thread(regenerate, list(pair_ids))
+                if inspect.isawaitable(result):
+                    result = await result
+        finally:
+            self._note_write(texts=True)
+            self._set_busy("")
+            self.table.invalidate()
+            self._schedule_stats()
+        if isinstance(result, int):
+            self.app.notify(f"Regenerated {result:,} of {len(pair_ids):,} answer(s) (u undoes the last one)")
+
+    # ---- curation ----------------------------------------------------------------------------
+    def action_curate(self) -> None:
+        self._curate(open_duplicates=False)
+
+    @work(exclusive=True, group="pairs-curate", exit_on_error=False)
+    async def _curate(self, open_duplicates: bool) -> None:
+        from core.curation_service import run_curation
+        from core.dedup import DuplicateCluster
+
+        self._set_busy("curating: lints, dedup, leakage guard…")
+        try:
+            summary = await asyncio.to_thread(run_curation, self.store, self.config)
+        finally:
+            self._set_busy("")
+        self._histogram_key = None  # flags changed: a flag filter may match other pairs now
+        self.clusters = [DuplicateCluster(tuple(c["members"]), c["keeper"], c["kind"], c["similarity"])
+                         for c in summary.cluster_list]
+        self.app.notify(f"Curated {summary.pairs:,} pairs: {summary.flagged:,} flagged, {summary.clusters:,} duplicate "
+                        f"clusters ({summary.duplicates:,} extra copies), {summary.leaks:,} held-out leaks, "
+                        f"{summary.low_quality:,} below the quality threshold.")
+        self.table.invalidate()
+        self.reload()
+        if open_duplicates:
+            self._open_duplicates()
+
+    def action_duplicates(self) -> None:
+        if self.clusters is None:
+            self.app.notify("Finding duplicates first (c)…")
+            self._curate(open_duplicates=True)
+            return
+        self._open_duplicates()
+
+    @work(exclusive=True, group="pairs-pickers", exit_on_error=False)
+    async def _open_duplicates(self) -> None:
+        clusters = list(self.clusters or [])
+        statuses = await self._read(self._statuses, [m for c in clusters for m in c.members])
+        # a cluster is settled once at most one member is left un-rejected
+        open_clusters = [c for c in clusters if sum(statuses.get(m) not in (None, "rejected") for m in c.members) > 1]
+        if not open_clusters:
+            self.app.notify("No unresolved duplicate clusters.")
+            return
+
+        def done(changed: int | None) -> None:
+            if changed:
+                self._note_write()
+                self.app.notify(f"Duplicate clusters: {changed:,} pairs changed status (u undoes the last step)")
+                self.table.invalidate()
+                self.reload()
+
+        self.app.push_screen(DuplicateClusters(self.store, open_clusters), done)
+
+    def _statuses(self, pair_ids: Sequence[int]) -> dict[int, str]:
+        return {p.id: p.status for p in self.store.pairs_by_ids(pair_ids)}
