@@ -1,0 +1,342 @@
+"""The endpoints dialog: what this session deployed, with status, instance, $/hour, uptime and idle
+warnings; deploy a finished job's model or the base model (cost first, the licence explicitly);
+delete with confirmation; pick one as target A or B of the Compare pane.
+
+Every SageMaker call blocks, so each runs in a thread worker and reports back with a message.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from core.config import Config
+from core.store import Store
+from tui.screens.ask import AskText, Confirm
+from tui.text import safe, safe_rich
+
+TRANSITIONAL = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+COLUMNS = ("endpoint", "kind", "from", "status", "instance", "$/h", "up", "cost", "idle")
+EULA_WORD = "accept"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+@dataclass
+class EndpointsListed(Message):
+    rows: list[Any]  # core.endpoints.EndpointStatus
+
+
+@dataclass
+class JobChoices(Message):
+    choices: list[tuple[str, str]]  # (job name, label)
+
+
+@dataclass
+class PlanReady(Message):
+    plan: Any  # core.endpoints.DeployPlan
+
+
+@dataclass
+class EndpointActionDone(Message):
+    text: str
+    error: bool = False
+    refresh: bool = True
+
+
+class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
+    """Dismisses with ("A" | "B", "endpoint:NAME") when an endpoint is picked as a target, else None."""
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="endpoints.close"),
+        Binding("r", "refresh", "Refresh", id="endpoints.refresh", tooltip="Ask SageMaker for every status"),
+        Binding("f", "deploy_job", "Deploy job", id="endpoints.deploy_job",
+                tooltip="Deploy a finished training job's model (lowest eval loss first)"),
+        Binding("m", "deploy_base", "Deploy base", id="endpoints.deploy_base",
+                tooltip="Deploy the pre-trained base model (the baseline to beat)"),
+        Binding("x,delete", "delete", "Delete", id="endpoints.delete", tooltip="Delete the selected endpoint"),
+        Binding("a", "use('A')", "Use as A", id="endpoints.use_a", tooltip="Make it target A of the comparison"),
+        Binding("b", "use('B')", "Use as B", id="endpoints.use_b", tooltip="Make it target B of the comparison"),
+    ]
+
+    def __init__(self, store: Store, config: Config, *, manager_factory: Callable[[], Any] | None = None,
+                 poll_seconds: float = 5.0, idle_minutes: float = 30.0) -> None:
+        super().__init__(classes="dialog")
+        self.store = store
+        self.config = config
+        self._manager_factory = manager_factory
+        self._manager: Any = None
+        self.poll_seconds = poll_seconds
+        self.idle_minutes = idle_minutes
+        self.rows: list[Any] = []
+        self.busy = ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-body wide endpoints-body"):
+            yield Static(safe("Endpoints of this session (billed per second from creation until deleted)"),
+                         classes="title")
+            table: DataTable = DataTable(id="endpoints-table", cursor_type="row", zebra_stripes=True)
+            yield table
+            yield Static("", id="endpoints-status")
+            yield Static("a / b: use as target A / B   f: deploy a finished job   m: deploy the base model   "
+                         "x: delete   r: refresh   esc: close", classes="hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for column in COLUMNS:
+            table.add_column(column, key=column)
+        table.focus()
+        self._set_status("reading endpoints…")
+        self.action_refresh()
+        self.set_interval(self.poll_seconds, self._poll)
+
+    # ---- plumbing ------------------------------------------------------------------------------
+
+    @property
+    def manager(self) -> Any:
+        """Created in a worker thread on first use (boto3 loads lazily)."""
+        if self._manager is None:
+            if self._manager_factory is not None:
+                self._manager = self._manager_factory()
+            else:
+                from core.endpoints import EndpointManager
+
+                self._manager = EndpointManager(self.store, self.config)
+        return self._manager
+
+    def _set_status(self, text: str, *, error: bool = False) -> None:
+        self.query_one("#endpoints-status", Static).update(safe(text, "$text-error" if error else ""))
+
+    def _fail(self, what: str, exc: BaseException, *, refresh: bool = True) -> None:
+        from core.safe_text import one_line
+
+        self.post_message(EndpointActionDone(f"{what}: {one_line(exc, 400)}", error=True, refresh=refresh))
+
+    @property
+    def selected(self) -> Any | None:
+        table = self.query_one(DataTable)
+        if not self.rows or table.cursor_row is None or not 0 <= table.cursor_row < len(self.rows):
+            return None
+        return self.rows[table.cursor_row]
+
+    # ---- listing -------------------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        if any(row.status in TRANSITIONAL for row in self.rows):
+            self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self._list()
+
+    @work(thread=True, exclusive=True, group="endpoints-list", exit_on_error=False)
+    def _list(self) -> None:
+        try:
+            rows = self.manager.list_endpoints(refresh=True, idle_minutes=self.idle_minutes)
+        except Exception as exc:  # offline, no credentials: show what the session last saw
+            self._fail("could not ask SageMaker", exc, refresh=False)
+            try:
+                rows = self.manager.list_endpoints(refresh=False, idle_minutes=self.idle_minutes)
+            except Exception:
+                rows = []
+        self.post_message(EndpointsListed(rows))
+
+    def on_endpoints_listed(self, message: EndpointsListed) -> None:
+        table = self.query_one(DataTable)
+        selected = self.selected.name if self.selected is not None else None
+        self.rows = list(message.rows)
+        table.clear()
+        for row in self.rows:
+            style = "bold yellow" if row.idle_warning else ("red" if row.status == "Failed" else "")
+            price = "?" if row.price_per_hour is None else f"{row.price_per_hour:.3f}"
+            cost = "?" if row.cost_so_far is None else f"{row.cost_so_far:.2f}"
+            idle = "-" if row.idle_s is None else duration(row.idle_s) + (" !" if row.idle_warning else "")
+            table.add_row(
+                safe_rich(row.name, style, limit=48), safe_rich(row.kind, limit=10),
+                safe_rich(row.job_name or row.model_id or "", limit=36), safe_rich(row.status, style, limit=16),
+                safe_rich(row.instance_type, limit=18), Text(price, justify="right"),
+                Text(duration(row.uptime_s), justify="right"), Text(cost, justify="right"),
+                Text(idle, style=style, justify="right"), key=row.name)
+        if selected is not None:
+            for index, row in enumerate(self.rows):
+                if row.name == selected:
+                    table.move_cursor(row=index)
+        idle = [row.name for row in self.rows if row.idle_warning]
+        failed = [row for row in self.rows if row.status == "Failed" and row.failure_reason]
+        if failed:
+            self._set_status(f"{failed[0].name} failed: {failed[0].failure_reason}", error=True)
+        elif idle:
+            self._set_status(f"idle for over {self.idle_minutes:.0f} min and still billed: {', '.join(idle)} "
+                             "(x deletes)", error=True)
+        elif not self.busy:
+            total = sum(row.price_per_hour or 0.0 for row in self.rows)
+            self._set_status(f"{len(self.rows)} endpoint(s), ${total:.3f} per hour together" if self.rows
+                             else "no endpoints: f deploys a finished job, m the base model")
+
+    # ---- deploying -----------------------------------------------------------------------------
+
+    def action_deploy_job(self) -> None:
+        self._set_status("finding finished jobs…")
+        self._job_choices()
+
+    @work(thread=True, exclusive=True, group="endpoints-plan", exit_on_error=False)
+    def _job_choices(self) -> None:
+        jobs = self.store.jobs(["Completed"])
+        losses: dict[str, float | None] = {}
+        try:  # rank by the lowest eval loss the session recorded, when it has any
+            import time
+
+            from core.prices import PriceTable
+            from core.sheet import sheet_records
+
+            for record in sheet_records(self.store, PriceTable(self.config.jumpstart.prices), time.time(), jobs):
+                losses[record["job"]] = record.get("best_eval_loss")
+        except Exception:  # the ranking is a convenience; the list still works without it
+            losses = {}
+        ranked = sorted(jobs, key=lambda j: (losses.get(j.name) is None, losses.get(j.name) or 0.0,
+                                             -(j.end_time or j.created_at or 0.0)))
+        choices = []
+        for index, job in enumerate(ranked):
+            loss = losses.get(job.name)
+            label = f"{job.name}  {job.model_id}  {job.instance_type}"
+            if loss is not None:
+                label += f"  best eval loss {loss:.4f}" + ("  (best)" if index == 0 else "")
+            choices.append((job.name, label))
+        self.post_message(JobChoices(choices))
+
+    def on_job_choices(self, message: JobChoices) -> None:
+        if not message.choices:
+            self._set_status("no completed training job in this session yet (the Jobs pane runs them)")
+            return
+        from tui.widgets.choice_picker import ChoicePicker
+
+        def picked(choice: tuple | None) -> None:
+            if choice is None:
+                self._set_status("")
+                return
+            self._set_status(f"planning the deployment of {choice[0]}…")
+            self._plan_job(choice[0])
+
+        self._set_status("")
+        self.app.push_screen(ChoicePicker("Deploy which finished job? (lowest eval loss first)",
+                                          [(name, safe(label)) for name, label in message.choices]), picked)
+
+    @work(thread=True, exclusive=True, group="endpoints-plan", exit_on_error=False)
+    def _plan_job(self, job_name: str) -> None:
+        try:
+            self.post_message(PlanReady(self.manager.plan_finetuned(job_name)))
+        except Exception as exc:
+            self._fail(f"cannot deploy {job_name}", exc)
+
+    def action_deploy_base(self) -> None:
+        self._set_status("planning the base model's deployment…")
+        self._plan_base()
+
+    @work(thread=True, exclusive=True, group="endpoints-plan", exit_on_error=False)
+    def _plan_base(self) -> None:
+        try:  # a plan only: the licence is accepted below, by the user, before anything is sent
+            self.post_message(PlanReady(self.manager.plan_base(accept_eula=True)))
+        except Exception as exc:
+            self._fail("cannot deploy the base model", exc)
+
+    def on_plan_ready(self, message: PlanReady) -> None:
+        plan = message.plan
+        self._set_status("")
+
+        def licence(answer: str | None) -> None:
+            if answer is None or answer.strip().lower() != EULA_WORD:
+                self._set_status("not deployed: the licence was not accepted")
+                return
+            self._start_deploy(plan)
+
+        def confirmed(yes: bool | None) -> None:
+            if not yes:
+                self._set_status("not deployed")
+                return
+            if plan.kind == "base" and plan.accept_eula:
+                where = f" ({plan.eula_uri})" if plan.eula_uri else ""
+                self.app.push_screen(AskText(
+                    f"{plan.model_id} is a gated model. Deploying it accepts its licence (EULA){where}. "
+                    f"Type '{EULA_WORD}' to accept the licence and deploy; esc cancels.", placeholder=EULA_WORD),
+                    licence)
+            else:
+                self._start_deploy(plan)
+
+        self.app.push_screen(Confirm("\n".join(plan.cost_lines()) + "\n\nDeploy it?"), confirmed)
+
+    def _start_deploy(self, plan: Any) -> None:
+        self.busy = plan.endpoint_name
+        self._set_status(f"creating endpoint {plan.endpoint_name}…")
+        self._deploy(plan)
+
+    @work(thread=True, exclusive=True, group="endpoints-deploy", exit_on_error=False)
+    def _deploy(self, plan: Any) -> None:
+        try:
+            row = self.manager.deploy(plan)
+        except Exception as exc:
+            self._fail("deploy failed", exc)
+            return
+        self.post_message(EndpointActionDone(f"endpoint {row.name} is {row.status}; billing has started "
+                                             "(it is polled until it is in service)"))
+
+    # ---- deleting and choosing ---------------------------------------------------------------
+
+    def action_delete(self) -> None:
+        row = self.selected
+        if row is None:
+            self._set_status("no endpoint selected")
+            return
+        name = row.name
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._set_status(f"deleting {name}…")
+                self._delete(name)
+
+        self.app.push_screen(Confirm(self.manager.delete_confirmation(name)), confirmed)
+
+    @work(thread=True, group="endpoints-delete", exit_on_error=False)
+    def _delete(self, name: str) -> None:
+        try:
+            self.manager.delete(name)
+        except Exception as exc:
+            self._fail(f"could not delete {name}", exc)
+            return
+        self.post_message(EndpointActionDone(f"deleted endpoint {name}"))
+
+    def on_endpoint_action_done(self, message: EndpointActionDone) -> None:
+        self.busy = ""
+        self._set_status(message.text, error=message.error)
+        if message.error:
+            self.app.notify(safe(message.text), severity="error", timeout=8)
+        if message.refresh:
+            self.action_refresh()
+
+    def action_use(self, slot: str) -> None:
+        row = self.selected
+        if row is None:
+            self._set_status("no endpoint selected")
+            return
+        if row.status != "InService":
+            self.app.notify(safe(f"{row.name} is {row.status}: answers fail until it is InService"),
+                            severity="warning")
+        self.dismiss((slot, f"endpoint:{row.name}"))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
