@@ -208,4 +208,4 @@ def _load_verb_modules() -> None:
         importlib.import_module(module)
 
 
-VERB_MODULES: list[str] = ["core.generate_cli", "core.curate_cli", "core.eval_cli", "core.sandbox.cli"]
+VERB_MODULES: list[str] = ["core.generate_cli", "core.curate_cli", "core.eval_cli", "core.jobs_cli", "core.sandbox.cli"]
