@@ -320,6 +320,55 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(status, priority DESC, id);
         """,
     ),
+    (
+        4,
+        "playground rounds, comparisons and rehearsals",
+        """
+        CREATE TABLE playground_rounds (
+            id INTEGER PRIMARY KEY,
+            question TEXT NOT NULL,
+            seconds REAL NOT NULL,
+            started_at REAL NOT NULL,
+            submitted_sample_id INTEGER REFERENCES samples(id) ON DELETE SET NULL,
+            submitted_at REAL,
+            auto_submitted INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE playground_comparisons (
+            id INTEGER PRIMARY KEY,
+            question TEXT NOT NULL,
+            run_a INTEGER NOT NULL REFERENCES playground_runs(id) ON DELETE CASCADE,
+            run_b INTEGER NOT NULL REFERENCES playground_runs(id) ON DELETE CASCADE,
+            human_choice TEXT CHECK (human_choice IN ('A', 'B', 'tie')),
+            judge_choice TEXT CHECK (judge_choice IN ('A', 'B', 'tie')),
+            judge_reason TEXT,
+            created_at REAL NOT NULL
+        );
+
+        CREATE TABLE rehearsals (
+            id INTEGER PRIMARY KEY,
+            set_id INTEGER REFERENCES question_sets(id) ON DELETE SET NULL,
+            target TEXT NOT NULL,
+            versions TEXT NOT NULL DEFAULT '[]',
+            k INTEGER NOT NULL,
+            baseline TEXT NOT NULL CHECK (baseline IN ('other', 'reference')),
+            status TEXT NOT NULL DEFAULT 'running',
+            summary TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL,
+            finished_at REAL
+        );
+
+        ALTER TABLE playground_runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'single';
+        ALTER TABLE playground_runs ADD COLUMN round_id INTEGER REFERENCES playground_rounds(id) ON DELETE SET NULL;
+        ALTER TABLE playground_runs ADD COLUMN rehearsal_id INTEGER REFERENCES rehearsals(id) ON DELETE CASCADE;
+        ALTER TABLE playground_runs ADD COLUMN question_id INTEGER REFERENCES questions(id) ON DELETE SET NULL;
+        ALTER TABLE samples ADD COLUMN tokens INTEGER;
+        ALTER TABLE samples ADD COLUMN error TEXT;
+        ALTER TABLE samples ADD COLUMN judge_reason TEXT;
+        CREATE INDEX IF NOT EXISTS playground_runs_version ON playground_runs(prompt_version_id);
+        CREATE INDEX IF NOT EXISTS playground_runs_rehearsal ON playground_runs(rehearsal_id, prompt_version_id, question_id);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

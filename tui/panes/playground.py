@@ -1,11 +1,748 @@
-"""The Playground pane."""
+"""The Playground pane: rehearse the final round against the fine-tuned endpoint.
+
+Left: the system prompt, the question, temperature / top_p / max new tokens / samples, the target
+and the saved prompt versions. Right: the round clock, the answers streaming side by side, and a
+detail panel (diff, judge verdict, rehearsal scores).
+"""
 from __future__ import annotations
 
-from tui.panes.base import PlannedPane
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.validation import Integer
+from textual.widgets import Input, Label, OptionList, Select, Static, TextArea
+
+from core.playground import (
+    MAX_TOKENS_RANGE,
+    SAMPLES_RANGE,
+    TEMPERATURE_RANGE,
+    TOP_P_RANGE,
+    DiffLine,
+    Params,
+    PlaygroundError,
+    RoundClock,
+    SampleUpdate,
+    diff_versions,
+    export_version,
+    next_version_name,
+    pick_in_comparison,
+    plan_comparison,
+    plan_run,
+    round_seconds,
+    save_version,
+    set_round_seconds,
+    target_choices,
+    version_stats,
+    winning_version,
+)
+from core.store.playground import PromptVersionRow
+from tui.background import BackgroundRun
+from tui.panes.base import Pane
+from tui.screens.ask import AskText
+from tui.text import safe, safe_line
+from tui.widgets.param_controls import ParamControl
+from tui.widgets.round_timer import RoundTimer
+from tui.widgets.sample_view import SampleView
+from tui.widgets.version_list import VersionList
+
+CUSTOM_TARGET = "__custom__"
+DRAFT_META = "playground.draft"
+TICK_SECONDS = 0.5
+HINT = ("ctrl+j generate · ctrl+r regenerate · esc cancel · ctrl+t hand in · ctrl+n new round · "
+        "ctrl+s save version · f2 prompt · f3 question · ctrl+o versions · ctrl+b side by side · ctrl+g judge · "
+        "f4 round length")
+_DIFF_STYLES = {"add": "$success", "remove": "$error", "hunk": "$accent", "header": "bold", "param": "$warning",
+                "note": "$text-muted", "same": ""}
 
 
-class PlaygroundPane(PlannedPane):
+@dataclass
+class SampleStreamed(Message):
+    update: SampleUpdate
+
+    def can_replace(self, message: Message) -> bool:
+        return (isinstance(message, SampleStreamed) and message.update.sample_id == self.update.sample_id
+                and not message.update.done)
+
+
+@dataclass
+class TaskFinished(Message):
+    label: str
+    result: Any
+    error: BaseException | None
+    cancelled: bool
+
+
+@dataclass
+class RehearsalProgressed(Message):
+    progress: Any
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RehearsalProgressed)
+
+
+class PlaygroundPane(Pane):
     PANE_ID = "playground"
     TITLE = "Playground"
-    PLAN = 'Rehearse the final round: edit the system prompt, temperature and top_p against your fine-tuned endpoint under a 60-second timer, and compare prompt versions.'
-    NEEDS = 'a deployed fine-tuned endpoint (or any chat target).'
+    BINDINGS = [  # the footer shows the main ones; the status line and F1 list them all
+        Binding("ctrl+j", "generate", "Generate", id="playground.generate", tooltip="Stream k answers"),
+        Binding("ctrl+r", "generate(True)", "Regenerate", id="playground.regenerate", show=False,
+                tooltip="New answers to the same question"),
+        Binding("escape", "cancel", "Cancel", id="playground.cancel"),
+        Binding("ctrl+t", "submit", "Hand in", id="playground.submit",
+                tooltip="Record the chosen answer for this round"),
+        Binding("ctrl+n", "new_round", "New round", id="playground.new_round", show=False),
+        Binding("ctrl+s", "save_version", "Save version", id="playground.save"),
+        Binding("f2", "focus_field('pg-system')", "System prompt", id="playground.focus_prompt", show=False),
+        Binding("f3", "focus_field('pg-question')", "Question", id="playground.focus_question", show=False),
+        Binding("ctrl+o", "focus_field('pg-versions')", "Versions", id="playground.versions", show=False),
+        Binding("ctrl+b", "toggle_compare", "Side by side", id="playground.compare",
+                tooltip="Run the versions marked A and B on the same question"),
+        Binding("ctrl+g", "judge", "Ask the judge", id="playground.judge"),
+        Binding("f4", "round_length", "Round length", id="playground.round_length", show=False),
+    ]
+
+    clock: Callable[[], float] = time.time  # tests put a fake clock here
+
+    def __init__(self, store, config, **kwargs) -> None:
+        super().__init__(store, config, **kwargs)
+        self.job: BackgroundRun | None = None
+        self.round = RoundClock(round_seconds(store, config), clock=self._now)
+        self.round_id: int | None = None
+        self.round_question = ""
+        self._auto_tried = False
+        self.current_version_id: int | None = None
+        self.marks: dict[str, int] = {}
+        self.compare_mode = False
+        self.comparison_id: int | None = None
+        self.last_question = ""
+        self.views: dict[int, SampleView] = {}
+        self._targets: list[str] = []
+
+    def _now(self) -> float:
+        return type(self).clock()
+
+    # ---- layout --------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        draft = self.store.get_meta(DRAFT_META, {}) or {}
+        params = Params(float(draft.get("temperature", 0.7)), float(draft.get("top_p", 0.9)),
+                        int(draft.get("max_tokens", 512)))
+        self.current_version_id = draft.get("version_id")
+        with Horizontal(id="pg-main"):
+            with Vertical(id="pg-left"):
+                yield Label("System prompt", classes="pg-label")
+                yield TextArea(str(draft.get("system_prompt", "")), id="pg-system", soft_wrap=True,
+                               tab_behavior="focus")
+                yield Input(placeholder="Question (enter starts the round clock)", id="pg-question")
+                yield ParamControl("temperature", value=params.temperature, minimum=TEMPERATURE_RANGE[0],
+                                   maximum=TEMPERATURE_RANGE[1], step=0.05, coarse=0.25, id="pg-temperature")
+                yield ParamControl("top_p", value=params.top_p, minimum=TOP_P_RANGE[0], maximum=TOP_P_RANGE[1],
+                                   step=0.01, coarse=0.1, id="pg-top-p")
+                yield ParamControl("max tokens", value=params.max_tokens, minimum=MAX_TOKENS_RANGE[0],
+                                   maximum=MAX_TOKENS_RANGE[1], step=16, coarse=256, decimals=0, id="pg-max-tokens")
+                yield ParamControl("samples", value=int(draft.get("samples", 1)), minimum=SAMPLES_RANGE[0],
+                                   maximum=SAMPLES_RANGE[1], step=1, coarse=2, decimals=0, id="pg-samples")
+                yield Select(self._target_options(), value=self._targets[0], allow_blank=False, compact=True,
+                             id="pg-target")
+                yield Label("Versions: enter·a/b mark·d diff·r rehearse·e/w export", classes="pg-label")
+                yield VersionList(id="pg-versions")
+            with Vertical(id="pg-right"):
+                yield RoundTimer(id="pg-timer")
+                yield Static(id="pg-mode")
+                with Horizontal(id="pg-answers"):
+                    yield Static(Content.styled("Answers appear here: type a question, then ctrl+j.",
+                                                "$text-muted"), classes="pg-placeholder")
+                with VerticalScroll(id="pg-detail"):
+                    yield Static(id="pg-detail-text")
+        yield Static(safe(HINT), id="pg-status", classes="pane-status")
+
+    def _target_options(self) -> list[tuple[Content, str]]:
+        if not self._targets:
+            self._targets = target_choices(self.store, self.config)
+        options = [(safe_line(t, 60), t) for t in self._targets]
+        options.append((Content.styled("other target…", "$text-muted italic"), CUSTOM_TARGET))
+        return options
+
+    def on_mount(self) -> None:
+        self.refresh_versions()
+        self._show_mode()
+        self.query_one(RoundTimer).show(self.round)
+        self.set_interval(TICK_SECONDS, self._tick)
+
+    def pane_shown(self) -> None:
+        self.refresh_versions()
+        self._tick()
+
+    # ---- small helpers -------------------------------------------------------------------
+    @property
+    def system_prompt(self) -> str:
+        return self.query_one("#pg-system", TextArea).text
+
+    def _param(self, name: str) -> ParamControl:
+        return self.query_one(f"#pg-{name}", ParamControl)
+
+    def params(self) -> Params:
+        return Params(round(self._param("temperature").value, 4), round(self._param("top-p").value, 4),
+                      int(self._param("max-tokens").value))
+
+    @property
+    def samples_k(self) -> int:
+        return int(self._param("samples").value)
+
+    @property
+    def target(self) -> str:
+        value = self.query_one("#pg-target", Select).value
+        return value if isinstance(value, str) and value != CUSTOM_TARGET else self._targets[0]
+
+    def _status(self, text: str) -> None:
+        self.query_one("#pg-status", Static).update(safe(text))
+
+    def _detail(self, content: Content) -> None:
+        self.query_one("#pg-detail-text", Static).update(content)
+        self.query_one("#pg-detail", VerticalScroll).scroll_home(animate=False)
+
+    def _busy(self) -> bool:
+        if self.job is not None and self.job.running:
+            self.app.notify("Still working: esc cancels it.", severity="warning")
+            return True
+        return False
+
+    def _editor_version(self) -> int | None:
+        """The version loaded in the editor, if the editor still matches it exactly."""
+        if self.current_version_id is None:
+            return None
+        version = self.store.prompt_version(self.current_version_id)
+        if version is None or version.system_prompt != self.system_prompt or Params.of(version) != self.params():
+            return None
+        return version.id
+
+    def _save_draft(self) -> None:
+        p = self.params()
+        self.store.set_meta(DRAFT_META, {"system_prompt": self.system_prompt, "temperature": p.temperature,
+                                         "top_p": p.top_p, "max_tokens": p.max_tokens, "samples": self.samples_k,
+                                         "version_id": self.current_version_id})
+
+    def refresh_versions(self, highlight: int | None = None) -> None:
+        self.marks = {side: vid for side, vid in self.marks.items() if self.store.prompt_version(vid) is not None}
+        self.query_one(VersionList).show(version_stats(self.store), self.marks, highlight=highlight)
+
+    def _show_mode(self) -> None:
+        if self.compare_mode:
+            a, b = (self.store.prompt_version(self.marks[s]) for s in ("A", "B"))
+            line = Content.assemble(("side by side ", "bold"), "A ", safe_line(a.name if a else "?", 24), " vs B ",
+                                    safe_line(b.name if b else "?", 24), f" · {self.samples_k} each · ",
+                                    safe_line(self.target, 50))
+        else:
+            version = self.store.prompt_version(self.current_version_id) if self.current_version_id else None
+            edited = "" if self._editor_version() or version is None else " (edited)"
+            name = f"{version.name}{edited}" if version else "unsaved prompt"
+            line = Content.assemble(("single ", "bold"), f"· {self.samples_k} sample(s) · ", safe_line(name, 30),
+                                    " · ", safe_line(self.target, 50))
+        self.query_one("#pg-mode", Static).update(line)
+
+    @on(ParamControl.Changed)
+    @on(TextArea.Changed)
+    def _editor_changed(self) -> None:
+        if self.is_mounted:
+            self._show_mode()
+
+    @on(Select.Changed, "#pg-target")
+    def _target_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value == CUSTOM_TARGET:
+            self._ask_target()
+        elif self.is_mounted:
+            self._show_mode()
+
+    def _ask_target(self) -> None:
+        from core.judge import EvaluationError, TargetSpec
+
+        select = self.query_one("#pg-target", Select)
+
+        def done(value: str | None) -> None:
+            spec = None
+            if value and value.strip():
+                try:
+                    spec = str(TargetSpec.parse(value))
+                except EvaluationError as exc:
+                    self.app.notify(safe(str(exc)), severity="error")
+            if spec is None:
+                select.value = self._targets[0]
+                return
+            if spec not in self._targets:
+                self._targets.append(spec)
+                select.set_options(self._target_options())
+            select.value = spec
+
+        self.app.push_screen(AskText("Target: endpoint:NAME, openai:MODEL or bedrock:MODEL_ID",
+                                     placeholder="openai:gpt-4o"), done)
+
+    # ---- the round -----------------------------------------------------------------------
+    def _start_round(self, question: str) -> None:
+        seconds = round_seconds(self.store, self.config)
+        self.round = RoundClock(seconds, clock=self._now)
+        started = self.round.start()
+        self.round_id = self.store.start_round(question, seconds, started)
+        self.round_question = question
+        self._auto_tried = False
+        self.query_one(RoundTimer).show(self.round, question)
+
+    @on(Input.Submitted, "#pg-question")
+    def _question_entered(self, event: Input.Submitted) -> None:
+        event.stop()
+        question = event.value.strip()
+        if question and (question != self.round_question or not self.round.started):
+            self._start_round(question)
+
+    def action_new_round(self) -> None:
+        question = self.query_one("#pg-question", Input).value.strip() or self.round_question
+        if not question:
+            self.app.notify("Type the question first.", severity="warning")
+            return
+        self._start_round(question)
+
+    def _tick(self) -> None:
+        self.query_one(RoundTimer).show(self.round, self.round_question)
+        if self.round.should_auto_submit() and not self._auto_tried:
+            self._auto_tried = True
+            sample_id = self._submission_candidate()
+            if sample_id is None:
+                self._status("time is up and nothing was generated to hand in")
+            else:
+                self._submit(sample_id, auto=True)
+
+    def _submission_candidate(self) -> int | None:
+        views = list(self.views.values())
+        focused = self.app.focused
+        if isinstance(focused, SampleView) and focused in views and focused.text:
+            return focused.sample_id
+        for view in views:
+            if view.picked and view.text:
+                return view.sample_id
+        finished = [v for v in views if v.done and v.finish_reason in ("stop", "length") and v.text]
+        if finished:
+            return finished[0].sample_id
+        partial = [v for v in views if v.text]
+        return partial[0].sample_id if partial else None
+
+    def _submit(self, sample_id: int, *, auto: bool) -> None:
+        if self.round_id is None:
+            return
+        view = self.views.get(sample_id)
+        if view is not None and view.text and not view.done:
+            self.store.update_sample_text(sample_id, view.text)  # hand in what is on screen
+        at = self.round.submit()
+        self.store.submit_round(self.round_id, sample_id, at, auto=auto)
+        timer = self.query_one(RoundTimer)
+        timer.show(self.round, self.round_question)
+        name = view.heading if view is not None else f"sample {sample_id}"
+        how = "automatically, just before time ran out" if auto else ("in time" if self.round.in_time else "late")
+        self._status(f"handed in {name} {how} ({self.round.elapsed():.1f} s)")
+
+    def action_submit(self) -> None:
+        if not self.round.started or self.round_id is None:
+            self.app.notify("No round is running: type a question and press enter.", severity="warning")
+            return
+        if self.round.submitted:
+            self.app.notify("This round's answer is already handed in (ctrl+n starts a new round).",
+                            severity="warning")
+            return
+        sample_id = self._submission_candidate()
+        if sample_id is None:
+            self.app.notify("Nothing to hand in yet: generate an answer first.", severity="warning")
+            return
+        self._submit(sample_id, auto=False)
+
+    def action_round_length(self) -> None:
+        def done(value: str | None) -> None:
+            if not value:
+                return
+            try:
+                set_round_seconds(self.store, float(value))
+            except PlaygroundError as exc:
+                self.app.notify(safe(str(exc)), severity="error")
+                return
+            self.app.notify(safe(f"Rounds now last {float(value):g} s (from the next round)."))
+
+        self.app.push_screen(AskText("Round length in seconds", f"{round_seconds(self.store, self.config):g}",
+                                     validators=[Integer(5, 3600)], input_type="integer"), done)
+
+    # ---- generation ----------------------------------------------------------------------
+    async def action_generate(self, regenerate: bool = False) -> None:
+        if self._busy():
+            return
+        typed = self.query_one("#pg-question", Input).value.strip()
+        question = (self.last_question or typed) if regenerate else typed
+        if not question:
+            self.app.notify("Type a question first.", severity="warning")
+            self.query_one("#pg-question", Input).focus()
+            return
+        if self.round_id is None or question != self.round_question:
+            self._start_round(question)
+        try:
+            if self.compare_mode:
+                a, b = self.store.prompt_version(self.marks["A"]), self.store.prompt_version(self.marks["B"])
+                if a is None or b is None:
+                    raise PlaygroundError("mark two versions A and B first")
+                self.comparison_id, plans = plan_comparison(
+                    self.store, target_name=self.target, version_a=a, version_b=b, question=question,
+                    k=self.samples_k, round_id=self.round_id, round_started_at=self.round.started_at)
+            else:
+                self.comparison_id = None
+                plans = [plan_run(self.store, slot="single", target_name=self.target,
+                                  system_prompt=self.system_prompt, params=self.params(), question=question,
+                                  k=self.samples_k, version_id=self._editor_version(), round_id=self.round_id,
+                                  round_started_at=self.round.started_at)]
+        except PlaygroundError as exc:
+            self.app.notify(safe(str(exc)), severity="error")
+            return
+        self.last_question = question
+        self._save_draft()
+        await self._mount_views(plans)
+        from core.judge import build_eval_target
+        from core.playground import stream_runs
+
+        services = self.app.services  # type: ignore[attr-defined]
+        target_name = self.target
+
+        def forward(update: SampleUpdate) -> None:
+            self.post_message(SampleStreamed(update))
+
+        async def job():
+            target = build_eval_target(services, target_name)
+            try:
+                await stream_runs(self.store, target, plans, on_update=forward, emit_every_s=0.1)
+            finally:
+                await target.aclose()
+
+        self._start("generate", job)
+        self._status(f"generating {sum(len(p.sample_ids) for p in plans)} answer(s) from {target_name} · esc cancels")
+
+    async def _mount_views(self, plans) -> None:
+        area = self.query_one("#pg-answers", Horizontal)
+        focused = self.app.focused
+        had_focus = focused is not None and area in focused.ancestors
+        if had_focus:
+            self.query_one(VersionList).focus()  # never leave the focus on a widget being removed
+        await area.remove_children()
+        self.views = {}
+        columns: list[Any] = []
+        for plan in plans:
+            views = [SampleView(title=f"{plan.slot} #{i + 1}" if plan.slot != "single" else f"#{i + 1}",
+                                slot=plan.slot, idx=i, sample_id=sid) for i, sid in enumerate(plan.sample_ids)]
+            self.views.update({v.sample_id: v for v in views})
+            if plan.slot == "single":
+                columns += views
+            else:
+                version = self.store.prompt_version(self.marks.get(plan.slot, -1))
+                column = Vertical(*views, classes="pg-column")
+                name = version.name if version else "?"
+                column.border_title = Content.assemble(f"{plan.slot}: ", safe_line(name, 30))
+                columns.append(column)
+        await area.mount_all(columns)
+        if had_focus and self.views:
+            next(iter(self.views.values())).focus()
+
+    def _start(self, label: str, factory) -> None:
+        def done(result, error) -> None:
+            cancelled = self.job.cancelled if self.job else False
+            self.post_message(TaskFinished(label, result, error, cancelled))
+
+        self.job = BackgroundRun(factory, on_done=done, name=f"tunedeck-playground-{label}").start()
+
+    def on_sample_streamed(self, message: SampleStreamed) -> None:
+        u = message.update
+        view = self.views.get(u.sample_id)
+        if view is not None:
+            view.show(u.text, done=u.done, finish_reason=u.finish_reason, error=u.error, latency_ms=u.latency_ms)
+
+    def action_cancel(self) -> None:
+        if self.job is not None and self.job.running:
+            self.job.cancel()
+            self._status("cancelling… (what has arrived is kept)")
+
+    def on_task_finished(self, message: TaskFinished) -> None:
+        if message.cancelled:
+            self._status(f"{message.label}: cancelled; partial answers are kept")
+        elif message.error is not None:
+            self.app.report_error(f"playground {message.label}", message.error)  # type: ignore[attr-defined]
+            self._status(f"{message.label}: stopped: {message.error}")
+        elif message.label == "generate":
+            failed = sum(1 for v in self.views.values() if v.finish_reason == "error")
+            self._status(f"done: {len(self.views)} answer(s){f', {failed} failed' if failed else ''} · "
+                         "enter picks · ctrl+t hands in · " + ("ctrl+g asks the judge" if self.comparison_id
+                                                               else "ctrl+r regenerates"))
+        elif message.label == "judge":
+            self._judged(*message.result)
+        elif message.label == "rehearsal":
+            self._show_rehearsal(message.result)
+        self.refresh_versions()
+
+    # ---- picking and judging -------------------------------------------------------------
+    @on(SampleView.Picked)
+    def _picked(self, event: SampleView.Picked) -> None:
+        event.stop()
+        view = event.view
+        if self.comparison_id is not None:
+            try:
+                choice = pick_in_comparison(self.store, self.comparison_id, view.sample_id, tie=event.tie)
+            except PlaygroundError as exc:
+                self.app.notify(safe(str(exc)), severity="error")
+                return
+            for other in self.views.values():
+                other.mark(picked=not event.tie and other is view)
+            self._status("you call it a tie" if choice == "tie" else f"you prefer side {choice}")
+            self.refresh_versions()
+            return
+        if event.tie:
+            self.app.notify("A tie is called between two versions (ctrl+b for side by side).", severity="warning")
+            return
+        self.store.pick_sample(view.sample_id)
+        for other in self.views.values():
+            other.mark(picked=other is view)
+        self._status(f"picked {view.heading} · ctrl+t hands it in")
+
+    def action_judge(self) -> None:
+        if self._busy():
+            return
+        if self.comparison_id is None:
+            self.app.notify("The judge compares two versions: mark A and B, ctrl+b, then ctrl+j.", severity="warning")
+            return
+        from core.playground import judge_comparison
+
+        services = self.app.services  # type: ignore[attr-defined]
+        comparison_id = self.comparison_id
+
+        async def job():
+            judge = services.chat_target("judge")
+            try:
+                choice, reason = await judge_comparison(self.store, judge, comparison_id)
+                return comparison_id, choice, reason
+            finally:
+                await judge.aclose()
+
+        self._start("judge", job)
+        self._status("the judge is reading both sides (both orders)…")
+
+    def _judged(self, comparison_id: int, choice: str, reason: str) -> None:
+        comparison = self.store.comparison(comparison_id)
+        for view in self.views.values():
+            sample = self.store.sample(view.sample_id)
+            if sample is not None and sample.judge_score is not None:
+                view.mark(judge_score=sample.judge_score)
+        verdict = "a tie" if choice == "tie" else f"side {choice}"
+        human = comparison.human_choice if comparison else None
+        self._detail(Content.assemble(("judge: ", "bold"), (verdict, "$accent bold"),
+                                      f" · you: {human or 'no pick yet'}\n", ("reason: ", "bold"), safe(reason)))
+        self._status(f"the judge prefers {verdict}")
+
+    # ---- versions ------------------------------------------------------------------------
+    def action_focus_field(self, widget_id: str) -> None:
+        self.query_one(f"#{widget_id}").focus()
+
+    def action_save_version(self) -> None:
+        system_prompt, params = self.system_prompt, self.params()
+
+        def done(name: str | None) -> None:
+            if not name or not name.strip():
+                return
+            try:
+                version = save_version(self.store, name, system_prompt, params, parent_id=self.current_version_id)
+            except (PlaygroundError, ValueError) as exc:
+                self.app.notify(safe(str(exc)), severity="error")
+                return
+            self.current_version_id = version.id
+            self._save_draft()
+            self.refresh_versions(highlight=version.id)
+            self._show_mode()
+            self.app.notify(safe(f"Saved version {version.name}"))
+
+        self.app.push_screen(AskText("Name this prompt version", next_version_name(self.store)), done)
+
+    @on(OptionList.OptionSelected, "#pg-versions")
+    def _restore(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        version = self.store.prompt_version(int(event.option.id or -1))
+        if version is None:
+            return
+        self.restore(version)
+
+    def restore(self, version: PromptVersionRow) -> None:
+        self.query_one("#pg-system", TextArea).load_text(version.system_prompt)
+        self._param("temperature").set_value(version.temperature)
+        self._param("top-p").set_value(version.top_p)
+        self._param("max-tokens").set_value(version.max_tokens)
+        self.current_version_id = version.id
+        self._save_draft()
+        self._show_mode()
+        self._status(f"restored {version.name} into the editor")
+
+    @on(VersionList.Command)
+    def _version_command(self, event: VersionList.Command) -> None:
+        event.stop()
+        command, version_id = event.command, event.version_id
+        if command == "clear_marks":
+            self.marks.clear()
+            self.compare_mode = False
+        elif command in ("mark_a", "mark_b") and version_id is not None:
+            side, other = ("A", "B") if command == "mark_a" else ("B", "A")
+            self.marks[side] = version_id
+            if self.marks.get(other) == version_id:
+                del self.marks[other]
+        elif command == "diff":
+            self._diff(version_id)
+        elif command == "rehearse":
+            self._ask_rehearsal(version_id)
+        elif command == "export" and version_id is not None:
+            version = self.store.prompt_version(version_id)
+            if version is not None:
+                self._ask_export(version)
+        elif command == "export_winner":
+            winner = winning_version(self.store)
+            if winner is None:
+                self.app.notify("No saved version yet (ctrl+s saves one).", severity="warning")
+            else:
+                self._ask_export(winner)
+        if self.compare_mode and not {"A", "B"} <= set(self.marks):
+            self.compare_mode = False
+        self.refresh_versions()
+        self._show_mode()
+
+    def action_toggle_compare(self) -> None:
+        if not self.compare_mode and not {"A", "B"} <= set(self.marks):
+            self.app.notify("Mark two versions first: a and b in the version list (ctrl+o).", severity="warning")
+            return
+        self.compare_mode = not self.compare_mode
+        self._show_mode()
+
+    def _diff(self, highlighted: int | None) -> None:
+        pair: tuple[int | None, int | None]
+        if {"A", "B"} <= set(self.marks):
+            pair = (self.marks["A"], self.marks["B"])
+        elif "A" in self.marks and highlighted is not None and highlighted != self.marks["A"]:
+            pair = (self.marks["A"], highlighted)
+        else:
+            version = self.store.prompt_version(highlighted) if highlighted is not None else None
+            pair = (version.parent_id, version.id) if version is not None else (None, None)
+        old = self.store.prompt_version(pair[0]) if pair[0] is not None else None
+        new = self.store.prompt_version(pair[1]) if pair[1] is not None else None
+        if old is None or new is None:
+            self.app.notify("Mark two versions (a, b) to diff them.", severity="warning")
+            return
+        self._show_diff(old, new, diff_versions(old, new))
+
+    def _show_diff(self, old: PromptVersionRow, new: PromptVersionRow, lines: list[DiffLine]) -> None:
+        parts: list[Any] = [("diff ", "bold"), safe_line(old.name, 30), " → ", safe_line(new.name, 30), "\n"]
+        for line in lines:
+            parts += [safe(line.text, _DIFF_STYLES.get(line.kind, "")), "\n"]
+        self._detail(Content.assemble(*parts))
+
+    def _ask_export(self, version: PromptVersionRow) -> None:
+        default = str(self.store.path.parent / f"prompt-{_file_part(version.name)}.json")
+
+        def done(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                written = export_version(self.store, version, path)
+            except OSError as exc:
+                self.app.notify(safe(f"Export failed: {exc}"), severity="error")
+                return
+            self.app.notify(safe(f"Exported {version.name} to {written}"))
+            self._status(f"exported {version.name} to {written}")
+
+        self.app.push_screen(AskText(f"Export '{version.name}' (.json or .toml)", default), done)
+
+    # ---- rehearsal -----------------------------------------------------------------------
+    def _ask_rehearsal(self, highlighted: int | None) -> None:
+        if self._busy():
+            return
+        if {"A", "B"} <= set(self.marks):
+            version_ids = [self.marks["A"], self.marks["B"]]
+        elif highlighted is not None:
+            version_ids = [highlighted]
+        else:
+            self.app.notify("Save a version first (ctrl+s).", severity="warning")
+            return
+        sets = self.store.question_sets()
+        if not sets:
+            self.app.notify("No question set in this session: import one (tunedeck questions import).",
+                            severity="warning")
+            return
+        names = {s.name: s for s in sets}
+
+        def got_k(value: str | None, set_id: int) -> None:
+            if not value:
+                return
+            self._rehearse(version_ids, set_id, int(value))
+
+        def got_set(name: str | None) -> None:
+            if not name:
+                return
+            qset = names.get(name.strip())
+            if qset is None:
+                self.app.notify(safe(f"No question set named {name!r}; sets: {', '.join(names)}"), severity="error")
+                return
+            self.app.push_screen(AskText("Samples per question (k)", "3", validators=[Integer(1, 10)],
+                                         input_type="integer"), lambda v: got_k(v, qset.id))
+
+        self.app.push_screen(AskText("Rehearse on which question set?", sets[-1].name), got_set)
+
+    def _rehearse(self, version_ids: list[int], set_id: int, k: int) -> None:
+        from core.judge import build_eval_target
+        from core.rehearsal import run_rehearsal
+
+        services = self.app.services  # type: ignore[attr-defined]
+        target_name = self.target
+
+        def progress(p) -> None:
+            self.post_message(RehearsalProgressed(p))
+
+        async def job():
+            target = build_eval_target(services, target_name)
+            judge = services.chat_target("judge")
+            try:
+                return await run_rehearsal(self.store, target, judge, target_name=target_name, set_id=set_id,
+                                           version_ids=version_ids, k=k, on_progress=progress)
+            finally:
+                await target.aclose()
+                await judge.aclose()
+
+        self._start("rehearsal", job)
+        self._status("rehearsal: starting…")
+
+    def on_rehearsal_progressed(self, message: RehearsalProgressed) -> None:
+        p = message.progress
+        line = f"rehearsal: {p.done}/{p.total} (answers {p.samples_done}/{p.samples_total}, " \
+               f"verdicts {p.judgements_done}/{p.judgements_total}) · {p.failed} failed · esc cancels"
+        self._status(line + (f" · last error: {p.last_error}" if p.last_error else ""))
+
+    def _show_rehearsal(self, report) -> None:
+        winner = report.winner
+        against = "each other" if report.rehearsal.baseline == "other" else "the reference answers"
+        parts: list[Any] = [("rehearsal ", "bold"), safe_line(report.set_name, 40),
+                            f" · {report.questions} questions × k={report.rehearsal.k} · judged against {against}\n"]
+        for s in report.scores:
+            mean = f"{s.mean:.2f} ± {s.sd:.2f}" if s.mean is not None else "not judged"
+            spread = (f" · per question ±{s.question_sd:.2f} · between samples ±{s.within_sd:.2f}"
+                      if s.question_sd is not None and s.within_sd is not None else "")
+            words = f" · {s.mean_words:.0f} words avg (max {s.max_words})" if s.mean_words is not None else ""
+            star = ("★ ", "$success bold") if winner is not None and s.version_id == winner.version_id else "  "
+            parts += [star, safe_line(s.name, 24, "bold"), f"  score {mean} (n={s.judged}){spread}{words}\n"]
+        self._detail(Content.assemble(*parts))
+        self._status(f"rehearsal {'done' if report.complete else 'incomplete'}"
+                     + (f": {winner.name} leads" if winner else ""))
+
+
+def _file_part(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.") or "version"
+
+
+__all__ = ["PlaygroundPane", "RehearsalProgressed", "SampleStreamed", "TaskFinished"]
