@@ -133,3 +133,15 @@ def test_killed_writer_leaves_consistent_database(tmp_path):
     total = store.count_pairs()
     assert total > 0 and total % 10 == 0  # each batch of ten landed whole or not at all
     assert store.db.scalar("PRAGMA foreign_key_check") is None
+
+
+def test_connections_of_finished_threads_are_closed(tmp_path):
+    import threading
+
+    store = Store(tmp_path / "session.db")
+    for _ in range(20):
+        worker = threading.Thread(target=store.pair_status_counts)
+        worker.start()
+        worker.join()
+    store.pair_status_counts()
+    assert store.db.open_connections() <= 2  # this thread's, and at most the last worker's

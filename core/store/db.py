@@ -28,7 +28,7 @@ class Database:
         self.path = Path(path)
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fresh = not self.path.exists()
         conn = self.connection()
@@ -50,7 +50,8 @@ class Database:
                 raise StoreError(f"{self.path}: cannot open session database ({exc})") from None
             self._local.conn = conn
             with self._lock:
-                self._connections.append(conn)
+                self._close_orphans()
+                self._connections.append((threading.current_thread(), conn))
         return conn
 
     @contextmanager
@@ -107,9 +108,26 @@ class Database:
                     conn.execute("ROLLBACK")
                 raise StoreError(f"{self.path}: migration {version} ({description}) failed: {exc}") from None
 
+    def _close_orphans(self) -> None:
+        """Close the connections of threads that have ended (UI workers come and go)."""
+        alive = []
+        for thread, conn in self._connections:
+            if thread.is_alive():
+                alive.append((thread, conn))
+            else:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+        self._connections = alive
+
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
     def close(self) -> None:
         with self._lock:
-            for conn in self._connections:
+            for _, conn in self._connections:
                 try:
                     conn.close()
                 except sqlite3.Error:
