@@ -1,0 +1,94 @@
+"""Status bar piece: running training instances and endpoints, dollars per hour and dollars so far.
+
+It reads the session store only (no AWS call), in a thread worker, every `interval` seconds;
+the Jobs pane pushes a fresh meter after each poll with `set_meter`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from textual import work
+from textual.content import Content
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+
+REFRESH_SECONDS = 5.0
+
+
+def compute_meter(store: Any, config: Any, now: float | None = None) -> Any:
+    """core.prices.CostMeter of the session as the store knows it."""
+    from core.prices import PriceTable, cost_meter
+
+    return cost_meter(store.jobs(), store.endpoints_for_billing(), PriceTable(config.jumpstart.prices),
+                      time.time() if now is None else now)
+
+
+def meter_label(meter: Any, ascii_only: bool = False) -> str:
+    if meter is None:
+        return "$ …"
+    unknown = "+?" if meter.unpriced else ""
+    dot = "·" if not ascii_only else "|"
+    return (f"{meter.training_instances} train {dot} {meter.endpoint_instances} endpoint "
+            f"{dot} ${meter.usd_per_hour:.2f}/h{unknown} {dot} ${meter.usd_so_far:.2f} so far")
+
+
+class CostMeter(Widget):
+    DEFAULT_CSS = """
+    CostMeter { width: auto; height: 1; padding: 0 1; background: $panel; color: $text-muted; }
+    CostMeter.-spending { color: $text-warning; text-style: bold; }
+    """
+
+    meter: reactive[Any] = reactive(None, always_update=True)
+
+    @dataclass
+    class Computed(Message):
+        meter: Any
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, CostMeter.Computed)
+
+    def __init__(self, store: Any = None, config: Any = None, *, interval: float = REFRESH_SECONDS,
+                 ascii_only: bool | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._store = store
+        self._config = config
+        self.interval = interval
+        self._ascii = ascii_only
+
+    @property
+    def store(self) -> Any:
+        return self._store if self._store is not None else getattr(self.app, "store", None)
+
+    @property
+    def config(self) -> Any:
+        return self._config if self._config is not None else getattr(self.app, "config", None)
+
+    def on_mount(self) -> None:
+        if self._ascii is None:
+            self._ascii = bool(getattr(getattr(self.config, "ui", None), "ascii", False))
+        self.refresh_meter()
+        if self.interval > 0:
+            self.set_interval(self.interval, self.refresh_meter)
+
+    @work(thread=True, exclusive=True, group="cost-meter", exit_on_error=False)
+    def refresh_meter(self) -> None:
+        store, config = self.store, self.config
+        if store is None or config is None:
+            return
+        self.post_message(self.Computed(compute_meter(store, config)))
+
+    def on_cost_meter_computed(self, message: Computed) -> None:
+        message.stop()
+        self.meter = message.meter
+
+    def set_meter(self, meter: Any) -> None:
+        self.meter = meter
+
+    def watch_meter(self, meter: Any) -> None:
+        self.set_class(bool(meter and (meter.training_instances or meter.endpoint_instances)), "-spending")
+
+    def render(self) -> Content:
+        return Content(meter_label(self.meter, bool(self._ascii)))
