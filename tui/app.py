@@ -9,6 +9,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal
 from textual.widgets import ContentSwitcher, Footer
 
 from core.config import Config
@@ -17,18 +18,30 @@ from core.services import Services
 from core.store import Store
 from tui.messages import IdentityResolved, StatusRefreshed
 from tui.panes.base import Pane
-from tui.panes.compare import ComparePane
-from tui.panes.jobs import JobsPane
-from tui.panes.pairs import PairsPane
-from tui.panes.playground import PlaygroundPane
-from tui.panes.topics import TopicsPane
 from tui.screens.help import HelpScreen
 from tui.text import safe
+from tui.widgets.cost_meter import CostMeter
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.title_bar import TitleBar
 
-PANE_CLASSES: tuple[type[Pane], ...] = (TopicsPane, PairsPane, JobsPane, ComparePane, PlaygroundPane)
-PANES: dict[str, str] = {cls.PANE_ID: cls.TITLE for cls in PANE_CLASSES}
+# pane id -> (title, module, class). Panes are imported and mounted the first time they are shown,
+# so start-up pays only for the first one.
+PANE_SPECS: dict[str, tuple[str, str, str]] = {
+    "topics": ("Topics", "tui.panes.topics", "TopicsPane"),
+    "pairs": ("Pairs", "tui.panes.pairs", "PairsPane"),
+    "jobs": ("Jobs", "tui.panes.jobs", "JobsPane"),
+    "compare": ("Compare", "tui.panes.compare", "ComparePane"),
+    "playground": ("Playground", "tui.panes.playground", "PlaygroundPane"),
+}
+PANES: dict[str, str] = {pane_id: spec[0] for pane_id, spec in PANE_SPECS.items()}
+FIRST_PANE = "topics"
+
+
+def pane_class(pane_id: str) -> type[Pane]:
+    import importlib
+
+    _, module, name = PANE_SPECS[pane_id]
+    return getattr(importlib.import_module(module), name)
 STATUS_REFRESH_SECONDS = 2.0
 
 
@@ -38,7 +51,8 @@ class PaneCommands(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
         app = self.app
         assert isinstance(app, TunedeckApp)
-        commands = [(f"go: {title}", partial(app.action_show_pane, pane_id), f"switch to the {title} pane")
+        commands = [(f"go: {title}", partial(app.call_later, app.action_show_pane, pane_id),
+                     f"switch to the {title} pane")
                     for pane_id, title in PANES.items()]
         commands.append(("app: Help", app.action_help, "list the keys"))
         commands.append(("app: Quit", app.action_quit, "leave tunedeck"))
@@ -57,14 +71,15 @@ class PaneCommands(Provider):
 
 
 class TunedeckApp(App[None]):
-    CSS_PATH = Path(__file__).parent / "styles" / "app.tcss"
+    CSS_PATH = [Path(__file__).parent / "styles" / f"{name}.tcss"
+                for name in ("app", "pairs", "jobs", "compare", "playground")]
     TITLE = "tunedeck"
     COMMANDS = App.COMMANDS | {PaneCommands}
     BINDINGS = [
         *[
-            Binding(str(index), f"show_pane('{cls.PANE_ID}')", cls.TITLE, id=f"pane.{cls.PANE_ID}",
-                    tooltip=f"Show the {cls.TITLE} pane")
-            for index, cls in enumerate(PANE_CLASSES, start=1)
+            Binding(str(index), f"show_pane('{pane_id}')", title, id=f"pane.{pane_id}",
+                    tooltip=f"Show the {title} pane", show=False)  # the title bar lists them
+            for index, (pane_id, title) in enumerate(PANES.items(), start=1)
         ],
         Binding("f1,question_mark", "help", "Help", id="app.help", tooltip="List the keys"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit tunedeck"),
@@ -80,20 +95,22 @@ class TunedeckApp(App[None]):
         self.check_identity = check_identity
         self.status_interval = status_interval
         self._status_timer = None
+        self._status_bar: StatusBar | None = None
 
     def compose(self) -> ComposeResult:
         yield TitleBar(self.demo)
-        with ContentSwitcher(initial=f"pane-{PANE_CLASSES[0].PANE_ID}", id="panes"):
-            for cls in PANE_CLASSES:
-                yield cls(self.store, self.config)
-        yield StatusBar(id="status")
+        with ContentSwitcher(initial=f"pane-{FIRST_PANE}", id="panes"):
+            yield pane_class(FIRST_PANE)(self.store, self.config)
+        with Horizontal(id="status-row"):
+            yield StatusBar(id="status")
+            yield CostMeter(id="cost-meter")
         yield Footer()
 
     def on_mount(self) -> None:
         self._apply_theme()
         if self.config.ui.keymap:
             self.set_keymap(self.config.ui.keymap)
-        status = self.query_one(StatusBar)
+        status = self._status_bar = self.query_one(StatusBar)
         status.session = self.store.name
         generator = self.config.llm.generator
         status.llm = f"{generator.provider}:{generator.model}"
@@ -127,24 +144,29 @@ class TunedeckApp(App[None]):
         self.post_message(StatusRefreshed(self.store.status_counts()))
 
     def on_identity_resolved(self, message: IdentityResolved) -> None:
-        status = self.query_one(StatusBar)
+        status = self._status_bar
+        if status is None:
+            return
         status.identity = message.label
         status.set_class(not message.online, "-offline")
 
     def on_status_refreshed(self, message: StatusRefreshed) -> None:
-        self.query_one(StatusBar).counts = message.counts
+        if self._status_bar is not None:
+            self._status_bar.counts = message.counts
 
     @property
     def active_pane(self) -> Pane:
         switcher = self.query_one("#panes", ContentSwitcher)
         return self.query_one(f"#{switcher.current}", Pane)
 
-    def action_show_pane(self, pane_id: str) -> None:
+    async def action_show_pane(self, pane_id: str) -> None:
         if pane_id not in PANES:
             return
         switcher = self.query_one("#panes", ContentSwitcher)
         if switcher.current == f"pane-{pane_id}":
             return
+        if switcher.query_one_optional(f"#pane-{pane_id}") is None:
+            await switcher.mount(pane_class(pane_id)(self.store, self.config))
         previous = self.active_pane
         switcher.current = f"pane-{pane_id}"
         previous.pane_hidden()
@@ -215,7 +237,9 @@ class TunedeckApp(App[None]):
             self.report_error(event.worker.name or "background task", event.worker.error)
 
 
-_KEY_NAMES = {"question_mark": "?", "slash": "/", "escape": "esc", "space": "space"}
+_KEY_NAMES = {"question_mark": "?", "slash": "/", "escape": "esc", "space": "space", "plus": "+", "minus": "-",
+              "left_square_bracket": "[", "right_square_bracket": "]", "left_curly_bracket": "{",
+              "right_curly_bracket": "}", "full_stop": ".", "comma": ","}
 
 
 def _unique(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
