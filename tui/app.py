@@ -1,14 +1,11 @@
 """The tunedeck App: five panes switched with 1-5, a command palette, a status bar and help."""
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
-from typing import Callable
 
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal
 from textual.widgets import ContentSwitcher, Footer
 
@@ -45,36 +42,18 @@ def pane_class(pane_id: str) -> type[Pane]:
 STATUS_REFRESH_SECONDS = 2.0
 
 
-class PaneCommands(Provider):
-    """Palette commands: "go: <pane>" and a few app-wide actions."""
+def _pane_commands():
+    """The palette provider, imported when the palette first opens (textual.command is not light)."""
+    from tui.commands import PaneCommands
 
-    def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
-        app = self.app
-        assert isinstance(app, TunedeckApp)
-        commands = [(f"go: {title}", partial(app.call_later, app.action_show_pane, pane_id),
-                     f"switch to the {title} pane")
-                    for pane_id, title in PANES.items()]
-        commands.append(("app: Help", app.action_help, "list the keys"))
-        commands.append(("app: Quit", app.action_quit, "leave tunedeck"))
-        return commands
-
-    async def discover(self) -> Hits:
-        for title, callback, help_text in self._commands():
-            yield DiscoveryHit(title, callback, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for title, callback, help_text in self._commands():
-            score = matcher.match(title)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+    return PaneCommands
 
 
 class TunedeckApp(App[None]):
     CSS_PATH = [Path(__file__).parent / "styles" / f"{name}.tcss"
                 for name in ("app", "pairs", "jobs", "compare", "playground")]
     TITLE = "tunedeck"
-    COMMANDS = App.COMMANDS | {PaneCommands}
+    COMMANDS = App.COMMANDS | {_pane_commands}
     BINDINGS = [
         *[
             Binding(str(index), f"show_pane('{pane_id}')", title, id=f"pane.{pane_id}",

@@ -225,7 +225,8 @@ class ComparePane(Pane):
         self.answers.focus()
 
     def pane_shown(self) -> None:
-        self._reload()
+        # the first show can follow on_mount at once: keep asking for the newest evaluation then
+        self._reload(match="newest" if self._applied == 0 else None)
         if self._poll_timer is None:
             self._poll_timer = self.set_interval(POLL_SECONDS, self._poll)
         else:

@@ -1,0 +1,32 @@
+"""Command palette commands: "go: <pane>" and a few app-wide actions."""
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class PaneCommands(Provider):
+    """Palette commands: "go: <pane>" and a few app-wide actions."""
+
+    def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
+        from tui.app import PANES
+
+        app = self.app
+        commands = [(f"go: {title}", partial(app.call_later, app.action_show_pane, pane_id),
+                     f"switch to the {title} pane") for pane_id, title in PANES.items()]
+        commands.append(("app: Help", app.action_help, "list the keys"))
+        commands.append(("app: Quit", app.action_quit, "leave tunedeck"))
+        return commands
+
+    async def discover(self) -> Hits:
+        for title, callback, help_text in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, callback, help_text in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)
