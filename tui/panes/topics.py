@@ -1,6 +1,8 @@
 """The Topics pane: grow and edit the topic tree, then generate pairs for it."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +21,10 @@ from core.store import TopicNode
 from tui.background import BackgroundRun
 from tui.panes.base import Pane
 from tui.screens.ask import AskText, Confirm
-from tui.screens.brief import BriefForm, BriefRequest
 from tui.text import safe, safe_line, safe_rich
+
+if TYPE_CHECKING:
+    from tui.screens.brief import BriefRequest
 
 
 @dataclass
@@ -281,6 +285,8 @@ class TopicsPane(Pane):
         return report
 
     def action_brief(self) -> None:
+        from tui.screens.brief import BriefForm  # TextArea is not needed until the brief is written
+
         def done(request: BriefRequest | None) -> None:
             if request is None:
                 return
