@@ -54,14 +54,9 @@ STATUS_STYLES = {
 def format_seconds(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "-"
-    seconds = max(0, int(round(seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
+    from core.jobs import format_duration
+
+    return format_duration(seconds)
 
 
 def format_minutes(seconds: float | None) -> str:
