@@ -72,3 +72,16 @@ async def test_ctrl_q_quits(app):
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert not app.is_running
+
+
+async def test_alt_digits_switch_panes_from_inside_a_text_field(app):
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        assert app.focused is not None and app.focused.id == "pg-system"  # the system prompt editor
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.query_one("#panes").current == "pane-playground"  # the digit was typed
+        await pilot.press("alt+3")
+        await pilot.pause()
+        assert app.query_one("#panes").current == "pane-jobs"

@@ -60,6 +60,11 @@ class TunedeckApp(App[None]):
                     tooltip=f"Show the {title} pane", show=False)  # the title bar lists them
             for index, (pane_id, title) in enumerate(PANES.items(), start=1)
         ],
+        *[  # the same from inside a text field, where a plain digit is typed
+            Binding(f"alt+{index}", f"show_pane('{pane_id}')", PANES[pane_id], id=f"pane.{pane_id}.alt", priority=True,
+                    show=False)
+            for index, pane_id in enumerate(PANES, start=1)
+        ],
         Binding("f1,question_mark", "help", "Help", id="app.help", tooltip="List the keys"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit tunedeck"),
     ]
