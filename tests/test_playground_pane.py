@@ -126,7 +126,8 @@ async def test_round_streams_picks_hands_in_and_cancels(app, clock, llm, monkeyp
         for view in views:
             partial = [text for sid, text, done in shown if sid == view.sample_id and not done]
             assert len(set(partial)) >= 2  # the answer grew on screen before it was complete
-            assert all(view.text.startswith(t) and len(t) < len(view.text) for t in partial)
+            assert all(view.text.startswith(t) for t in partial)
+            assert any(len(t) < len(view.text) for t in partial)  # the last partial may already be whole
             assert view.finish_reason == "stop" and view.text in str(view.body.render())
         run = store.playground_runs()[0]
         assert (run.temperature, run.top_p, run.max_tokens, run.system_prompt) == (0.35, 0.8, 768, "Be kind.")
