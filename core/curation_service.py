@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -162,8 +163,6 @@ def export_dataset(store: Store, config: Config, *, format: str, validation_shar
     elif existing is not None:
         s3_uri = existing.s3_uri
         channels = {k: v for k, v in (("training", existing.train_s3_uri), ("validation", existing.validation_s3_uri)) if v}
-    import json
-
     store.add_dataset_version(
         version.hash, version.format, s3_uri=s3_uri, train_s3_uri=channels.get("training"),
         validation_s3_uri=channels.get("validation"),

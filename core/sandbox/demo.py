@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from core.config import Config
+
+if TYPE_CHECKING:
+    from core.sandbox.aws import AwsEmulator
+    from core.sandbox.llm_server import LlmEmulator
 
 DEMO_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "demo-access-key",
@@ -18,17 +23,17 @@ DEMO_ENDPOINT_QUOTAS = {"ml.g5.2xlarge": 2, "ml.g5.12xlarge": 1, "ml.g6.2xlarge"
 
 @dataclass
 class DemoServices:
-    aws: object
-    llm: object
+    aws: AwsEmulator
+    llm: LlmEmulator
     saved_env: dict[str, str | None] = field(default_factory=dict)
 
     def exports(self) -> dict[str, str]:
         return {
-            "AWS_ENDPOINT_URL": self.aws.endpoint_url,  # type: ignore[attr-defined]
-            "OPENAI_BASE_URL": self.llm.base_url,  # type: ignore[attr-defined]
+            "AWS_ENDPOINT_URL": self.aws.endpoint_url,
+            "OPENAI_BASE_URL": self.llm.base_url,
             **DEMO_CREDENTIALS,
-            "TUNEDECK_ROLE_ARN": self.aws.role_arn,  # type: ignore[attr-defined]
-            "TUNEDECK_S3_BUCKET": self.aws.bucket,  # type: ignore[attr-defined]
+            "TUNEDECK_ROLE_ARN": self.aws.role_arn,
+            "TUNEDECK_S3_BUCKET": self.aws.bucket,
         }
 
     def stop(self) -> None:
@@ -38,8 +43,8 @@ class DemoServices:
             else:
                 os.environ[name] = value
         self.saved_env.clear()
-        self.llm.stop()  # type: ignore[attr-defined]
-        self.aws.stop()  # type: ignore[attr-defined]
+        self.llm.stop()
+        self.aws.stop()
 
 
 def start_services(config: Config) -> DemoServices:
