@@ -63,8 +63,10 @@ REQUEUE_CODES = frozenset({"ResourceLimitExceeded", "CapacityError", "Insufficie
                            "InsufficientInstanceCapacity", "ServiceUnavailable", "InternalFailure",
                            "InternalServerError"})
 STALE_LAUNCH_SECONDS = 120.0
-AWS_TIMING = {"metric_period": 60, "metric_settle_seconds": 60.0, "describe_interval": 30.0, "backoff_base": 30.0}
-EMULATOR_TIMING = {"metric_period": 1, "metric_settle_seconds": 2.0, "describe_interval": 5.0, "backoff_base": 2.0}
+AWS_TIMING = {"metric_period": 60, "metric_settle_seconds": 60.0, "describe_interval": 30.0, "backoff_base": 30.0,
+              "initial_log_settle_seconds": 5.0}
+EMULATOR_TIMING = {"metric_period": 1, "metric_settle_seconds": 2.0, "describe_interval": 5.0, "backoff_base": 2.0,
+                   "initial_log_settle_seconds": 1.0}
 TAG_SESSION, TAG_DATASET, TAG_SWEEP = "tunedeck:session", "tunedeck:dataset", "tunedeck:sweep"
 DATASET_FLAGS = {"instruction": {"instruction_tuned": "True", "chat_dataset": "False"},
                  "chat": {"chat_dataset": "True", "instruction_tuned": "False"}}
@@ -284,7 +286,8 @@ class JobsService:
         clock: Callable[[], float] = time.time,
         metric_period: int | None = None,
         metric_settle_seconds: float | None = None,
-        log_settle_seconds: float = 2.0,
+        log_settle_seconds: float = 0.5,
+        initial_log_settle_seconds: float | None = None,
         describe_interval: float | None = None,
         backoff_base: float | None = None,
         backoff_max: float = 900.0,
@@ -320,7 +323,9 @@ class JobsService:
                                   clock=clock)
         self.metrics = MetricsPoller(store, self.client, name_prefix=self.prefix, period=metric_period,
                                      metric_settle_seconds=metric_settle_seconds,
-                                     log_settle_seconds=log_settle_seconds, clock=clock)
+                                     log_settle_seconds=log_settle_seconds, clock=clock,
+                                     initial_log_settle_seconds=timing["initial_log_settle_seconds"]
+                                     if initial_log_settle_seconds is None else initial_log_settle_seconds)
 
     # -- clients ---------------------------------------------------------------------------------
 

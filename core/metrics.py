@@ -10,9 +10,12 @@ of new data):
   "<job>/algo-<n>-<epoch>"; it finds streams as soon as a container writes, no DescribeLogStreams).
   The window is [cursor, now - settle): consecutive windows do not overlap, so no event is fetched
   twice. An event that reaches CloudWatch later than `settle` after its timestamp would be missed,
-  so the settle time adapts: it is at least `log_settle_seconds` and at least 1.5 x the largest
-  ingestion lag (ingestionTime - timestamp) seen lately, kept in the session. Events are parsed per job with the job's own MetricDefinitions regexes
-  plus the llama-recipes step line (core.log_parse.LogParser).
+  so the settle time adapts: it is at least `log_settle_seconds` (0.5 s) and at least 1.5 x the
+  largest ingestion lag (ingestionTime - timestamp) seen lately, kept in the session. Until a
+  session has seen its first event the lag is unknown and the settle is a cautious
+  `initial_log_settle_seconds` (5 s). A small settle keeps a step's loss on screen within the poll
+  interval plus a fraction of a second of reaching CloudWatch. Events are parsed per job with the
+  job's own MetricDefinitions regexes plus the llama-recipes step line (core.log_parse.LogParser).
 
 Per-job cursors, parser state and points are stored in one transaction, so a restarted app
 continues where the last poll stopped and nothing is fetched twice. A window starts at the
@@ -98,7 +101,8 @@ class MetricsPoller:
         name_prefix: str,
         period: int = 60,
         metric_settle_seconds: float = 60.0,
-        log_settle_seconds: float = 2.0,
+        log_settle_seconds: float = 0.5,
+        initial_log_settle_seconds: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if period < 1:
@@ -109,6 +113,7 @@ class MetricsPoller:
         self.period = int(period)
         self.metric_settle = float(metric_settle_seconds)
         self.log_settle = float(log_settle_seconds)
+        self.initial_log_settle = max(self.log_settle, float(initial_log_settle_seconds))
         self.clock = clock
 
     def monitored_jobs(self) -> list[Job]:
@@ -161,14 +166,19 @@ class MetricsPoller:
 
     def log_settle_ms(self) -> int:
         """Current settle time of the log window: configured, or more when ingestion lags."""
-        learned = self.store.get_meta(LAG_META_KEY) or 0
+        learned = self.store.get_meta(LAG_META_KEY)
+        if learned is None:
+            return int(self.initial_log_settle * 1000)
         return int(max(self.log_settle * 1000, min(MAX_LOG_SETTLE_SECONDS * 1000, 1.5 * float(learned) + 250)))
 
-    def _learn_lag(self, observed_ms: int) -> None:
+    def _learn_lag(self, observed_ms: int | None) -> None:
         """Remember the largest recent ingestion lag; it decays by 10% a poll when smaller ones follow."""
-        previous = float(self.store.get_meta(LAG_META_KEY) or 0)
+        if observed_ms is None:
+            return
+        stored = self.store.get_meta(LAG_META_KEY)
+        previous = float(stored or 0)
         updated = max(float(observed_ms), previous * 0.9)
-        if abs(updated - previous) >= 50:
+        if stored is None or abs(updated - previous) >= 50:
             self.store.set_meta(LAG_META_KEY, int(updated))
 
     def _poll_logs(self, jobs: Sequence[Job], now: float, rnd: MetricsRound) -> tuple | None:
@@ -182,7 +192,7 @@ class MetricsPoller:
         kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": self.prefix,
                                   "startTime": start, "endTime": end - 1}
         client = self._client("logs")
-        lag = 0
+        lag: int | None = None
         try:
             while True:
                 page = client.filter_log_events(**kwargs)
@@ -192,7 +202,7 @@ class MetricsPoller:
                     job = by_name.get(stream.split("/", 1)[0])
                     ts = int(event.get("timestamp", 0))
                     if event.get("ingestionTime"):
-                        lag = max(lag, int(event["ingestionTime"]) - ts)
+                        lag = max(lag or 0, int(event["ingestionTime"]) - ts)
                     if job is None or ts < cursors[job.id] or ts >= end or not _primary_stream(stream):
                         continue
                     events[(job.id, stream)].append(event)

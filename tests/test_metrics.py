@@ -202,3 +202,40 @@ def test_cost_meter_counts_running_instances_and_spend():
     # 1.5 h x $2 running job + 0.5 h x $7.09 finished job + 1 h x $2 endpoint + 2 h x $3 deleted endpoint
     assert meter.usd_so_far == pytest.approx(3.0 + 3.545 + 2.0 + 6.0)
     assert "$4.00/h" in meter.label()
+
+
+def test_log_window_settle_follows_the_ingestion_lag(tmp_path):
+    """Cautious until the first event shows the lag; then it shrinks to fit it, and grows again when
+    a slow event arrives, so a late event is still inside the next window."""
+    store = make_store(tmp_path)
+    job = store.add_job(NewJob(name="td-x-001", model_id=MODEL, model_version="1", instance_type=INSTANCE,
+                               hyperparameters={}))
+    store.update_job(job.id, status=IN_PROGRESS, arn="arn:1", launched_at=1000.0, metrics_cursor_ms=10**15)
+    now = {"t": 1100.0}
+    windows: list[tuple[int, int]] = []
+    lag_of_next_event = {"ms": 100}
+
+    class FakeLogs:
+        def filter_log_events(self, startTime, endTime, **_):
+            windows.append((startTime, endTime))
+            ts = endTime - 10
+            return {"events": [{"logStreamName": "td-x-001/algo-1-1", "timestamp": ts,
+                                "ingestionTime": ts + lag_of_next_event["ms"], "message": "hello"}]}
+
+    poller = MetricsPoller(store, lambda name: FakeLogs(), name_prefix="td-x-", period=60, clock=lambda: now["t"])
+    poller.poll()
+    assert windows[-1][1] == 1100_000 - 5000 - 1  # no lag seen yet: the cautious settle
+    now["t"] += 2
+    poller.poll()
+    assert windows[-1] == (1100_000 - 5000, 1102_000 - 500 - 1)  # 100 ms lag: the 0.5 s floor, no gap
+    lag_of_next_event["ms"] = 3000
+    now["t"] += 2
+    poller.poll()
+    calls = len(windows)
+    now["t"] += 2
+    poller.poll()
+    assert len(windows) == calls  # the wider settle puts the window's end before the cursor: wait
+    now["t"] += 4
+    poller.poll()
+    assert windows[-1] == (1104_000 - 500, 1110_000 - int(1.5 * 3000 + 250) - 1)
+    assert all(end + 1 == start for (_, end), (start, _) in zip(windows, windows[1:]))
