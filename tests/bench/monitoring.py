@@ -17,6 +17,7 @@ Environment: BENCH_JOBS (20), BENCH_EPOCH_SECONDS (15), BENCH_WINDOW_SECONDS (30
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -67,9 +68,12 @@ def child(spec: dict) -> None:
     class BenchApp(TunedeckApp):
         def on_mount(self) -> None:
             super().on_mount()
-            self.query_one(JobsPane).stats.track_steps = True
-            self.call_after_refresh(lambda: self.action_show_pane("jobs"))
+            self.call_after_refresh(self.watch_jobs)
             self.set_timer(spec["seconds"], self.finish)
+
+        async def watch_jobs(self) -> None:
+            await self.action_show_pane("jobs")  # panes mount on first show
+            self.query_one(JobsPane).stats.track_steps = True
 
         def finish(self) -> None:
             pane = self.query_one(JobsPane)
@@ -214,6 +218,7 @@ def main() -> int:
         started = time.time()
         received: list[tuple[float, int]] = []
         raw: list[tuple[float, bytes]] | None = [] if os.environ.get("BENCH_RAW") else None
+        tail: collections.deque[bytes] = collections.deque(maxlen=32)
 
         def drain() -> None:
             while True:
@@ -224,6 +229,7 @@ def main() -> int:
                 if not chunk:
                     return
                 received.append((time.time(), len(chunk)))
+                tail.append(chunk)
                 if raw is not None:
                     raw.append((time.time(), chunk))
 
@@ -249,6 +255,9 @@ def main() -> int:
     finally:
         aws.stop()
 
+    if not stats_path.exists():
+        text = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]", b"", b"".join(tail)).decode(errors="replace")
+        sys.exit(f"the app wrote no statistics; the end of its terminal output:\n{text[-4000:]}")
     stats = json.loads(stats_path.read_text())
     span = window_end - window_start
     in_window = lambda t: window_start <= t <= window_end  # noqa: E731
