@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.sandbox.aws_context import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, AwsContext, ReplyFn, new_client
+from core.sandbox.aws_faults import AwsFault
 from core.sandbox.aws_quotas import QuotaBook
 
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's account for any access key
@@ -35,6 +36,7 @@ class AwsEmulator:
     """In-process emulated AWS account (us-east-1) served on `endpoint_url`.
 
     Knobs: `set_epoch_seconds` (simulated training speed; applies to jobs created afterwards),
+    `inject_fault` / `clear_faults` (AWS errors such as throttling or an expired token),
     `set_endpoint_seconds` (Creating -> InService time), `set_quotas`, `stream_part_delay`
     (seconds between response-stream parts), `reply_fn` (replaces the LLM engine).
     """
@@ -134,6 +136,7 @@ class AwsEmulator:
             for key, value in self._defaults.items():
                 setattr(self.ctx, key, value)
             self.ctx.quotas = QuotaBook(*self._default_quotas)
+            self.ctx.faults.reset()
             self._create_demo_resources()
 
     def __enter__(self) -> AwsEmulator:
@@ -150,6 +153,21 @@ class AwsEmulator:
 
     def quotas(self) -> dict[str, dict[str, int]]:
         return self.ctx.quotas.snapshot()
+
+    def inject_fault(self, action: str = "*", code: str = "ThrottlingException", *, status: int = 400,
+                     message: str | None = None, count: int | None = 1, service: str | None = None) -> AwsFault:
+        """Answer the next `count` calls of `action` ("*" = any; count None = until cleared) with an
+        AWS error `code`, so that boto3 raises ClientError with that code. `service` narrows it to
+        one signing name ("sagemaker", "logs", "monitoring", ...)."""
+        return self.ctx.faults.add(action, code, status=status, message=message, count=count, service=service)
+
+    def clear_faults(self) -> None:
+        self.ctx.faults.clear()
+
+    @property
+    def faults_fired(self) -> dict[tuple[str, str], int]:
+        """{(action, code): times} since the last reset."""
+        return self.ctx.faults.fired
 
     def set_epoch_seconds(self, seconds: float) -> None:
         if seconds <= 0:

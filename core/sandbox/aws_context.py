@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from core.sandbox.aws_faults import AwsFaultBook
 from core.sandbox.aws_quotas import QuotaBook
 
 DUMMY_ACCESS_KEY = "testing"
@@ -42,6 +43,7 @@ class AwsContext:
     quotas: QuotaBook = field(default_factory=QuotaBook)
     reply_fn: ReplyFn | None = None
     endpoint_url: str = ""
+    faults: AwsFaultBook = field(default_factory=AwsFaultBook)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _clients: dict[str, Any] = field(default_factory=dict)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)

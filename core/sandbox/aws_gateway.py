@@ -18,6 +18,7 @@ from core.sandbox import aws_eventstream, aws_lmi
 from core.sandbox.aws_context import AwsContext
 from core.sandbox.aws_endpoints import Endpoints
 from core.sandbox.aws_errors import AwsError
+from core.sandbox.aws_faults import error_response, request_action
 from core.sandbox.aws_jobs import TrainingJobs
 
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -71,6 +72,10 @@ class Gateway:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if self.ctx.faults:
+            injected = self._injected_fault(environ, start_response)
+            if injected is not None:
+                return injected
         try:
             runtime = _RUNTIME_PATH.match(path)
             if runtime and environ.get("REQUEST_METHOD") == "POST" and _signing_service(environ) == "sagemaker":
@@ -91,6 +96,18 @@ class Gateway:
         return self.inner(environ, start_response)
 
     # -- plumbing ---------------------------------------------------------------------------------
+
+    def _injected_fault(self, environ: dict, start_response: Callable) -> list[bytes] | None:
+        """Answer with a scheduled fault (AwsEmulator.inject_fault) when one matches this call."""
+        protocol, action = request_action(environ, _read_body(environ))
+        if not action:
+            return None
+        fault = self.ctx.faults.pick(_signing_service(environ), action)
+        if fault is None:
+            return None
+        status, headers, body = error_response(protocol, fault, environ)
+        start_response(status, headers)
+        return [body]
 
     def _forward(self, environ: dict, body: bytes | None = None) -> tuple[int, list, bytes]:
         if body is not None:
