@@ -417,18 +417,23 @@ class TopicTreeBuilder:
         category_ids = [i for i in task.result if self.store.topic(i) is not None]
         progress.total = 1 + len(category_ids)
         progress.done = 1
-        await asyncio.gather(*(self.expand(topic_id, self.subtopics, brief=brief) for topic_id in category_ids))
+        await asyncio.gather(*(self.expand(topic_id, self.subtopics, brief=brief, key_children=0)
+                               for topic_id in category_ids))
         self.run_state.raise_if_fatal()
         return progress
 
-    async def expand(self, topic_id: int, count: int, *, brief: str | None = None) -> None:
+    async def expand(self, topic_id: int, count: int, *, brief: str | None = None,
+                     key_children: int | None = None) -> None:
         """Add `count` subtopics under one node.
 
         The key includes how many children the node has now, so a rerun after a crash repeats
-        nothing while a later, deliberate expansion of the same node asks again.
+        nothing while a later, deliberate expansion of the same node asks again. The tree build
+        passes `key_children=0` (what a new category has), so resuming it never expands a
+        category that was already expanded.
         """
         brief = brief if brief is not None else self.store.get_meta("domain_brief", "")
-        children = sum(1 for t in self.store.topics() if t.parent_id == topic_id)
+        children = key_children if key_children is not None else sum(
+            1 for t in self.store.topics() if t.parent_id == topic_id)
         key = f"tree:expand:{topic_id}:{count}:{children}"
         self.store.retry_failed_tasks("tree")
         self.store.ensure_tasks([(key, "tree", topic_id, {"count": count})])
