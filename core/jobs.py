@@ -62,6 +62,11 @@ EULA_META_KEY = "jobs.eula_accepted"
 REQUEUE_CODES = frozenset({"ResourceLimitExceeded", "CapacityError", "InsufficientCapacityError",
                            "InsufficientInstanceCapacity", "ServiceUnavailable", "InternalFailure",
                            "InternalServerError"})
+ACCOUNT_CODES = frozenset({"AccessDenied", "AccessDeniedException", "ExpiredToken", "ExpiredTokenException",
+                           "InvalidClientTokenId", "UnrecognizedClientException", "InvalidSignatureException",
+                           "SignatureDoesNotMatch", "IncompleteSignature", "MissingAuthenticationToken",
+                           "RequestExpired"})
+"""Credential and permission errors: about the caller, not the job; every launch would fail alike."""
 STALE_LAUNCH_SECONDS = 120.0
 AWS_TIMING = {"metric_period": 60, "metric_settle_seconds": 60.0, "describe_interval": 30.0, "backoff_base": 30.0,
               "initial_log_settle_seconds": 5.0}
@@ -779,6 +784,8 @@ class JobsService:
                 in_use[kind] += 1
             elif outcome == "requeued":
                 blocked.add(kind)
+            elif outcome == "halted":
+                return
 
     def _tags(self, job: Job, dataset: DatasetVersionRow | None) -> dict[str, str]:
         tags = {TAG_SESSION: self.store.name[:256]}
@@ -796,7 +803,8 @@ class JobsService:
         return f"s3://{aws.s3_bucket}/" + "/".join(parts)
 
     def _launch(self, job: Job, summary: TickSummary) -> str:
-        """Create the training job; "launched", "requeued" or "failed"."""
+        """Create the training job; "launched", "requeued", "halted" (requeued, and nothing else may
+        launch this round: the credentials or permissions are at fault) or "failed"."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         from core.jumpstart import RecipeError
@@ -824,9 +832,13 @@ class JobsService:
         except ClientError as exc:
             code = error_code(exc)
             message = str(exc.response.get("Error", {}).get("Message", exc))
-            if code in REQUEUE_CODES or is_throttling(exc):
+            if code in REQUEUE_CODES or code in ACCOUNT_CODES or is_throttling(exc):
                 self.store.requeue_job(job.id, now + self._backoff(job.attempts), f"{code}: {message}")
                 summary.requeued.append(job.name)
+                if code in ACCOUNT_CODES:
+                    summary.errors.append(f"sagemaker: {code}: {message} (jobs stay queued until the AWS "
+                                          "credentials or permissions are fixed)")
+                    return "halted"
                 return "requeued"
             if code == "ResourceInUse":  # created by an earlier, interrupted attempt
                 self.store.update_job(job.id, request=request, output_uri=self.output_uri())
