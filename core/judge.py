@@ -29,6 +29,7 @@ from core.judge_prompts import (
     JUDGE_TEMPERATURE,
     VERDICT_SCHEMA,
     VERDICT_SCHEMA_NAME,
+    VerdictParseError,
     pairwise_judge_messages,
     parse_verdict,
 )
@@ -392,6 +393,7 @@ async def run_evaluation(
             question.text, first, second, rubric=settings.rubric,
             reference_answer=question.reference if settings.use_reference and question.reference else None)
         try:
+            cut_off = False
             try:
                 result = await judge.complete(
                     messages, temperature=JUDGE_TEMPERATURE, top_p=1.0, max_tokens=settings.judge_max_tokens,
@@ -400,10 +402,16 @@ async def run_evaluation(
                 reply = result.text
                 progress.cost_usd += float(result.cost_usd or 0.0)
             except OutputFormatError as exc:  # not the strict JSON: still readable when it says [[A]] etc.
-                reply = exc.text
+                reply, cut_off = exc.text, exc.finish_reason == "length"
                 if not reply:
                     raise
-            verdict = parse_verdict(reply)
+            try:
+                verdict = parse_verdict(reply)
+            except VerdictParseError as exc:
+                if not cut_off:
+                    raise
+                raise VerdictParseError(f"the judge's reply was cut off at {settings.judge_max_tokens} tokens "
+                                        f"(raise its max tokens): {exc}") from None
         except Exception as exc:  # VerdictParseError, LLM errors
             store.save_verdict(evaluation.id, question.id, ordering, winner=None, error=_error_text(exc))
             fail(exc)
