@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run demo test bench lint clean
+.PHONY: run demo test bench lint clean screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/run_all.py
+
+screenshots: $(STAMP)
+	$(BIN)/python tools/screenshots.py
 
 lint: $(STAMP)
 	$(BIN)/python -m compileall -q core tui tests
