@@ -338,7 +338,10 @@ def _cap_refusals(pairs: list[Any], share: float) -> tuple[list[Any], int]:
 
 
 def write_files(files: ExportFiles | Mapping[str, bytes], out_dir: str | Path) -> list[Path]:
-    """Write the exported files under `out_dir` (for `tunedeck export --out DIR`)."""
+    """Write the exported files under `out_dir` (for `tunedeck export --out DIR`).
+
+    Each file is written to a hidden temporary file beside it, flushed to disk and renamed over
+    the target, so a killed export never leaves a half-written file under the final name."""
     mapping = files.files if isinstance(files, ExportFiles) else files
     root = Path(out_dir)
     written: list[Path] = []
@@ -348,9 +351,27 @@ def write_files(files: ExportFiles | Mapping[str, bytes], out_dir: str | Path) -
             raise ValueError(f"refusing to write outside {root}: {name!r}")
         target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(mapping[name])
+        _write_atomically(target, mapping[name])
         written.append(target)
     return written
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    import os
+    import tempfile
+
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by an export that was killed
+        stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # --- upload ----------------------------------------------------------------------------------
