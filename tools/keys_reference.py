@@ -97,7 +97,7 @@ def reference() -> str:
 
     out: list[str] = []
     for section, sources in SECTIONS.items():
-        out += [f"#### {section}", "", "| where | keys | does | keymap id |", "|---|---|---|---|"]
+        out += [f"### {section}", "", "| where | keys | does | keymap id |", "|---|---|---|---|"]
         for where, path in sources:
             for mode, keys, what, binding_id in rows_for(_class(path)):
                 out.append(f"| {mode or where} | {keys} | {_cell(what)} | {binding_id} |")
