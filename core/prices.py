@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -140,6 +139,8 @@ def refinement_factor(finished: Iterable[FinishedRun], model_id: str, instance_t
     chosen = same or runs
     if not chosen:
         return 1.0
+    import statistics  # not light to import; only the duration estimate needs it
+
     return statistics.median(r.actual_seconds / r.estimated_seconds for r in chosen)
 
 

@@ -7,7 +7,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import ContentSwitcher, Footer
+from textual.widgets import ContentSwitcher
 
 from core.config import Config
 from core.safe_text import one_line
@@ -18,6 +18,7 @@ from tui.panes.base import Pane
 from tui.screens.help import HelpScreen
 from tui.text import safe
 from tui.widgets.cost_meter import CostMeter
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.title_bar import TitleBar
 
@@ -40,6 +41,7 @@ def pane_class(pane_id: str) -> type[Pane]:
     _, module, name = PANE_SPECS[pane_id]
     return getattr(importlib.import_module(module), name)
 STATUS_REFRESH_SECONDS = 2.0
+STYLES = Path(__file__).parent / "styles"
 
 
 def _pane_commands():
@@ -50,8 +52,7 @@ def _pane_commands():
 
 
 class TunedeckApp(App[None]):
-    CSS_PATH = [Path(__file__).parent / "styles" / f"{name}.tcss"
-                for name in ("app", "pairs", "jobs", "compare", "playground")]
+    CSS_PATH = [STYLES / "app.tcss"]  # a pane's own sheet, styles/<pane>.tcss, is read when it first mounts
     TITLE = "tunedeck"
     COMMANDS = App.COMMANDS | {_pane_commands}
     BINDINGS = [
@@ -88,7 +89,7 @@ class TunedeckApp(App[None]):
         with Horizontal(id="status-row"):
             yield StatusBar(id="status")
             yield CostMeter(id="cost-meter")
-        yield Footer()
+        yield KeyBar(ascii_only=self.config.ui.ascii, id="key-bar")
 
     def on_mount(self) -> None:
         self._apply_theme()
@@ -150,6 +151,7 @@ class TunedeckApp(App[None]):
         if switcher.current == f"pane-{pane_id}":
             return
         if switcher.query_one_optional(f"#pane-{pane_id}") is None:
+            self._read_pane_stylesheet(pane_id)
             await switcher.mount(pane_class(pane_id)(self.store, self.config))
         previous = self.active_pane
         switcher.current = f"pane-{pane_id}"
@@ -157,6 +159,12 @@ class TunedeckApp(App[None]):
         pane = self.active_pane
         pane.pane_shown()
         self.call_after_refresh(pane.focus_first)
+
+    def _read_pane_stylesheet(self, pane_id: str) -> None:
+        """Parsing CSS is a good part of start-up, so each pane's rules are read just before it mounts."""
+        path = STYLES / f"{pane_id}.tcss"
+        if path.exists() and not self.stylesheet.has_source(str(path)):
+            self.stylesheet.read(path)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

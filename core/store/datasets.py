@@ -4,30 +4,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.store.db import Database
 
-
-@dataclass(frozen=True)
-class DatasetVersionRow:
-    id: int
-    hash: str
-    format: str  # "instruction" | "chat"
-    s3_uri: str | None
-    train_s3_uri: str | None
-    validation_s3_uri: str | None
-    counts: dict[str, Any]
-    template: str | None
-    filters: dict[str, Any]
-    created_at: float
-
-    @classmethod
-    def from_row(cls, row: Any) -> DatasetVersionRow:
-        return cls(row["id"], row["hash"], row["format"], row["s3_uri"], row["train_s3_uri"],
-                   row["validation_s3_uri"], json.loads(row["counts"] or "{}"), row["template"],
-                   json.loads(row["filters"] or "{}"), row["created_at"])
+if TYPE_CHECKING:
+    from core.store.datasets_records import DatasetVersionRow
 
 
 class DatasetsMixin:
@@ -49,6 +31,8 @@ class DatasetsMixin:
 
     def dataset_version(self, id_or_hash: int | str) -> DatasetVersionRow | None:
         """By id, by full content hash, or by a unique hash prefix."""
+        from core.store.datasets_records import DatasetVersionRow
+
         if isinstance(id_or_hash, int):
             row = self.db.query_one("SELECT * FROM dataset_versions WHERE id = ?", (id_or_hash,))
         else:
@@ -60,6 +44,8 @@ class DatasetsMixin:
         return DatasetVersionRow.from_row(row) if row else None
 
     def latest_dataset_version(self) -> DatasetVersionRow | None:
+        from core.store.datasets_records import DatasetVersionRow
+
         row = self.db.query_one("SELECT * FROM dataset_versions ORDER BY created_at DESC, id DESC LIMIT 1")
         return DatasetVersionRow.from_row(row) if row else None
 
@@ -69,3 +55,15 @@ class DatasetsMixin:
         with self.db.tx() as conn:
             conn.execute("UPDATE dataset_versions SET s3_uri = ?, train_s3_uri = ?, validation_s3_uri = ? WHERE hash = ?",
                          (s3_uri, train_s3_uri, validation_s3_uri, hash))
+
+
+_RECORDS = frozenset({"DatasetVersionRow"})
+
+
+def __getattr__(name: str) -> Any:
+    """The record types live in core.store.datasets_records, created on first use (start-up time)."""
+    if name in _RECORDS:
+        from core.store import datasets_records
+
+        return getattr(datasets_records, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,136 +10,55 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.store.db import Database
 
-
-@dataclass(frozen=True)
-class PromptVersionRow:
-    id: int
-    name: str
-    system_prompt: str
-    temperature: float
-    top_p: float
-    max_tokens: int
-    parent_id: int | None
-    created_at: float
-
-
-@dataclass(frozen=True)
-class RoundRow:
-    id: int
-    question: str
-    seconds: float
-    started_at: float
-    submitted_sample_id: int | None
-    submitted_at: float | None
-    auto_submitted: bool
-
-    @property
-    def submitted_in_time(self) -> bool | None:
-        if self.submitted_at is None:
-            return None
-        return self.submitted_at - self.started_at <= self.seconds
-
-
-@dataclass(frozen=True)
-class RunRow:
-    id: int
-    prompt_version_id: int | None
-    target: str
-    system_prompt: str
-    temperature: float
-    top_p: float
-    max_tokens: int
-    question: str
-    kind: str  # "single" | "compare" | "rehearsal"
-    round_id: int | None
-    rehearsal_id: int | None
-    question_id: int | None
-    created_at: float
-
-
-@dataclass(frozen=True)
-class SampleRow:
-    id: int
-    run_id: int
-    idx: int
-    text: str
-    finish_reason: str | None  # None while streaming; "stop", "length", "cancelled", "error"
-    latency_ms: float | None
-    tokens: int | None
-    error: str | None
-    picked: bool
-    submitted_at: float | None
-    judge_score: float | None
-    judge_reason: str | None
-
-    @property
-    def done(self) -> bool:
-        return self.finish_reason is not None
-
-    @property
-    def ok(self) -> bool:
-        return self.finish_reason in ("stop", "length") and self.error is None
-
-
-@dataclass(frozen=True)
-class ComparisonRow:
-    id: int
-    question: str
-    run_a: int
-    run_b: int
-    human_choice: str | None  # "A" | "B" | "tie" in run terms
-    judge_choice: str | None
-    judge_reason: str | None
-    created_at: float
-
-
-@dataclass(frozen=True)
-class RehearsalRow:
-    id: int
-    set_id: int | None
-    target: str
-    version_ids: list[int]
-    k: int
-    baseline: str  # "other" | "reference"
-    status: str  # "running" | "done" | "incomplete"
-    summary: dict[str, Any]
-    created_at: float
-    finished_at: float | None
+if TYPE_CHECKING:
+    from core.store.playground_records import (ComparisonRow, PromptVersionRow, RehearsalRow,
+                                               RoundRow, RunRow, SampleRow)
 
 
 def _version(row: Any) -> PromptVersionRow:
+    from core.store.playground_records import PromptVersionRow
+
     return PromptVersionRow(row["id"], row["name"], row["system_prompt"], row["temperature"], row["top_p"],
                             row["max_tokens"], row["parent_id"], row["created_at"])
 
 
 def _round(row: Any) -> RoundRow:
+    from core.store.playground_records import RoundRow
+
     return RoundRow(row["id"], row["question"], row["seconds"], row["started_at"], row["submitted_sample_id"],
                     row["submitted_at"], bool(row["auto_submitted"]))
 
 
 def _run(row: Any) -> RunRow:
+    from core.store.playground_records import RunRow
+
     return RunRow(row["id"], row["prompt_version_id"], row["target"], row["system_prompt"], row["temperature"],
                   row["top_p"], row["max_tokens"], row["question"], row["kind"], row["round_id"], row["rehearsal_id"],
                   row["question_id"], row["created_at"])
 
 
 def _sample(row: Any) -> SampleRow:
+    from core.store.playground_records import SampleRow
+
     return SampleRow(row["id"], row["run_id"], row["idx"], row["text"], row["finish_reason"], row["latency_ms"],
                      row["tokens"], row["error"], bool(row["picked"]), row["submitted_at"], row["judge_score"],
                      row["judge_reason"])
 
 
 def _comparison(row: Any) -> ComparisonRow:
+    from core.store.playground_records import ComparisonRow
+
     return ComparisonRow(row["id"], row["question"], row["run_a"], row["run_b"], row["human_choice"],
                          row["judge_choice"], row["judge_reason"], row["created_at"])
 
 
 def _rehearsal(row: Any) -> RehearsalRow:
+    from core.store.playground_records import RehearsalRow
+
     return RehearsalRow(row["id"], row["set_id"], row["target"], json.loads(row["versions"]), row["k"],
                         row["baseline"], row["status"], json.loads(row["summary"] or "{}"), row["created_at"],
                         row["finished_at"])
@@ -257,6 +176,8 @@ class PlaygroundMixin:
         return [_sample(r) for r in self.db.query("SELECT * FROM samples WHERE run_id = ? ORDER BY idx", (run_id,))]
 
     def samples_for_runs(self, run_ids: Sequence[int]) -> dict[int, list[SampleRow]]:
+        from core.store.playground_records import SampleRow
+
         found: dict[int, list[SampleRow]] = {run_id: [] for run_id in run_ids}
         for start in range(0, len(run_ids), 500):
             chunk = list(run_ids[start:start + 500])
@@ -367,3 +288,15 @@ class PlaygroundMixin:
         with self.db.tx() as conn:
             conn.execute("UPDATE rehearsals SET status = ?, summary = ?, finished_at = ? WHERE id = ?",
                          (status, json.dumps(summary, sort_keys=True), time.time(), rehearsal_id))
+
+
+_RECORDS = frozenset({"PromptVersionRow", "RoundRow", "RunRow", "SampleRow", "ComparisonRow", "RehearsalRow"})
+
+
+def __getattr__(name: str) -> Any:
+    """The record types live in core.store.playground_records, created on first use (start-up time)."""
+    if name in _RECORDS:
+        from core.store import playground_records
+
+        return getattr(playground_records, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

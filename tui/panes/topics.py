@@ -16,7 +16,6 @@ from textual.validation import Integer
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
-from core.generate import Progress
 from core.store import TopicNode
 from tui.background import BackgroundRun
 from tui.panes.base import Pane
@@ -24,6 +23,7 @@ from tui.screens.ask import AskText, Confirm
 from tui.text import safe, safe_line, safe_rich
 
 if TYPE_CHECKING:
+    from core.generate import Progress
     from tui.screens.brief import BriefRequest
 
 
@@ -272,6 +272,8 @@ class TopicsPane(Pane):
             return
 
         def done(result, error) -> None:
+            from core.generate import Progress
+
             cancelled = self.run.cancelled if self.run else False
             self.post_message(RunFinished(label, result if isinstance(result, Progress) else None, error, cancelled))
 

@@ -41,7 +41,7 @@ class CostMeter(Widget):
     CostMeter.-spending { color: $text-warning; text-style: bold; }
     """
 
-    meter: reactive[Any] = reactive(None, always_update=True)
+    meter: reactive[Any] = reactive(None, always_update=True, layout=True)  # width: auto follows the label
 
     @dataclass
     class Computed(Message):
@@ -69,7 +69,7 @@ class CostMeter(Widget):
     def on_mount(self) -> None:
         if self._ascii is None:
             self._ascii = bool(getattr(getattr(self.config, "ui", None), "ascii", False))
-        self.refresh_meter()
+        self.call_after_refresh(self.refresh_meter)  # after the first frame: start-up is busy enough
         if self.interval > 0:
             self.set_interval(self.interval, self.refresh_meter)
 
