@@ -215,7 +215,8 @@ def default_recipe_loader(config: Config) -> Callable[[str, str], Any]:
     spec_root = BUNDLED_SPEC_ROOT if config.aws.endpoint_url else None
 
     def load(model_id: str, model_version: str) -> Any:
-        return load_recipe(model_id, model_version or "*", config.aws.region, spec_root=spec_root)
+        return load_recipe(model_id, model_version or "*", config.aws.region, spec_root=spec_root,
+                           profile=config.aws.profile)
 
     return load
 

@@ -382,7 +382,8 @@ class JobsService:
             if self._recipe_loader is not None:
                 recipe = self._recipe_loader(model_id, version, region)
             else:
-                recipe = load_recipe(model_id, version, region, spec_root=self.spec_root)
+                recipe = load_recipe(model_id, version, region, spec_root=self.spec_root,
+                                     profile=self.config.aws.profile)
             data = recipe.to_json()
             self.store.cache_recipe(model_id, version, region, data)
             if recipe.model_version != version:

@@ -208,14 +208,16 @@ def load_recipe(
     region: str = DEFAULT_REGION,
     *,
     spec_root: Path | None = None,
+    profile: str = "",
 ) -> Recipe:
     """Resolve a JumpStart model into a :class:`Recipe` (blocking; seconds on first use).
 
     ``model_version="*"`` resolves to the newest version in the manifest; the recipe records the
-    resolved version, pin that one afterwards. Raises :class:`RecipeError`.
+    resolved version, pin that one afterwards. Online, the spec bucket is read with the named AWS
+    ``profile`` (empty: the standard credential chain). Raises :class:`RecipeError`.
     """
     root = str(Path(spec_root).resolve()) if spec_root is not None else None
-    return _load_recipe_cached(model_id, model_version, region, root)
+    return _load_recipe_cached(model_id, model_version, region, root, profile or "")
 
 
 def clear_recipe_cache() -> None:
@@ -224,10 +226,11 @@ def clear_recipe_cache() -> None:
 
 
 @lru_cache(maxsize=32)
-def _load_recipe_cached(model_id: str, model_version: str, region: str, spec_root: str | None) -> Recipe:
+def _load_recipe_cached(model_id: str, model_version: str, region: str, spec_root: str | None,
+                        profile: str = "") -> Recipe:
     with _LOAD_LOCK, _sdk_environment(Path(spec_root) if spec_root else None), _quiet_sdk_logs():
         try:
-            return _read_recipe(model_id, model_version, region, offline=spec_root is not None)
+            return _read_recipe(model_id, model_version, region, offline=spec_root is not None, profile=profile)
         except RecipeError:
             raise
         except Exception as exc:  # the SDK raises KeyError/ValueError/botocore errors alike
@@ -289,13 +292,13 @@ def _quiet_sdk_logs() -> Iterator[None]:
         logger.setLevel(saved)
 
 
-_SESSIONS: dict[tuple[str, bool], Any] = {}
+_SESSIONS: dict[tuple[str, bool, str], Any] = {}
 
 
-def _sdk_session(region: str, *, offline: bool) -> Any:
+def _sdk_session(region: str, *, offline: bool, profile: str = "") -> Any:
     """A SageMaker session for the region; offline ones carry placeholder credentials so that
     nothing ever looks up (or could send) real ones."""
-    key = (region, offline)
+    key = (region, offline, "" if offline else profile)
     if key not in _SESSIONS:
         import boto3
         from sagemaker.core.helper.session_helper import Session
@@ -305,12 +308,12 @@ def _sdk_session(region: str, *, offline: bool) -> Any:
                 aws_access_key_id="offline", aws_secret_access_key="offline", region_name=region
             )
         else:
-            boto_session = boto3.Session(region_name=region)
+            boto_session = boto3.Session(region_name=region, profile_name=profile or None)
         _SESSIONS[key] = Session(boto_session=boto_session)
     return _SESSIONS[key]
 
 
-def _read_recipe(model_id: str, model_version: str, region: str, *, offline: bool) -> Recipe:
+def _read_recipe(model_id: str, model_version: str, region: str, *, offline: bool, profile: str = "") -> Recipe:
     from sagemaker.core import (
         environment_variables,
         hyperparameters,
@@ -327,7 +330,7 @@ def _read_recipe(model_id: str, model_version: str, region: str, *, offline: boo
     launched = js_constants.JUMPSTART_REGION_NAME_TO_LAUNCHED_REGION_DICT.get(region)
     if launched is None:
         raise RecipeError(f"JumpStart is not available in region {region!r}")
-    session = _sdk_session(region, offline=offline)
+    session = _sdk_session(region, offline=offline, profile=profile)
     # A fresh spec cache bound to our session's client: specs read from another spec root (or
     # online) must not leak in; presetting the buckets stops the SDK from replacing the cache
     # with one on a default client (which would look up credentials).

@@ -309,3 +309,21 @@ def test_request_reports_every_bad_field_before_any_call(recipe_3b):
                  role_arn="r", tags={"aws:x": "1"})
     assert [e.field for e in caught.value.errors] == ["job_name", "lora_r", "role_arn", "train_s3_uri", "tags"]
     assert FieldError("lora_r", "must be at least 1, got 0") in caught.value.errors
+
+
+def test_online_spec_reads_use_the_configured_aws_profile(tmp_path, monkeypatch):
+    from core import jumpstart
+
+    aws_dir = tmp_path / ".aws"
+    aws_dir.mkdir()
+    (aws_dir / "config").write_text("[profile league]\nregion = us-west-2\n")
+    (aws_dir / "credentials").write_text("[league]\naws_access_key_id = AKIDLEAGUE\naws_secret_access_key = s\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(aws_dir / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(aws_dir / "credentials"))
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(jumpstart, "_SESSIONS", {})
+    session = jumpstart._sdk_session("us-east-1", offline=False, profile="league")
+    assert session.boto_session.profile_name == "league"
+    assert session.boto_session.get_credentials().access_key == "AKIDLEAGUE"
+    assert jumpstart._sdk_session("us-east-1", offline=False) is not session  # cached per profile
