@@ -2,7 +2,7 @@
 
 Rules are checked in the order they were added; the first rule that matches a request (kind
 allowed at this stage, model, prompt substring, probability) fires and uses up one of its count.
-Transport faults ("429", "429_quota", "500", "503", "reset", "stall") are decided before the
+Transport faults ("401", "429", "429_quota", "500", "503", "reset", "stall") are decided before the
 rate limiter; content faults ("malformed_json", "truncated", "hostile") after it, so a request
 turned away by the limiter never uses one up. "malformed_json" only matches requests that asked
 for JSON (a json_schema or json_object response format).
@@ -15,7 +15,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
-TRANSPORT_KINDS = frozenset({"429", "429_quota", "500", "503", "reset", "stall"})
+TRANSPORT_KINDS = frozenset({"401", "429", "429_quota", "500", "503", "reset", "stall"})
 CONTENT_KINDS = frozenset({"malformed_json", "truncated", "hostile"})
 FAULT_KINDS = tuple(sorted(TRANSPORT_KINDS)) + tuple(sorted(CONTENT_KINDS))
 

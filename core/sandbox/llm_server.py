@@ -632,7 +632,13 @@ class _Handler(BaseHTTPRequestHandler):
         kind = fault.kind
         with emu._lock:
             limiter, config = emu._limiter, emu._config
-        if kind == "429":
+        if kind == "401":  # as a careless OpenAI-compatible proxy words it: the whole key, echoed
+            emu._count(errors=1)
+            key = self.headers.get("Authorization", "")[7:].strip()
+            self._send_error(401, f"Incorrect API key provided: {key}. You can find your API key at "
+                                  "https://platform.openai.com/account/api-keys.", "invalid_request_error",
+                             code="invalid_api_key")
+        elif kind == "429":
             wait_ms = max(1, fault.retry_after_ms)
             emu._count(status_429=1)
             self._send_error(429, f"Rate limit reached for {request['model']} on requests per min (RPM): "
