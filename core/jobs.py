@@ -843,7 +843,10 @@ class JobsService:
                 return "requeued"
             if code == "ResourceInUse":  # created by an earlier, interrupted attempt
                 self.store.update_job(job.id, request=request, output_uri=self.output_uri())
-                self._describe_and_store(self.store.job(job.id), summary)
+                try:
+                    self._describe_and_store(self.store.job(job.id), summary)
+                except (ClientError, BotoCoreError) as failed:  # the next poll describes it
+                    summary.errors.append(f"sagemaker: {error_code(failed) or type(failed).__name__}: {failed}")
                 return "launched"
             self.store.update_job(job.id, status=FAILED, failure_reason=f"{code}: {message}", monitor_done=1)
             summary.failed_to_launch.append(job.name)
