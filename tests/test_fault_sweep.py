@@ -222,6 +222,33 @@ def test_jobs_under_aws_fault(aws, tmp_path, code):
         assert stored and stored == _cloudwatch_metrics(aws, store.job(job.id))
 
 
+def test_no_aws_failure_escapes_a_round(aws, tmp_path):
+    """An interrupted launch (ResourceInUse) met by a throttled describe, then every call failing:
+    each round reports and returns; the job is not lost but queued again once SageMaker says it
+    never existed."""
+    from botocore.config import Config as BotoConfig
+
+    shift = [0.0]
+    store = make_store(tmp_path)
+    add_dataset(store, aws, rows=40)
+    no_retry = BotoConfig(retries={"total_max_attempts": 1, "mode": "standard"})
+    service = make_service(store, make_config(aws, quotas={INSTANCE: 1}), clock=lambda: time.time() + shift[0],
+                           client_factory=lambda name: aws.client(name, no_retry))
+    _, (job,) = sweep(service, "epoch=1")
+    aws.inject_fault("CreateTrainingJob", "ResourceInUse", message="Training job names must be unique")
+    aws.inject_fault("DescribeTrainingJob", "ThrottlingException")
+    summary = service.tick()
+    assert any("ThrottlingException" in e and "DescribeTrainingJob" in e for e in summary.errors)
+    aws.inject_fault("*", "ExpiredTokenException", count=None)
+    for _ in range(2):
+        assert any("ExpiredTokenException" in e for e in service.tick().errors)
+    aws.clear_faults()
+    assert store.job(job.id).status == "Launching"
+    shift[0] = 121.0  # past STALE_LAUNCH_SECONDS: SageMaker is asked, and knows no such job
+    service.tick(dispatch=False)
+    assert store.job(job.id).status == "Queued" and "interrupted" in store.job(job.id).failure_reason
+
+
 def _stored_metrics(store, job_id: int) -> list[tuple[str, int, float]]:
     return sorted((p.metric, p.timestamp_ms, p.value) for p in store.metric_points(job_id, source="metrics"))
 
