@@ -85,3 +85,30 @@ async def test_alt_digits_switch_panes_from_inside_a_text_field(app):
         await pilot.press("alt+3")
         await pilot.pause()
         assert app.query_one("#panes").current == "pane-jobs"
+
+
+def _screen_text(app) -> str:
+    update = app.screen._compositor.render_full_update()
+    return "\n".join("".join(segment.text for segment in line) for line in update.strips)
+
+
+def _box_or_block_glyphs(text: str) -> set[str]:
+    return {c for c in text if 0x2500 <= ord(c) <= 0x259F}
+
+
+@pytest.mark.parametrize("ascii_only", [False, True])
+async def test_ascii_mode_draws_every_pane_without_box_or_block_glyphs(ascii_only):
+    config = load_config(include_user=False)
+    config.ui.ascii = ascii_only
+    store = open_session("ascii")
+    try:
+        app = TunedeckApp(store, config, check_identity=False, status_interval=60)
+        async with app.run_test(size=(120, 32)) as pilot:
+            glyphs = set()
+            for pane_id in PANES:
+                await app.action_show_pane(pane_id)
+                await pilot.pause(0.2)
+                glyphs |= _box_or_block_glyphs(_screen_text(app))
+        assert bool(glyphs) is not ascii_only, glyphs
+    finally:
+        store.close()

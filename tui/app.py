@@ -87,12 +87,13 @@ class TunedeckApp(App[None]):
         with ContentSwitcher(initial=f"pane-{FIRST_PANE}", id="panes"):
             yield pane_class(FIRST_PANE)(self.store, self.config)
         with Horizontal(id="status-row"):
-            yield StatusBar(id="status")
+            yield StatusBar(ascii_only=self.config.ui.ascii, id="status")
             yield CostMeter(id="cost-meter")
         yield KeyBar(ascii_only=self.config.ui.ascii, id="key-bar")
 
     def on_mount(self) -> None:
         self._apply_theme()
+        self.set_class(self.config.ui.ascii, "-ascii")  # app.tcss swaps box-drawing borders for ASCII
         if self.config.ui.keymap:
             self.set_keymap(self.config.ui.keymap)
         status = self._status_bar = self.query_one(StatusBar)

@@ -88,6 +88,9 @@ class TopicsPane(Pane):
         tree: Tree[int | None] = Tree(Text("All topics"), data=None, id="topic-tree")
         tree.show_root = True
         tree.guide_depth = 3
+        if self.config.ui.ascii:
+            tree.show_guides = False
+            tree.ICON_NODE, tree.ICON_NODE_EXPANDED = "+ ", "- "
         yield tree
         yield Static(self._idle_hint(), id="topics-status", classes="pane-status")
 

@@ -93,7 +93,8 @@ class FloatSlider(Widget, can_focus=True):
         width = max(4, self.content_region.width - 2)
         share = (self.value - self.minimum) / (self.maximum - self.minimum)
         knob = min(width - 1, int(round(share * (width - 1))))
+        done, knob_glyph, rest = ("=", "O", "-") if self.app.has_class("-ascii") else ("━", "●", "─")
         return Content.assemble(
-            ("[", "$text-muted"), ("━" * knob, "$accent"), ("●", "$accent bold"),
-            ("─" * (width - 1 - knob), "$text-muted"), ("]", "$text-muted"),
+            ("[", "$text-muted"), (done * knob, "$accent"), (knob_glyph, "$accent bold"),
+            (rest * (width - 1 - knob), "$text-muted"), ("]", "$text-muted"),
         )

@@ -49,7 +49,8 @@ class PairStatsStrip(Widget):
             label = f"{count:,} {status}"
             active = self.status_filter == status
             parts += [(label, f"{style} bold underline" if active else style), "  "]
-        parts += [("│ ", "$text-muted")]
+        bar = "| " if self.ascii_only else "│ "
+        parts += [(bar, "$text-muted")]
         if stats.by_topic:
             parts.append(("top ", "$text-muted"))
             for position, (topic_id, count) in enumerate(stats.by_topic[:4]):
@@ -58,7 +59,7 @@ class PairStatsStrip(Widget):
                     parts.append(" · ")
                 parts += [one_line(name, 24), (f" {count:,}", "$text-muted")]
             parts.append("  ")
-        parts += [("│ answer length ", "$text-muted"), (histogram_glyphs(stats.length_histogram, self.ascii_only), "$accent"),
+        parts += [(f"{bar}answer length ", "$text-muted"), (histogram_glyphs(stats.length_histogram, self.ascii_only), "$accent"),
                   (f" ({length_legend()})", "$text-muted")]
         if self.busy:
             parts += ["  ", (self.busy, "$warning")]

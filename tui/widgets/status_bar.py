@@ -22,6 +22,10 @@ class StatusBar(Widget):
     counts: reactive[dict[str, Any]] = reactive(dict, always_update=True)
     extra: reactive[str] = reactive("")
 
+    def __init__(self, *, ascii_only: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.ascii_only = ascii_only
+
     def render(self) -> Content:
         counts = self.counts or {}
         pairs = counts.get("pairs", {})
@@ -37,4 +41,4 @@ class StatusBar(Widget):
         ]
         if self.extra:
             parts.append(one_line(self.extra, 40))
-        return Content(" │ ".join(parts))
+        return Content((" | " if self.ascii_only else " │ ").join(parts))
