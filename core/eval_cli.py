@@ -38,11 +38,29 @@ def _arguments(sub) -> None:
     listing.add_argument("--session", dest="session_opt")
     listing.add_argument("--json", action="store_true")
 
-    endpoints = sub.add_parser("endpoints", help="list endpoints with status, $/hour, uptime and idle warnings")
+    endpoints = sub.add_parser("endpoints", help="list endpoints with status, $/hour, uptime and idle warnings; "
+                                                  "deploy or delete one")
     endpoints.add_argument("--session", dest="session_opt")
     endpoints.add_argument("--no-refresh", action="store_true", help="show what the session last saw")
     endpoints.add_argument("--idle-minutes", type=float, default=30.0)
     endpoints.add_argument("--json", action="store_true")
+    e_sub = endpoints.add_subparsers(dest="endpoints_verb", metavar="ACTION")
+    deploy = e_sub.add_parser("deploy", help="deploy a Completed training job's model (or --base) and wait for it")
+    target = deploy.add_mutually_exclusive_group(required=True)
+    target.add_argument("job", nargs="?", help="training job name")
+    target.add_argument("--base", action="store_true", help="deploy the pre-trained JumpStart model instead")
+    deploy.add_argument("--instance", help="instance type (default: the JumpStart spec's default)")
+    deploy.add_argument("--name", dest="endpoint_name", help="endpoint name (default: derived from the job)")
+    deploy.add_argument("--accept-eula", action="store_true", help="accept the model's EULA (base model)")
+    deploy.add_argument("--no-wait", action="store_true", help="return once SageMaker has the request")
+    deploy.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for InService")
+    deploy.add_argument("--yes", action="store_true", help="do not ask before spending money")
+    deploy.add_argument("--session", dest="session_opt")
+    deploy.add_argument("--json", action="store_true")
+    delete = e_sub.add_parser("delete", help="delete an endpoint with its config and model")
+    delete.add_argument("name")
+    delete.add_argument("--yes", action="store_true", help="do not ask")
+    delete.add_argument("--session", dest="session_opt")
 
 
 def _pct(value: float | None) -> str:
@@ -167,6 +185,11 @@ def _endpoints(args: argparse.Namespace, config: Config) -> int:
     from core.endpoints import EndpointError, EndpointManager
     from core.safe_text import one_line
 
+    verb = getattr(args, "endpoints_verb", None)
+    if verb == "deploy":
+        return _endpoints_deploy(args, config)
+    if verb == "delete":
+        return _endpoints_delete(args, config)
     store = _open(args)
     try:
         manager = EndpointManager(store, config)
@@ -197,3 +220,68 @@ def _endpoints(args: argparse.Namespace, config: Config) -> int:
         return 0
     finally:
         store.close()
+
+
+def _confirm(question: str, args: argparse.Namespace) -> bool:
+    """Yes with --yes; otherwise ask on a terminal, and refuse when nobody can answer."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        print(f"{question}\nnot a terminal: pass --yes to go ahead", file=sys.stderr)
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _endpoints_deploy(args: argparse.Namespace, config: Config) -> int:
+    from core.endpoints import EndpointError, EndpointManager
+    from core.safe_text import one_line
+
+    store = _open(args)
+    try:
+        manager = EndpointManager(store, config)
+        try:
+            if args.base:
+                plan = manager.plan_base(accept_eula=args.accept_eula, instance_type=args.instance,
+                                         endpoint_name=args.endpoint_name)
+            else:
+                plan = manager.plan_finetuned(args.job, instance_type=args.instance, endpoint_name=args.endpoint_name)
+            question = (f"deploy {plan.endpoint_name} on {plan.instance_type}? "
+                        + " ".join(one_line(line, 200) for line in plan.cost_lines()))
+            if not _confirm(question, args):
+                return 1
+            row = manager.deploy(plan)
+            print(f"creating endpoint {row.name} ({row.instance_type})", file=sys.stderr)
+            if not args.no_wait:
+                row = manager.wait(row.name, timeout_s=args.timeout,
+                                   poll_s=2.0 if config.aws.endpoint_url else 15.0)
+        except EndpointError as exc:
+            print(f"error: {one_line(str(exc), 500)}", file=sys.stderr)
+            return 1
+        status = manager.status_of(row)
+        emit(args, status.to_dict(), lambda: print(
+            f"{row.name}  {row.status}  {row.instance_type}"
+            + (f"\n    {one_line(row.failure_reason, 300)}" if row.failure_reason else "")))
+        return 0 if row.status in ("InService", "Creating") else 1
+    finally:
+        store.close()
+
+
+def _endpoints_delete(args: argparse.Namespace, config: Config) -> int:
+    from core.endpoints import EndpointError, EndpointManager
+    from core.safe_text import one_line
+
+    store = _open(args)
+    try:
+        manager = EndpointManager(store, config)
+        if not _confirm(manager.delete_confirmation(args.name), args):
+            return 1
+        try:
+            manager.delete(args.name)
+        except EndpointError as exc:
+            print(f"error: {one_line(str(exc), 500)}", file=sys.stderr)
+            return 1
+        print(f"deleted endpoint {one_line(args.name, 80)} with its config and model")
+        return 0
+    finally:
+        store.close()
+

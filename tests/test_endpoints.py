@@ -196,3 +196,26 @@ def test_model_prefix_and_prompt_format_rules():
     assert prompt_format_for("m", {"instruction_tuned": '"True"'}) == "instruction"
     assert prompt_format_for("m", {"chat_dataset": "True"}) == "llama3-chat"
     assert prompt_format_for("m-instruct", {}) == "llama3-chat"
+
+
+def test_endpoints_deploy_and_delete_verbs(aws, boto3_clients, store, config, recipe, capsys):
+    import core.eval_cli  # noqa: F401  (registers its verbs)
+    from core.cli import build_parser, run_headless
+
+    _train(aws, boto3_clients, store, recipe, name="td-ft-cli")
+    deploy = ["endpoints", "deploy", "td-ft-cli", "--session", "endpoints", "--name", "ep-cli", "--timeout", "30"]
+    assert run_headless(build_parser().parse_args(deploy), config) == 1  # no terminal to ask, no --yes
+    assert "pass --yes" in capsys.readouterr().err and store.endpoints() == []
+
+    assert run_headless(build_parser().parse_args([*deploy, "--yes", "--json"]), config) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["name"], shown["status"], shown["job_name"]) == ("ep-cli", "InService", "td-ft-cli")
+    assert boto3_clients.sagemaker.describe_endpoint(EndpointName="ep-cli")["EndpointStatus"] == "InService"
+
+    delete = ["endpoints", "delete", "ep-cli", "--session", "endpoints", "--yes"]
+    assert run_headless(build_parser().parse_args(delete), config) == 0
+    assert "deleted endpoint ep-cli" in capsys.readouterr().out
+    assert [e["EndpointStatus"] for e in boto3_clients.sagemaker.list_endpoints()["Endpoints"]] in ([], ["Deleting"])
+    assert run_headless(build_parser().parse_args(["endpoints", "deploy", "no-such-job", "--yes",
+                                                   "--session", "endpoints"]), config) == 1
+    assert "cannot read training job no-such-job" in capsys.readouterr().err
