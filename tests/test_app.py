@@ -112,3 +112,12 @@ async def test_ascii_mode_draws_every_pane_without_box_or_block_glyphs(ascii_onl
         assert bool(glyphs) is not ascii_only, glyphs
     finally:
         store.close()
+
+
+async def test_narrow_status_bar_drops_the_least_useful_parts_first(app):
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.5)
+        status = app.query_one(StatusBar)
+        rendered = str(status.render())
+        assert rendered.startswith("session pilot │ AWS check off") and "llm" not in rendered
+        assert len(rendered) <= status.content_region.width

@@ -26,19 +26,28 @@ class StatusBar(Widget):
         super().__init__(id=id)
         self.ascii_only = ascii_only
 
+    # When the line is too narrow, parts go in this order (the session and the AWS state stay).
+    DROP_ORDER = ("llm", "topics", "extra", "jobs", "pairs")
+
     def render(self) -> Content:
         counts = self.counts or {}
         pairs = counts.get("pairs", {})
         jobs = counts.get("jobs", {})
         running = sum(v for k, v in jobs.items() if k in ("InProgress", "Pending", "Stopping"))
-        parts = [
-            f"session {one_line(self.session, 24)}",
-            one_line(self.identity, 48),
-            f"llm {one_line(self.llm, 28)}",
-            f"topics {counts.get('topics', 0)}",
-            f"pairs {sum(pairs.values())} ({pairs.get('accepted', 0)} ok)",
-            f"jobs {running} running",
-        ]
+        parts = {
+            "session": f"session {one_line(self.session, 24)}",
+            "identity": one_line(self.identity, 48),
+            "llm": f"llm {one_line(self.llm, 28)}",
+            "topics": f"topics {counts.get('topics', 0)}",
+            "pairs": f"pairs {sum(pairs.values())} ({pairs.get('accepted', 0)} ok)",
+            "jobs": f"jobs {running} running",
+        }
         if self.extra:
-            parts.append(one_line(self.extra, 40))
-        return Content((" | " if self.ascii_only else " │ ").join(parts))
+            parts["extra"] = one_line(self.extra, 40)
+        separator = " | " if self.ascii_only else " │ "
+        width = self.content_region.width
+        for name in self.DROP_ORDER:
+            if not width or len(separator.join(parts.values())) <= width:
+                break
+            parts.pop(name, None)
+        return Content(separator.join(parts.values()))
