@@ -176,7 +176,8 @@ def _reported(summaries, action: str, code: str) -> bool:
     for summary in summaries:
         if any(code in e and action in e for e in summary.errors):
             return True
-        if code == "ThrottlingException" and action in ("ListTrainingJobs", "DescribeTrainingJob") and summary.throttled:
+        backed_off = summary.throttled and action in ("ListTrainingJobs", "DescribeTrainingJob")
+        if code == "ThrottlingException" and backed_off:
             return True
     return False
 
@@ -377,7 +378,8 @@ def test_sigkill_during_export_then_rerun(aws, llm, tmp_path, monkeypatch):
     assert store.latest_dataset_version().hash == result["hash"]
     assert not [p for p in out.rglob(".*")]  # no temporary file left behind
     s3 = aws.client("s3")
-    keys = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=aws.bucket)["Contents"] if result["hash"] in o["Key"]}
+    keys = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=aws.bucket)["Contents"]
+            if result["hash"] in o["Key"]}
     assert sorted(k.split(result["hash"] + "/")[1] for k in keys) == sorted(written)
     assert all(keys[k] == (out / k.split(result["hash"] + "/")[1]).stat().st_size for k in keys)
     store.close()
