@@ -1,9 +1,10 @@
 """Start the emulated AWS and LLM services in-process and point a config (and this process) at them."""
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 from core.config import Config
 
@@ -19,6 +20,12 @@ DEMO_CREDENTIALS = {
 }
 DEMO_QUOTAS = {"ml.g5.2xlarge": 2, "ml.g5.12xlarge": 1}
 DEMO_ENDPOINT_QUOTAS = {"ml.g5.2xlarge": 2, "ml.g5.12xlarge": 1, "ml.g6.2xlarge": 1}
+DEMO_FAULTS_ENV = "TUNEDECK_DEMO_FAULTS"
+"""Faults for `--demo` and `tunedeck sandbox`, for tests and failure drills: the LLM emulator's fault JSON
+(one rule, a list, or {"faults": [...]}; see core.sandbox.faults), e.g.
+TUNEDECK_DEMO_FAULTS='[{"kind": "hostile", "probability": 1.0}]' poisons every LLM reply. "hostile" rules
+also poison what the emulated SageMaker endpoints answer (they share the rule's count; a rule's "model"
+matches endpoint replies as "endpoint")."""
 
 
 @dataclass
@@ -58,11 +65,43 @@ def start_services(config: Config) -> DemoServices:
     try:
         llm.start()
         aws.set_quotas(training=config.jumpstart.quotas or DEMO_QUOTAS, endpoint=DEMO_ENDPOINT_QUOTAS)
+        schedule_demo_faults(aws, llm)
     except BaseException:
         aws.stop()
         llm.stop()
         raise
     return DemoServices(aws, llm)
+
+
+def schedule_demo_faults(aws: AwsEmulator, llm: LlmEmulator, env: Mapping[str, str] | None = None) -> int:
+    """Schedule the faults named in TUNEDECK_DEMO_FAULTS (nothing when it is unset); the number of rules.
+    A malformed value raises ValueError naming the variable: a drill must not run silently without faults."""
+    spec_text = (os.environ if env is None else env).get(DEMO_FAULTS_ENV, "").strip()
+    if not spec_text:
+        return 0
+    try:
+        rules = llm.faults.add_from_json(json.loads(spec_text))
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError too
+        raise ValueError(f"{DEMO_FAULTS_ENV}: {exc}") from None
+    if any(rule.kind == "hostile" for rule in rules):
+        aws.reply_fn = _hostile_endpoint_reply(llm)
+    return len(rules)
+
+
+def _hostile_endpoint_reply(llm: LlmEmulator):
+    """The endpoints' reply function: the LLM engine's reply, poisoned when a "hostile" rule fires for it."""
+    from core.sandbox import llm_engine
+    from core.sandbox.faults import hostile
+
+    def reply(messages: list[dict], **kwargs: Any) -> str:
+        text = llm_engine.reply(messages, **kwargs)
+        prompt = "\n".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
+        json_mode = kwargs.get("json_schema") is not None
+        if llm.faults.pick("endpoint", prompt, kinds={"hostile"}, json_requested=json_mode) is not None:
+            text = hostile(text, json_mode=json_mode)
+        return text
+
+    return reply
 
 
 def start_demo(config: Config) -> DemoServices:

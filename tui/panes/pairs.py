@@ -80,6 +80,8 @@ class PairsPane(Pane):
         Binding("O", "reverse_sort", "Reverse", show=False, id="pairs.sort_reverse", tooltip="Reverse the sort"),
         Binding("d", "duplicates", "Duplicates", id="pairs.duplicates", tooltip="Resolve duplicate clusters"),
         Binding("c", "curate", "Curate", id="pairs.curate", tooltip="Run the lints and dedup over every pair"),
+        Binding("E", "export", "Export dataset", id="pairs.export",
+                tooltip="Export a JumpStart dataset version (all pairs but the rejected) and upload it to S3"),
         Binding("right_square_bracket", "scroll_detail(1)", "Detail down", show=False, id="pairs.detail_down"),
         Binding("left_square_bracket", "scroll_detail(-1)", "Detail up", show=False, id="pairs.detail_up"),
         Binding("escape", "escape", "Close/clear", show=False, id="pairs.escape",
@@ -253,7 +255,8 @@ class PairsPane(Pane):
         busy = "  ".join(b for b in (self._loading, self._busy) if b)
         status = Content.assemble(safe_line(line), ("  " + busy, "$warning") if busy else "")
         hint = Content.styled("a/x accept/reject · e edit · r regenerate · u undo · space select · A/X bulk · "
-                              "/ text · t topic · s status · f flag · o sort · c curate · d duplicates", "$text-muted")
+                              "/ text · t topic · s status · f flag · o sort · c curate · d dupes · E export",
+                              "$text-muted")
         self.query_one("#pairs-status", Static).update(Content.assemble(status, "\n", hint), layout=False)
         title = f"Pairs ({table.row_count:,})"
         if self.border_title != title:
@@ -532,6 +535,35 @@ class PairsPane(Pane):
                 self.reload()
 
         self.app.push_screen(DuplicateClusters(self.store, open_clusters), done)
+
+    # ---- export ------------------------------------------------------------------------------
+    def action_export(self) -> None:
+        choices = [("instruction", Content("instruction tuning: train.jsonl + template.json")),
+                   ("chat", Content("chat: {\"dialog\": [...]} per line"))]
+
+        def done(picked: tuple | None) -> None:
+            if picked is not None:
+                self._export(picked[0])
+
+        self.app.push_screen(ChoicePicker("Export a dataset version (every pair but the rejected, 20% validation) "
+                                          "and upload it to S3", choices, current="instruction"), done)
+
+    @work(exclusive=True, group="pairs-export", exit_on_error=False)
+    async def _export(self, fmt: str) -> None:
+        from core.curation_service import export_dataset
+
+        self._set_busy(f"exporting a {fmt} dataset…")
+        try:
+            result = await asyncio.to_thread(export_dataset, self.store, self.config, format=fmt)
+        except ValueError as exc:  # nothing to export, no bucket: the user can act on it
+            self.app.notify(safe_line(f"Export failed: {exc}", 300), severity="error", timeout=10)
+            return
+        finally:
+            self._set_busy("")
+        version = result.version
+        self.app.notify(safe_line(f"Exported dataset {version.hash} ({version.format}): {version.train_count:,} train, "
+                                  f"{version.validation_count:,} validation -> {result.s3_uri or 'not uploaded'}", 300),
+                        timeout=10)
 
     def _statuses(self, pair_ids: Sequence[int]) -> dict[int, str]:
         return {p.id: p.status for p in self.store.pairs_by_ids(pair_ids)}

@@ -1,0 +1,246 @@
+"""The whole loop of the product, keys only, in a real terminal (tmux): domain brief -> topics ->
+pairs -> curation -> export -> a 4-job sweep watched to completion with an overfitting flag ->
+deploy the best job and the base model -> compare and read the judge's score -> blind votes ->
+playground with the round timer -> ctrl+q exits 0 and leaves no listening port or child process.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.e2e.tmux_session import TmuxApp, child_pids, listening_ports, process_alive, require_tmux
+
+
+@pytest.fixture
+def app(tmp_path):
+    require_tmux()
+    running = TmuxApp.start(tmp_path / "loop")
+    yield running
+    running.close()
+
+
+def _count(pattern: str, screen: str) -> int:
+    return len(re.findall(pattern, screen))
+
+
+def brief_to_topics(app: TmuxApp) -> int:
+    step = "brief -> topics"
+    app.wait_for("All topics  0 q", timeout=40, step=step)
+    app.keys("b")
+    app.wait_for("Domain brief: who asks", step=step)
+    app.type("Households asking their electricity supplier about bills, meters and tariffs.")
+    app.wait_for("▊ Households asking their electricity supplier", step=step)
+    app.keys("Tab", "Tab", "End", "C-u")  # aspects, then categories: emptied
+    app.type("2")
+    app.wait_for(re.compile(r"categories ▊  2 "), step=step)
+    app.keys("Tab", "End", "C-u")
+    app.type("2")
+    app.wait_for(re.compile(r"categories ▊  2 .*subtopics each ▊  2 "), step=step)
+    app.keys("C-j")
+    app.wait_for("topic tree: done", timeout=30, step=step)
+    leaves = int(app.wait_for(re.compile(r"Topics \((\d+) leaf topics\)"), step=step).group(1))
+    assert leaves >= 2, app.screen()
+    return leaves
+
+
+def generate_pairs(app: TmuxApp, leaves: int) -> int:
+    step = "generate pairs"
+    app.keys("g")  # the cursor is on the root: the whole tree
+    match = app.wait_for(re.compile(r"generate: done · \d+ tasks · 0 failed · \$[\d.]+ · (\d+) new pairs"),
+                         timeout=60, step=step)
+    pairs = int(match.group(1))
+    assert pairs == 2 * leaves  # questions_per_topic = 2 in the test config, no refusals
+    app.wait_for(re.compile(rf"All topics  {pairs} q · 0 ok"), step=step)
+    return pairs
+
+
+def curate_and_export(app: TmuxApp, pairs: int) -> None:
+    step = "curation"
+    app.keys("2")
+    app.wait_for(f"Pairs ({pairs})", step=step)
+    app.wait_for(f"{pairs} pending  0 accepted  0 rejected", step=step)
+    app.keys("c")
+    app.wait_for_toast(re.compile(rf"Curated {pairs} pairs: \d+ flagged, \d+ duplicate clusters"), timeout=30, step=step)
+    app.keys("x")  # reject the first pair; the cursor moves on
+    app.wait_for(f"{pairs - 1} pending  0 accepted  1 rejected", step=step)
+    app.keys("a")  # accept the second
+    app.wait_for(f"{pairs - 2} pending  1 accepted  1 rejected", step=step)
+    app.keys("s")  # status filter: pending
+    app.wait_for("status=pending", step=step)
+    app.keys("A")
+    app.wait_for(f"Accept all {pairs - 2} pairs in the current filter", step=step)
+    app.keys("y")
+    app.wait_for(f"0 pending  {pairs - 1} accepted  1 rejected", step=step)
+
+    step = "dataset export"
+    app.keys("E")
+    app.wait_for("Export a dataset version", step=step)
+    app.keys("Enter")  # instruction format
+    exported = app.wait_for_toast(re.compile(r"Exported dataset [0-9a-f]{16} \(instruction\): (\d+) train, (\d+) "
+                                             r"validation -> s3://tunedeck-demo-"), timeout=30, step=step)
+    # every pair but the rejected one, split into train and validation (20%)
+    assert int(exported.group(1)) + int(exported.group(2)) == pairs - 1, exported.group(0)
+
+
+def sweep_and_watch(app: TmuxApp) -> None:
+    step = "sweep"
+    app.keys("3")
+    app.wait_for("Jobs (0 running, 0 queued)", step=step)
+    app.keys("n")
+    app.wait_for("New sweep", step=step)
+    app.wait_for("default 8", timeout=30, step=step)  # the JumpStart recipe's defaults are loaded
+    app.type("1,4")  # epoch
+    app.keys("Tab")
+    app.type("0.0001,0.00001")  # learning_rate
+    app.wait_for(re.compile(r"4 job\(s\) · ~\S+ wall clock · estimated \$[\d.]+"), timeout=30, step=step)
+    app.keys(*["Tab"] * 7, "space")  # down to "I accept the EULA", ticked with space
+    app.keys("C-j")
+    app.wait_for("Launch 4 training job(s)", step=step)  # the cost is asked about first
+    app.keys("y")
+
+    step = "watch the sweep"
+    app.wait_for(re.compile(r"4 job\(s\) · \d+ running · \d+ queued"), timeout=20, step=step)
+    app.wait_for("· 4 completed ·", timeout=120, step=step)
+    screen = app.wait_for(re.compile(r"4 completed · (\d) overfitting"), timeout=20, step=step).string
+    rows = [line for line in screen.splitlines() if re.search(r"\b00\d\s+Completed", line)]
+    assert len(rows) == 4, screen
+    flagged = [row for row in rows if "⚠ rerun with" in row]
+    assert flagged, screen
+    assert all("ep=4" in row for row in flagged), screen  # one epoch cannot overfit this way; four can
+    assert any("ep=1" in row and "⚠" not in row for row in rows), screen
+    assert re.search(r"⚠ rerun with epoch=\d", "\n".join(flagged)), screen
+
+
+def deploy_best_and_base(app: TmuxApp) -> str:
+    step = "deploy the best job"
+    app.keys("4")
+    app.wait_for("a/b targets  s set  r run", step=step)
+    app.keys("E")
+    app.wait_for("Endpoints of this session", step=step)
+    app.wait_for("no endpoints: f deploys a finished job", timeout=20, step=step)
+    app.keys("f")
+    screen = app.wait_for("Deploy which finished job? (lowest eval loss first)", step=step).string
+    screen = app.wait_for("(best)", step=step).string
+    listed = screen[screen.index("Deploy which finished job?"):]
+    best_job = re.search(r"(td-demo-[0-9a-f]+-\d{3})", listed).group(1)
+    app.keys("Enter")  # the first choice is the lowest eval loss
+    app.wait_for(re.compile(rf"deploy job {best_job} as endpoint"), step=step)
+    app.wait_for("Deploy it?", step=step)
+    app.keys("y")
+    app.wait_for(re.compile(rf"{best_job}-\S+\s+finetuned .* InService"), timeout=30, step=step)
+
+    step = "deploy the base model"
+    app.keys("m")
+    app.wait_for("deploy base model meta-textgeneration-llama-3-2-3b", timeout=20, step=step)
+    app.keys("y")
+    app.wait_for("Type 'accept'", step=step)
+    app.type("accept")
+    app.keys("Enter")
+    app.wait_until(lambda s: _count(r"\bInService\b", s) == 2, timeout=30, step=step, what="two endpoints InService")
+
+    step = "choose targets"
+    screen = app.screen()
+    finetuned_first = re.search(r"\sfinetuned\s", screen).start() < re.search(r"\sbase\s+meta-", screen).start()
+    app.keys(*(["a"] if finetuned_first else ["Down", "a"]))
+    app.wait_for(re.compile(rf"A endpoint:{best_job}-"), step=step)
+    app.keys("E")
+    app.wait_until(lambda s: _count(r"\bInService\b", s) == 2, step=step, what="the endpoint list")
+    app.keys(*(["Down", "b"] if finetuned_first else ["b"]))
+    app.wait_for(re.compile(r"B endpoint:llama-3-2-3b-base-"), step=step)
+    return best_job
+
+
+def compare_with_base(app: TmuxApp) -> int:
+    step = "held-out set"
+    app.keys("s")
+    app.wait_for("+ generate a new set from the topic tree", step=step)
+    app.keys("Down", "Enter")
+    app.wait_for("Name of the new generated question set", step=step)
+    app.keys("Enter")  # heldout-1
+    app.wait_for("Questions per leaf topic", step=step)
+    app.type("1")
+    app.keys("Enter")
+    questions = int(app.wait_for(re.compile(r"set heldout-1 \((\d+) questions\)"), timeout=30, step=step).group(1))
+    assert questions >= 2
+
+    step = "compare and read the judge score"
+    app.keys("r")
+    app.wait_for("evaluate: done", timeout=60, step=step)
+    score = app.wait_for(re.compile(r"Score (\d+) / (\d+) \((\d+)%–(\d+)%\)   wins (\d+) · ties (\d+) · losses (\d+)"),
+                         step=step)
+    k, n, low, high, wins, ties, losses = map(int, score.groups())
+    assert n == questions and wins + ties + losses == n and 0 <= k <= n, score.group(0)
+    assert 0 <= low <= high <= 100, score.group(0)
+    app.wait_for(re.compile(r"strict [\d.]+% · lenient [\d.]+% · position consistency [\d.]+%"), step=step)
+    app.wait_for(re.compile(rf"Question 1 / {n}  topic "), step=step)
+    app.wait_for(re.compile(r"A · endpoint:td-demo-\S+\s+[\d,]+ chars"), step=step)  # the answers, side by side
+    return questions
+
+
+def blind_votes(app: TmuxApp, questions: int) -> None:
+    step = "blind votes"
+    app.keys("v")
+    app.wait_for("Blind vote: your name", step=step)
+    app.type("tester")
+    app.keys("Enter")
+    app.wait_for(f"Blind vote  voter tester  ·  question 1 / {questions}  ·  0 voted", step=step)
+    assert "endpoint:" not in app.screen().split("Blind voting", 1)[1]  # names hidden while voting
+    votes = ["a", "d", "t", "x"]
+    for index in range(questions):
+        app.keys(votes[index % len(votes)])
+        app.wait_for(f"{index + 1} voted", step=step)
+    app.wait_for(f"all {questions} questions voted", step=step)
+    app.keys("Escape", "h")
+    app.wait_for(f"Blind votes {questions} by 1 voter (tester)", step=step)
+    app.wait_for(re.compile(r"Judge–human agreement raw [\d.]+%"), step=step)
+
+
+def playground_round(app: TmuxApp, best_job: str) -> None:
+    step = "playground"
+    app.keys("5")
+    app.wait_for("round: 1:00 · enter a question to start the clock", step=step)
+    app.wait_for(re.compile(rf"unsaved prompt · endpoint:{best_job}-"), step=step)  # the fine-tuned model
+    app.type("You are a concise, friendly energy advisor.")  # the system prompt has the focus
+    app.keys("F3")
+    app.type("How do I read my electricity meter?")
+    app.keys("Enter")  # starts the round clock
+    first = int(app.wait_for(re.compile(r"round: 0:(\d\d) left"), step=step).group(1))
+    app.keys("C-j")
+    app.wait_for(re.compile(r"done · \d+ words · \d+ chars"), timeout=30, step=step)
+    time.sleep(1.5)
+    later = int(app.wait_for(re.compile(r"round: 0:(\d\d) left"), step=step).group(1))
+    assert later < first, (first, later)  # the clock runs
+    app.keys("C-t")
+    app.wait_for(re.compile(r"round: handed in with 0:\d\d left"), step=step)
+    app.wait_for("handed in #1 in time", step=step)
+
+
+def quit_cleanly(app: TmuxApp) -> None:
+    pid = app.pid
+    assert pid is not None and process_alive(pid)
+    ports = listening_ports(pid)
+    children = child_pids(pid)
+    assert len(ports) >= 2, ports  # the emulated AWS and LLM services, on 127.0.0.1
+    app.keys("C-q")
+    started = time.monotonic()
+    status = app.wait_exit(timeout=30)
+    print(f"ctrl+q -> exit {status} in {time.monotonic() - started:.1f}s")
+    assert status == 0
+    assert not process_alive(pid)
+    assert not [c for c in children if process_alive(c)], children
+    assert not ports & listening_ports(), ports & listening_ports()
+
+
+@pytest.mark.timeout(300)
+def test_whole_loop_keys_only(app):
+    leaves = brief_to_topics(app)
+    pairs = generate_pairs(app, leaves)
+    curate_and_export(app, pairs)
+    sweep_and_watch(app)
+    best_job = deploy_best_and_base(app)
+    questions = compare_with_base(app)
+    blind_votes(app, questions)
+    playground_round(app, best_job)
+    quit_cleanly(app)
