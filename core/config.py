@@ -197,7 +197,12 @@ def _coerce(value: Any, expected: Any, source: _Source, dotted: str) -> Any:
     return value
 
 
-_KEY_LITERAL = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16})\b")
+_KEY_LITERAL = re.compile(
+    r"\b(sk-[A-Za-z0-9_-]{16,}|(?:AKIA|ASIA)[0-9A-Z]{16})\b"  # OpenAI-style keys, AWS access key ids
+    r"|(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"  # an AWS secret access key's shape
+    r"|^\s*(?:api_key|secret|token|password|aws_secret_access_key|aws_session_token)\s*=\s*[\"'][^\"']+[\"']",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def _read(path: Path) -> tuple[_Source, dict[str, Any]]:

@@ -316,6 +316,8 @@ class JobsService:
         self._reconciled = False
         self._poll_backoff = 0.0
         self._poll_resume_at = 0.0
+        self._metrics_backoff = 0.0
+        self._metrics_resume_at = 0.0
         if spec_root is None and config.aws.endpoint_url:
             from core.jumpstart import BUNDLED_SPEC_ROOT  # emulated AWS cannot serve the public spec bucket
 
@@ -596,13 +598,26 @@ class JobsService:
             if dispatch:
                 self._dispatch(summary)
             if metrics:
-                rnd = self.metrics.poll()
-                summary.new_points = rnd.points
-                summary.updated_jobs = rnd.updated_jobs
-                summary.throttled |= rnd.throttled
-                summary.errors += rnd.errors
+                self._poll_metrics(summary)
             summary.api_calls = Counter(self._calls) - before
             return summary
+
+    def _poll_metrics(self, summary: TickSummary) -> None:
+        """Fetch metrics and log lines, backing off (doubling, up to `backoff_max`) while throttled."""
+        now = self.clock()
+        if now < self._metrics_resume_at:
+            summary.throttled = True
+            return
+        rnd = self.metrics.poll()
+        summary.new_points = rnd.points
+        summary.updated_jobs = rnd.updated_jobs
+        summary.throttled |= rnd.throttled
+        summary.errors += rnd.errors
+        if rnd.throttled:
+            self._metrics_backoff = min(self.backoff_max, max(self.backoff_base, self._metrics_backoff * 2))
+            self._metrics_resume_at = now + self._metrics_backoff
+        else:
+            self._metrics_backoff = 0.0
 
     def refresh(self) -> TickSummary:
         """Poll and fetch metrics without launching anything."""

@@ -64,6 +64,9 @@ def open_session(name: str, *, create: bool = True) -> Store:
     folder = session_path(name)
     if not (folder / DB_FILE).exists() and not create:
         raise SessionError(f"no session named {name!r} in {sessions_dir()}")
+    if not folder.parent.exists():  # the sessions folder itself: its listing names the sessions
+        folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(folder.parent, 0o700)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)
     return Store(folder / DB_FILE, name)

@@ -74,3 +74,16 @@ def test_config_show_prints_key_names_not_keys(tmp_path, monkeypatch):
     assert result.returncode == 0, result.stderr
     assert 'api_key_env = "OPENAI_API_KEY"' in result.stdout
     assert "sk-secret" not in result.stdout
+
+
+@pytest.mark.parametrize("line", [
+    '[aws]\nprofile = "ASIAIOSFODNN7EXAMPLE"\n',
+    '[aws]\nprofile = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n',
+    '[llm.generator]\napi_key = "plain-key-pasted-here"\n',
+])
+def test_other_secret_shapes_draw_the_warning(tmp_path, line):
+    assert any("secret key literal" in w for w in load_config(write(tmp_path, line)).warnings)
+
+
+def test_the_shipped_config_draws_no_secret_warning():
+    assert not any("secret" in w for w in load_config(include_user=False).warnings)

@@ -239,3 +239,24 @@ def test_log_window_settle_follows_the_ingestion_lag(tmp_path):
     poller.poll()
     assert windows[-1] == (1104_000 - 500, 1110_000 - int(1.5 * 3000 + 250) - 1)
     assert all(end + 1 == start for (_, end), (start, _) in zip(windows, windows[1:]))
+
+
+def test_throttled_metric_fetches_back_off_then_resume(aws, tmp_path):
+    from botocore.config import Config as BotoConfig
+
+    store = make_store(tmp_path)
+    add_dataset(store, aws, rows=40)
+    no_retry = BotoConfig(retries={"total_max_attempts": 1, "mode": "standard"})
+    service = make_service(store, make_config(aws), client_factory=lambda name: aws.client(name, no_retry),
+                           backoff_base=0.5, backoff_max=2.0)
+    _, [job] = sweep(service, "epoch=6")
+    run_until(service, lambda: store.metric_point_count(job.id, "step-loss") > 0)
+    time.sleep(0.3)
+    aws.inject_fault("FilterLogEvents", "ThrottlingException", count=None)
+    assert service.tick().throttled
+    held = service.tick()  # within the backoff: CloudWatch is left alone
+    assert held.throttled and not held.api_calls["FilterLogEvents"] and not held.api_calls["GetMetricData"]
+    aws.clear_faults()
+    time.sleep(0.6)
+    resumed = service.tick()
+    assert resumed.api_calls["FilterLogEvents"] == 1 and not resumed.throttled

@@ -147,3 +147,12 @@ def test_session_folders_are_private_even_with_a_permissive_umask(tmp_path):
     files = _files(folder)
     assert {p.name for p in files} >= {"session.db"}
     assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {p.name: "0o600" for p in files}
+
+
+def test_a_new_sessions_folder_is_private(tmp_path):
+    """The folder that holds the sessions lists their names: it is created 0700 too."""
+    root = tmp_path / "fresh" / "sessions"
+    script = "import os; os.umask(0); from core.sessions import open_session; open_session('s').close()"
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, timeout=60,
+                   env={**os.environ, "TUNEDECK_SESSIONS_DIR": str(root)})
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
