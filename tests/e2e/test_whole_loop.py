@@ -89,7 +89,7 @@ def sweep_and_watch(app: TmuxApp) -> None:
     app.keys("3")
     app.wait_for("Jobs (0 running, 0 queued)", step=step)
     app.keys("n")
-    app.wait_for("New sweep", step=step)
+    app.wait_for("│ New sweep", step=step)  # the dialog (the footer says "n New sweep")
     app.wait_for("default 8", timeout=30, step=step)  # the JumpStart recipe's defaults are loaded
     app.type("1,4")  # epoch
     app.keys("Tab")
