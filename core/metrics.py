@@ -1,7 +1,7 @@
 """Training metrics of a session's jobs: CloudWatch metrics and per-step loss from CloudWatch Logs.
 
 Each poll costs a constant number of calls however many jobs run (plus pages when there is a lot
-of new data):
+of new data, and one call in each job's life when its log stream first appears):
 
 * one `GetMetricData` call carries every monitored job's metric definitions (up to 500 queries
   per call, split beyond). Windows are aligned to the period and end `metric_settle_seconds` in
@@ -10,12 +10,16 @@ of new data):
   "<job>/algo-<n>-<epoch>"; it finds streams as soon as a container writes, no DescribeLogStreams).
   The window is [cursor, now - settle): consecutive windows do not overlap, so no event is fetched
   twice. An event that reaches CloudWatch later than `settle` after its timestamp would be missed,
-  so the settle time adapts: it is at least `log_settle_seconds` (0.5 s) and at least 1.5 x the
+  so the settle time adapts: it is at least `log_settle_seconds` (0.5 s) and at least 1.25 x the
   largest ingestion lag (ingestionTime - timestamp) seen lately, kept in the session. Until a
   session has seen its first event the lag is unknown and the settle is a cautious
   `initial_log_settle_seconds` (5 s). A small settle keeps a step's loss on screen within the poll
-  interval plus a fraction of a second of reaching CloudWatch. Events are parsed per job with the
-  job's own MetricDefinitions regexes plus the llama-recipes step line (core.log_parse.LogParser).
+  interval plus a fraction of a second of reaching CloudWatch. A stream's first lines are a
+  backlog rather than a lag (the log agent starts after the container): they do not teach the lag.
+  Instead, when a job's stream first appears, one more FilterLogEvents reads it from the job's
+  launch up to the window, so lines written before the window are not lost. Events are parsed per
+  job with the job's own MetricDefinitions regexes plus the llama-recipes step line
+  (core.log_parse.LogParser).
 
 Per-job cursors, parser state and points are stored in one transaction, so a restarted app
 continues where the last poll stopped and nothing is fetched twice. A window starts at the
@@ -48,6 +52,9 @@ MAX_QUERIES_PER_CALL = 500
 END_SLACK_MS = 1000
 LAG_META_KEY = "jobs.log_ingestion_lag_ms"
 MAX_LOG_SETTLE_SECONDS = 120.0
+LAG_MARGIN, LAG_SLACK_MS, LAG_DECAY = 1.25, 150, 0.8
+"""settle >= LAG_MARGIN x the largest recent ingestion lag + LAG_SLACK_MS; the remembered lag decays by
+(1 - LAG_DECAY) a poll when smaller lags follow."""
 THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException",
                               "RequestLimitExceeded", "ProvisionedThroughputExceededException",
                               "LimitExceededException", "SlowDown"})
@@ -126,9 +133,8 @@ class MetricsPoller:
         jobs = list(self.monitored_jobs() if jobs is None else jobs)
         if not jobs:
             return rnd
-        now = self.clock()
-        logs = self._poll_logs(jobs, now, rnd)
-        metrics = self._poll_metrics(jobs, now, rnd)
+        metrics = self._poll_metrics(jobs, self.clock(), rnd)
+        logs = self._poll_logs(jobs, self.clock(), rnd)  # its window ends as late as possible: fresher steps
         points: list[MetricPoint] = []
         updates: dict[int, dict[str, Any]] = defaultdict(dict)
         if logs is not None:
@@ -169,7 +175,7 @@ class MetricsPoller:
         learned = self.store.get_meta(LAG_META_KEY)
         if learned is None:
             return int(self.initial_log_settle * 1000)
-        return int(max(self.log_settle * 1000, min(MAX_LOG_SETTLE_SECONDS * 1000, 1.5 * float(learned) + 250)))
+        return int(max(self.log_settle * 1000, min(MAX_LOG_SETTLE_SECONDS * 1000, LAG_MARGIN * float(learned) + LAG_SLACK_MS)))
 
     def _learn_lag(self, observed_ms: int | None) -> None:
         """Remember the largest recent ingestion lag; it decays by 10% a poll when smaller ones follow."""
@@ -177,9 +183,23 @@ class MetricsPoller:
             return
         stored = self.store.get_meta(LAG_META_KEY)
         previous = float(stored or 0)
-        updated = max(float(observed_ms), previous * 0.9)
+        updated = max(float(observed_ms), previous * LAG_DECAY)
         if stored is None or abs(updated - previous) >= 50:
             self.store.set_meta(LAG_META_KEY, int(updated))
+
+    def _filter_events(self, client: Any, rnd: MetricsRound, prefix: str, start: int, end: int) -> list[dict[str, Any]]:
+        """Every event of the streams under `prefix` with start <= timestamp < end (all pages)."""
+        kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": prefix,
+                                  "startTime": start, "endTime": end - 1}
+        found: list[dict[str, Any]] = []
+        while True:
+            page = client.filter_log_events(**kwargs)
+            rnd.calls += 1
+            found += page.get("events", [])
+            token = page.get("nextToken")
+            if not token or token == kwargs.get("nextToken"):
+                return found
+            kwargs["nextToken"] = token
 
     def _poll_logs(self, jobs: Sequence[Job], now: float, rnd: MetricsRound) -> tuple | None:
         end = _ms(now) - self.log_settle_ms()  # exclusive
@@ -188,29 +208,46 @@ class MetricsPoller:
         if end <= start:
             return None
         by_name = {j.name: j for j in jobs}
+        jobs_by_id = {j.id: j for j in jobs}
+        saved: dict[int, dict[str, Any]] = {}  # job id -> {stream: parser state} of the streams read before
+
+        def known_streams(job_id: int) -> dict[str, Any]:
+            if job_id not in saved:
+                saved[job_id] = {c.stream: c.parser_state for c in self.store.log_cursors(job_id)}
+            return saved[job_id]
+
         events: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
-        kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": self.prefix,
-                                  "startTime": start, "endTime": end - 1}
+        new_streams: set[tuple[int, str]] = set()
         client = self._client("logs")
         lag: int | None = None
         try:
-            while True:
-                page = client.filter_log_events(**kwargs)
-                rnd.calls += 1
-                for event in page.get("events", []):
-                    stream = event.get("logStreamName", "")
-                    job = by_name.get(stream.split("/", 1)[0])
-                    ts = int(event.get("timestamp", 0))
-                    if event.get("ingestionTime"):
-                        lag = max(lag or 0, int(event["ingestionTime"]) - ts)
-                    if job is None or ts < cursors[job.id] or ts >= end or not _primary_stream(stream):
-                        continue
-                    events[(job.id, stream)].append(event)
-                    rnd.log_events += 1
-                token = page.get("nextToken")
-                if not token or token == kwargs.get("nextToken"):
-                    break
-                kwargs["nextToken"] = token
+            for event in self._filter_events(client, rnd, self.prefix, start, end):
+                stream = event.get("logStreamName", "")
+                job = by_name.get(stream.split("/", 1)[0])
+                ts = int(event.get("timestamp", 0))
+                if job is None or ts >= end or not _primary_stream(stream):
+                    continue
+                is_new = stream not in known_streams(job.id)
+                if is_new:
+                    new_streams.add((job.id, stream))
+                elif event.get("ingestionTime"):  # a container's first lines are a backlog, not a lag
+                    lag = max(lag or 0, int(event["ingestionTime"]) - ts)
+                if ts < cursors[job.id] and not is_new:
+                    continue
+                events[(job.id, stream)].append(event)
+                rnd.log_events += 1
+            # A stream seen for the first time may hold lines from before the window (written before
+            # its container's log agent caught up): read them once, from the job's launch.
+            for job_id in sorted({job_id for job_id, _ in new_streams}):
+                job = jobs_by_id[job_id]
+                initial = self._initial_ms(job)
+                if initial >= start:
+                    continue
+                for event in self._filter_events(client, rnd, f"{job.name}/", initial, start):
+                    key = (job_id, event.get("logStreamName", ""))
+                    if key in new_streams:
+                        events[key].append(event)
+                        rnd.log_events += 1
         except Exception as exc:  # noqa: BLE001 - botocore errors; anything else is a bug and is reported too
             if error_code(exc) == "ResourceNotFoundException":  # no container has written yet
                 events.clear()
@@ -223,14 +260,10 @@ class MetricsPoller:
         points: list[MetricPoint] = []
         cursors_out: list[tuple[int, str, int, dict[str, Any]]] = []
         progress: dict[int, dict[str, Any]] = {}
-        jobs_by_id = {j.id: j for j in jobs}
-        saved: dict[int, dict[str, Any]] = {}
         for (job_id, stream), stream_events in events.items():
             job = jobs_by_id[job_id]
-            if job_id not in saved:
-                saved[job_id] = {c.stream: c.parser_state for c in self.store.log_cursors(job_id)}
             parser = LogParser(job.metric_definitions() or DEFAULT_METRIC_DEFINITIONS,
-                               state=saved[job_id].get(stream))
+                               state=known_streams(job_id).get(stream))
             stream_events.sort(key=lambda e: int(e.get("timestamp", 0)))
             latest: StepPoint | None = None
             first: StepPoint | None = None

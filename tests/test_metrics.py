@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from core.metrics import MAX_QUERIES_PER_CALL, MetricsPoller, job_curves
+from core.metrics import LAG_MARGIN, LAG_SLACK_MS, MAX_QUERIES_PER_CALL, MetricsPoller, job_curves
 from core.prices import PriceTable, cost_meter
 from core.store.jobs import IN_PROGRESS, NewJob
 from tests.jobs_support import (
@@ -40,9 +40,15 @@ class CallLog:
             client = service.client(name)
             client.meta.events.register("before-call", self._before)
             client.meta.events.register("after-call", self._after)
+        service.client("logs").meta.events.register("before-parameter-build.cloudwatch-logs.FilterLogEvents",
+                                                     self._params)
 
     def _before(self, model, **_) -> None:
         self.calls[model.name] += 1
+
+    def _params(self, params, **_) -> None:
+        if str(params.get("logStreamNamePrefix", "")).endswith("/"):
+            self.calls["backfill"] += 1  # one job's stream, read from its launch when it first appears
 
     def _after(self, model, parsed, **_) -> None:
         self.responses.append((model.name, parsed))
@@ -114,10 +120,13 @@ def test_calls_per_poll_stay_constant_as_running_jobs_grow(aws, tmp_path):
 
     one = poll_costs(1)
     six = poll_costs(6)
-    for costs in (one, six):
-        assert max(c[op] for c in costs for op in POLL_OPERATIONS) == 1
-    per_poll = [max(sum(c[op] for op in POLL_OPERATIONS) for c in costs) for costs in (one, six)]
-    assert max(per_poll) <= 3  # one list, one log query, one metric query at most, however many jobs
+    for costs, jobs in ((one, 1), (six, 6)):
+        assert max(c[op] for c in costs for op in ("ListTrainingJobs", "GetMetricData")) == 1
+        # one log query a poll, plus one in a job's life: when its log stream first appears, the lines
+        # written before the window are read from the job's launch
+        assert max(c["FilterLogEvents"] - c["backfill"] for c in costs) == 1
+        assert sum(c["backfill"] for c in costs) <= jobs
+        assert max(sum(c[op] for op in POLL_OPERATIONS) - c["backfill"] for c in costs) <= 3
     described = sum(c["DescribeTrainingJob"] for c in six)
     assert described <= 6 * 4  # a handful per job over its life, not one per poll
     assert len(six) > 10
@@ -226,8 +235,11 @@ def test_log_window_settle_follows_the_ingestion_lag(tmp_path):
     poller.poll()
     assert windows[-1][1] == 1100_000 - 5000 - 1  # no lag seen yet: the cautious settle
     now["t"] += 2
+    poller.poll()  # a stream's first lines say nothing about the lag (a backlog); its next ones do
+    assert windows[-1] == (1100_000 - 5000, 1102_000 - 5000 - 1)
+    now["t"] += 2
     poller.poll()
-    assert windows[-1] == (1100_000 - 5000, 1102_000 - 500 - 1)  # 100 ms lag: the 0.5 s floor, no gap
+    assert windows[-1] == (1102_000 - 5000, 1104_000 - 500 - 1)  # 100 ms lag: the 0.5 s floor, no gap
     lag_of_next_event["ms"] = 3000
     now["t"] += 2
     poller.poll()
@@ -237,7 +249,7 @@ def test_log_window_settle_follows_the_ingestion_lag(tmp_path):
     assert len(windows) == calls  # the wider settle puts the window's end before the cursor: wait
     now["t"] += 4
     poller.poll()
-    assert windows[-1] == (1104_000 - 500, 1110_000 - int(1.5 * 3000 + 250) - 1)
+    assert windows[-1] == (1106_000 - 500, 1112_000 - int(LAG_MARGIN * 3000 + LAG_SLACK_MS) - 1)
     assert all(end + 1 == start for (_, end), (start, _) in zip(windows, windows[1:]))
 
 
@@ -260,3 +272,35 @@ def test_throttled_metric_fetches_back_off_then_resume(aws, tmp_path):
     time.sleep(0.6)
     resumed = service.tick()
     assert resumed.api_calls["FilterLogEvents"] == 1 and not resumed.throttled
+
+
+def test_a_log_stream_that_appears_late_is_read_from_the_job_launch_once(tmp_path):
+    store = make_store(tmp_path)
+    job = store.add_job(NewJob(name="td-x-001", model_id=MODEL, model_version="1", instance_type=INSTANCE,
+                               hyperparameters={}))
+    store.update_job(job.id, status=IN_PROGRESS, arn="arn:1", launched_at=1000.0, metrics_cursor_ms=10**15,
+                     logs_cursor_ms=1_100_000)  # polled for 100 s while the container was starting
+    store.set_meta("jobs.log_ingestion_lag_ms", 50)
+    line = "Training Epoch: 1/1, step {}/10 completed (loss: {})"
+    held = [  # the first line reached CloudWatch long after it was written
+        {"logStreamName": "td-x-001/algo-1-1", "timestamp": 1_050_000, "ingestionTime": 1_104_000,
+         "message": line.format(1, 2.5)},
+        {"logStreamName": "td-x-001/algo-1-1", "timestamp": 1_105_000, "ingestionTime": 1_105_050,
+         "message": line.format(2, 2.25)},
+    ]
+    calls: list[tuple[str, int, int]] = []
+
+    class FakeLogs:
+        def filter_log_events(self, logStreamNamePrefix, startTime, endTime, **_):
+            calls.append((logStreamNamePrefix, startTime, endTime))
+            return {"events": [e for e in held if startTime <= e["timestamp"] <= endTime
+                               and e["logStreamName"].startswith(logStreamNamePrefix)]}
+
+    now = {"t": 1110.0}
+    poller = MetricsPoller(store, lambda name: FakeLogs(), name_prefix="td-x-", period=60, clock=lambda: now["t"])
+    poller.poll()
+    assert [p.step for p in store.metric_points(job.id, "step-loss")] == [1, 2]
+    assert calls == [("td-x-", 1_100_000, 1_109_499), ("td-x-001/", 1_000_000, 1_099_999)]
+    now["t"] += 2
+    poller.poll()
+    assert [c[0] for c in calls[2:]] == ["td-x-"]  # known from now on: no second read from the launch
