@@ -99,7 +99,7 @@ class TopicsPane(Pane):
                     "n: questions per topic   g: generate pairs")
 
     def on_mount(self) -> None:
-        self.reload()
+        self.call_after_refresh(self.reload)  # the tree arrives just after the first frame, not against it
 
     def pane_shown(self) -> None:
         self.reload()

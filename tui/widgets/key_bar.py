@@ -37,6 +37,7 @@ class KeyBar(Widget, can_focus=False):
     def __init__(self, *, ascii_only: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
         self.ascii_only = ascii_only
+        self._line: tuple[int, Text] | None = None  # (width, line) until the bindings change
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -46,6 +47,7 @@ class KeyBar(Widget, can_focus=False):
 
     def _bindings_changed(self, screen: Screen) -> None:
         if screen is self.screen:
+            self._line = None
             self.refresh()
 
     def hints(self) -> list[tuple[str, str, bool]]:
@@ -72,6 +74,12 @@ class KeyBar(Widget, can_focus=False):
         return app.get_key_display(active.binding), active.binding.description
 
     def render(self) -> Text:
+        width = self.size.width
+        if self._line is None or self._line[0] != width:
+            self._line = (width, self._build(width))
+        return self._line[1]
+
+    def _build(self, width: int) -> Text:
         key_style = self.get_component_rich_style("key-bar--key", partial=True)
         text_style = self.get_component_rich_style("key-bar--description", partial=True)
         off_style = self.get_component_rich_style("key-bar--disabled", partial=True)
@@ -82,7 +90,7 @@ class KeyBar(Widget, can_focus=False):
         palette = self.palette_hint()
         if palette is not None:
             tail = Text.assemble("|" if self.ascii_only else "▏", (f"{palette[0]} ", key_style), (f"{palette[1]} ", text_style))
-            room = self.size.width - tail.cell_len
+            room = width - tail.cell_len
             if line.cell_len > room:
                 line.truncate(max(0, room), overflow="ellipsis")
             line.pad_right(max(0, room - line.cell_len))
