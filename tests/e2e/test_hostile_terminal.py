@@ -67,10 +67,12 @@ def topics_pane(app: TmuxApp, files) -> None:
     app.wait_for("Domain brief: who asks", step=step)
     app.type("Energy bills.")
     app.wait_for("▊ Energy bills.", step=step)
-    app.keys("Tab", "Tab", "End", "C-u")
+    app.focus_next(2)
+    app.keys("End", "C-u")
     app.type("1")
     app.wait_for(re.compile(r"categories ▊  1 "), step=step)
-    app.keys("Tab", "End", "C-u")
+    app.focus_next()
+    app.keys("End", "C-u")
     app.type("2")
     app.wait_for(re.compile(r"subtopics each ▊  2 "), step=step)
     app.keys("C-j")
@@ -170,6 +172,7 @@ def compare_pane(app: TmuxApp, files) -> None:
     step = "compare: hostile answers and judge reasons"
     app.keys("r")
     app.wait_for("evaluate: done", timeout=60, step=step)
+    app.wait_for("evaluation #1 done", step=step)  # the pane has re-read the finished evaluation
     _literal(app, "topic [@click=app.quit]topic", "Q1 Sure [/] here you go " + CLICK,
              "A shown first: ", "A · openai:gpt-4o-mini", "B · endpoint:llama-3-2-3b-base-", step=step)
     screen = app.screen()
@@ -183,8 +186,9 @@ def playground_pane(app: TmuxApp) -> None:
     step = "playground: hostile samples"
     app.keys("5")
     app.wait_for("enter a question to start the clock", step=step)
+    app.focus_next(key="F2", timeout=1)
     app.type("[@click=app.quit]sys[/] [$accent]")  # markup typed into the system prompt stays text
-    app.keys("F3")
+    app.focus_next(key="F3")
     app.type("meter?")
     app.keys("Enter", "C-j")
     app.wait_for(re.compile(r"done · \d+ words · \d+ chars"), timeout=30, step=step)
@@ -202,7 +206,8 @@ def test_hostile_text_is_literal_and_no_escape_reaches_the_terminal(app, files):
     playground_pane(app)
 
     step = "still up"
-    app.keys("Tab", "1")  # out of the question field, then a pane key
+    app.focus_next()  # out of the question field
+    app.keys("1")
     app.wait_for("Topics (", step=step)
     app.wait_for("All topics", step=step)
 

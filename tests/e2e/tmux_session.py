@@ -125,6 +125,22 @@ class TmuxApp:
             self._tmux("send-keys", "-t", self.target, key)
             time.sleep(pause)
 
+    def cursor(self) -> tuple[int, int]:
+        """Where the terminal cursor is; Textual keeps it in the focused text field (hidden)."""
+        x, y = self._tmux("display-message", "-p", "-t", self.target, "#{cursor_x} #{cursor_y}").split()
+        return int(x), int(y)
+
+    def focus_next(self, times: int = 1, *, key: str = "Tab", timeout: float = 3.0) -> None:
+        """Press a focus key (Tab, F2...) and wait until the focus has visibly moved (the cursor follows the
+        focused text field), so that keys sent next reach the new field and not, under load, the old one.
+        A widget that is not a text field may not move the cursor: then this waits `timeout` at most."""
+        for _ in range(times):
+            before = self.cursor()
+            self.keys(key)
+            deadline = time.monotonic() + timeout
+            while self.cursor() == before and time.monotonic() < deadline:
+                time.sleep(0.05)
+
     def type(self, text: str, pause: float = KEY_PAUSE_S) -> None:
         """Literal text (send-keys -l), as if typed."""
         self._tmux("send-keys", "-t", self.target, "-l", text)
