@@ -79,17 +79,19 @@ def topics_pane(app: TmuxApp, files) -> None:
     app.wait_for("topic tree: done", timeout=30, step=step)
     _literal(app, "─ ▶ Sure [/] here you go " + CLICK, step=step)
 
+    step = "topics: generate pairs"
+    app.keys("g")  # the cursor is on the root: the whole tree
+    app.wait_for(re.compile(r"generate: done · \d+ tasks · 0 failed"), timeout=60, step=step)
+
     step = "topics: hostile JSON import"
     app.keys("i")
     app.wait_for("Import a topic tree from a JSON file", step=step)
     app.type(str(files["topics"]))
     app.keys("Enter")
     app.wait_for_toast("Imported 2 topics", step=step)
-    _literal(app, "Imported Sure [/] here you go " + CLICK, step=step)
-
-    step = "topics: generate pairs"
-    app.keys("g")  # the cursor is on the root: the whole tree
-    app.wait_for(re.compile(r"generate: done · \d+ tasks · 0 failed"), timeout=60, step=step)
+    _literal(app, "└─ ▶ Imported Sure [/] here you go " + CLICK, step=step)
+    app.keys("Down", "Down", "space")  # open the imported branch: its child's OSC title and RTL override are gone
+    _literal(app, "└─ child [@click=app.quit]x evil", step=step)
 
 
 def pairs_pane(app: TmuxApp) -> None:
