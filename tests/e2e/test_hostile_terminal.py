@@ -221,3 +221,20 @@ def test_hostile_text_is_literal_and_no_escape_reaches_the_terminal(app, files):
 
     app.keys("C-q")
     assert app.wait_exit(timeout=30) == 0
+
+
+def test_demo_faults_variable_schedules_rules_or_names_itself_when_malformed():
+    """The mechanism the sweep above relies on (no terminal needed): TUNEDECK_DEMO_FAULTS."""
+    from types import SimpleNamespace
+
+    from core.sandbox.demo import DEMO_FAULTS_ENV, schedule_demo_faults
+    from core.sandbox.faults import FaultInjector
+
+    llm, aws = SimpleNamespace(faults=FaultInjector()), SimpleNamespace(reply_fn=None)
+    assert schedule_demo_faults(aws, llm, env={}) == 0 and aws.reply_fn is None
+    assert schedule_demo_faults(aws, llm, env={DEMO_FAULTS_ENV: HOSTILE_FAULTS}) == 1
+    poisoned = aws.reply_fn([{"role": "user", "content": "How do I read my meter?"}], temperature=0.0)
+    assert poisoned.startswith(HOSTILE_TEXT)  # the endpoints answer with the hostile set too
+    for bad in ("[{\"kind\": \"hostile\"", "[{\"kind\": \"gremlins\"}]"):
+        with pytest.raises(ValueError, match=DEMO_FAULTS_ENV):
+            schedule_demo_faults(aws, llm, env={DEMO_FAULTS_ENV: bad})
