@@ -121,3 +121,14 @@ async def test_narrow_status_bar_drops_the_least_useful_parts_first(app):
         rendered = str(status.render())
         assert rendered.startswith("session pilot │ AWS check off") and "llm" not in rendered
         assert len(rendered) <= status.content_region.width
+
+
+def test_a_terminal_alt_digit_arrives_as_alt_digit_and_a_typed_pound_sign_stays_one():
+    from textual._xterm_parser import XTermParser
+
+    def keys(data: str) -> list[str]:
+        parser = XTermParser(debug=False)
+        return [event.key for event in [*parser.feed(data), *parser.feed("")] if hasattr(event, "key")]
+
+    assert [keys(f"\x1b{n}") for n in range(1, 6)] == [[f"alt+{n}"] for n in range(1, 6)]
+    assert keys("£") == ["pound_sign"]

@@ -13,6 +13,7 @@ from core.config import Config
 from core.safe_text import one_line
 from core.services import Services
 from core.store import Store
+from tui.keys import read_alt_digits_as_alt
 from tui.messages import IdentityResolved, StatusRefreshed
 from tui.panes.base import Pane
 from tui.screens.help import HelpScreen
@@ -49,6 +50,9 @@ def _pane_commands():
     from tui.commands import PaneCommands
 
     return PaneCommands
+
+
+read_alt_digits_as_alt()
 
 
 class TunedeckApp(App[None]):
