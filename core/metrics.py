@@ -1,7 +1,7 @@
 """Training metrics of a session's jobs: CloudWatch metrics and per-step loss from CloudWatch Logs.
 
 Each poll costs a constant number of calls however many jobs run (plus pages when there is a lot
-of new data, and one call in each job's life when its log stream first appears):
+of new data, and one more in a poll where log streams appear for the first time):
 
 * one `GetMetricData` call carries every monitored job's metric definitions (up to 500 queries
   per call, split beyond). Windows are aligned to the period and end `metric_settle_seconds` in
@@ -16,8 +16,8 @@ of new data, and one call in each job's life when its log stream first appears):
   `initial_log_settle_seconds` (5 s). A small settle keeps a step's loss on screen within the poll
   interval plus a fraction of a second of reaching CloudWatch. A stream's first lines are a
   backlog rather than a lag (the log agent starts after the container): they do not teach the lag.
-  Instead, when a job's stream first appears, one more FilterLogEvents reads it from the job's
-  launch up to the window, so lines written before the window are not lost. Events are parsed per
+  Instead, in the poll where streams first appear, one more FilterLogEvents names them and reads
+  them from their jobs' launch up to the window, so lines written before it are not lost. Events are parsed per
   job with the job's own MetricDefinitions regexes plus the llama-recipes step line
   (core.log_parse.LogParser).
 
@@ -49,6 +49,7 @@ STEP_LOSS = "step-loss"
 """Metric name of per-step training loss points (source "logs")."""
 LOGS, METRICS = "logs", "metrics"
 MAX_QUERIES_PER_CALL = 500
+MAX_STREAMS_PER_CALL = 100  # logStreamNames of one FilterLogEvents call
 END_SLACK_MS = 1000
 LAG_META_KEY = "jobs.log_ingestion_lag_ms"
 MAX_LOG_SETTLE_SECONDS = 120.0
@@ -187,10 +188,15 @@ class MetricsPoller:
         if stored is None or abs(updated - previous) >= 50:
             self.store.set_meta(LAG_META_KEY, int(updated))
 
-    def _filter_events(self, client: Any, rnd: MetricsRound, prefix: str, start: int, end: int) -> list[dict[str, Any]]:
-        """Every event of the streams under `prefix` with start <= timestamp < end (all pages)."""
-        kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": prefix,
-                                  "startTime": start, "endTime": end - 1}
+    def _filter_events(self, client: Any, rnd: MetricsRound, start: int, end: int, *, prefix: str = "",
+                       streams: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Every event with start <= timestamp < end of the streams under `prefix`, or of the named
+        `streams` (all pages)."""
+        kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "startTime": start, "endTime": end - 1}
+        if streams:
+            kwargs["logStreamNames"] = list(streams)
+        else:
+            kwargs["logStreamNamePrefix"] = prefix
         found: list[dict[str, Any]] = []
         while True:
             page = client.filter_log_events(**kwargs)
@@ -221,7 +227,7 @@ class MetricsPoller:
         client = self._client("logs")
         lag: int | None = None
         try:
-            for event in self._filter_events(client, rnd, self.prefix, start, end):
+            for event in self._filter_events(client, rnd, start, end, prefix=self.prefix):
                 stream = event.get("logStreamName", "")
                 job = by_name.get(stream.split("/", 1)[0])
                 ts = int(event.get("timestamp", 0))
@@ -237,16 +243,17 @@ class MetricsPoller:
                 events[(job.id, stream)].append(event)
                 rnd.log_events += 1
             # A stream seen for the first time may hold lines from before the window (written before
-            # its container's log agent caught up): read them once, from the job's launch.
-            for job_id in sorted({job_id for job_id, _ in new_streams}):
-                job = jobs_by_id[job_id]
-                initial = self._initial_ms(job)
-                if initial >= start:
-                    continue
-                for event in self._filter_events(client, rnd, f"{job.name}/", initial, start):
-                    key = (job_id, event.get("logStreamName", ""))
-                    if key in new_streams:
-                        events[key].append(event)
+            # its container's log agent caught up): read those once, from the job's launch, in one
+            # call naming the new streams (at most 100 names a call).
+            late = sorted((self._initial_ms(jobs_by_id[job_id]), stream, job_id) for job_id, stream in new_streams
+                          if self._initial_ms(jobs_by_id[job_id]) < start)
+            for first in range(0, len(late), MAX_STREAMS_PER_CALL):
+                chunk = late[first:first + MAX_STREAMS_PER_CALL]
+                owner = {stream: (job_id, initial) for initial, stream, job_id in chunk}
+                for event in self._filter_events(client, rnd, chunk[0][0], start, streams=list(owner)):
+                    job_id, initial = owner.get(event.get("logStreamName", ""), (None, 0))
+                    if job_id is not None and int(event.get("timestamp", 0)) >= initial:
+                        events[(job_id, event["logStreamName"])].append(event)
                         rnd.log_events += 1
         except Exception as exc:  # noqa: BLE001 - botocore errors; anything else is a bug and is reported too
             if error_code(exc) == "ResourceNotFoundException":  # no container has written yet

@@ -47,8 +47,8 @@ class CallLog:
         self.calls[model.name] += 1
 
     def _params(self, params, **_) -> None:
-        if str(params.get("logStreamNamePrefix", "")).endswith("/"):
-            self.calls["backfill"] += 1  # one job's stream, read from its launch when it first appears
+        if params.get("logStreamNames"):
+            self.calls["backfill"] += 1  # streams seen for the first time, read from their jobs' launch
 
     def _after(self, model, parsed, **_) -> None:
         self.responses.append((model.name, parsed))
@@ -122,11 +122,11 @@ def test_calls_per_poll_stay_constant_as_running_jobs_grow(aws, tmp_path):
     six = poll_costs(6)
     for costs, jobs in ((one, 1), (six, 6)):
         assert max(c[op] for c in costs for op in ("ListTrainingJobs", "GetMetricData")) == 1
-        # one log query a poll, plus one in a job's life: when its log stream first appears, the lines
-        # written before the window are read from the job's launch
+        # one log query a poll, plus one in a poll where streams first appear: the lines written
+        # before the window are read from their jobs' launch
         assert max(c["FilterLogEvents"] - c["backfill"] for c in costs) == 1
-        assert sum(c["backfill"] for c in costs) <= jobs
-        assert max(sum(c[op] for op in POLL_OPERATIONS) - c["backfill"] for c in costs) <= 3
+        assert max(c["backfill"] for c in costs) == 1 and sum(c["backfill"] for c in costs) <= jobs
+        assert max(sum(c[op] for op in POLL_OPERATIONS) for c in costs) <= 4
     described = sum(c["DescribeTrainingJob"] for c in six)
     assert described <= 6 * 4  # a handful per job over its life, not one per poll
     assert len(six) > 10
@@ -291,16 +291,17 @@ def test_a_log_stream_that_appears_late_is_read_from_the_job_launch_once(tmp_pat
     calls: list[tuple[str, int, int]] = []
 
     class FakeLogs:
-        def filter_log_events(self, logStreamNamePrefix, startTime, endTime, **_):
-            calls.append((logStreamNamePrefix, startTime, endTime))
+        def filter_log_events(self, startTime, endTime, logStreamNamePrefix="", logStreamNames=(), **_):
+            calls.append((logStreamNamePrefix or tuple(logStreamNames), startTime, endTime))
             return {"events": [e for e in held if startTime <= e["timestamp"] <= endTime
-                               and e["logStreamName"].startswith(logStreamNamePrefix)]}
+                               and e["logStreamName"].startswith(logStreamNamePrefix)
+                               and (not logStreamNames or e["logStreamName"] in logStreamNames)]}
 
     now = {"t": 1110.0}
     poller = MetricsPoller(store, lambda name: FakeLogs(), name_prefix="td-x-", period=60, clock=lambda: now["t"])
     poller.poll()
     assert [p.step for p in store.metric_points(job.id, "step-loss")] == [1, 2]
-    assert calls == [("td-x-", 1_100_000, 1_109_499), ("td-x-001/", 1_000_000, 1_099_999)]
+    assert calls == [("td-x-", 1_100_000, 1_109_499), (("td-x-001/algo-1-1",), 1_000_000, 1_099_999)]
     now["t"] += 2
     poller.poll()
     assert [c[0] for c in calls[2:]] == ["td-x-"]  # known from now on: no second read from the launch
