@@ -413,9 +413,8 @@ def _contiguous(values: dict[int, float]) -> tuple[float, ...]:
 
 
 def job_curves(store: Any, job_id: int) -> JobCurves:
-    points = store.metric_points(job_id)
-    steps = sorted(((p.step, p.value) for p in points if p.metric == STEP_LOSS and p.source == LOGS))
-    epoch_points = [p for p in points if p.metric != STEP_LOSS]
+    steps = store.step_series(job_id, STEP_LOSS, LOGS)
+    epoch_points = store.metric_points_except(job_id, STEP_LOSS)
     return JobCurves(
         steps=tuple(s for s, _ in steps),
         step_losses=tuple(v for _, v in steps),

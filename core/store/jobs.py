@@ -187,6 +187,22 @@ class JobsMixin:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             return conn.total_changes - before
 
+    def step_series(self, job_id: int, metric: str, source: str) -> list[tuple[int, float]]:
+        """(step, value) of one job's per-step metric in step order: what a sparkline needs, without
+        building a record per point (a long run has tens of thousands)."""
+        return [(r[0], r[1]) for r in self.db.query(
+            "SELECT step, value FROM metric_points WHERE job_id = ? AND metric = ? AND source = ? ORDER BY step",
+            (job_id, metric, source))]
+
+    def metric_points_except(self, job_id: int, metric: str) -> list[MetricPoint]:
+        """Points of one job other than `metric` (e.g. the per-epoch ones beside the step loss)."""
+        from core.store.jobs_records import MetricPoint
+
+        rows = self.db.query("SELECT * FROM metric_points WHERE job_id = ? AND metric != ? ORDER BY timestamp_ms, step",
+                             (job_id, metric))
+        return [MetricPoint(r["job_id"], r["metric"], r["source"], r["timestamp_ms"], r["value"], r["epoch"], r["step"])
+                for r in rows]
+
     def metric_points(self, job_id: int, metric: str | None = None, source: str | None = None) -> list[MetricPoint]:
         """Points of one job in time order (then step order)."""
         from core.store.jobs_records import MetricPoint
