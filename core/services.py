@@ -21,7 +21,7 @@ class Services:
 
     def chat_target(self, role: str, *, run_id: int | None = None) -> Any:
         """A ChatTarget for the `generator` or `judge` profile, throttled per its rpm/tpm/concurrency."""
-        from core.llm import build_target
+        from core.llm.targets import build_target
 
         store = self.store
 
@@ -39,8 +39,8 @@ class Services:
         """A ChatTarget for a SageMaker endpoint, prompted the way the session recorded for it
         (an endpoint tunedeck did not deploy gets the messages API). Each call is recorded in the
         store and marks the endpoint as used (for the idle warning)."""
-        from core.endpoints import ENDPOINT_CUSTOM_ATTRIBUTES_EULA
-        from core.llm import build_target
+        from core.serving.endpoints import ENDPOINT_CUSTOM_ATTRIBUTES_EULA
+        from core.llm.targets import build_target
 
         store = self.store
         row = store.endpoint(endpoint_name)

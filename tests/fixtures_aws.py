@@ -25,7 +25,7 @@ _CLIENT_SERVICES = {"sagemaker": "sagemaker", "runtime": "sagemaker-runtime", "l
 
 @pytest.fixture(scope="session")
 def aws_emulator() -> Iterator[object]:
-    from core.sandbox.aws import AwsEmulator
+    from core.sandbox.aws.emulator import AwsEmulator
 
     emulator = AwsEmulator()
     emulator.start()

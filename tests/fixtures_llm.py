@@ -15,13 +15,13 @@ __all__ = ["llm_emulator", "llm", "openai_client", "async_openai_client"]
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
 
-    from core.sandbox.llm_server import LlmEmulator
+    from core.sandbox.llm.server import LlmEmulator
 
 
 @pytest.fixture(scope="session")
 def llm_emulator() -> Iterator["LlmEmulator"]:
     """The session's LLM emulator (started once). Prefer `llm`, which resets it first."""
-    from core.sandbox.llm_server import LlmEmulator
+    from core.sandbox.llm.server import LlmEmulator
 
     emulator = LlmEmulator()
     emulator.start()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.config import Config
-from core.jobs import JobsService, SweepSpec, TickSummary
+from core.training.jobs import JobsService, SweepSpec, TickSummary
 from core.store import Store
 
 SPEC_ROOT = Path(__file__).parent / "data" / "jumpstart"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
-from core.judge import human_report, load_report
+from core.evaluation.judge import human_report, load_report
 from core.sessions import open_session
 from tui.app import TunedeckApp
 from tui.panes.compare import ComparePane

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
-from core.curation_service import export_dataset, run_curation, score_pairs
+from core.curation.service import export_dataset, run_curation, score_pairs
 from core.services import Services
 from core.sessions import open_session
 from core.store import NewPair

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.dataset import (
+from core.dataset.jumpstart import (
     DEFAULT_TEMPLATE,
     INSTRUCTION_FIELDS,
     RESPONSE_MARKER,

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from core.curate import PairText, curate
-from core.dedup import (
+from core.curation.checks import PairText, curate
+from core.curation.dedup import (
     DuplicateCluster,
     choose_bands,
     exact_key,

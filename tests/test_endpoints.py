@@ -9,15 +9,15 @@ import time
 import pytest
 
 from core.config import Config
-from core.endpoints import (
+from core.serving.endpoints import (
     EndpointError,
     EndpointManager,
     EulaNotAccepted,
     model_prefix,
     prompt_format_for,
 )
-from core.jumpstart import BUNDLED_SPEC_ROOT, load_recipe
-from core.llm_base import Request
+from core.training.recipe import BUNDLED_SPEC_ROOT, load_recipe
+from core.llm.base import Request
 from core.services import Services
 from core.sessions import open_session
 
@@ -51,7 +51,7 @@ def manager(store, config, boto3_clients, recipe):
 
 def _train(aws, clients, store, recipe, name: str = "td-ft-1") -> None:
     """A training job run to completion on the emulator, recorded in the store like the Jobs pane does."""
-    from core.training_request import build_training_request
+    from core.training.request import build_training_request
 
     rows = "\n".join(json.dumps({"instruction": f"How do I do thing {i}?", "context": "",
                                  "response": f"Do thing {i} carefully."}) for i in range(30))
@@ -173,8 +173,8 @@ def test_idle_warning_counts_from_the_last_invocation(store, config):
 
 
 def test_endpoints_verb_lists_what_the_session_saw(store, config, capsys):
-    import core.eval_cli  # noqa: F401  (registers its verbs)
-    from core.cli import build_parser, run_headless
+    import core.cli.evaluate  # noqa: F401  (registers its verbs)
+    from core.cli.main import build_parser, run_headless
 
     store.add_endpoint("ep-2", kind="base", instance_type="ml.g5.2xlarge", price_per_hour=1.515,
                        model_id="meta-textgeneration-llama-3-2-3b")
@@ -199,8 +199,8 @@ def test_model_prefix_and_prompt_format_rules():
 
 
 def test_endpoints_deploy_and_delete_verbs(aws, boto3_clients, store, config, recipe, capsys):
-    import core.eval_cli  # noqa: F401  (registers its verbs)
-    from core.cli import build_parser, run_headless
+    import core.cli.evaluate  # noqa: F401  (registers its verbs)
+    from core.cli.main import build_parser, run_headless
 
     _train(aws, boto3_clients, store, recipe, name="td-ft-cli")
     deploy = ["endpoints", "deploy", "td-ft-cli", "--session", "endpoints", "--name", "ep-cli", "--timeout", "30"]

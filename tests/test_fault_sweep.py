@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from core.generate import GenerationSettings, GenerationStopped, PairGenerator
-from core.judge import EvalSettings, EvaluationError, run_evaluation
-from core.metrics import job_curves
+from core.generation.generate import GenerationSettings, GenerationStopped, PairGenerator
+from core.evaluation.judge import EvalSettings, EvaluationError, run_evaluation
+from core.training.metrics import job_curves
 from core.sessions import open_session
 from tests.jobs_support import (
     EVAL_LOSS,
@@ -71,8 +71,8 @@ def session(llm, monkeypatch):
 def fast_target(store, base_url: str, model: str):
     """An OpenAI-compatible target on the emulator: two attempts, millisecond backoff, 0.4 s timeout,
     each call recorded in the store like Services records them."""
-    from core.llm import build_target
-    from core.throttle import AdaptiveLimiter, LimiterConfig
+    from core.llm.targets import build_target
+    from core.llm.throttle import AdaptiveLimiter, LimiterConfig
 
     def record(call) -> None:
         store.record_llm_call(profile=call.profile, model=call.model, purpose=call.purpose or "",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
-from core.generate import GenerationSettings, GenerationStopped, PairGenerator, TopicTreeBuilder, parse_json_list
+from core.generation.generate import GenerationSettings, GenerationStopped, PairGenerator, TopicTreeBuilder, parse_json_list
 from core.services import Services
 from core.sessions import open_session
 
@@ -167,7 +167,7 @@ def test_sigkill_mid_run_then_rerun_gives_the_full_set_once(session, llm, tmp_pa
 
 
 async def test_regenerate_replaces_answers_and_undo_restores(session, llm):
-    from core.generate import regenerate_answers
+    from core.generation.generate import regenerate_answers
     from core.store import NewPair
 
     store, config = session

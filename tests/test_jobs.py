@@ -8,10 +8,10 @@ from collections import Counter
 
 import pytest
 
-from core.jobs import EulaRequiredError, JobsError, SweepSpec
-from core.prices import PriceTable
+from core.training.jobs import EulaRequiredError, JobsError, SweepSpec
+from core.training.prices import PriceTable
 from core.store.jobs import CANCELLED, COMPLETED, IN_PROGRESS, LAUNCHING, QUEUED, STOPPED, NewJob
-from core.sweep import ALL_TARGET_MODULES, SweepError, expand, parse_param
+from core.training.sweep import ALL_TARGET_MODULES, SweepError, expand, parse_param
 from tests.jobs_support import (
     INSTANCE,
     MODEL,
@@ -191,7 +191,7 @@ def test_priorities_decide_the_dispatch_order_and_clone_changes_one_field(aws, t
 
 
 def test_restart_reconciles_the_queue_with_sagemaker(aws, tmp_path):
-    from core.training_request import build_training_request
+    from core.training.request import build_training_request
 
     aws.set_quotas(training={INSTANCE: 4})
     store = make_store(tmp_path)
@@ -259,8 +259,8 @@ def test_polling_backs_off_while_throttled(aws, tmp_path):
 
 
 def test_headless_sweep_launch_jobs_and_stop(aws, tmp_path, monkeypatch, capsys):
-    import core.jobs_cli  # noqa: F401 - registers the verbs
-    from core.cli import parse, run_headless
+    import core.cli.jobs  # noqa: F401 - registers the verbs
+    from core.cli.main import parse, run_headless
     from core.sessions import open_session
 
     for key, value in aws.environment().items():

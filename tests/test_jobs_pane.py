@@ -14,7 +14,7 @@ from textual.widgets import Input, Sparkline
 
 import tui.panes.jobs as jobs_module
 from core.config import load_config
-from core.curation_service import export_dataset
+from core.curation.service import export_dataset
 from core.sessions import open_session
 from core.store import NewPair
 from core.store.jobs import NewJob

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from core.config import Config
-from core.judge import (
+from core.evaluation.judge import (
     EvalSettings,
     EvaluationError,
     TargetSpec,
@@ -22,9 +22,9 @@ from core.judge import (
     run_evaluation,
     scores_by_job,
 )
-from core.judge_stats import combine_orders
-from core.llm_base import ChatResult
-from core.questions import QuestionImportError, heldout_questions, import_questions
+from core.evaluation.stats import combine_orders
+from core.llm.base import ChatResult
+from core.evaluation.questions import QuestionImportError, heldout_questions, import_questions
 from core.services import Services
 from core.sessions import open_session
 
@@ -95,7 +95,7 @@ def test_jsonl_import_errors_then_a_good_file(store, tmp_path):
 
 
 async def test_generated_set_skips_questions_that_duplicate_training_pairs(store):
-    from core.questions import generate_question_set
+    from core.evaluation.questions import generate_question_set
     from core.store import NewPair
 
     billing = store.add_topic("Billing")
@@ -268,7 +268,7 @@ class _HangAfter:
 
 
 async def test_resume_after_interruption_duplicates_nothing(services, llm):
-    from core.judge import build_eval_target
+    from core.evaluation.judge import build_eval_target
 
     store = services.store
     _add_set(store, "heldout", QUESTIONS)
@@ -307,8 +307,8 @@ async def test_resume_after_interruption_duplicates_nothing(services, llm):
 
 
 async def test_hostile_model_output_is_stored_and_returned_literally(services, llm):
-    from core.eval_cli import score_table
-    from core.sandbox.faults import HOSTILE_MARKERS
+    from core.cli.evaluate import score_table
+    from core.sandbox.llm.faults import HOSTILE_MARKERS
 
     store = services.store
     _add_set(store, "heldout", QUESTIONS[:2], ["[bold red]x[/]\x1b[2J", "plain"])
@@ -395,8 +395,8 @@ def test_target_specs():
 
 
 def _cli(argv: list[str], config: Config, capsys) -> tuple[int, str, str]:
-    import core.eval_cli  # noqa: F401  (registers its verbs)
-    from core.cli import build_parser, run_headless
+    import core.cli.evaluate  # noqa: F401  (registers its verbs)
+    from core.cli.main import build_parser, run_headless
 
     code = run_headless(build_parser().parse_args(argv), config)
     out = capsys.readouterr()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from scipy.stats import binomtest, norm
 
-from core.judge_prompts import VerdictParseError, pairwise_judge_messages, parse_quality, parse_verdict
-from core.judge_stats import (
+from core.evaluation.prompts import VerdictParseError, pairwise_judge_messages, parse_quality, parse_verdict
+from core.evaluation.stats import (
     HumanVote,
     QuestionResult,
     blind_assignment,

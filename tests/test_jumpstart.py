@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.hyperparams import FieldError, validate_hyperparameters, validate_job_name
-from core.jumpstart import (
+from core.training.hyperparams import FieldError, validate_hyperparameters, validate_job_name
+from core.training.recipe import (
     BUNDLED_SPEC_ROOT,
     KNOWN_MODELS,
     MANIFEST_DIR_ENV,
@@ -22,7 +22,7 @@ from core.jumpstart import (
     clear_recipe_cache,
     load_recipe,
 )
-from core.training_request import (
+from core.training.request import (
     EulaNotAcceptedError,
     TrainingRequestError,
     build_training_request,
@@ -312,8 +312,7 @@ def test_request_reports_every_bad_field_before_any_call(recipe_3b):
 
 
 def test_online_spec_reads_use_the_configured_aws_profile(tmp_path, monkeypatch):
-    from core import jumpstart
-
+    from core.training import recipe as jumpstart
     aws_dir = tmp_path / ".aws"
     aws_dir.mkdir()
     (aws_dir / "config").write_text("[profile league]\nregion = us-west-2\n")

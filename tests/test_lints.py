@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.curate import Flag, PairText
-from core.lints import LINT_CODES, lint_corpus, lint_pair
+from core.curation.checks import Flag, PairText
+from core.curation.lints import LINT_CODES, lint_corpus, lint_pair
 
 Q = "How do I enable versioning on an S3 bucket?"
 CLEAN = "Open the bucket in the S3 console, choose Properties, then enable Bucket Versioning and save."

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from core.llm import (
+from core.llm.targets import (
     CallRecord,
     ChatTarget,
     FatalLLMError,
@@ -18,9 +18,9 @@ from core.llm import (
     TargetProfile,
     build_target,
 )
-from core.llm_sagemaker import JsonLinesDecoder
-from core.prompt_formats import instruction_prompt, llama3_chat_prompt
-from core.throttle import AdaptiveLimiter, LimiterConfig
+from core.llm.sagemaker_endpoint import JsonLinesDecoder
+from core.llm.prompt_formats import instruction_prompt, llama3_chat_prompt
+from core.llm.throttle import AdaptiveLimiter, LimiterConfig
 
 MESSAGES = [
     {"role": "system", "content": "You are a concise assistant."},
@@ -230,7 +230,7 @@ def test_profiles_from_mappings_and_config_objects():
     target = build_target(LlmProfile(), name="generator")
     assert isinstance(target, ChatTarget)
     assert target.profile_name == "generator" and target.limiter.config.rpm == 500
-    from core.llm import shared_limiter
+    from core.llm.targets import shared_limiter
 
     assert shared_limiter(LlmProfile()) is shared_limiter({"model": "gpt-4o-mini", "rpm": 500, "tpm": 200_000})
     assert shared_limiter(LlmProfile(rpm=50)) is not shared_limiter(LlmProfile())

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from core.log_parse import (
+from core.training.log_parse import (
     DEFAULT_METRIC_DEFINITIONS,
     EVAL_LOSS_METRIC,
     EVAL_PPL_METRIC,

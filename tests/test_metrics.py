@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from core.metrics import LAG_MARGIN, LAG_SLACK_MS, MAX_QUERIES_PER_CALL, MetricsPoller, job_curves
-from core.prices import PriceTable, cost_meter
+from core.training.metrics import LAG_MARGIN, LAG_SLACK_MS, MAX_QUERIES_PER_CALL, MetricsPoller, job_curves
+from core.training.prices import PriceTable, cost_meter
 from core.store.jobs import IN_PROGRESS, NewJob
 from tests.jobs_support import (
     EVAL_LOSS,
@@ -83,7 +83,7 @@ def test_four_job_sweep_stores_the_logged_losses_and_flags_the_overfitting_job(a
     assert overfit.assessment.flagged and overfit.assessment.suggestion == f"rerun with epoch={overfit.best_eval_epoch}"
     assert overfit.best_eval_epoch < 3
 
-    from core.sheet import build_sheet, export_csv, sort_sheet
+    from core.training.sheet import build_sheet, export_csv, sort_sheet
 
     sheet = sort_sheet(build_sheet(store, service.prices, time.time()), "best_eval_loss")
     assert list(sheet["job"])[0] == min(rows.values(), key=lambda r: min(r.curves.eval_epoch_losses)).job.name

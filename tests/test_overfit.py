@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from core.log_parse import StepPoint
-from core.overfit import assess, eta_seconds, smooth
+from core.training.log_parse import StepPoint
+from core.training.overfit import assess, eta_seconds, smooth
 
 
 def test_overfitting_curve_is_flagged_with_best_epoch():

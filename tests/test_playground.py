@@ -10,8 +10,8 @@ import tomllib
 import pytest
 
 from core.config import load_config
-from core.judge import build_eval_target
-from core.playground import (
+from core.evaluation.judge import build_eval_target
+from core.playground.rounds import (
     Params,
     PlaygroundError,
     RoundClock,
@@ -30,7 +30,7 @@ from core.playground import (
     version_stats,
     winning_version,
 )
-from core.rehearsal import RehearsalError, rehearsal_report, run_rehearsal
+from core.playground.rehearsal import RehearsalError, rehearsal_report, run_rehearsal
 from core.services import Services
 from core.sessions import open_session
 
@@ -211,7 +211,7 @@ async def test_cancel_keeps_partial_text(store, services, llm):
 
 
 async def test_hostile_output_is_stored_verbatim(store, services, llm):
-    from core.sandbox.faults import HOSTILE_TEXT
+    from core.sandbox.llm.faults import HOSTILE_TEXT
 
     llm.faults.add("hostile", count=1)
     target = build_eval_target(services, "openai:gpt-4o-mini")

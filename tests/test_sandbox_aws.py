@@ -302,7 +302,7 @@ def test_endpoint_quota_and_instance_type_checks(aws, boto3_clients):
 
 
 def test_stop_leaves_no_thread_or_listening_port():
-    from core.sandbox.aws import AwsEmulator
+    from core.sandbox.aws.emulator import AwsEmulator
 
     before = set(threading.enumerate())
     emulator = AwsEmulator().start()

@@ -13,9 +13,9 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from core.sandbox import llm_engine
-from core.sandbox.faults import HOSTILE_MARKERS, LONG_LINE_CHARS
-from core.sandbox.llm_server import LlmEmulator, go_duration
+from core.sandbox.llm import engine as llm_engine
+from core.sandbox.llm.faults import HOSTILE_MARKERS, LONG_LINE_CHARS
+from core.sandbox.llm.server import LlmEmulator, go_duration
 from tests.fixtures_llm import async_openai_client, openai_client
 
 MODEL = "gpt-4o-mini"

@@ -99,7 +99,7 @@ def test_a_realistic_workload_writes_no_secret_anywhere(aws, llm, tmp_path, monk
 def _playground_round(export_to: Path) -> None:
     """One playground run as the Playground pane does it: two streamed samples, the version exported."""
     from core.config import load_config
-    from core.playground import Params, export_version, plan_run, save_version, stream_runs
+    from core.playground.rounds import Params, export_version, plan_run, save_version, stream_runs
     from core.services import Services
 
     store = open_session("sec", create=False)

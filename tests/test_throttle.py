@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-from core.llm_errors import FatalLLMError, RateLimited, TransientLLMError, error_for_status
-from core.throttle import AdaptiveLimiter, LimiterConfig, parse_go_duration, parse_retry_after
+from core.llm.errors import FatalLLMError, RateLimited, TransientLLMError, error_for_status
+from core.llm.throttle import AdaptiveLimiter, LimiterConfig, parse_go_duration, parse_retry_after
 
 
 class FakeClock:

@@ -72,8 +72,8 @@ async def _with_target(services: Any, role: str, body: Callable[[Any], Any]) -> 
 
 def add_topics_and_pairs(store: Any, config: Any, services: Any) -> None:
     """A hand-made tree (as after editing the LLM's proposal), generated pairs, scored, curated, triaged."""
-    from core.curation_service import export_dataset, run_curation, score_pairs
-    from core.generate import GenerationSettings, PairGenerator
+    from core.curation.service import export_dataset, run_curation, score_pairs
+    from core.generation.generate import GenerationSettings, PairGenerator
 
     for category, subtopics in TREE.items():
         parent = store.add_topic(category)
@@ -95,7 +95,7 @@ def add_topics_and_pairs(store: Any, config: Any, services: Any) -> None:
 
 
 def run_sweep(store: Any, config: Any) -> None:
-    from core.jobs import JobsService, SweepSpec
+    from core.training.jobs import JobsService, SweepSpec
 
     jobs = JobsService(store, config)
     plan = jobs.plan_sweep(SweepSpec.from_strings(config.jumpstart.training_instance, SWEEP))
@@ -110,9 +110,9 @@ def run_sweep(store: Any, config: Any) -> None:
 
 def deploy_best_job(store: Any, config: Any) -> str:
     """Deploy the job with the lowest eval loss among those not flagged; returns the endpoint name."""
-    from core.endpoints import EndpointManager
-    from core.prices import PriceTable
-    from core.sheet import sheet_records
+    from core.serving.endpoints import EndpointManager
+    from core.training.prices import PriceTable
+    from core.training.sheet import sheet_records
 
     records = [r for r in sheet_records(store, PriceTable(config.jumpstart.prices), time.time())
                if r["status"] == "Completed" and r["best_eval_loss"] is not None]
@@ -124,8 +124,8 @@ def deploy_best_job(store: Any, config: Any) -> str:
 
 
 def compare_with_reference(store: Any, services: Any, endpoint: str) -> None:
-    from core.judge import EvalSettings, evaluate
-    from core.questions import generate_question_set
+    from core.evaluation.judge import EvalSettings, evaluate
+    from core.evaluation.questions import generate_question_set
 
     asyncio.run(_with_target(services, "generator",
                              lambda t: generate_question_set(store, t, "heldout", per_topic=2, brief=BRIEF)))
@@ -135,7 +135,7 @@ def compare_with_reference(store: Any, services: Any, endpoint: str) -> None:
 
 def prepare_playground(store: Any) -> None:
     """Two saved prompt versions; the draft is the second one, with two samples per run."""
-    from core.playground import Params, save_version
+    from core.playground.rounds import Params, save_version
     from tui.panes.playground import DRAFT_META
 
     first = save_version(store, "v1 plain", "You are a helpful assistant.", Params(0.7, 0.9, 512))

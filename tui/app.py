@@ -198,7 +198,7 @@ class TunedeckApp(App[None]):
         """Blocking (the Pairs pane calls it in a worker thread): new answers for these pairs."""
         import asyncio
 
-        from core.generate import GenerationSettings, regenerate_answers
+        from core.generation.generate import GenerationSettings, regenerate_answers
 
         gen = self.config.generation
         settings = GenerationSettings(questions_per_topic=gen.questions_per_topic, refusal_share=gen.refusal_share,

@@ -5,7 +5,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.cli import parse, run_headless
+    from core.cli.main import parse, run_headless
 
     args, config = parse(argv)
     if args.verb:

@@ -8,7 +8,7 @@ from core.config import Config
 
 
 def launch(args: argparse.Namespace, config: Config) -> int:
-    from core.cli import session_name
+    from core.cli.main import session_name
     from core.sessions import SessionError, open_session
     from core.store import StoreError
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 from core.config import Config
 
 if TYPE_CHECKING:
-    from core.sandbox.aws import AwsEmulator
-    from core.sandbox.llm_server import LlmEmulator
+    from core.sandbox.aws.emulator import AwsEmulator
+    from core.sandbox.llm.server import LlmEmulator
 
 DEMO_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "demo-access-key",
@@ -22,7 +22,7 @@ DEMO_QUOTAS = {"ml.g5.2xlarge": 2, "ml.g5.12xlarge": 1}
 DEMO_ENDPOINT_QUOTAS = {"ml.g5.2xlarge": 2, "ml.g5.12xlarge": 1, "ml.g6.2xlarge": 1}
 DEMO_FAULTS_ENV = "TUNEDECK_DEMO_FAULTS"
 """Faults for `--demo` and `tunedeck sandbox`, for tests and failure drills: the LLM emulator's fault JSON
-(one rule, a list, or {"faults": [...]}; see core.sandbox.faults), e.g.
+(one rule, a list, or {"faults": [...]}; see core.sandbox.llm.faults), e.g.
 TUNEDECK_DEMO_FAULTS='[{"kind": "hostile", "probability": 1.0}]' poisons every LLM reply. "hostile" rules
 also poison what the emulated SageMaker endpoints answer (they share the rule's count; a rule's "model"
 matches endpoint replies as "endpoint")."""
@@ -55,8 +55,8 @@ class DemoServices:
 
 
 def start_services(config: Config) -> DemoServices:
-    from core.sandbox.aws import AwsEmulator
-    from core.sandbox.llm_server import LlmEmulator
+    from core.sandbox.aws.emulator import AwsEmulator
+    from core.sandbox.llm.server import LlmEmulator
 
     os.environ.pop("AWS_PROFILE", None)  # a profile missing from ~/.aws/config breaks moto's own server
     aws = AwsEmulator(epoch_seconds=config.demo.epoch_seconds, endpoint_seconds=config.demo.endpoint_seconds)
@@ -90,8 +90,8 @@ def schedule_demo_faults(aws: AwsEmulator, llm: LlmEmulator, env: Mapping[str, s
 
 def _hostile_endpoint_reply(llm: LlmEmulator):
     """The endpoints' reply function: the LLM engine's reply, poisoned when a "hostile" rule fires for it."""
-    from core.sandbox import llm_engine
-    from core.sandbox.faults import hostile
+    from core.sandbox.llm import engine as llm_engine
+    from core.sandbox.llm.faults import hostile
 
     def reply(messages: list[dict], **kwargs: Any) -> str:
         text = llm_engine.reply(messages, **kwargs)

@@ -251,7 +251,7 @@ class JobsMixin:
     # -- recipe cache -----------------------------------------------------------------------------
 
     def cached_recipe(self, model_id: str, model_version: str, region: str) -> str | None:
-        """The cached recipe JSON (core.jumpstart.Recipe.to_json) or None."""
+        """The cached recipe JSON (core.training.recipe.Recipe.to_json) or None."""
         return self.db.scalar("SELECT data FROM recipes WHERE model_id = ? AND model_version = ? AND region = ?",
                               (model_id, model_version, region))
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from core.curate import PairText  # noqa: E402
-from core.dedup import find_duplicates, find_leaks, jaccard  # noqa: E402
-from core.lints import lint_corpus  # noqa: E402
+from core.curation.checks import PairText  # noqa: E402
+from core.curation.dedup import find_duplicates, find_leaks, jaccard  # noqa: E402
+from core.curation.lints import lint_corpus  # noqa: E402
 
 STEMS = ("what is", "how do i", "why does", "when should i", "which", "how can we", "explain",
          "what are the", "describe how", "is it possible to")

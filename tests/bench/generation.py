@@ -32,7 +32,7 @@ def configure(base_url: str):
 
 
 def settings():
-    from core.generate import GenerationSettings
+    from core.generation.generate import GenerationSettings
 
     return GenerationSettings(questions_per_topic=QUESTIONS, refusal_share=0.0, answer_style="Answer concisely.",
                               question_max_tokens=300, answer_max_tokens=350, max_concurrency=64)
@@ -47,7 +47,7 @@ def seed_topics(store) -> None:
 
 
 async def run_generation(store, config):
-    from core.generate import PairGenerator
+    from core.generation.generate import PairGenerator
     from core.services import Services
 
     target = Services(store, config).chat_target("generator")
@@ -84,7 +84,7 @@ def check_exactly_once(store) -> tuple[int, int]:
 def main() -> None:
     os.environ["OPENAI_API_KEY"] = "bench"
     os.environ["TUNEDECK_SESSIONS_DIR"] = tempfile.mkdtemp(prefix="tunedeck-bench-")
-    from core.sandbox.llm_server import LlmEmulator
+    from core.sandbox.llm.server import LlmEmulator
     from core.sessions import open_session
 
     llm = LlmEmulator(rpm=RPM, tpm=TPM, latency_ms=LATENCY_MS).start()

@@ -115,8 +115,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def queue_sweep(config) -> int:
-    from core.curation_service import export_dataset
-    from core.jobs import JobsService, SweepSpec
+    from core.curation.service import export_dataset
+    from core.training.jobs import JobsService, SweepSpec
     from core.sessions import open_session
     from core.store import NewPair
 
@@ -165,7 +165,7 @@ class Publications:
 
 
 def stored_steps() -> set[tuple[str, int]]:
-    from core.metrics import STEP_LOSS
+    from core.training.metrics import STEP_LOSS
     from core.sessions import open_session
 
     store = open_session(SESSION, create=False)
@@ -189,7 +189,7 @@ def main() -> int:
     import pty
 
     from core.config import load_config
-    from core.sandbox.aws import AwsEmulator
+    from core.sandbox.aws.emulator import AwsEmulator
 
     home = tempfile.mkdtemp(prefix="tunedeck-bench-")
     os.environ["TUNEDECK_SESSIONS_DIR"] = str(Path(home) / "sessions")

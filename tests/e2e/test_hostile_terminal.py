@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from core.sandbox.faults import HOSTILE_TEXT
+from core.sandbox.llm.faults import HOSTILE_TEXT
 from tests.e2e.tmux_session import FAST_DEMO_CONFIG, TmuxApp, require_tmux
 
 HOSTILE_FAULTS = json.dumps([{"kind": "hostile", "probability": 1.0}])  # every reply, until the app quits
@@ -228,7 +228,7 @@ def test_demo_faults_variable_schedules_rules_or_names_itself_when_malformed():
     from types import SimpleNamespace
 
     from core.sandbox.demo import DEMO_FAULTS_ENV, schedule_demo_faults
-    from core.sandbox.faults import FaultInjector
+    from core.sandbox.llm.faults import FaultInjector
 
     llm, aws = SimpleNamespace(faults=FaultInjector()), SimpleNamespace(reply_fn=None)
     assert schedule_demo_faults(aws, llm, env={}) == 0 and aws.reply_fn is None

@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.validation import Integer
 from textual.widgets import Static
 
-from core.judge import (
+from core.evaluation.judge import (
     BlindItem,
     EvalReport,
     EvalSettings,
@@ -84,7 +84,7 @@ class CompareLoaded(Message):
 
 @dataclass
 class EvalProgressed(Message):
-    progress: Any  # a copy of core.judge.EvalProgress
+    progress: Any  # a copy of core.evaluation.judge.EvalProgress
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, EvalProgressed)
@@ -92,7 +92,7 @@ class EvalProgressed(Message):
 
 @dataclass
 class QuestionsProgressed(Message):
-    progress: Any  # a copy of core.questions.QuestionGenProgress
+    progress: Any  # a copy of core.evaluation.questions.QuestionGenProgress
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, QuestionsProgressed)
@@ -274,7 +274,7 @@ class ComparePane(Pane):
     @work(thread=True, group="compare-load", exit_on_error=False)
     def _load(self, seq: int, version: int, match: str | None, selection: Selection, evaluation_id: int | None,
               voter: str | None) -> None:
-        from core.judge import blind_items, human_report, load_report
+        from core.evaluation.judge import blind_items, human_report, load_report
 
         store = self.store
         if match == "newest":
@@ -504,7 +504,7 @@ class ComparePane(Pane):
 
     @work(thread=True, group="compare-import", exit_on_error=False)
     def _import(self, path: str, name: str) -> None:
-        from core.questions import import_questions
+        from core.evaluation.questions import import_questions
 
         try:
             count = import_questions(self.store, name, Path(path).expanduser())
@@ -540,7 +540,7 @@ class ComparePane(Pane):
         self.app.push_screen(AskText("Name of the new generated question set", f"heldout-{count + 1}"), got_name)
 
     def _generate(self, name: str, per_topic: int) -> None:
-        from core.questions import generate_question_set
+        from core.evaluation.questions import generate_question_set
 
         services = self.app.services  # type: ignore[attr-defined]
         concurrency = self.config.llm.generator.max_concurrency
@@ -638,7 +638,7 @@ class ComparePane(Pane):
         if sel.target_a == sel.target_b:
             self.app.notify("Targets A and B are the same.", severity="warning")
             return
-        from core.judge import evaluate
+        from core.evaluation.judge import evaluate
 
         services = self.app.services  # type: ignore[attr-defined]
         settings = self._settings()
@@ -774,7 +774,7 @@ class ComparePane(Pane):
 
     @work(thread=True, group="compare-vote", exit_on_error=False)
     def _cast(self, evaluation_id: int, question_id: int, voter: str, shown: str) -> None:
-        from core.judge import cast_vote
+        from core.evaluation.judge import cast_vote
 
         try:
             cast_vote(self.store, evaluation_id, question_id, voter, shown)  # type: ignore[arg-type]
@@ -810,7 +810,7 @@ class ComparePane(Pane):
 
     @work(thread=True, exclusive=True, group="compare-regression", exit_on_error=False)
     def _regression(self, evaluation_id: int) -> None:
-        from core.judge import regression_check
+        from core.evaluation.judge import regression_check
 
         try:
             self.post_message(RegressionLoaded(regression_check(self.store, evaluation_id), None))

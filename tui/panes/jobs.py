@@ -1,6 +1,6 @@
 """The Jobs pane: build a sweep, feed the queue, watch losses live, spot overfitting, compare runs.
 
-Polling runs `core.jobs.JobsService.tick()` (status poll, dispatch into free slots, metrics) in a
+Polling runs `core.training.jobs.JobsService.tick()` (status poll, dispatch into free slots, metrics) in a
 thread worker every `poll_seconds` (default 2 s, `[jumpstart] poll_seconds` when the config has
 it) while the pane is shown. While it is hidden the UI work stops and a slow round (every
 HIDDEN_DISPATCH_SECONDS, no metrics) only keeps the queue fed. Results arrive as one coalesced
@@ -40,8 +40,8 @@ KEEPER_STATUSES = ("Queued", "Launching", "InProgress", "Stopping")
 
 @dataclass(frozen=True)
 class JobsSnapshot:
-    rows: tuple[Any, ...]  # core.jobs.JobRow, in job order
-    meter: Any  # core.prices.CostMeter
+    rows: tuple[Any, ...]  # core.training.jobs.JobRow, in job order
+    meter: Any  # core.training.prices.CostMeter
     prefix: str
     taken_at: float
     ticked: bool
@@ -146,7 +146,7 @@ class JobsPane(Pane):
         Binding("r", "refresh", "Refresh", id="jobs.refresh", show=False, tooltip="Poll SageMaker now"),
     ]
     service_options: dict[str, Any] = {}
-    """Extra keyword arguments for core.jobs.JobsService (tests and benchmarks tune clocks and settles)."""
+    """Extra keyword arguments for core.training.jobs.JobsService (tests and benchmarks tune clocks and settles)."""
 
     def __init__(self, store, config, **kwargs) -> None:
         super().__init__(store, config, **kwargs)
@@ -232,7 +232,7 @@ class JobsPane(Pane):
         """The session's JobsService (made on first use; cheap: clients are created when first called)."""
         with self._service_lock:
             if self._service is None:
-                from core.jobs import JobsService
+                from core.training.jobs import JobsService
 
                 self._service = JobsService(self.store, self.config, **self.service_options)
             return self._service
@@ -271,10 +271,10 @@ class JobsPane(Pane):
 
     def build_snapshot(self, service: Any, summary: Any = None) -> JobsSnapshot:
         """Rows for every job; curves are re-read only for jobs with news (blocking: call in a thread)."""
-        from core.jobs import JobRow
-        from core.metrics import job_curves, job_eta_seconds
-        from core.prices import cost_meter, job_cost
-        from core.sweep import summarize
+        from core.training.jobs import JobRow
+        from core.training.metrics import job_curves, job_eta_seconds
+        from core.training.prices import cost_meter, job_cost
+        from core.training.sweep import summarize
 
         with self._snapshot_lock:
             store = service.store
@@ -454,7 +454,7 @@ class JobsPane(Pane):
     # -- actions: sweep, clone, stop, priority ---------------------------------------------------
 
     def action_new_sweep(self) -> None:
-        from core.jumpstart import KNOWN_MODELS
+        from core.training.recipe import KNOWN_MODELS
         from tui.screens.sweep_builder import SweepBuilder
 
         datasets = dataset_versions(self.store)
@@ -472,7 +472,7 @@ class JobsPane(Pane):
 
     @work(thread=True, group="jobs-action", exit_on_error=False, description="queue a sweep")
     def _launch_worker(self, launch: Any) -> None:
-        from core.jobs import JobsError
+        from core.training.jobs import JobsError
 
         try:
             sweep, jobs = self.service.launch_sweep(launch.plan, accept_eula=launch.accept_eula)
@@ -514,7 +514,7 @@ class JobsPane(Pane):
 
     @work(thread=True, group="jobs-action", exit_on_error=False, description="estimate a clone")
     def _clone_estimate(self, name: str, field_name: str, value: str) -> None:
-        from core.prices import DatasetSize, estimate_job_seconds, finished_runs, refinement_factor
+        from core.training.prices import DatasetSize, estimate_job_seconds, finished_runs, refinement_factor
 
         service = self.service
         job = self.store.job(name)
@@ -531,7 +531,7 @@ class JobsPane(Pane):
 
     def on_clone_estimated(self, message: CloneEstimated) -> None:
         message.stop()
-        from core.jobs import format_duration
+        from core.training.jobs import format_duration
 
         cost = "an unknown cost" if message.cost is None else f"about ${message.cost:,.2f}"
         question = (f"Queue a copy of {message.job} with {message.field_name}={message.value} on "
@@ -545,8 +545,8 @@ class JobsPane(Pane):
 
     @work(thread=True, group="jobs-action", exit_on_error=False, description="clone a job")
     def _clone_worker(self, name: str, field_name: str, value: str) -> None:
-        from core.jobs import JobsError
-        from core.sweep import SweepError
+        from core.training.jobs import JobsError
+        from core.training.sweep import SweepError
 
         try:
             job = self.service.clone_job(name, {field_name: value})
@@ -577,7 +577,7 @@ class JobsPane(Pane):
 
     @work(thread=True, group="jobs-action", exit_on_error=False, description="stop a job")
     def _stop_worker(self, name: str) -> None:
-        from core.jobs import JobsError
+        from core.training.jobs import JobsError
 
         try:
             job = self.service.stop(name)

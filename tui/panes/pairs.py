@@ -491,8 +491,8 @@ class PairsPane(Pane):
 
     @work(exclusive=True, group="pairs-curate", exit_on_error=False)
     async def _curate(self, open_duplicates: bool) -> None:
-        from core.curation_service import run_curation
-        from core.dedup import DuplicateCluster
+        from core.curation.service import run_curation
+        from core.curation.dedup import DuplicateCluster
 
         self._set_busy("curating: lints, dedup, leakage guard…")
         try:
@@ -550,7 +550,7 @@ class PairsPane(Pane):
 
     @work(exclusive=True, group="pairs-export", exit_on_error=False)
     async def _export(self, fmt: str) -> None:
-        from core.curation_service import export_dataset
+        from core.curation.service import export_dataset
 
         self._set_busy(f"exporting a {fmt} dataset…")
         try:

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.validation import Integer
 from textual.widgets import Input, Label, OptionList, Select, Static, TextArea
 
-from core.playground import (
+from core.playground.rounds import (
     MAX_TOKENS_RANGE,
     SAMPLES_RANGE,
     TEMPERATURE_RANGE,
@@ -262,7 +262,7 @@ class PlaygroundPane(Pane):
             self._show_mode()
 
     def _ask_target(self) -> None:
-        from core.judge import EvaluationError, TargetSpec
+        from core.evaluation.judge import EvaluationError, TargetSpec
 
         select = self.query_one("#pg-target", Select)
 
@@ -406,8 +406,8 @@ class PlaygroundPane(Pane):
         self.last_question = question
         self._save_draft()
         await self._mount_views(plans)
-        from core.judge import build_eval_target
-        from core.playground import stream_runs
+        from core.evaluation.judge import build_eval_target
+        from core.playground.rounds import stream_runs
 
         services = self.app.services  # type: ignore[attr-defined]
         target_name = self.target
@@ -515,7 +515,7 @@ class PlaygroundPane(Pane):
         if self.comparison_id is None:
             self.app.notify("The judge compares two versions: mark A and B, ctrl+b, then ctrl+j.", severity="warning")
             return
-        from core.playground import judge_comparison
+        from core.playground.rounds import judge_comparison
 
         services = self.app.services  # type: ignore[attr-defined]
         comparison_id = self.comparison_id
@@ -696,8 +696,8 @@ class PlaygroundPane(Pane):
         self.app.push_screen(AskText("Rehearse on which question set?", sets[-1].name), got_set)
 
     def _rehearse(self, version_ids: list[int], set_id: int, k: int) -> None:
-        from core.judge import build_eval_target
-        from core.rehearsal import run_rehearsal
+        from core.evaluation.judge import build_eval_target
+        from core.playground.rehearsal import run_rehearsal
 
         services = self.app.services  # type: ignore[attr-defined]
         target_name = self.target

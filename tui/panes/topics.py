@@ -23,7 +23,7 @@ from tui.screens.ask import AskText, Confirm
 from tui.text import safe, safe_line, safe_rich
 
 if TYPE_CHECKING:
-    from core.generate import Progress
+    from core.generation.generate import Progress
     from tui.screens.brief import BriefRequest
 
 
@@ -275,7 +275,7 @@ class TopicsPane(Pane):
             return
 
         def done(result, error) -> None:
-            from core.generate import Progress
+            from core.generation.generate import Progress
 
             cancelled = self.run.cancelled if self.run else False
             self.post_message(RunFinished(label, result if isinstance(result, Progress) else None, error, cancelled))
@@ -295,7 +295,7 @@ class TopicsPane(Pane):
         def done(request: BriefRequest | None) -> None:
             if request is None:
                 return
-            from core.generate import TopicTreeBuilder
+            from core.generation.generate import TopicTreeBuilder
 
             services = self.app.services  # type: ignore[attr-defined]
 
@@ -317,7 +317,7 @@ class TopicsPane(Pane):
         topic_id = self._need_topic()
         if topic_id is None:
             return
-        from core.generate import TopicTreeBuilder
+        from core.generation.generate import TopicTreeBuilder
 
         services = self.app.services  # type: ignore[attr-defined]
 
@@ -334,7 +334,7 @@ class TopicsPane(Pane):
         self._start("expand", job)
 
     def action_generate(self) -> None:
-        from core.generate import GenerationSettings, PairGenerator
+        from core.generation.generate import GenerationSettings, PairGenerator
 
         topic_id = self.selected_topic
         services = self.app.services  # type: ignore[attr-defined]

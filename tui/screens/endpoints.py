@@ -41,7 +41,7 @@ def duration(seconds: float | None) -> str:
 
 @dataclass
 class EndpointsListed(Message):
-    rows: list[Any]  # core.endpoints.EndpointStatus
+    rows: list[Any]  # core.serving.endpoints.EndpointStatus
 
 
 @dataclass
@@ -51,7 +51,7 @@ class JobChoices(Message):
 
 @dataclass
 class PlanReady(Message):
-    plan: Any  # core.endpoints.DeployPlan
+    plan: Any  # core.serving.endpoints.DeployPlan
 
 
 @dataclass
@@ -116,7 +116,7 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
             if self._manager_factory is not None:
                 self._manager = self._manager_factory()
             else:
-                from core.endpoints import EndpointManager
+                from core.serving.endpoints import EndpointManager
 
                 self._manager = EndpointManager(self.store, self.config)
         return self._manager
@@ -202,8 +202,8 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
         try:  # rank by the lowest eval loss the session recorded, when it has any
             import time
 
-            from core.prices import PriceTable
-            from core.sheet import sheet_records
+            from core.training.prices import PriceTable
+            from core.training.sheet import sheet_records
 
             for record in sheet_records(self.store, PriceTable(self.config.jumpstart.prices), time.time(), jobs):
                 losses[record["job"]] = record.get("best_eval_loss")

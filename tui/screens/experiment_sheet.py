@@ -1,4 +1,4 @@
-"""The experiment sheet: jobs x hyperparameters x losses x gap x duration x cost (core.sheet, pandas).
+"""The experiment sheet: jobs x hyperparameters x losses x gap x duration x cost (core.training.sheet, pandas).
 
 Keys: arrows move, `s` sorts by the column under the cursor (again: reverse), `e` exports CSV,
 `r` reloads, esc closes. The DataFrame is built in a thread (pandas is imported there).
@@ -99,7 +99,7 @@ class ExperimentSheet(ModalScreen[None]):
     @work(thread=True, exclusive=True, group="sheet-build", exit_on_error=False)
     def _build(self) -> None:
         try:
-            from core.sheet import build_sheet
+            from core.training.sheet import build_sheet
 
             frame = build_sheet(self.store, self.prices, time.time())
         except Exception as exc:  # noqa: BLE001 - shown on the sheet's status line
@@ -113,7 +113,7 @@ class ExperimentSheet(ModalScreen[None]):
             return
         self.frame = message.frame
         if self.sort_column in getattr(self.frame, "columns", ()):
-            from core.sheet import sort_sheet
+            from core.training.sheet import sort_sheet
 
             self.frame = sort_sheet(self.frame, self.sort_column, descending=self.descending)
         self._show()
@@ -147,7 +147,7 @@ class ExperimentSheet(ModalScreen[None]):
         return str(self.frame.columns[min(index, len(self.frame.columns) - 1)])
 
     def action_sort(self) -> None:
-        from core.sheet import sort_sheet
+        from core.training.sheet import sort_sheet
 
         column = self.cursor_column_name
         if column is None:
@@ -164,7 +164,7 @@ class ExperimentSheet(ModalScreen[None]):
         def chosen(path: str | None) -> None:
             if not path or not path.strip():
                 return
-            from core.sheet import export_csv
+            from core.training.sheet import export_csv
 
             try:
                 written = export_csv(self.frame, Path(path.strip()).expanduser())

@@ -28,7 +28,7 @@ def _decoded(value: Any) -> str:
 
 
 def detail_text(row: Any) -> Text:
-    """The details of a core.jobs.JobRow as one literal Rich Text."""
+    """The details of a core.training.jobs.JobRow as one literal Rich Text."""
     job = row.job
     text = Text(end="")
 

@@ -3,7 +3,7 @@
 Dataset version, base model, instance type, grid or list, and values for each sweepable
 hyperparameter (comma-separated; target_modules alternatives separated by "|" with the presets
 "q,v" and "all linear"; lora_alpha also as "2xr", alpha = 2 x lora_r). Every change re-plans in a
-thread (core.jobs.JobsService.plan_sweep: validation, job count, duration, dollars), so the number
+thread (core.training.jobs.JobsService.plan_sweep: validation, job count, duration, dollars), so the number
 of jobs, the estimated duration and the cost are on screen before ctrl+j. A gated model's EULA
 must be accepted explicitly with the checkbox. Errors name the field, and the field turns red.
 """
@@ -22,7 +22,7 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from core.sweep import SWEEPABLE
+from core.training.sweep import SWEEPABLE
 from tui.screens.ask import Confirm
 from tui.text import safe
 
@@ -43,7 +43,7 @@ FIELD_HELP: dict[str, str] = {
 class SweepLaunch:
     """What the builder returns: the plan the user saw, and whether they accepted the EULA."""
 
-    plan: Any  # core.jobs.SweepPlan
+    plan: Any  # core.training.jobs.SweepPlan
     accept_eula: bool
 
 
@@ -182,8 +182,8 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
     @work(thread=True, exclusive=True, group="sweep-plan", exit_on_error=False)
     def _plan_worker(self, generation: int, dataset: str | None, model_id: str | None, instance: str | None,
                      mode: str, fields: dict[str, str]) -> None:
-        from core.jobs import JobsError, SweepSpec
-        from core.sweep import SweepError, parse_values
+        from core.training.jobs import JobsError, SweepSpec
+        from core.training.sweep import SweepError, parse_values
 
         plan, errors = None, []
         try:
@@ -258,7 +258,7 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
 
     @staticmethod
     def _plan_text(plan: Any) -> Text:
-        from core.jobs import format_duration
+        from core.training.jobs import format_duration
 
         cost = "cost unknown" if plan.total_cost is None else f"${plan.total_cost:,.2f}"
         text = Text(f"{len(plan.jobs)} job(s) · ~{format_duration(plan.wall_seconds)} wall clock · "
@@ -285,7 +285,7 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
             self._refuse(f"{plan.model_id} is gated: tick 'I accept the EULA' (space) before launching")
             return
         cost = "an unknown cost" if plan.total_cost is None else f"about ${plan.total_cost:,.2f}"
-        from core.jobs import format_duration
+        from core.training.jobs import format_duration
 
         question = (f"Launch {len(plan.jobs)} training job(s) of {plan.model_id} on {plan.instance_type}?\n"
                     f"Estimated {format_duration(plan.wall_seconds)} wall clock, "

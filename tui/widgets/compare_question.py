@@ -7,8 +7,8 @@ from typing import Any, Sequence
 from textual.content import Content
 from textual.widgets import Static
 
-from core.judge import BlindItem, QuestionOutcome
-from core.judge_stats import unswap
+from core.evaluation.judge import BlindItem, QuestionOutcome
+from core.evaluation.stats import unswap
 from tui.text import safe_line
 
 QUESTION_CHARS = 600

@@ -7,7 +7,7 @@ from typing import Any
 from textual.content import Content
 from textual.widgets import Static
 
-from core.judge import RegressionReport
+from core.evaluation.judge import RegressionReport
 from tui.text import safe, safe_line
 
 WORSE_SHOWN = 60

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.validation import Integer, Number
 from textual.widgets import Input, Label, Static, TextArea
 
-from core.judge import EvalSettings, EvaluationError
+from core.evaluation.judge import EvalSettings, EvaluationError
 from tui.text import safe
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from textual.content import Content
 from textual.widgets import Static
 
-from core.judge import HumanReport
+from core.evaluation.judge import HumanReport
 from tui.text import safe_line
 from tui.widgets.compare_score import interval_text, pct
 

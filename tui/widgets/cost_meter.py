@@ -19,8 +19,8 @@ REFRESH_SECONDS = 5.0
 
 
 def compute_meter(store: Any, config: Any, now: float | None = None) -> Any:
-    """core.prices.CostMeter of the session as the store knows it."""
-    from core.prices import PriceTable, cost_meter
+    """core.training.prices.CostMeter of the session as the store knows it."""
+    from core.training.prices import PriceTable, cost_meter
 
     return cost_meter(store.jobs(), store.endpoints_for_billing(), PriceTable(config.jumpstart.prices),
                       time.time() if now is None else now)

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from core.dedup import DuplicateCluster
+from core.curation.dedup import DuplicateCluster
 from core.store import Pair, Store
 from tui.screens.ask import Confirm
 from tui.text import safe, safe_line

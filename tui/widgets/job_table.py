@@ -54,7 +54,7 @@ STATUS_STYLES = {
 def format_seconds(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "-"
-    from core.jobs import format_duration
+    from core.training.jobs import format_duration
 
     return format_duration(seconds)
 
@@ -89,7 +89,7 @@ def status_label(job: Any) -> str:
 
 
 def row_cells(row: Any, *, prefix: str = "", ascii_only: bool = False) -> tuple[Text, ...]:
-    """The cells of one core.jobs.JobRow (every string scrubbed, every cell a Text)."""
+    """The cells of one core.training.jobs.JobRow (every string scrubbed, every cell a Text)."""
     job = row.job
     name = job.name[len(prefix):] if prefix and job.name.startswith(prefix) else job.name
     status = Text(one_line(status_label(job), 40), style=STATUS_STYLES.get(job.status, ""), end="")
@@ -212,7 +212,7 @@ class JobTable(ScrollView, can_focus=True):
             self.cursor_row = self._order.index(name)
 
     def show_rows(self, rows: Sequence[Any]) -> int:
-        """Bring the table in line with `rows` (core.jobs.JobRow, in display order). Returns cells changed."""
+        """Bring the table in line with `rows` (core.training.jobs.JobRow, in display order). Returns cells changed."""
         changed = 0
         selected = self.selected_job
         order = [row.job.name for row in rows]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from textual_plotext import PlotextPlot
 
-from core.overfit import smooth
+from core.training.overfit import smooth
 
 MIN_REDRAW_SECONDS = 1.0
 MAX_OVERLAY = 8

@@ -11,9 +11,9 @@ from textual.strip import Strip
 from textual.visual import Visual
 from textual.widget import Widget
 
-from core.curate import LEAK_CODE
-from core.curation_service import LOW_QUALITY
-from core.lints import LINT_CODES
+from core.curation.checks import LEAK_CODE
+from core.curation.service import LOW_QUALITY
+from core.curation.lints import LINT_CODES
 from core.store import Pair
 from tui.text import safe, safe_line
 

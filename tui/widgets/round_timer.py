@@ -4,7 +4,7 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from core.playground import RoundClock
+from core.playground.rounds import RoundClock
 from tui.text import safe_line
 
 WARNING_SECONDS = 10.0

@@ -11,7 +11,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from core.playground import VersionStats
+from core.playground.rounds import VersionStats
 from tui.text import safe_line
 
 

@@ -1,0 +1,96 @@
+"""The experiment sheet: one row per job, its hyperparameters, losses, overfitting, duration and cost.
+
+Built with pandas (imported when first used). Columns:
+job, sweep, status, instance_type, <the sweepable hyperparameters any job sets, and any other that
+differs between jobs>, final_train_loss,
+final_eval_loss, best_train_loss, best_eval_loss, best_eval_epoch, gap (final eval - final train),
+overfitting, suggestion, duration_s, cost_usd.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.training.metrics import job_curves
+from core.training.prices import PriceTable, job_cost
+from core.training.sweep import SWEEPABLE
+
+BASE_COLUMNS = ("job", "sweep", "status", "instance_type")
+RESULT_COLUMNS = ("final_train_loss", "final_eval_loss", "best_train_loss", "best_eval_loss", "best_eval_epoch",
+                  "gap", "overfitting", "suggestion", "duration_s", "cost_usd")
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def sheet_records(store: Any, prices: PriceTable, now: float, jobs: Sequence[Any] | None = None) -> list[dict]:
+    """The sheet as plain dicts (no pandas), in job order; missing numbers are None."""
+    jobs = list(store.jobs() if jobs is None else jobs)
+    sweeps = {s.id: s.name for s in store.sweeps()}
+    names = {k for job in jobs for k in job.hyperparameters}
+    varying = {n for n in names if len({job.hyperparameters.get(n) for job in jobs}) > 1}
+    hp_columns = [n for n in SWEEPABLE if n in names] + sorted(varying - set(SWEEPABLE))
+    records = []
+    for job in jobs:
+        curves = job_curves(store, job.id)
+        train, evals = curves.train_epoch_losses, curves.eval_epoch_losses
+        assessment = curves.assessment()
+        both = min(len(train), len(evals))
+        record: dict[str, Any] = {"job": job.name, "sweep": sweeps.get(job.sweep_id), "status": job.status,
+                                  "instance_type": job.instance_type}
+        record.update({name: job.hyperparameters.get(name) for name in hp_columns})
+        record.update({
+            "final_train_loss": train[-1] if train else None,
+            "final_eval_loss": evals[-1] if evals else None,
+            "best_train_loss": min(train) if train else None,
+            "best_eval_loss": min(evals) if evals else None,
+            "best_eval_epoch": curves.best_eval_epoch,
+            "gap": evals[both - 1] - train[both - 1] if both else None,
+            "overfitting": assessment.flagged,
+            "suggestion": assessment.suggestion,
+            "duration_s": job.elapsed_seconds(now),
+            "cost_usd": job_cost(job, prices, now),
+        })
+        records.append(record)
+    return records
+
+
+def build_sheet(store: Any, prices: PriceTable, now: float, jobs: Sequence[Any] | None = None) -> Any:
+    """A pandas DataFrame of the sheet (numbers as floats, NaN where unknown)."""
+    import pandas as pd
+
+    records = sheet_records(store, prices, now, jobs)
+    frame = pd.DataFrame.from_records(records)
+    if frame.empty:
+        return pd.DataFrame(columns=[*BASE_COLUMNS, *RESULT_COLUMNS])
+    for column in ("final_train_loss", "final_eval_loss", "best_train_loss", "best_eval_loss", "gap", "duration_s",
+                   "cost_usd"):
+        frame[column] = frame[column].map(_nan_if_none).astype(float)
+    frame["best_eval_epoch"] = frame["best_eval_epoch"].astype("Int64")
+    return frame
+
+
+def _numeric_key(series: Any) -> Any:
+    """Sort hyperparameter strings ("1e-4", "0.0002") by value when they all are numbers."""
+    import pandas as pd
+
+    converted = pd.to_numeric(series, errors="coerce")
+    return converted if converted.notna().sum() == series.notna().sum() else series
+
+
+def sort_sheet(frame: Any, column: str, *, descending: bool = False) -> Any:
+    """Sort by any column (numbers by value, unknowns last)."""
+    if column not in frame.columns:
+        raise KeyError(f"no column {column!r}; columns: {', '.join(map(str, frame.columns))}")
+    return frame.sort_values(column, ascending=not descending, na_position="last", kind="stable",
+                             key=_numeric_key).reset_index(drop=True)
+
+
+def export_csv(frame: Any, path: Path | str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
