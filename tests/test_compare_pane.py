@@ -14,12 +14,12 @@ from core.config import load_config
 from core.evaluation.judge import human_report, load_report
 from core.sessions import open_session
 from tui.app import TunedeckApp
-from tui.panes.compare import ComparePane
+from tui.panes.compare.pane import ComparePane
 from tui.screens.ask import AskText, Confirm
 from tui.screens.endpoints import EndpointsScreen
-from tui.widgets.compare_score import pct, score_text
+from tui.panes.compare.score import pct, score_text
 
-COMPARE_CSS = Path(__file__).resolve().parents[1] / "tui" / "styles" / "compare.tcss"
+COMPARE_CSS = Path(__file__).resolve().parents[1] / "tui" / "panes" / "compare" / "compare.tcss"
 SCORE = re.compile(r"\b\d / 6 \(\d+%–\d+%\)")
 QUESTIONS = [
     ("How do I read the display of my electricity meter?", "meters"),

@@ -12,23 +12,23 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.widgets import Input, Sparkline
 
-import tui.panes.jobs as jobs_module
+import tui.panes.jobs.pane as jobs_module
 from core.config import load_config
 from core.curation.service import export_dataset
 from core.sessions import open_session
 from core.store import NewPair
 from core.store.jobs import NewJob
 from tui.app import TunedeckApp
-from tui.panes.jobs import JobsPane
+from tui.panes.jobs.pane import JobsPane
 from tui.screens.ask import AskText, Confirm
-from tui.screens.experiment_sheet import ExperimentSheet
-from tui.screens.job_details import JobDetails
-from tui.screens.sweep_builder import SweepBuilder
+from tui.panes.jobs.sheet import ExperimentSheet
+from tui.panes.jobs.details import JobDetails
+from tui.panes.jobs.sweep_builder import SweepBuilder
 from tui.widgets.cost_meter import CostMeter
-from tui.widgets.job_table import SPARK_WIDTH, JobTable
-from tui.widgets.lean_sparkline import LeanSparkline, spark_rows, spark_text
+from tui.panes.jobs.table import SPARK_WIDTH, JobTable
+from tui.panes.jobs.sparkline import LeanSparkline, spark_rows, spark_text
 
-JOBS_CSS = Path(__file__).resolve().parents[1] / "tui" / "styles" / "jobs.tcss"
+JOBS_CSS = Path(__file__).resolve().parents[1] / "tui" / "panes" / "jobs" / "jobs.tcss"
 STEP_LINE = re.compile(r"Training Epoch: (\d+)/(\d+), step (\d+)/(\d+) completed \(loss: ([0-9.eE+-]+)\)")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 

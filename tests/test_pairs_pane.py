@@ -10,8 +10,8 @@ from core.config import load_config
 from core.sessions import open_session
 from core.store import NewPair, PairFilter
 from tui.app import TunedeckApp
-from tui.panes.pairs import PairsPane
-from tui.widgets.pair_detail import PairDetail
+from tui.panes.pairs.pane import PairsPane
+from tui.panes.pairs.detail import PairDetail
 
 class PairsApp(TunedeckApp):
     """The real app (its CSS_PATH carries tui/styles/pairs.tcss)."""

@@ -12,12 +12,12 @@ import pytest
 from core.config import load_config
 from core.sessions import open_session
 from tui.app import TunedeckApp
-from tui.panes.playground import PlaygroundPane
+from tui.panes.playground.pane import PlaygroundPane
 from tui.widgets.float_slider import FloatSlider
-from tui.widgets.round_timer import RoundTimer
-from tui.widgets.sample_view import SampleView
+from tui.panes.playground.round_timer import RoundTimer
+from tui.panes.playground.samples import SampleView
 
-PLAYGROUND_CSS = Path(__file__).resolve().parents[1] / "tui" / "styles" / "playground.tcss"
+PLAYGROUND_CSS = Path(__file__).resolve().parents[1] / "tui" / "panes" / "playground" / "playground.tcss"
 
 
 _APP_CSS = TunedeckApp.CSS_PATH if isinstance(TunedeckApp.CSS_PATH, list) else [TunedeckApp.CSS_PATH]

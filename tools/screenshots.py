@@ -136,7 +136,7 @@ def compare_with_reference(store: Any, services: Any, endpoint: str) -> None:
 def prepare_playground(store: Any) -> None:
     """Two saved prompt versions; the draft is the second one, with two samples per run."""
     from core.playground.rounds import Params, save_version
-    from tui.panes.playground import DRAFT_META
+    from tui.panes.playground.pane import DRAFT_META
 
     first = save_version(store, "v1 plain", "You are a helpful assistant.", Params(0.7, 0.9, 512))
     second = save_version(store, "v2 adviser", SYSTEM_PROMPT, Params(0.4, 0.9, 384), parent_id=first.id)

@@ -26,11 +26,11 @@ from tui.widgets.title_bar import TitleBar
 # pane id -> (title, module, class). Panes are imported and mounted the first time they are shown,
 # so start-up pays only for the first one.
 PANE_SPECS: dict[str, tuple[str, str, str]] = {
-    "topics": ("Topics", "tui.panes.topics", "TopicsPane"),
-    "pairs": ("Pairs", "tui.panes.pairs", "PairsPane"),
-    "jobs": ("Jobs", "tui.panes.jobs", "JobsPane"),
-    "compare": ("Compare", "tui.panes.compare", "ComparePane"),
-    "playground": ("Playground", "tui.panes.playground", "PlaygroundPane"),
+    "topics": ("Topics", "tui.panes.topics.pane", "TopicsPane"),
+    "pairs": ("Pairs", "tui.panes.pairs.pane", "PairsPane"),
+    "jobs": ("Jobs", "tui.panes.jobs.pane", "JobsPane"),
+    "compare": ("Compare", "tui.panes.compare.pane", "ComparePane"),
+    "playground": ("Playground", "tui.panes.playground.pane", "PlaygroundPane"),
 }
 PANES: dict[str, str] = {pane_id: spec[0] for pane_id, spec in PANE_SPECS.items()}
 FIRST_PANE = "topics"
@@ -42,7 +42,7 @@ def pane_class(pane_id: str) -> type[Pane]:
     _, module, name = PANE_SPECS[pane_id]
     return getattr(importlib.import_module(module), name)
 STATUS_REFRESH_SECONDS = 2.0
-STYLES = Path(__file__).parent / "styles"
+HERE = Path(__file__).parent
 
 
 def _pane_commands():
@@ -56,7 +56,7 @@ read_alt_digits_as_alt()
 
 
 class TunedeckApp(App[None]):
-    CSS_PATH = [STYLES / "app.tcss"]  # a pane's own sheet, styles/<pane>.tcss, is read when it first mounts
+    CSS_PATH = [HERE / "app.tcss"]  # a pane's own sheet, panes/<pane>/<pane>.tcss, is read when it first mounts
     TITLE = "tunedeck"
     COMMANDS = App.COMMANDS | {_pane_commands}
     BINDINGS = [
@@ -167,7 +167,7 @@ class TunedeckApp(App[None]):
 
     def _read_pane_stylesheet(self, pane_id: str) -> None:
         """Parsing CSS is a good part of start-up, so each pane's rules are read just before it mounts."""
-        path = STYLES / f"{pane_id}.tcss"
+        path = HERE / "panes" / pane_id / f"{pane_id}.tcss"
         if path.exists() and not self.stylesheet.has_source(str(path)):
             self.stylesheet.read(path)
 

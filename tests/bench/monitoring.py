@@ -59,7 +59,7 @@ def child(spec: dict) -> None:
     from core.config import load_config
     from core.sessions import open_session
     from tui.app import TunedeckApp
-    from tui.panes.jobs import JobsPane
+    from tui.panes.jobs.pane import JobsPane
 
     config = load_config(include_user=False)
     configure(config, spec["aws"])

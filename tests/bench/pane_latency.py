@@ -117,7 +117,7 @@ async def run(count: int, size: tuple[int, int]) -> int:
     from core.config import load_config
     from core.sessions import open_session
     from tui.app import TunedeckApp
-    from tui.panes.pairs import PairsPane
+    from tui.panes.pairs.pane import PairsPane
 
     store = open_session("latency")
     t = time.perf_counter()

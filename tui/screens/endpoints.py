@@ -224,7 +224,7 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
         if not message.choices:
             self._set_status("no completed training job in this session yet (the Jobs pane runs them)")
             return
-        from tui.widgets.choice_picker import ChoicePicker
+        from tui.screens.choice_picker import ChoicePicker
 
         def picked(choice: tuple | None) -> None:
             if choice is None:

@@ -27,7 +27,7 @@ from textual.widgets import Static
 from tui.panes.base import Pane
 from tui.screens.ask import AskText, Confirm
 from tui.text import safe, safe_line
-from tui.widgets.job_table import JobTable
+from tui.panes.jobs.table import JobTable
 
 POLL_SECONDS = 2.0
 HIDDEN_DISPATCH_SECONDS = 30.0  # 0 stops every AWS call while the pane is hidden
@@ -455,7 +455,7 @@ class JobsPane(Pane):
 
     def action_new_sweep(self) -> None:
         from core.training.recipe import KNOWN_MODELS
-        from tui.screens.sweep_builder import SweepBuilder
+        from tui.panes.jobs.sweep_builder import SweepBuilder
 
         datasets = dataset_versions(self.store)
         if not datasets:
@@ -610,12 +610,12 @@ class JobsPane(Pane):
         row = self._need_row()
         if row is None:
             return
-        from tui.screens.job_details import JobDetails
+        from tui.panes.jobs.details import JobDetails
 
         self.app.push_screen(JobDetails(row))
 
     def action_sheet(self) -> None:
-        from tui.screens.experiment_sheet import ExperimentSheet
+        from tui.panes.jobs.sheet import ExperimentSheet
 
         folder = getattr(self.store, "path", None)
         default = folder.parent / f"{self.store.name}-sheet.csv" if folder is not None else None
@@ -640,7 +640,7 @@ class JobsPane(Pane):
     def _set_plot(self, visible: bool) -> None:
         box = self.query_one("#jobs-plot-box", Vertical)
         if visible and not box.children:
-            from tui.widgets.loss_plot import LossPlot  # plotext loads when first needed
+            from tui.panes.jobs.loss_plot import LossPlot  # plotext loads when first needed
 
             box.mount(LossPlot(ascii_only=self.ascii_only, id="jobs-plot"))
         self.plot_visible = visible
@@ -659,7 +659,7 @@ class JobsPane(Pane):
         return [selected, *same]
 
     def _update_plot(self) -> None:
-        from tui.widgets.loss_plot import LossPlot, LossSeries, PlotRequest
+        from tui.panes.jobs.loss_plot import LossPlot, LossSeries, PlotRequest
 
         plots = self.query("#jobs-plot")
         if not plots or self.snapshot is None:

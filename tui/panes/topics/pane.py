@@ -24,7 +24,7 @@ from tui.text import safe, safe_line, safe_rich
 
 if TYPE_CHECKING:
     from core.generation.generate import Progress
-    from tui.screens.brief import BriefRequest
+    from tui.panes.topics.brief import BriefRequest
 
 
 @dataclass
@@ -290,7 +290,7 @@ class TopicsPane(Pane):
         return report
 
     def action_brief(self) -> None:
-        from tui.screens.brief import BriefForm  # TextArea is not needed until the brief is written
+        from tui.panes.topics.brief import BriefForm  # TextArea is not needed until the brief is written
 
         def done(request: BriefRequest | None) -> None:
             if request is None:

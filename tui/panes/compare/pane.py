@@ -38,11 +38,11 @@ from tui.background import BackgroundRun
 from tui.panes.base import Pane
 from tui.screens.ask import AskText
 from tui.text import safe, safe_line
-from tui.widgets.compare_answers import AnswerSide, CompareAnswers
-from tui.widgets.compare_question import CompareQuestion, outcome_code
-from tui.widgets.compare_regression import CompareRegression
-from tui.widgets.compare_score import CompareScore, score_text
-from tui.widgets.compare_votes import CompareVotes
+from tui.panes.compare.answers import AnswerSide, CompareAnswers
+from tui.panes.compare.question import CompareQuestion, outcome_code
+from tui.panes.compare.regression import CompareRegression
+from tui.panes.compare.score import CompareScore, score_text
+from tui.panes.compare.votes import CompareVotes
 
 LIVE_RELOAD_SECONDS = 0.5  # at most two screen refreshes a second while a run is going
 POLL_SECONDS = 2.0  # while shown: pick up an evaluation another process (tunedeck eval run) is writing
@@ -417,7 +417,7 @@ class ComparePane(Pane):
     # ---- choosing targets, sets and evaluations --------------------------------------------------
 
     def action_choose_target(self, slot: str) -> None:
-        from tui.widgets.choice_picker import ChoicePicker
+        from tui.screens.choice_picker import ChoicePicker
 
         choices: list[tuple[str, Content]] = []
         for row in self.store.endpoints():
@@ -461,7 +461,7 @@ class ComparePane(Pane):
         self._reload(match="selection")
 
     def action_choose_set(self) -> None:
-        from tui.widgets.choice_picker import ChoicePicker
+        from tui.screens.choice_picker import ChoicePicker
 
         choices: list[tuple[str, Content]] = [
             (IMPORT, safe("+ import a CSV or JSONL file as a new set…")),
@@ -559,7 +559,7 @@ class ComparePane(Pane):
         self._start("questions", job, set_name=name)
 
     def action_choose_evaluation(self) -> None:
-        from tui.widgets.choice_picker import ChoicePicker
+        from tui.screens.choice_picker import ChoicePicker
 
         names = {s.id: s.name for s in self.store.question_sets()}
         evaluations = self.store.evaluations()
@@ -597,7 +597,7 @@ class ComparePane(Pane):
             return base
 
     def action_settings(self) -> None:
-        from tui.widgets.compare_settings import EvalSettingsForm
+        from tui.panes.compare.settings import EvalSettingsForm
 
         def done(settings: EvalSettings | None) -> None:
             if settings is None:

@@ -48,10 +48,10 @@ from tui.background import BackgroundRun
 from tui.panes.base import Pane
 from tui.screens.ask import AskText
 from tui.text import safe, safe_line
-from tui.widgets.param_controls import ParamControl
-from tui.widgets.round_timer import RoundTimer
-from tui.widgets.sample_view import SampleView
-from tui.widgets.version_list import VersionList
+from tui.panes.playground.params import ParamControl
+from tui.panes.playground.round_timer import RoundTimer
+from tui.panes.playground.samples import SampleView
+from tui.panes.playground.versions import VersionList
 
 CUSTOM_TARGET = "__custom__"
 DRAFT_META = "playground.draft"

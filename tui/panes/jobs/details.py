@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from core.safe_text import scrub
-from tui.widgets.job_table import format_seconds, status_label
+from tui.panes.jobs.table import format_seconds, status_label
 
 
 def _decoded(value: Any) -> str:

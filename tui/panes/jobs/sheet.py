@@ -52,7 +52,7 @@ def format_cell(column: str, value: Any) -> Text:
     if column == "cost_usd" and isinstance(value, (int, float)):
         return Text(f"${value:,.2f}", end="", justify="right")
     if column == "duration_s" and isinstance(value, (int, float)):
-        from tui.widgets.job_table import format_seconds
+        from tui.panes.jobs.table import format_seconds
 
         return Text(format_seconds(value), end="", justify="right")
     return Text(one_line(value, 80), end="")

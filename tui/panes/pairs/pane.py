@@ -27,12 +27,12 @@ from core.store.pairs import PAIR_SORTS
 from tui.panes.base import Pane
 from tui.screens.ask import Confirm
 from tui.text import safe_line
-from tui.widgets.choice_picker import ChoicePicker
-from tui.widgets.duplicate_clusters import DuplicateClusters
-from tui.widgets.pair_detail import FLAG_EXPLANATIONS, PairDetail
-from tui.widgets.pair_editor import PairEdit, PairEditor
-from tui.widgets.pair_stats import PairStatsStrip
-from tui.widgets.pair_table import PairTable
+from tui.screens.choice_picker import ChoicePicker
+from tui.panes.pairs.duplicates import DuplicateClusters
+from tui.panes.pairs.detail import FLAG_EXPLANATIONS, PairDetail
+from tui.panes.pairs.editor import PairEdit, PairEditor
+from tui.panes.pairs.stats import PairStatsStrip
+from tui.panes.pairs.table import PairTable
 
 STATUS_CYCLE: tuple[str | None, ...] = (None, "pending", "accepted", "rejected")
 SORT_CYCLE: tuple[str, ...] = tuple(PAIR_SORTS)

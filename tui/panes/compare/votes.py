@@ -9,7 +9,7 @@ from textual.widgets import Static
 
 from core.evaluation.judge import HumanReport
 from tui.text import safe_line
-from tui.widgets.compare_score import interval_text, pct
+from tui.panes.compare.score import interval_text, pct
 
 DISAGREEMENTS_SHOWN = 50
 _HUMAN = {"A": "A better", "B": "B better", "tie": "tie", "both_bad": "both bad"}

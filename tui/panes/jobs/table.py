@@ -28,7 +28,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from core.safe_text import one_line
-from tui.widgets.lean_sparkline import spark_text
+from tui.panes.jobs.sparkline import spark_text
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("job", "Job", 5),
