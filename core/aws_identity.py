@@ -1,4 +1,5 @@
 """Who the AWS credential chain says we are, for the status bar. Imports boto3 lazily."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

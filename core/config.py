@@ -4,6 +4,7 @@ Errors name the file, the key and the line. Secrets are never values here: an LL
 the environment variable that holds its key (`api_key_env`), so printing or saving the config
 cannot leak one.
 """
+
 from __future__ import annotations
 
 import dataclasses

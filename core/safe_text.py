@@ -4,6 +4,7 @@ Escape sequences (CSI, OSC, DCS, ...) are removed whole, then every remaining C0
 character except newline and tab is dropped. Markup is not this module's concern: the UI wraps
 the result in a Content/Text object so it is never parsed.
 """
+
 from __future__ import annotations
 
 import re

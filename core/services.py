@@ -1,4 +1,5 @@
 """Builds the clients a session needs from its config: chat targets whose calls land in the store."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -27,15 +28,22 @@ class Services:
 
         def record(call) -> None:
             store.record_llm_call(
-                profile=call.profile, model=call.model, purpose=call.purpose or "", run_id=run_id,
-                prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens,
-                latency_ms=call.latency_s * 1000, cost_usd=call.cost_usd, error=call.error,
+                profile=call.profile,
+                model=call.model,
+                purpose=call.purpose or "",
+                run_id=run_id,
+                prompt_tokens=call.prompt_tokens,
+                completion_tokens=call.completion_tokens,
+                latency_ms=call.latency_s * 1000,
+                cost_usd=call.cost_usd,
+                error=call.error,
             )
 
         return build_target(self.profile(role), name=role, on_call=record, aws=self.config.aws)
 
-    def endpoint_target(self, endpoint_name: str, *, run_id: int | None = None, max_concurrency: int = 8,
-                        timeout_s: float = 120.0) -> Any:
+    def endpoint_target(
+        self, endpoint_name: str, *, run_id: int | None = None, max_concurrency: int = 8, timeout_s: float = 120.0
+    ) -> Any:
         """A ChatTarget for a SageMaker endpoint, prompted the way the session recorded for it
         (an endpoint tunedeck did not deploy gets the messages API). Each call is recorded in the
         store and marks the endpoint as used (for the idle warning)."""
@@ -45,18 +53,27 @@ class Services:
         store = self.store
         row = store.endpoint(endpoint_name)
         profile = {
-            "provider": "sagemaker", "endpoint_name": endpoint_name, "name": f"endpoint:{endpoint_name}",
+            "provider": "sagemaker",
+            "endpoint_name": endpoint_name,
+            "name": f"endpoint:{endpoint_name}",
             "prompt_format": row.prompt_format if row else "messages",
             "instruction_template": (row.instruction_template or "") if row else "",
             "custom_attributes": ENDPOINT_CUSTOM_ATTRIBUTES_EULA if row is not None and row.kind == "base" else "",
-            "max_concurrency": max_concurrency, "timeout_s": timeout_s,
+            "max_concurrency": max_concurrency,
+            "timeout_s": timeout_s,
         }
 
         def record(call) -> None:
             store.record_llm_call(
-                profile=call.profile, model=call.model, purpose=call.purpose or "", run_id=run_id,
-                prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens,
-                latency_ms=call.latency_s * 1000, cost_usd=call.cost_usd, error=call.error,
+                profile=call.profile,
+                model=call.model,
+                purpose=call.purpose or "",
+                run_id=run_id,
+                prompt_tokens=call.prompt_tokens,
+                completion_tokens=call.completion_tokens,
+                latency_ms=call.latency_s * 1000,
+                cost_usd=call.cost_usd,
+                error=call.error,
             )
             if row is not None:
                 store.touch_endpoint(endpoint_name)

@@ -1,4 +1,5 @@
 """Session folders: sessions/<name>/session.db, created private to the user."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Shared test set-up: a socket guard that fails any test reaching past loopback, and the emulators."""
+
 from __future__ import annotations
 
 import ipaddress

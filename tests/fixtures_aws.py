@@ -7,6 +7,7 @@
 - `boto3_clients` (function): real boto3 clients for it (`.sagemaker`, `.runtime`, `.logs`,
   `.cloudwatch`, `.s3`, `.quotas`, `.iam`), created once per session.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -19,8 +20,15 @@ __all__ = ["aws_emulator", "aws", "aws_client_cache", "boto3_clients", "FAST_EPO
 FAST_EPOCH_SECONDS = 0.2
 FAST_ENDPOINT_SECONDS = 0.2
 
-_CLIENT_SERVICES = {"sagemaker": "sagemaker", "runtime": "sagemaker-runtime", "logs": "logs",
-                    "cloudwatch": "cloudwatch", "s3": "s3", "quotas": "service-quotas", "iam": "iam"}
+_CLIENT_SERVICES = {
+    "sagemaker": "sagemaker",
+    "runtime": "sagemaker-runtime",
+    "logs": "logs",
+    "cloudwatch": "cloudwatch",
+    "s3": "s3",
+    "quotas": "service-quotas",
+    "iam": "iam",
+}
 
 
 @pytest.fixture(scope="session")

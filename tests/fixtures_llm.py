@@ -1,9 +1,10 @@
 """LLM emulator fixtures: one emulator per test session, reset before each test that asks for `llm`.
 
-    def test_x(llm):                      # an LlmEmulator, freshly reset
-        client = openai_client(llm)       # real openai.OpenAI pointed at it, max_retries=0
-        llm.faults.add("429", retry_after_ms=200)
+def test_x(llm):                      # an LlmEmulator, freshly reset
+    client = openai_client(llm)       # real openai.OpenAI pointed at it, max_retries=0
+    llm.faults.add("429", retry_after_ms=200)
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
@@ -46,8 +47,9 @@ def openai_client(llm: "LlmEmulator", *, max_retries: int = 0, timeout: float = 
     return OpenAI(base_url=llm.base_url, api_key="test", max_retries=max_retries, timeout=timeout, **kwargs)
 
 
-def async_openai_client(llm: "LlmEmulator", *, max_retries: int = 0, timeout: float = 10.0,
-                        **kwargs: Any) -> "AsyncOpenAI":
+def async_openai_client(
+    llm: "LlmEmulator", *, max_retries: int = 0, timeout: float = 10.0, **kwargs: Any
+) -> "AsyncOpenAI":
     """A real openai.AsyncOpenAI client for the emulator (no retries unless asked)."""
     from openai import AsyncOpenAI
 

@@ -1,5 +1,6 @@
 """Helpers shared by test_jobs.py and test_metrics.py: a session with a dataset in the AWS emulator
 and a JobsService tuned for the emulator's fast clock."""
+
 from __future__ import annotations
 
 import json
@@ -28,14 +29,20 @@ def make_store(tmp_path: Path, name: str = "s1") -> Store:
 def add_dataset(store: Store, aws, *, rows: int = 40, prefix: str = "ds", counts: dict | None = None):
     """Upload an instruction dataset (jsonl + template) to the emulator's bucket and record its version."""
     s3 = aws.client("s3")
-    lines = [json.dumps({"instruction": f"How do I fix problem {i}?", "context": "", "response": f"Step {i}."})
-             for i in range(rows)]
+    lines = [
+        json.dumps({"instruction": f"How do I fix problem {i}?", "context": "", "response": f"Step {i}."})
+        for i in range(rows)
+    ]
     s3.put_object(Bucket=aws.bucket, Key=f"{prefix}/train/train.jsonl", Body="\n".join(lines).encode())
     template = {"prompt": "### Instruction:\n{instruction}\n\n### Input:\n{context}", "completion": " {response}"}
     s3.put_object(Bucket=aws.bucket, Key=f"{prefix}/train/template.json", Body=json.dumps(template).encode())
-    return store.add_dataset_version(f"{prefix}-{rows}-hash", "instruction", s3_uri=f"s3://{aws.bucket}/{prefix}/",
-                                     train_s3_uri=f"s3://{aws.bucket}/{prefix}/train/",
-                                     counts=counts or {"train": rows})
+    return store.add_dataset_version(
+        f"{prefix}-{rows}-hash",
+        "instruction",
+        s3_uri=f"s3://{aws.bucket}/{prefix}/",
+        train_s3_uri=f"s3://{aws.bucket}/{prefix}/train/",
+        counts=counts or {"train": rows},
+    )
 
 
 def make_config(aws=None, quotas: dict | None = None) -> Config:
@@ -53,8 +60,15 @@ def make_config(aws=None, quotas: dict | None = None) -> Config:
 
 
 def make_service(store: Store, config: Config, **overrides) -> JobsService:
-    settings = dict(spec_root=SPEC_ROOT, metric_period=1, metric_settle_seconds=1.0, log_settle_seconds=2.0,
-                    backoff_base=0.2, backoff_max=1.0, describe_interval=30.0)
+    settings = dict(
+        spec_root=SPEC_ROOT,
+        metric_period=1,
+        metric_settle_seconds=1.0,
+        log_settle_seconds=2.0,
+        backoff_base=0.2,
+        backoff_max=1.0,
+        describe_interval=30.0,
+    )
     settings.update(overrides)
     return JobsService(store, config, **settings)
 
@@ -64,8 +78,14 @@ def sweep(service: JobsService, *params: str, accept_eula: bool = True, **spec):
     return service.launch_sweep(plan, accept_eula=accept_eula)
 
 
-def run_until(service: JobsService, predicate: Callable[[], bool], *, timeout: float = 30.0, interval: float = 0.15,
-              on_tick: Callable[[TickSummary], None] | None = None) -> list[TickSummary]:
+def run_until(
+    service: JobsService,
+    predicate: Callable[[], bool],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.15,
+    on_tick: Callable[[TickSummary], None] | None = None,
+) -> list[TickSummary]:
     summaries = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,4 +1,5 @@
 """Pilot: the app boots, switches panes by key and palette, shows help, survives hostile text, quits."""
+
 from __future__ import annotations
 
 import pytest

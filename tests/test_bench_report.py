@@ -1,4 +1,5 @@
 """`make bench` splices its report into README.md between the bench markers."""
+
 from __future__ import annotations
 
 import importlib.util

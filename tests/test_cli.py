@@ -1,4 +1,5 @@
 """Headless verbs: sessions and status, human and JSON output."""
+
 from __future__ import annotations
 
 import json

@@ -2,6 +2,7 @@
 emulator and shows the league score "k / N (interval)"; blind votes hide the names and give the
 judge-human agreement; hostile model output shows literally; the endpoints dialog deploys the base
 model only after the cost and an explicit licence answer, and deletes it."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,9 @@ QUESTIONS = [
 ]
 
 
-_APP_CSS = [Path(p) for p in (TunedeckApp.CSS_PATH if isinstance(TunedeckApp.CSS_PATH, list)
-                               else [TunedeckApp.CSS_PATH])]
+_APP_CSS = [
+    Path(p) for p in (TunedeckApp.CSS_PATH if isinstance(TunedeckApp.CSS_PATH, list) else [TunedeckApp.CSS_PATH])
+]
 
 
 class CompareApp(TunedeckApp):
@@ -63,7 +65,7 @@ def screen_lines(app) -> list[str]:
 def region_text(app, widget) -> str:
     """What the screen shows inside one widget's region."""
     r = widget.region
-    return "\n".join(line[r.x:r.right] for line in screen_lines(app)[r.y:r.bottom])
+    return "\n".join(line[r.x : r.right] for line in screen_lines(app)[r.y : r.bottom])
 
 
 def status_text(app) -> str:
@@ -129,8 +131,10 @@ async def test_import_run_score_then_blind_votes_and_agreement(config, store, tm
         await pilot.press("a", "d", "t")
         assert pane.index == 3
         await pilot.press("escape")
-        await wait_for(pilot, lambda: "Judge–human agreement" in region_text(app, pane)
-                       and len(store.votes(evaluation.id, "ann")) == 3)
+        await wait_for(
+            pilot,
+            lambda: "Judge–human agreement" in region_text(app, pane) and len(store.votes(evaluation.id, "ann")) == 3,
+        )
         await wait_for(pilot, lambda: pane.human is not None and pane.human.preference.n == 3)
         votes = {v.question_id: v.choice for v in store.votes(evaluation.id, "ann")}
         assert votes[blind[0].question_id] == ("A" if blind[0].a_on_left else "B")
@@ -147,8 +151,10 @@ async def test_import_run_score_then_blind_votes_and_agreement(config, store, tm
 
 
 async def test_hostile_model_output_shows_literally_and_the_app_stays_up(config, store, llm):
-    store.create_question_set("hostile", [("How do I read my meter?", "[bold red]meters[/]\x1b[2J", None),
-                                          ("What is a tariff?", "billing", None)])
+    store.create_question_set(
+        "hostile",
+        [("How do I read my meter?", "[bold red]meters[/]\x1b[2J", None), ("What is a tariff?", "billing", None)],
+    )
     llm.faults.add("hostile", count=2, model="gpt-4o-mini")  # both of A's answers
     app = CompareApp(store, config, check_identity=False, status_interval=60)
     async with app.run_test(size=(150, 50)) as pilot:
@@ -160,8 +166,7 @@ async def test_hostile_model_output_shows_literally_and_the_app_stays_up(config,
         assert "[@click=app.quit]" in pane.report.items[0].answer_a.text  # the fault fired
         left, _ = pane.answers.texts()
         view = "\n".join(screen_lines(app))
-        for literal in ("[/] here you go", "[@click=app.quit]click me[/]", "[$accent]accent[/]",
-                        "[bold red]meters[/]"):
+        for literal in ("[/] here you go", "[@click=app.quit]click me[/]", "[$accent]accent[/]", "[bold red]meters[/]"):
             assert literal in left or literal in view
         assert "[@click=app.quit]click me[/]" in region_text(app, pane.answers)
         assert "\x1b" not in left and "\x00" not in left and "pwned" not in left and "\r" not in left
@@ -213,8 +218,13 @@ async def test_endpoints_dialog_deploys_after_cost_and_licence_then_deletes(conf
     async with app.run_test(size=(150, 50)) as pilot:
         pane = await open_compare(pilot)
         await pilot.press("E")
-        await wait_for(pilot, lambda: isinstance(app.screen, EndpointsScreen)
-                       and "no endpoints" in str(app.screen.query_one("#endpoints-status").render()))
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, EndpointsScreen)
+                and "no endpoints" in str(app.screen.query_one("#endpoints-status").render())
+            ),
+        )
         # the cost comes first; anything but "accept" at the licence deploys nothing
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
@@ -222,7 +232,9 @@ async def test_endpoints_dialog_deploys_after_cost_and_licence_then_deletes(conf
         await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, AskText))
         await pilot.press(*"sure", "enter")
-        await wait_for(pilot, lambda: "licence was not accepted" in str(app.screen.query_one("#endpoints-status").render()))
+        await wait_for(
+            pilot, lambda: "licence was not accepted" in str(app.screen.query_one("#endpoints-status").render())
+        )
         assert store.endpoints() == []
 
         await pilot.press("m")

@@ -1,4 +1,5 @@
 """Config loading: defaults, overrides, and errors that name file, key and line."""
+
 from __future__ import annotations
 
 import subprocess
@@ -60,8 +61,12 @@ def test_key_literal_draws_a_warning(tmp_path):
 
 def test_config_error_exits_2_without_traceback(tmp_path):
     path = write(tmp_path, "[ui]\nmouse = 3\n")
-    result = subprocess.run([sys.executable, "-m", "tui", "--config", str(path), "config", "show"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "tui", "--config", str(path), "config", "show"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert f"{path}:2: 'ui.mouse' must be true or false" in result.stderr
     assert "Traceback" not in result.stderr
@@ -69,18 +74,20 @@ def test_config_error_exits_2_without_traceback(tmp_path):
 
 def test_config_show_prints_key_names_not_keys(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value-that-must-not-print-1234")
-    result = subprocess.run([sys.executable, "-m", "tui", "config", "show"], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run([sys.executable, "-m", "tui", "config", "show"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert 'api_key_env = "OPENAI_API_KEY"' in result.stdout
     assert "sk-secret" not in result.stdout
 
 
-@pytest.mark.parametrize("line", [
-    '[aws]\nprofile = "ASIAIOSFODNN7EXAMPLE"\n',
-    '[aws]\nprofile = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n',
-    '[llm.generator]\napi_key = "plain-key-pasted-here"\n',
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        '[aws]\nprofile = "ASIAIOSFODNN7EXAMPLE"\n',
+        '[aws]\nprofile = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n',
+        '[llm.generator]\napi_key = "plain-key-pasted-here"\n',
+    ],
+)
 def test_other_secret_shapes_draw_the_warning(tmp_path, line):
     assert any("secret key literal" in w for w in load_config(write(tmp_path, line)).warnings)
 

@@ -1,4 +1,5 @@
 """Curation and export over a session store, and the curate/export verbs."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,15 +23,26 @@ ROOT = Path(__file__).resolve().parent.parent
 def store():
     store = open_session("curate")
     topic = store.add_topic("Meters")
-    pairs = [NewPair(f"How do I read meter model {i} during winter months?",
-                     f"Check the display of model {i}; the first five digits are the reading.", topic_id=topic)
-             for i in range(30)]
+    pairs = [
+        NewPair(
+            f"How do I read meter model {i} during winter months?",
+            f"Check the display of model {i}; the first five digits are the reading.",
+            topic_id=topic,
+        )
+        for i in range(30)
+    ]
     pairs += [
-        NewPair("How do I read my smart meter display?", "Press the button until the kWh reading shows.", topic_id=topic),
+        NewPair(
+            "How do I read my smart meter display?", "Press the button until the kWh reading shows.", topic_id=topic
+        ),
         NewPair("How can I read my smart meter's display?", "Press the button until kWh shows.", topic_id=topic),
         NewPair("What is a tariff?", "### ANSWER\nA tariff is the price plan you pay for energy.", topic_id=topic),
-        NewPair("Can you give me my neighbour's address?", "I can't share other people's details.", kind="refusal",
-                tags=("refusal",)),
+        NewPair(
+            "Can you give me my neighbour's address?",
+            "I can't share other people's details.",
+            kind="refusal",
+            tags=("refusal",),
+        ),
     ]
     store.add_pairs(pairs)
     yield store
@@ -93,14 +105,36 @@ def test_export_uploads_once_and_records_the_version(store, aws):
 def test_export_verb_writes_files_and_reports_json(store, tmp_path):
     store.close()
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "tui", "export", "--session", "curate", "--format", "chat",
-                             "--out", str(out), "--no-upload", "--json"], capture_output=True, text=True, cwd=ROOT,
-                            timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui",
+            "export",
+            "--session",
+            "curate",
+            "--format",
+            "chat",
+            "--out",
+            str(out),
+            "--no-upload",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["counts"]["train"] + data["counts"]["validation"] == 34 and data["s3_uri"] is None
     lines = (out / "train" / "train.jsonl").read_text().splitlines()
     assert all("dialog" in json.loads(line) for line in lines)
-    bad = subprocess.run([sys.executable, "-m", "tui", "export", "--session", "curate", "--format", "chat",
-                          "--validation-share", "1.5"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "tui", "export", "--session", "curate", "--format", "chat", "--validation-share", "1.5"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "--validation-share" in bad.stderr

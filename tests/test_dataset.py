@@ -1,4 +1,5 @@
 """Dataset export (instruction and chat), split, hash, filters, S3 upload, and JSONL import."""
+
 from __future__ import annotations
 
 import json
@@ -44,10 +45,14 @@ class Row:
 
 
 def make_rows(n: int = 50, refusals: int = 0) -> list[Row]:
-    rows = [Row(i, f"Question {i}: {HOSTILE[i % len(HOSTILE)]}?", f"Answer {i}. {HOSTILE[(i + 1) % len(HOSTILE)]}")
-            for i in range(1, n + 1)]
-    rows += [Row(1000 + i, f"Harmful request {i}?", f"I can't help with that ({i}).", kind="refusal")
-             for i in range(refusals)]
+    rows = [
+        Row(i, f"Question {i}: {HOSTILE[i % len(HOSTILE)]}?", f"Answer {i}. {HOSTILE[(i + 1) % len(HOSTILE)]}")
+        for i in range(1, n + 1)
+    ]
+    rows += [
+        Row(1000 + i, f"Harmful request {i}?", f"I can't help with that ({i}).", kind="refusal")
+        for i in range(refusals)
+    ]
     return rows
 
 
@@ -59,8 +64,12 @@ def jsonl(data: bytes) -> list[dict]:
 def test_instruction_export_lines_parse_and_template_matches_fields() -> None:
     rows = make_rows(50)
     export = build_instruction_dataset(rows)
-    assert set(export.files) == {"train/train.jsonl", "train/template.json",
-                                 "validation/validation.jsonl", "validation/template.json"}
+    assert set(export.files) == {
+        "train/train.jsonl",
+        "train/template.json",
+        "validation/validation.jsonl",
+        "validation/template.json",
+    }
     train, held = jsonl(export.files["train/train.jsonl"]), jsonl(export.files["validation/validation.jsonl"])
     assert (len(train), len(held)) == (40, 10)
     for record in train + held:
@@ -70,8 +79,10 @@ def test_instruction_export_lines_parse_and_template_matches_fields() -> None:
     template = json.loads(export.files["train/template.json"])
     assert template == dict(DEFAULT_TEMPLATE)
     fields_present = set(train[0])
-    assert set(template_placeholders(template["prompt"])) | set(template_placeholders(template["completion"])) \
+    assert (
+        set(template_placeholders(template["prompt"])) | set(template_placeholders(template["completion"]))
         <= fields_present
+    )
     assert "{instruction}" in template["prompt"] and template["completion"] == "{response}"
     assert template["prompt"].startswith("Below is an instruction that describes a task, paired with an input")
     # what JumpStart trains on; inference must add the response marker
@@ -79,8 +90,12 @@ def test_instruction_export_lines_parse_and_template_matches_fields() -> None:
     assert rendered.endswith("\n\n### Response:\n" + train[0]["response"])
     assert instruction_prompt("Q?").endswith("### Instruction:\nQ?\n\n### Input:\n\n\n### Response:\n")
     version = export.version
-    assert (version.format, version.train_count, version.validation_count, version.validation) == \
-        ("instruction", 40, 10, "split")
+    assert (version.format, version.train_count, version.validation_count, version.validation) == (
+        "instruction",
+        40,
+        10,
+        "split",
+    )
     assert version.hash == content_hash(export) and version.to_dict()["files"] == sorted(export.files)
     json.dumps(version.to_dict())  # the record the store keeps is plain JSON
 
@@ -101,8 +116,9 @@ def test_custom_template_is_checked_against_the_exported_fields() -> None:
 
 def test_chat_export_has_optional_system_then_user_then_assistant() -> None:
     rows = make_rows(10)
-    with_system = jsonl(build_chat_dataset(rows, "You are an AWS expert.", validation_share=None)
-                        .files["train/train.jsonl"])
+    with_system = jsonl(
+        build_chat_dataset(rows, "You are an AWS expert.", validation_share=None).files["train/train.jsonl"]
+    )
     assert len(with_system) == 10
     for record in with_system:
         assert list(record) == ["dialog"]
@@ -110,7 +126,9 @@ def test_chat_export_has_optional_system_then_user_then_assistant() -> None:
         assert record["dialog"][0]["content"] == "You are an AWS expert."
     plain = build_chat_dataset(rows, validation_share=None)
     assert list(plain.files) == ["train/train.jsonl"] and plain.version.validation == "none"
-    assert all([t["role"] for t in r["dialog"]] == ["user", "assistant"] for r in jsonl(plain.files["train/train.jsonl"]))
+    assert all(
+        [t["role"] for t in r["dialog"]] == ["user", "assistant"] for r in jsonl(plain.files["train/train.jsonl"])
+    )
     assert plain.version.template is None and plain.version.format == "chat"
 
 
@@ -139,17 +157,27 @@ def test_explicit_validation_set_replaces_the_split_and_leaves_train() -> None:
     validation = [Row(900, rows[0].question.upper(), "A held-out answer."), Row(901, "Unseen question?", "Yes.")]
     export = build_instruction_dataset(rows, validation=validation)
     held = jsonl(export.files["validation/validation.jsonl"])
-    assert [r["instruction"] for r in sorted(held, key=lambda r: r["response"])] == \
-        [rows[0].question.upper(), "Unseen question?"]
+    assert [r["instruction"] for r in sorted(held, key=lambda r: r["response"])] == [
+        rows[0].question.upper(),
+        "Unseen question?",
+    ]
     assert export.version.train_count == 19 and export.version.dropped == {"validation_overlap": 1}
     assert export.version.validation == "explicit"
 
 
 def test_filters_by_status_tags_and_refusal_share() -> None:
-    rows = [Row(i, f"Q{i}?", f"A{i}.", status=s, tags=t) for i, (s, t) in enumerate([
-        ("accepted", ("aws",)), ("pending", ("aws", "draft")), ("rejected", ("aws",)), ("accepted", ("gcp",)),
-        ("accepted", ()),
-    ])]
+    rows = [
+        Row(i, f"Q{i}?", f"A{i}.", status=s, tags=t)
+        for i, (s, t) in enumerate(
+            [
+                ("accepted", ("aws",)),
+                ("pending", ("aws", "draft")),
+                ("rejected", ("aws",)),
+                ("accepted", ("gcp",)),
+                ("accepted", ()),
+            ]
+        )
+    ]
     count = lambda **kw: build_chat_dataset(rows, validation_share=None, filters=ExportFilters(**kw)).version  # noqa: E731
     assert count().train_count == 4 and count().dropped == {"status": 1}
     assert count(include_statuses=("accepted",)).train_count == 3
@@ -161,8 +189,9 @@ def test_filters_by_status_tags_and_refusal_share() -> None:
     capped = build_instruction_dataset(mixed, validation_share=None, filters=ExportFilters(max_refusal_share=0.2))
     assert capped.version.refusal_count == 20 and capped.version.train_count == 100
     assert capped.version.dropped == {"refusal_cap": 20}
-    again = build_instruction_dataset(list(reversed(mixed)), validation_share=None,
-                                      filters=ExportFilters(max_refusal_share=0.2))
+    again = build_instruction_dataset(
+        list(reversed(mixed)), validation_share=None, filters=ExportFilters(max_refusal_share=0.2)
+    )
     assert again.files == capped.files  # the same refusals are kept
     none = build_instruction_dataset(mixed, validation_share=None, filters=ExportFilters(max_refusal_share=0.0))
     assert none.version.refusal_count == 0
@@ -185,14 +214,33 @@ def test_exported_files_import_back(tmp_path) -> None:
 
 
 def test_import_accepts_the_three_formats() -> None:
-    text = "\ufeff" + "\n".join([
-        json.dumps({"instruction": "What is S3?", "context": "", "response": "Object storage."}),
-        "",
-        json.dumps({"dialog": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Q2"},
-                               {"role": "assistant", "content": "A2"}]}),
-        json.dumps({"messages": [{"role": "user", "content": [{"type": "text", "text": "Q3"}]},
-                                 {"role": "assistant", "content": "A3"}]}),
-    ]) + "\n"
+    text = (
+        "\ufeff"
+        + "\n".join(
+            [
+                json.dumps({"instruction": "What is S3?", "context": "", "response": "Object storage."}),
+                "",
+                json.dumps(
+                    {
+                        "dialog": [
+                            {"role": "system", "content": "Be brief."},
+                            {"role": "user", "content": "Q2"},
+                            {"role": "assistant", "content": "A2"},
+                        ]
+                    }
+                ),
+                json.dumps(
+                    {
+                        "messages": [
+                            {"role": "user", "content": [{"type": "text", "text": "Q3"}]},
+                            {"role": "assistant", "content": "A3"},
+                        ]
+                    }
+                ),
+            ]
+        )
+        + "\n"
+    )
     pairs = parse_import(text)
     assert [(p.line, p.format, p.question, p.answer, p.system) for p in pairs] == [
         (1, "instruction", "What is S3?", "Object storage.", None),
@@ -205,14 +253,22 @@ def test_import_errors_name_every_bad_line_and_import_nothing(tmp_path) -> None:
     good = json.dumps({"instruction": "Q", "response": "A"})
     lines = [
         good,
-        '{"instruction": "Q", "response": ',                                    # 2: broken JSON
+        '{"instruction": "Q", "response": ',  # 2: broken JSON
         good,
-        json.dumps(["not", "an", "object"]),                                    # 4
-        json.dumps({"prompt": "Q", "completion": "A"}),                          # 5: unknown keys
-        json.dumps({"instruction": "Q", "response": ""}),                        # 6: empty response
-        json.dumps({"dialog": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-                               {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]}),  # 7
-        json.dumps({"messages": [{"role": "tool", "content": "x"}]}),             # 8: bad role
+        json.dumps(["not", "an", "object"]),  # 4
+        json.dumps({"prompt": "Q", "completion": "A"}),  # 5: unknown keys
+        json.dumps({"instruction": "Q", "response": ""}),  # 6: empty response
+        json.dumps(
+            {
+                "dialog": [
+                    {"role": "user", "content": "a"},
+                    {"role": "assistant", "content": "b"},
+                    {"role": "user", "content": "c"},
+                    {"role": "assistant", "content": "d"},
+                ]
+            }
+        ),  # 7
+        json.dumps({"messages": [{"role": "tool", "content": "x"}]}),  # 8: bad role
     ]
     with pytest.raises(ImportFormatError) as caught:
         parse_import("\n".join(lines))

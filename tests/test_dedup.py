@@ -1,4 +1,5 @@
 """Dedup: exact clusters after normalisation, near-duplicate recall on planted copies, leakage."""
+
 from __future__ import annotations
 
 import random
@@ -16,8 +17,18 @@ from core.curation.dedup import (
     normalize_question,
 )
 
-STEMS = ("what is", "how do i", "why does", "when should i use", "which", "how can we", "explain how",
-         "what are the", "describe how", "is it possible to")
+STEMS = (
+    "what is",
+    "how do i",
+    "why does",
+    "when should i use",
+    "which",
+    "how can we",
+    "explain how",
+    "what are the",
+    "describe how",
+    "is it possible to",
+)
 FILLER = ("the", "a", "of", "to", "in", "for", "with", "on", "and", "my", "an", "by")
 SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "ze", "qu", "ba", "de", "fi", "go", "hu", "pa")
 
@@ -106,9 +117,7 @@ def test_exact_duplicates_under_case_punctuation_and_unicode_width() -> None:
         PairText(4, "Ｗｈａｔ ｉｓ Ａｍａｚｏｎ Ｓ３？", "Storage."),  # full-width, NFKC folds it
         PairText(5, "What is Amazon EBS?", "Block storage."),
     ]
-    assert find_duplicates(pairs) == [
-        DuplicateCluster(members=(1, 2, 3, 4), keeper=2, kind="exact", similarity=1.0)
-    ]
+    assert find_duplicates(pairs) == [DuplicateCluster(members=(1, 2, 3, 4), keeper=2, kind="exact", similarity=1.0)]
     assert len({exact_key(p.question) for p in pairs[:4]}) == 1
     assert normalize_question("  Hello,\tWORLD!! ") == "hello world"
 

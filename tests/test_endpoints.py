@@ -1,5 +1,6 @@
 """Endpoints against the AWS emulator: deploy a completed job's model the way the SDK does,
 InService, invoke through the SageMaker target, delete; failures, base model, cost and idle."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,20 +54,33 @@ def _train(aws, clients, store, recipe, name: str = "td-ft-1") -> None:
     """A training job run to completion on the emulator, recorded in the store like the Jobs pane does."""
     from core.training.request import build_training_request
 
-    rows = "\n".join(json.dumps({"instruction": f"How do I do thing {i}?", "context": "",
-                                 "response": f"Do thing {i} carefully."}) for i in range(30))
+    rows = "\n".join(
+        json.dumps({"instruction": f"How do I do thing {i}?", "context": "", "response": f"Do thing {i} carefully."})
+        for i in range(30)
+    )
     clients.s3.put_object(Bucket=aws.bucket, Key="ds/train/train.jsonl", Body=rows.encode())
     clients.s3.put_object(Bucket=aws.bucket, Key="ds/train/template.json", Body=json.dumps(TEMPLATE).encode())
     request = build_training_request(
-        recipe, job_name=name, role_arn=aws.role_arn, instance_type="ml.g5.2xlarge",
-        hyperparameters={"epoch": "1", "instruction_tuned": "True"}, train_s3_uri=f"s3://{aws.bucket}/ds/train/",
-        output_s3_uri=f"s3://{aws.bucket}/out/", accept_eula=True, tags={})
+        recipe,
+        job_name=name,
+        role_arn=aws.role_arn,
+        instance_type="ml.g5.2xlarge",
+        hyperparameters={"epoch": "1", "instruction_tuned": "True"},
+        train_s3_uri=f"s3://{aws.bucket}/ds/train/",
+        output_s3_uri=f"s3://{aws.bucket}/out/",
+        accept_eula=True,
+        tags={},
+    )
     with store.db.tx() as conn:
-        dataset = conn.execute("INSERT INTO dataset_versions (hash, format, template, created_at) "
-                               "VALUES ('h1', 'instruction', ?, 0)", (json.dumps(TEMPLATE),)).lastrowid
-        conn.execute("INSERT INTO jobs (name, dataset_version_id, model_id, model_version, instance_type, "
-                     "created_at) VALUES (?, ?, ?, ?, 'ml.g5.2xlarge', 0)",
-                     (name, dataset, MODEL_ID, recipe.model_version))
+        dataset = conn.execute(
+            "INSERT INTO dataset_versions (hash, format, template, created_at) VALUES ('h1', 'instruction', ?, 0)",
+            (json.dumps(TEMPLATE),),
+        ).lastrowid
+        conn.execute(
+            "INSERT INTO jobs (name, dataset_version_id, model_id, model_version, instance_type, "
+            "created_at) VALUES (?, ?, ?, ?, 'ml.g5.2xlarge', 0)",
+            (name, dataset, MODEL_ID, recipe.model_version),
+        )
     clients.sagemaker.create_training_job(**request)
     deadline = time.time() + 20
     while clients.sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] != "Completed":
@@ -87,9 +101,14 @@ async def test_deploy_invoke_list_delete_lifecycle(aws, boto3_clients, store, co
     container = sm.describe_model(ModelName=plan.model_name)["PrimaryContainer"]
     assert container["Image"] == recipe.hosting_image_uri
     assert container["Environment"] == {**recipe.hosting_env, **recipe.hosting_env_overrides.get("ml.g5.2xlarge", {})}
-    assert container["ModelDataSource"] == {"S3DataSource": {
-        "S3Uri": f"s3://{aws.bucket}/out/td-ft-1/output/model/", "S3DataType": "S3Prefix",
-        "CompressionType": "None", "ModelAccessConfig": {"AcceptEula": True}}}
+    assert container["ModelDataSource"] == {
+        "S3DataSource": {
+            "S3Uri": f"s3://{aws.bucket}/out/td-ft-1/output/model/",
+            "S3DataType": "S3Prefix",
+            "CompressionType": "None",
+            "ModelAccessConfig": {"AcceptEula": True},
+        }
+    }
     variant = sm.describe_endpoint_config(EndpointConfigName=plan.config_name)["ProductionVariants"][0]
     assert variant["VariantName"] == "AllTraffic" and variant["InstanceType"] == "ml.g5.2xlarge"
     assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == 1200
@@ -100,8 +119,9 @@ async def test_deploy_invoke_list_delete_lifecycle(aws, boto3_clients, store, co
 
     target = Services(store, config).endpoint_target(plan.endpoint_name)
     try:
-        result = await target.complete([{"role": "user", "content": "How do I read my meter?"}],
-                                       temperature=0.2, max_tokens=120)
+        result = await target.complete(
+            [{"role": "user", "content": "How do I read my meter?"}], temperature=0.2, max_tokens=120
+        )
     finally:
         await target.aclose()
     assert result.text.strip() and target.prompt_format == "instruction"
@@ -110,8 +130,12 @@ async def test_deploy_invoke_list_delete_lifecycle(aws, boto3_clients, store, co
     assert store.endpoint(plan.endpoint_name).last_invoked_at is not None
 
     [listed] = manager.list_endpoints()
-    assert (listed.name, listed.status, listed.instance_type, listed.idle_warning) == \
-        (plan.endpoint_name, "InService", "ml.g5.2xlarge", False)
+    assert (listed.name, listed.status, listed.instance_type, listed.idle_warning) == (
+        plan.endpoint_name,
+        "InService",
+        "ml.g5.2xlarge",
+        False,
+    )
     assert listed.uptime_s > 0 and listed.cost_so_far == pytest.approx(1.515 * listed.uptime_s / 3600)
 
     assert plan.endpoint_name in manager.delete_confirmation(plan.endpoint_name)
@@ -176,8 +200,13 @@ def test_endpoints_verb_lists_what_the_session_saw(store, config, capsys):
     import core.cli.evaluate  # noqa: F401  (registers its verbs)
     from core.cli.main import build_parser, run_headless
 
-    store.add_endpoint("ep-2", kind="base", instance_type="ml.g5.2xlarge", price_per_hour=1.515,
-                       model_id="meta-textgeneration-llama-3-2-3b")
+    store.add_endpoint(
+        "ep-2",
+        kind="base",
+        instance_type="ml.g5.2xlarge",
+        price_per_hour=1.515,
+        model_id="meta-textgeneration-llama-3-2-3b",
+    )
     store.set_endpoint_status("ep-2", "Failed", failure_reason="\x1b[31mboom[/]")
     argv = ["endpoints", "--session", "endpoints", "--no-refresh"]
     assert run_headless(build_parser().parse_args([*argv, "--json"]), config) == 0
@@ -189,10 +218,17 @@ def test_endpoints_verb_lists_what_the_session_saw(store, config, capsys):
 
 
 def test_model_prefix_and_prompt_format_rules():
-    assert model_prefix("s3://b/out/j/output/model.tar.gz", "NONE") == ("s3://b/out/j/output/model/", "S3Prefix", "None")
+    assert model_prefix("s3://b/out/j/output/model.tar.gz", "NONE") == (
+        "s3://b/out/j/output/model/",
+        "S3Prefix",
+        "None",
+    )
     assert model_prefix("s3://b/out/j/output/model", "NONE")[0] == "s3://b/out/j/output/model/"
-    assert model_prefix("s3://b/out/j/output/model.tar.gz", "GZIP") == ("s3://b/out/j/output/model.tar.gz",
-                                                                        "S3Object", "Gzip")
+    assert model_prefix("s3://b/out/j/output/model.tar.gz", "GZIP") == (
+        "s3://b/out/j/output/model.tar.gz",
+        "S3Object",
+        "Gzip",
+    )
     assert prompt_format_for("m", {"instruction_tuned": '"True"'}) == "instruction"
     assert prompt_format_for("m", {"chat_dataset": "True"}) == "llama3-chat"
     assert prompt_format_for("m-instruct", {}) == "llama3-chat"
@@ -216,6 +252,10 @@ def test_endpoints_deploy_and_delete_verbs(aws, boto3_clients, store, config, re
     assert run_headless(build_parser().parse_args(delete), config) == 0
     assert "deleted endpoint ep-cli" in capsys.readouterr().out
     assert [e["EndpointStatus"] for e in boto3_clients.sagemaker.list_endpoints()["Endpoints"]] in ([], ["Deleting"])
-    assert run_headless(build_parser().parse_args(["endpoints", "deploy", "no-such-job", "--yes",
-                                                   "--session", "endpoints"]), config) == 1
+    assert (
+        run_headless(
+            build_parser().parse_args(["endpoints", "deploy", "no-such-job", "--yes", "--session", "endpoints"]), config
+        )
+        == 1
+    )
     assert "cannot read training job no-such-job" in capsys.readouterr().err

@@ -8,6 +8,7 @@ generation (test_generate), truncated and hostile answers in judging (test_judge
 throttling backoff with a stubbed client and ResourceLimitExceeded from real quotas (test_jobs);
 SIGKILL of the store (test_store) and of `tunedeck generate` (test_generate).
 """
+
 from __future__ import annotations
 
 import json
@@ -75,14 +76,23 @@ def fast_target(store, base_url: str, model: str):
     from core.llm.throttle import AdaptiveLimiter, LimiterConfig
 
     def record(call) -> None:
-        store.record_llm_call(profile=call.profile, model=call.model, purpose=call.purpose or "",
-                              prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens,
-                              latency_ms=call.latency_s * 1000, cost_usd=call.cost_usd, error=call.error)
+        store.record_llm_call(
+            profile=call.profile,
+            model=call.model,
+            purpose=call.purpose or "",
+            prompt_tokens=call.prompt_tokens,
+            completion_tokens=call.completion_tokens,
+            latency_ms=call.latency_s * 1000,
+            cost_usd=call.cost_usd,
+            error=call.error,
+        )
 
-    limiter = AdaptiveLimiter(LimiterConfig(max_concurrency=8, max_attempts=2, backoff_base_s=0.01,
-                                            backoff_max_s=0.02))
-    return build_target({"provider": "openai", "model": model, "base_url": base_url, "api_key_env": "OPENAI_API_KEY",
-                         "timeout_s": 0.4}, limiter=limiter, on_call=record)
+    limiter = AdaptiveLimiter(LimiterConfig(max_concurrency=8, max_attempts=2, backoff_base_s=0.01, backoff_max_s=0.02))
+    return build_target(
+        {"provider": "openai", "model": model, "base_url": base_url, "api_key_env": "OPENAI_API_KEY", "timeout_s": 0.4},
+        limiter=limiter,
+        on_call=record,
+    )
 
 
 def inject(llm, kind: str, phrase: str) -> None:
@@ -131,9 +141,15 @@ async def test_generation_under_llm_fault(session, llm, kind):
 async def _evaluate(store, base_url):
     targets = [fast_target(store, base_url, m) for m in (MODEL_A, MODEL_B, JUDGE)]
     try:
-        return await run_evaluation(store, target_a=f"openai:{MODEL_A}", target_b=f"openai:{MODEL_B}",
-                                    client_a=targets[0], client_b=targets[1], judge=targets[2],
-                                    settings=EvalSettings(max_tokens=300, concurrency=3))
+        return await run_evaluation(
+            store,
+            target_a=f"openai:{MODEL_A}",
+            target_b=f"openai:{MODEL_B}",
+            client_a=targets[0],
+            client_b=targets[1],
+            judge=targets[2],
+            settings=EvalSettings(max_tokens=300, concurrency=3),
+        )
     finally:
         for target in targets:
             await target.aclose()
@@ -190,8 +206,9 @@ def test_jobs_under_aws_fault(aws, tmp_path, code):
     store = make_store(tmp_path)
     add_dataset(store, aws, rows=40)
     no_retry = BotoConfig(retries={"total_max_attempts": 1, "mode": "standard"})  # the fault reaches tunedeck
-    service = make_service(store, make_config(aws), client_factory=lambda name: aws.client(name, no_retry),
-                           log_settle_seconds=0.5)
+    service = make_service(
+        store, make_config(aws), client_factory=lambda name: aws.client(name, no_retry), log_settle_seconds=0.5
+    )
     _, jobs = sweep(service, "epoch=6", "learning_rate=1e-4,2e-4", mode="list")
 
     aws.inject_fault("CreateTrainingJob", code)
@@ -233,8 +250,12 @@ def test_no_aws_failure_escapes_a_round(aws, tmp_path):
     store = make_store(tmp_path)
     add_dataset(store, aws, rows=40)
     no_retry = BotoConfig(retries={"total_max_attempts": 1, "mode": "standard"})
-    service = make_service(store, make_config(aws, quotas={INSTANCE: 1}), clock=lambda: time.time() + shift[0],
-                           client_factory=lambda name: aws.client(name, no_retry))
+    service = make_service(
+        store,
+        make_config(aws, quotas={INSTANCE: 1}),
+        clock=lambda: time.time() + shift[0],
+        client_factory=lambda name: aws.client(name, no_retry),
+    )
     _, (job,) = sweep(service, "epoch=1")
     aws.inject_fault("CreateTrainingJob", "ResourceInUse", message="Training job names must be unique")
     aws.inject_fault("DescribeTrainingJob", "ThrottlingException")
@@ -258,15 +279,31 @@ def _cloudwatch_metrics(aws, job) -> list[tuple[str, int, float]]:
     """Every datapoint CloudWatch holds for the job's metric definitions, asked for directly."""
     from datetime import datetime, timedelta, timezone
 
-    queries = [{"Id": f"m{k}", "Label": d["Name"], "MetricStat": {
-        "Metric": {"Namespace": "/aws/sagemaker/TrainingJobs", "MetricName": d["Name"],
-                   "Dimensions": [{"Name": "TrainingJobName", "Value": job.name}]}, "Period": 1, "Stat": "Average"}}
-        for k, d in enumerate(job.metric_definitions())]
+    queries = [
+        {
+            "Id": f"m{k}",
+            "Label": d["Name"],
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "/aws/sagemaker/TrainingJobs",
+                    "MetricName": d["Name"],
+                    "Dimensions": [{"Name": "TrainingJobName", "Value": job.name}],
+                },
+                "Period": 1,
+                "Stat": "Average",
+            },
+        }
+        for k, d in enumerate(job.metric_definitions())
+    ]
     now = datetime.now(timezone.utc)
-    page = aws.client("cloudwatch").get_metric_data(MetricDataQueries=queries, StartTime=now - timedelta(minutes=5),
-                                                    EndTime=now)
-    return sorted((queries[int(r["Id"][1:])]["Label"], int(ts.timestamp() * 1000), value)
-                  for r in page["MetricDataResults"] for ts, value in zip(r["Timestamps"], r["Values"]))
+    page = aws.client("cloudwatch").get_metric_data(
+        MetricDataQueries=queries, StartTime=now - timedelta(minutes=5), EndTime=now
+    )
+    return sorted(
+        (queries[int(r["Id"][1:])]["Label"], int(ts.timestamp() * 1000), value)
+        for r in page["MetricDataResults"]
+        for ts, value in zip(r["Timestamps"], r["Values"])
+    )
 
 
 # ---- SIGKILL of the headless verbs, then a rerun ----------------------------------------------------
@@ -275,11 +312,21 @@ def _cloudwatch_metrics(aws, job) -> list[tuple[str, int, float]]:
 def _user_config(tmp_path, llm, aws=None, concurrency: int = 4) -> Path:
     lines = []
     for role, model in (("generator", MODEL_A), ("judge", JUDGE)):
-        lines += [f"[llm.{role}]", f'base_url = "{llm.base_url}"', f'model = "{model}"', "rpm = 100000",
-                  "tpm = 100000000", f"max_concurrency = {concurrency}"]
+        lines += [
+            f"[llm.{role}]",
+            f'base_url = "{llm.base_url}"',
+            f'model = "{model}"',
+            "rpm = 100000",
+            "tpm = 100000000",
+            f"max_concurrency = {concurrency}",
+        ]
     if aws is not None:
-        lines += ["[aws]", f'endpoint_url = "{aws.endpoint_url}"', f'role_arn = "{aws.role_arn}"',
-                  f's3_bucket = "{aws.bucket}"']
+        lines += [
+            "[aws]",
+            f'endpoint_url = "{aws.endpoint_url}"',
+            f'role_arn = "{aws.role_arn}"',
+            f's3_bucket = "{aws.bucket}"',
+        ]
     path = tmp_path / "config.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -304,8 +351,19 @@ def test_sigkill_during_topic_tree_generation_then_rerun(llm, tmp_path, monkeypa
     config = _user_config(tmp_path, llm, concurrency=1)  # one subtopic call at a time
     store = open_session("tree")
     llm.configure(latency_ms=150)
-    command = _tunedeck(config, "topics", "generate", "--session", "tree", "--brief", "UK household energy supply",
-                        "--categories", "4", "--subtopics", "3")
+    command = _tunedeck(
+        config,
+        "topics",
+        "generate",
+        "--session",
+        "tree",
+        "--brief",
+        "UK household energy supply",
+        "--categories",
+        "4",
+        "--subtopics",
+        "3",
+    )
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def children() -> dict[int, set[int]]:
@@ -349,12 +407,12 @@ def test_sigkill_during_export_then_rerun(aws, llm, tmp_path, monkeypatch):
 
     store = open_session("exp")
     answer = "Take a photo of the meter, then submit the reading online within five working days. " * 20
-    store.add_pairs([NewPair(f"How do I handle meter case {i}?", f"{answer} (case {i})", status="accepted")
-                     for i in range(4000)])
+    store.add_pairs(
+        [NewPair(f"How do I handle meter case {i}?", f"{answer} (case {i})", status="accepted") for i in range(4000)]
+    )
     config = _user_config(tmp_path, llm, aws)
     out = tmp_path / "export"
-    command = _tunedeck(config, "export", "--session", "exp", "--format", "instruction", "--out", str(out),
-                        "--json")
+    command = _tunedeck(config, "export", "--session", "exp", "--format", "instruction", "--out", str(out), "--json")
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     train = out / "train"
 
@@ -372,14 +430,19 @@ def test_sigkill_during_export_then_rerun(aws, llm, tmp_path, monkeypatch):
     assert rerun.returncode == 0, rerun.stderr
     result = json.loads(rerun.stdout)
     written = _complete_export(out)
-    assert written == {"train/template.json": 1, "train/train.jsonl": 3200,
-                       "validation/template.json": 1, "validation/validation.jsonl": 800}
+    assert written == {
+        "train/template.json": 1,
+        "train/train.jsonl": 3200,
+        "validation/template.json": 1,
+        "validation/validation.jsonl": 800,
+    }
     assert store.db.scalar("SELECT COUNT(*) FROM dataset_versions") == 1
     assert store.latest_dataset_version().hash == result["hash"]
     assert not [p for p in out.rglob(".*")]  # no temporary file left behind
     s3 = aws.client("s3")
-    keys = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=aws.bucket)["Contents"]
-            if result["hash"] in o["Key"]}
+    keys = {
+        o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=aws.bucket)["Contents"] if result["hash"] in o["Key"]
+    }
     assert sorted(k.split(result["hash"] + "/")[1] for k in keys) == sorted(written)
     assert all(keys[k] == (out / k.split(result["hash"] + "/")[1]).stat().st_size for k in keys)
     store.close()
@@ -392,8 +455,20 @@ def test_sigkill_during_evaluation_then_rerun(llm, tmp_path, monkeypatch):
     store.create_question_set("heldout", [(q, "meters", None) for q in questions])
     config = _user_config(tmp_path, llm, concurrency=2)
     llm.configure(latency_ms=60)
-    command = _tunedeck(config, "eval", "run", "--session", "evalkill", "--a", f"openai:{MODEL_A}",
-                        "--b", f"openai:{MODEL_B}", "--set", "heldout", "--json")
+    command = _tunedeck(
+        config,
+        "eval",
+        "run",
+        "--session",
+        "evalkill",
+        "--a",
+        f"openai:{MODEL_A}",
+        "--b",
+        f"openai:{MODEL_B}",
+        "--set",
+        "heldout",
+        "--json",
+    )
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     verdicts = "SELECT COUNT(*) FROM verdicts WHERE winner IS NOT NULL"
     _kill_when(proc, lambda: store.db.scalar(verdicts) >= 3)

@@ -1,4 +1,5 @@
 """Pair generation against the LLM emulator: schema parsing, faults, cancel/resume, SIGKILL/resume."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
-from core.generation.generate import GenerationSettings, GenerationStopped, PairGenerator, TopicTreeBuilder, parse_json_list
+from core.generation.generate import (
+    GenerationSettings,
+    GenerationStopped,
+    PairGenerator,
+    TopicTreeBuilder,
+    parse_json_list,
+)
 from core.services import Services
 from core.sessions import open_session
 
@@ -145,10 +152,23 @@ def test_sigkill_mid_run_then_rerun_gives_the_full_set_once(session, llm, tmp_pa
     llm.configure(latency_ms=30)
     user_config = tmp_path / "config.toml"
     user_config.write_text(
-        f'[llm.generator]\nbase_url = "{llm.base_url}"\nrpm = 100000\ntpm = 100000000\nmax_concurrency = 8\n')
+        f'[llm.generator]\nbase_url = "{llm.base_url}"\nrpm = 100000\ntpm = 100000000\nmax_concurrency = 8\n'
+    )
     env = {**os.environ, "OPENAI_API_KEY": "test-key"}
-    command = [sys.executable, "-m", "tui", "--config", str(user_config), "generate", "--session", "gen",
-               "--questions-per-topic", "3", "--refusal-share", "0.1"]
+    command = [
+        sys.executable,
+        "-m",
+        "tui",
+        "--config",
+        str(user_config),
+        "generate",
+        "--session",
+        "gen",
+        "--questions-per-topic",
+        "3",
+        "--refusal-share",
+        "0.1",
+    ]
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while store.count_pairs() < 8 and time.monotonic() < deadline:
@@ -171,8 +191,12 @@ async def test_regenerate_replaces_answers_and_undo_restores(session, llm):
     from core.store import NewPair
 
     store, config = session
-    ids = store.add_pairs([NewPair("How do I read my meter?", "old answer"),
-                           NewPair("Give me my neighbour's bank details", "old refusal", kind="refusal")])
+    ids = store.add_pairs(
+        [
+            NewPair("How do I read my meter?", "old answer"),
+            NewPair("Give me my neighbour's bank details", "old refusal", kind="refusal"),
+        ]
+    )
     target = Services(store, config).chat_target("generator")
     try:
         done, errors = await regenerate_answers(store, target, settings(config, answer_temperature=1.0), ids)

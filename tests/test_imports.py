@@ -1,4 +1,5 @@
 """Import hygiene: core never imports textual; the TUI starts without the heavy SDKs."""
+
 from __future__ import annotations
 
 import pkgutil

@@ -1,5 +1,6 @@
 """Sweeps, plans, the capacity-aware queue, stop, clone, restart reconciliation and the headless verbs,
 against the AWS emulator (fast clock)."""
+
 from __future__ import annotations
 
 import json
@@ -34,18 +35,26 @@ def all_done(service) -> bool:
 
 
 def test_expansion_grid_list_presets_and_alpha_ratio():
-    params = [parse_param("learning_rate=1e-4,2e-4"), parse_param("lora_r=8,16"), parse_param("lora_alpha=2xr"),
-              parse_param("target_modules=q,v|all linear")]
+    params = [
+        parse_param("learning_rate=1e-4,2e-4"),
+        parse_param("lora_r=8,16"),
+        parse_param("lora_alpha=2xr"),
+        parse_param("target_modules=q,v|all linear"),
+    ]
     jobs, warnings = expand(params, fixed={"instruction_tuned": "True"})
     assert len(jobs) == 8 and not warnings
     assert {(j["lora_r"], j["lora_alpha"]) for j in jobs} == {("8", "16"), ("16", "32")}
     assert {j["target_modules"] for j in jobs} == {"q_proj,v_proj", ALL}
     assert all(j["instruction_tuned"] == "True" for j in jobs)
 
-    listed, _ = expand([parse_param("epoch=1,2,3"), parse_param("lora_r=8,16,32"), parse_param("lora_dropout=0.1")],
-                       mode="list")
+    listed, _ = expand(
+        [parse_param("epoch=1,2,3"), parse_param("lora_r=8,16,32"), parse_param("lora_dropout=0.1")], mode="list"
+    )
     assert [(j["epoch"], j["lora_r"], j["lora_dropout"]) for j in listed] == [
-        ("1", "8", "0.1"), ("2", "16", "0.1"), ("3", "32", "0.1")]
+        ("1", "8", "0.1"),
+        ("2", "16", "0.1"),
+        ("3", "32", "0.1"),
+    ]
     # alpha = k x r with r from the spec's defaults, and duplicates dropped with a warning
     jobs, warnings = expand([parse_param("lora_alpha=4xr,32")], defaults={"lora_r": "8"})
     assert jobs == [{"lora_alpha": "32"}] and "duplicate" in warnings[0]
@@ -60,8 +69,9 @@ def test_plan_validates_every_job_before_any_aws_call(tmp_path):
     store.add_dataset_version("h1", "instruction", train_s3_uri="s3://bucket/ds/train/", counts={"train": 2000})
     service = make_service(store, make_config(quotas={INSTANCE: 2}))
     with pytest.raises(SweepError) as bad:
-        service.plan_sweep(SweepSpec.from_strings(INSTANCE, [
-            "lora_r=8,0", "learning_rate=fast", "target_modules=q_proj,x_proj"]))
+        service.plan_sweep(
+            SweepSpec.from_strings(INSTANCE, ["lora_r=8,0", "learning_rate=fast", "target_modules=q_proj,x_proj"])
+        )
     messages = "\n".join(bad.value.errors)
     assert "lora_r: must be at least 1, got 0 (job 2)" in messages
     assert "learning_rate: must be a number, got 'fast'" in messages
@@ -101,8 +111,16 @@ def test_estimates_are_refined_by_finished_jobs(tmp_path):
     raw = first.jobs[0].raw_estimated_seconds
     assert first.refinement == 1.0 and first.jobs[0].estimated_seconds == raw
     # a finished job that took a quarter of its estimate
-    job = store.add_job(NewJob(name="done-1", model_id=MODEL, model_version="1.1.7", instance_type=INSTANCE,
-                               hyperparameters={"epoch": "2"}, estimated_seconds=raw))
+    job = store.add_job(
+        NewJob(
+            name="done-1",
+            model_id=MODEL,
+            model_version="1.1.7",
+            instance_type=INSTANCE,
+            hyperparameters={"epoch": "2"},
+            estimated_seconds=raw,
+        )
+    )
     store.update_job(job.id, status=COMPLETED, launched_at=1000.0, end_time=1000.0 + raw / 4)
     second = service.plan_sweep(spec)
     assert second.refinement == pytest.approx(0.25)
@@ -147,8 +165,9 @@ def test_resource_limit_exceeded_requeues_with_backoff(aws, tmp_path):
     assert len(first.launched) == 1 and len(first.requeued) == 1  # the refused type is not tried again
     waiting = store.job(first.requeued[0])
     assert waiting.status == QUEUED and waiting.next_attempt_at > time.time()
-    assert waiting.failure_reason.startswith("ResourceLimitExceeded: The account-level service limit "
-                                             "'ml.g5.2xlarge for training job usage' is 1 Instances")
+    assert waiting.failure_reason.startswith(
+        "ResourceLimitExceeded: The account-level service limit 'ml.g5.2xlarge for training job usage' is 1 Instances"
+    )
     run_until(service, lambda: all_done(service))
     jobs = store.jobs()
     assert [j.status for j in jobs] == [COMPLETED] * 3
@@ -203,9 +222,16 @@ def test_restart_reconciles_the_queue_with_sagemaker(aws, tmp_path):
     assert store.claim_job(jobs[2].id)
     recipe = first.recipe(MODEL, "1.1.7")
     request = build_training_request(
-        recipe, job_name=jobs[2].name, role_arn=aws.role_arn, instance_type=INSTANCE,
-        hyperparameters=jobs[2].hyperparameters, train_s3_uri=dataset.train_s3_uri,
-        output_s3_uri=first.output_uri(), accept_eula=True, tags={})
+        recipe,
+        job_name=jobs[2].name,
+        role_arn=aws.role_arn,
+        instance_type=INSTANCE,
+        hyperparameters=jobs[2].hyperparameters,
+        train_s3_uri=dataset.train_s3_uri,
+        output_s3_uri=first.output_uri(),
+        accept_eula=True,
+        tags={},
+    )
     aws.client("sagemaker").create_training_job(**request)
     # ... and a crash before CreateTrainingJob was sent
     assert store.claim_job(jobs[3].id)
@@ -219,8 +245,9 @@ def test_restart_reconciles_the_queue_with_sagemaker(aws, tmp_path):
     run_until(second, second.idle)
     assert [j.status for j in store.jobs()] == [COMPLETED] * 4
     assert second.api_calls["CreateTrainingJob"] == 1
-    created = Counter(s["TrainingJobName"] for s in
-                      aws.client("sagemaker").list_training_jobs()["TrainingJobSummaries"])
+    created = Counter(
+        s["TrainingJobName"] for s in aws.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
+    )
     assert sorted(created) == sorted(j.name for j in jobs) and set(created.values()) == {1}
     assert all(store.metric_point_count(j.id, "step-loss") > 0 for j in store.jobs())  # the adopted one too
 
@@ -240,8 +267,10 @@ def test_polling_backs_off_while_throttled(aws, tmp_path):
 
     def refuse(model, **_):
         if throttle["on"] and model.name == "ListTrainingJobs":
-            return Http(), {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
-                            "ResponseMetadata": {"HTTPStatusCode": 400}}
+            return Http(), {
+                "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            }
         return None
 
     service.client("sagemaker").meta.events.register("before-call.sagemaker.ListTrainingJobs", refuse)
@@ -276,17 +305,41 @@ def test_headless_sweep_launch_jobs_and_stop(aws, tmp_path, monkeypatch, capsys)
         out, err = capsys.readouterr()
         return code, out, err
 
-    code, out, _ = run("sweep", "launch", "--session", "cli", "--instance", INSTANCE, "--param", "epoch=30",
-                       "--param", "learning_rate=1e-4,2e-4")
+    code, out, _ = run(
+        "sweep",
+        "launch",
+        "--session",
+        "cli",
+        "--instance",
+        INSTANCE,
+        "--param",
+        "epoch=30",
+        "--param",
+        "learning_rate=1e-4,2e-4",
+    )
     assert code == 0 and "2 job(s)" in out and "estimated cost $" in out and "--yes" in out
     assert open_session("cli", create=False).jobs() == []
 
     code, _, err = run("sweep", "launch", "--session", "cli", "--instance", INSTANCE, "--param", "lora_r=0", "--yes")
     assert code == 2 and "lora_r: must be at least 1" in err
 
-    code, out, _ = run("sweep", "launch", "--session", "cli", "--dataset", "latest", "--instance", INSTANCE,
-                       "--param", "epoch=30", "--param", "learning_rate=1e-4,2e-4", "--accept-eula", "--yes",
-                       "--json")
+    code, out, _ = run(
+        "sweep",
+        "launch",
+        "--session",
+        "cli",
+        "--dataset",
+        "latest",
+        "--instance",
+        INSTANCE,
+        "--param",
+        "epoch=30",
+        "--param",
+        "learning_rate=1e-4,2e-4",
+        "--accept-eula",
+        "--yes",
+        "--json",
+    )
     launched = json.loads(out)
     assert code == 0 and launched["queued"] and len(launched["jobs"]) == 2 and len(launched["launched"]) == 1
 

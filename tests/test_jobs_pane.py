@@ -1,6 +1,7 @@
 """Pilot, keys only, against the AWS emulator: the Jobs pane plans a sweep (cost first), feeds the
 queue, shows live losses, flags the overfitting job, plots, ranks in the sheet, clones and stops.
 Plus the lean sparkline against Textual's built-in one."""
+
 from __future__ import annotations
 
 import csv
@@ -50,9 +51,16 @@ def app(aws, monkeypatch):
     config = load_config(include_user=False)
     config.aws.endpoint_url, config.aws.s3_bucket, config.aws.role_arn = aws.endpoint_url, aws.bucket, aws.role_arn
     store = open_session("jobs")
-    store.add_pairs([NewPair(f"How do I read meter number {i} on a cold morning?",
-                             f"Press the red button {i} times, then read the top row.", status="accepted")
-                     for i in range(60)])
+    store.add_pairs(
+        [
+            NewPair(
+                f"How do I read meter number {i} on a cold morning?",
+                f"Press the red button {i} times, then read the top row.",
+                status="accepted",
+            )
+            for i in range(60)
+        ]
+    )
     export_dataset(store, config, format="instruction")
     yield JobsApp(store, config, check_identity=False, status_interval=60)
     store.close()
@@ -105,8 +113,16 @@ async def test_sweep_from_builder_to_flagged_rows_with_keys(app, aws, boto3_clie
         await wait_for(pilot, lambda: any(e.startswith("epoch") for e in builder.errors), what="epoch error")
         assert builder.query_one("#hp-epoch", Input).has_class("-invalid") and builder.plan is None
         await pilot.press("ctrl+u", *"3,6", "tab", *"0.0001,0.0005")
-        plan = await wait_for(pilot, lambda: builder.plan is not None and not builder.errors
-                              and builder._planned_generation == builder._generation and builder.plan, what="plan")
+        plan = await wait_for(
+            pilot,
+            lambda: (
+                builder.plan is not None
+                and not builder.errors
+                and builder._planned_generation == builder._generation
+                and builder.plan
+            ),
+            what="plan",
+        )
         shown = str(builder.query_one("#sweep-plan").render())
         assert len(plan.jobs) == 4 and "4 job(s)" in shown and f"${plan.total_cost:,.2f}" in shown
         # the model is gated: launching without ticking the EULA is refused
@@ -127,9 +143,13 @@ async def test_sweep_from_builder_to_flagged_rows_with_keys(app, aws, boto3_clie
 
         def finished():
             snap = pane.snapshot
-            return (snap is not None and len(snap.rows) == 4 and all(r.job.status == "Completed" for r in snap.rows)
-                    and all(len(r.curves.eval_epoch_losses) == int(r.job.hyperparameters["epoch"])
-                            for r in snap.rows) and snap)
+            return (
+                snap is not None
+                and len(snap.rows) == 4
+                and all(r.job.status == "Completed" for r in snap.rows)
+                and all(len(r.curves.eval_epoch_losses) == int(r.job.hyperparameters["epoch"]) for r in snap.rows)
+                and snap
+            )
 
         snapshot = await wait_for(pilot, finished, timeout=40, what="all four jobs finished and fetched")
         await pilot.pause(0.6)
@@ -139,8 +159,10 @@ async def test_sweep_from_builder_to_flagged_rows_with_keys(app, aws, boto3_clie
         assert overfit.assessment.flagged and overfit.assessment.suggestion.startswith("rerun with epoch=")
         assert cell(table, healthy.job.name, "flag") == ""
         assert cell(table, overfit.job.name, "flag") == "⚠ " + overfit.assessment.suggestion
-        assert cell(table, overfit.job.name, "best") == f"e{overfit.curves.best_eval_epoch} " \
+        assert (
+            cell(table, overfit.job.name, "best") == f"e{overfit.curves.best_eval_epoch} "
             f"{min(overfit.curves.eval_epoch_losses):.2f}"
+        )
         # the sparkline shows exactly the per-step losses the trainer logged
         for row in (healthy, overfit):
             logged = logged_step_losses(boto3_clients.logs, row.job.name)
@@ -163,15 +185,22 @@ async def test_sweep_from_builder_to_flagged_rows_with_keys(app, aws, boto3_clie
         await wait_for(pilot, lambda: plot.draws >= 1, what="first plot")
         assert len(plot.request.series) == 1 and not plot.request.overlay
         await pilot.press("o", "l")
-        await wait_for(pilot, lambda: plot._drawn is not None and plot._drawn.overlay and plot._drawn.log_scale,
-                       timeout=5, what="overlay redraw")
+        await wait_for(
+            pilot,
+            lambda: plot._drawn is not None and plot._drawn.overlay and plot._drawn.log_scale,
+            timeout=5,
+            what="overlay redraw",
+        )
         assert len(plot.request.series) == 4 and plot.request.series[0].label == overfit.job.name[-3:]
         await pilot.press("p")
 
         # the sheet ranks the runs: sort by best eval loss, export CSV
         await pilot.press("S")
-        sheet = await wait_for(pilot, lambda: isinstance(app.screen, ExperimentSheet) and app.screen.frame is not None
-                               and app.screen, what="sheet")
+        sheet = await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ExperimentSheet) and app.screen.frame is not None and app.screen,
+            what="sheet",
+        )
         column = list(sheet.frame.columns).index("best_eval_loss")
         await pilot.press(*["right"] * column, "s")
         ranked = list(sheet.frame["best_eval_loss"])
@@ -201,8 +230,11 @@ async def test_sweep_from_builder_to_flagged_rows_with_keys(app, aws, boto3_clie
         clone = await wait_for(pilot, lambda: len(store.jobs()) == 5 and store.jobs()[-1], what="clone queued")
         assert clone.hyperparameters["epoch"] == ask.value.split("=")[1]
         assert clone.hyperparameters["learning_rate"] == "0.0005"
-        await wait_for(pilot, lambda: store.job(clone.name).status == "InProgress"
-                       and clone.name in table._cells, what="clone running")
+        await wait_for(
+            pilot,
+            lambda: store.job(clone.name).status == "InProgress" and clone.name in table._cells,
+            what="clone running",
+        )
         table.select_job(clone.name)
         await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="stop confirm")
@@ -256,10 +288,24 @@ HOSTILE = "[bold]x[/] [@click=app.quit]q[/] \x1b]0;pwned\x07 done"
 
 async def test_failure_reason_is_shown_literally_and_the_cost_meter_counts_it(tmp_path):
     store = open_session("hostile")
-    job = store.add_job(NewJob(name="td-hostile-0000-001", model_id="meta-textgeneration-llama-3-2-3b",
-                               model_version="1.1.7", instance_type="ml.g5.2xlarge", hyperparameters={"epoch": "2"}))
-    store.update_job(job.id, status="Failed", failure_reason=HOSTILE, monitor_done=1, start_time=1000.0,
-                     end_time=1000.0 + 1800, billable_seconds=1800)
+    job = store.add_job(
+        NewJob(
+            name="td-hostile-0000-001",
+            model_id="meta-textgeneration-llama-3-2-3b",
+            model_version="1.1.7",
+            instance_type="ml.g5.2xlarge",
+            hyperparameters={"epoch": "2"},
+        )
+    )
+    store.update_job(
+        job.id,
+        status="Failed",
+        failure_reason=HOSTILE,
+        monitor_done=1,
+        start_time=1000.0,
+        end_time=1000.0 + 1800,
+        billable_seconds=1800,
+    )
     app = JobsApp(store, load_config(include_user=False), check_identity=False, status_interval=60)
     try:
         async with app.run_test(size=(170, 40)) as pilot:

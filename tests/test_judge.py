@@ -1,5 +1,6 @@
 """Held-out question sets and the judged A/B evaluation: import errors, both-order judging with the
 swap-and-tie rule, resume without duplicates, blind votes, regression, scores per job, the CLI."""
+
 from __future__ import annotations
 
 import asyncio
@@ -53,14 +54,18 @@ def _add_set(store, name: str, questions: list[str], topics: list[str] | None = 
 
 
 def test_csv_import_reports_every_bad_line_and_imports_nothing(store, tmp_path):
-    path = _write(tmp_path, "qs.csv", (
-        "question,topic,reference\n"
-        "How do I read my meter?,meters,\n"
-        '"A question that spans\ntwo lines, fine",billing,\n'
-        ",billing,\n"                                   # line 5: empty question
-        "Too,many,fields,here\n"                        # line 6
-        "how do I read my METER?,meters,\n"             # line 7: duplicate of line 2
-    ))
+    path = _write(
+        tmp_path,
+        "qs.csv",
+        (
+            "question,topic,reference\n"
+            "How do I read my meter?,meters,\n"
+            '"A question that spans\ntwo lines, fine",billing,\n'
+            ",billing,\n"  # line 5: empty question
+            "Too,many,fields,here\n"  # line 6
+            "how do I read my METER?,meters,\n"  # line 7: duplicate of line 2
+        ),
+    )
     with pytest.raises(QuestionImportError) as caught:
         import_questions(store, "heldout", path)
     assert [line for line, _ in caught.value.errors] == [5, 6, 7]
@@ -71,21 +76,28 @@ def test_csv_import_reports_every_bad_line_and_imports_nothing(store, tmp_path):
 
 
 def test_jsonl_import_errors_then_a_good_file(store, tmp_path):
-    bad = _write(tmp_path, "qs.jsonl", (
-        '{"question": "What is a tariff?", "topic": "billing"}\n'
-        "\n"
-        '{"question": "Missing brace"\n'
-        '["not", "an", "object"]\n'
-        '{"question": 7}\n'
-        '{"text": "no question key"}\n'
-    ))
+    bad = _write(
+        tmp_path,
+        "qs.jsonl",
+        (
+            '{"question": "What is a tariff?", "topic": "billing"}\n'
+            "\n"
+            '{"question": "Missing brace"\n'
+            '["not", "an", "object"]\n'
+            '{"question": 7}\n'
+            '{"text": "no question key"}\n'
+        ),
+    )
     with pytest.raises(QuestionImportError) as caught:
         import_questions(store, "heldout", bad)
     assert [line for line, _ in caught.value.errors] == [3, 4, 5, 6]
     assert store.question_sets() == []
 
-    good = _write(tmp_path, "good.jsonl", '{"question": "What is a tariff?", "topic": "billing"}\n'
-                                          '{"question": "Can I pay in instalments?"}\n')
+    good = _write(
+        tmp_path,
+        "good.jsonl",
+        '{"question": "What is a tariff?", "topic": "billing"}\n{"question": "Can I pay in instalments?"}\n',
+    )
     assert import_questions(store, "heldout", good) == 2
     qs = store.questions(store.question_set("heldout").id)
     assert [(q.text, q.topic) for q in qs] == [("What is a tariff?", "billing"), ("Can I pay in instalments?", "")]
@@ -102,8 +114,10 @@ async def test_generated_set_skips_questions_that_duplicate_training_pairs(store
     store.add_topic("Tariffs", billing)
     store.add_topic("Meters")
     store.add_pair(NewPair("How do I read my electricity meter at home?", "Look at the display."))
-    replies = {"Tariffs": ["What is a standing charge?", "Can I change tariff mid-contract?"],
-               "Meters": ["How do I read my electricity meter at home ?", "Why does my smart meter blink?"]}
+    replies = {
+        "Tariffs": ["What is a standing charge?", "Can I change tariff mid-contract?"],
+        "Meters": ["How do I read my electricity meter at home ?", "Why does my smart meter blink?"],
+    }
 
     def reply(messages) -> str:
         topic = re.search(r"Topic: (.*)", messages[-1]["content"]).group(1).split(" > ")[-1]
@@ -113,8 +127,10 @@ async def test_generated_set_skips_questions_that_duplicate_training_pairs(store
     assert progress.questions == 3 and progress.dropped_as_training_duplicates == 1
     qs = store.questions(store.question_set("generated").id)
     assert sorted((q.topic, q.text) for q in qs) == [
-        ("Billing", "Can I change tariff mid-contract?"), ("Billing", "What is a standing charge?"),
-        ("Meters", "Why does my smart meter blink?")]
+        ("Billing", "Can I change tariff mid-contract?"),
+        ("Billing", "What is a standing charge?"),
+        ("Meters", "Why does my smart meter blink?"),
+    ]
     assert len(heldout_questions(store)) == 3
 
 
@@ -150,26 +166,35 @@ def _block(user: str, label: str) -> str:
 
 def _judge(script: dict[str, tuple[str, str]], candidate_tag: str = "alpha") -> Scripted:
     """script: question -> (raw verdict when A is shown first, raw verdict when B is shown first)."""
+
     def reply(messages) -> str:
         user = messages[-1]["content"]
         question = _block(user, "Question")
         a_first = _block(user, "Answer A").startswith(candidate_tag)
         winner = script[question][0 if a_first else 1]
         return json.dumps({"winner": winner, "reason": f"scripted for {question}"})
+
     return Scripted("judge-model", reply)
 
 
 SCRIPT = {
-    "q-win": ("A", "B"),       # A wins in both orders -> win
-    "q-bias": ("A", "A"),      # slot 1 wins both times -> inconsistent -> tie
-    "q-loss": ("B", "A"),      # B wins in both orders -> loss
-    "q-half": ("tie", "B"),    # tie, then A wins -> tie
+    "q-win": ("A", "B"),  # A wins in both orders -> win
+    "q-bias": ("A", "A"),  # slot 1 wins both times -> inconsistent -> tie
+    "q-loss": ("B", "A"),  # B wins in both orders -> loss
+    "q-half": ("tie", "B"),  # tie, then A wins -> tie
 }
 
 
 async def _scripted_run(store, script=SCRIPT, a="openai:alpha", b="openai:beta", candidate="alpha", **kw):
-    return await run_evaluation(store, target_a=a, target_b=b, client_a=_answerer(candidate),
-                                client_b=_answerer("beta"), judge=_judge(script, candidate), **kw)
+    return await run_evaluation(
+        store,
+        target_a=a,
+        target_b=b,
+        client_a=_answerer(candidate),
+        client_b=_answerer("beta"),
+        judge=_judge(script, candidate),
+        **kw,
+    )
 
 
 async def test_swap_and_tie_rule_and_summary(store):
@@ -193,8 +218,14 @@ async def test_swap_and_tie_rule_and_summary(store):
 async def test_unreadable_verdict_is_stored_as_failure_and_retried(store):
     _add_set(store, "s", ["q-win"])
     broken = Scripted("judge-model", lambda m: "I cannot decide.")
-    report = await run_evaluation(store, target_a="openai:alpha", target_b="openai:beta", client_a=_answerer("alpha"),
-                                  client_b=_answerer("beta"), judge=broken)
+    report = await run_evaluation(
+        store,
+        target_a="openai:alpha",
+        target_b="openai:beta",
+        client_a=_answerer("alpha"),
+        client_b=_answerer("beta"),
+        judge=broken,
+    )
     assert report.summary["pending"] == 1 and report.summary["failed_verdicts"] == 2 and not report.complete
     assert all(v.error and v.winner is None for v in store.verdicts(report.evaluation.id))
     again = await _scripted_run(store, {"q-win": ("A", "B")})
@@ -228,8 +259,13 @@ async def test_end_to_end_against_the_llm_emulator(services, llm):
     _add_set(store, "heldout", QUESTIONS, ["meters", "billing", "billing", "heating", "outages"])
     llm.faults.add("truncated", model=MODEL_B, probability=1.0)  # B's answers are cut short
     seen = []
-    report = await evaluate(services, f"openai:{MODEL_A}", f"openai:{MODEL_B}", set_name="heldout",
-                            on_progress=lambda p: seen.append((p.done, p.total)))
+    report = await evaluate(
+        services,
+        f"openai:{MODEL_A}",
+        f"openai:{MODEL_B}",
+        set_name="heldout",
+        on_progress=lambda p: seen.append((p.done, p.total)),
+    )
     n = len(QUESTIONS)
     assert report.complete and seen[-1] == (4 * n, 4 * n)
     verdicts = store.verdicts(report.evaluation.id)
@@ -241,8 +277,12 @@ async def test_end_to_end_against_the_llm_emulator(services, llm):
         raw.setdefault(v.question_id, {})[v.ordering] = v.winner
     outcomes = [combine_orders(r["AB"], r["BA"]) for r in raw.values()]
     s = report.summary
-    assert (s["wins"], s["ties"], s["losses"], s["N"]) == (outcomes.count("A"), outcomes.count("tie"),
-                                                            outcomes.count("B"), n)
+    assert (s["wins"], s["ties"], s["losses"], s["N"]) == (
+        outcomes.count("A"),
+        outcomes.count("tie"),
+        outcomes.count("B"),
+        n,
+    )
     assert s["wins"] > s["losses"]  # complete answers beat truncated ones
     assert sum(t["N"] for t in s["by_topic"].values()) == n
     # each answer was generated once per target, judged twice per question
@@ -276,9 +316,17 @@ async def test_resume_after_interruption_duplicates_nothing(services, llm):
     clients = [build_eval_target(services, spec_a), build_eval_target(services, spec_b)]
     judge = services.chat_target("judge")
     hanging = _HangAfter(judge, limit=3)
-    task = asyncio.ensure_future(run_evaluation(store, target_a=spec_a, target_b=spec_b, client_a=clients[0],
-                                                client_b=clients[1], judge=hanging,
-                                                settings=EvalSettings(concurrency=2)))
+    task = asyncio.ensure_future(
+        run_evaluation(
+            store,
+            target_a=spec_a,
+            target_b=spec_b,
+            client_a=clients[0],
+            client_b=clients[1],
+            judge=hanging,
+            settings=EvalSettings(concurrency=2),
+        )
+    )
     for _ in range(500):
         if hanging.calls > 3:
             break
@@ -294,8 +342,15 @@ async def test_resume_after_interruption_duplicates_nothing(services, llm):
     assert verdicts_before == 3 and 0 < answers_before <= 2 * len(QUESTIONS)
 
     served_before = llm.stats.served
-    report = await run_evaluation(store, target_a=spec_a, target_b=spec_b, client_a=clients[0], client_b=clients[1],
-                                  judge=judge, settings=EvalSettings(concurrency=2))
+    report = await run_evaluation(
+        store,
+        target_a=spec_a,
+        target_b=spec_b,
+        client_a=clients[0],
+        client_b=clients[1],
+        judge=judge,
+        settings=EvalSettings(concurrency=2),
+    )
     assert report.evaluation.id == evaluation.id and report.complete
     n = len(QUESTIONS)
     assert store.db.scalar("SELECT COUNT(*) FROM answers") == 2 * n
@@ -349,8 +404,11 @@ async def test_blind_votes_are_recorded_per_voter_and_compared_with_the_judge(st
     # judge: win, tie, loss, tie.  ann (A A A A) agrees once, bob (tie tie B tie) three times
     assert human.agreement.n == 8 and human.agreement.raw_agreement == 4 / 8
     assert sorted((d.voter, d.question, d.judge, d.human) for d in human.disagreements) == [
-        ("ann", "q-bias", "tie", "A"), ("ann", "q-half", "tie", "A"), ("ann", "q-loss", "B", "A"),
-        ("bob", "q-win", "A", "tie")]
+        ("ann", "q-bias", "tie", "A"),
+        ("ann", "q-half", "tie", "A"),
+        ("ann", "q-loss", "B", "A"),
+        ("bob", "q-win", "A", "tie"),
+    ]
     # p_e = 2/8*4/8 + 4/8*3/8 + 2/8*1/8 = 0.34375; kappa = (0.5 - p_e) / (1 - p_e)
     assert human.to_dict()["kappa"] == pytest.approx(0.15625 / 0.65625)
 
@@ -406,15 +464,29 @@ def _cli(argv: list[str], config: Config, capsys) -> tuple[int, str, str]:
 def test_cli_eval_run_json_and_table(services, tmp_path, capsys):
     store = services.store
     path = _write(tmp_path, "q.csv", "question,topic\n" + "".join(f'"{q}",t{i % 2}\n' for i, q in enumerate(QUESTIONS)))
-    code, out, _ = _cli(["questions", "import", "--session", "evals", "--set", "heldout", str(path)],
-                        services.config, capsys)
+    code, out, _ = _cli(
+        ["questions", "import", "--session", "evals", "--set", "heldout", str(path)], services.config, capsys
+    )
     assert code == 0 and "imported 5 questions" in out
-    code, _, err = _cli(["questions", "import", "--session", "evals", "--set", "other",
-                         str(_write(tmp_path, "bad.jsonl", "{}\n"))], services.config, capsys)
+    code, _, err = _cli(
+        ["questions", "import", "--session", "evals", "--set", "other", str(_write(tmp_path, "bad.jsonl", "{}\n"))],
+        services.config,
+        capsys,
+    )
     assert code == 2 and "bad.jsonl:1:" in err and store.question_set("other") is None
 
-    argv = ["eval", "run", "--session", "evals", "--a", f"openai:{MODEL_A}", "--b", f"openai:{MODEL_B}",
-            "--set", "heldout"]
+    argv = [
+        "eval",
+        "run",
+        "--session",
+        "evals",
+        "--a",
+        f"openai:{MODEL_A}",
+        "--b",
+        f"openai:{MODEL_B}",
+        "--set",
+        "heldout",
+    ]
     code, out, _ = _cli([*argv, "--json"], services.config, capsys)
     data = json.loads(out)
     assert code == 0

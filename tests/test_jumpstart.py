@@ -1,4 +1,5 @@
 """JumpStart recipe (offline specs), hyperparameter validation, and the CreateTrainingJob request."""
+
 from __future__ import annotations
 
 import copy
@@ -94,26 +95,38 @@ def test_recipe_reads_the_offline_spec_without_network_and_restores_env(monkeypa
 
     assert (recipe.model_id, recipe.model_version, recipe.region) == (ID_3B, "1.1.7", "us-east-1")
     assert recipe.supported_training_instance_types == (
-        "ml.g5.2xlarge", "ml.g5.4xlarge", "ml.g5.12xlarge", "ml.g5.24xlarge", "ml.g5.48xlarge")
+        "ml.g5.2xlarge",
+        "ml.g5.4xlarge",
+        "ml.g5.12xlarge",
+        "ml.g5.24xlarge",
+        "ml.g5.48xlarge",
+    )
     assert recipe.default_training_instance_type == "ml.g5.12xlarge"
     defaults = recipe.default_hyperparameters
     assert all(isinstance(v, str) for v in defaults.values())
     assert (defaults["per_device_train_batch_size"], defaults["int8_quantization"], defaults["enable_fsdp"]) == (
-        "4", "False", "True")
+        "4",
+        "False",
+        "True",
+    )
     assert defaults["sagemaker_program"] == "transfer_learning.py"
     epoch = recipe.hyperparameter("epoch")
     assert (epoch.type, epoch.default, epoch.min, epoch.max, epoch.scope) == ("int", "5", 1, 1000, "algorithm")
     assert recipe.hyperparameter("instruction_tuned").is_boolean
     assert not recipe.hyperparameter("sagemaker_program").user_settable
     assert [m["Name"] for m in recipe.metric_definitions] == [
-        "huggingface-textgeneration:eval-loss", "huggingface-textgeneration:eval-ppl",
-        "huggingface-textgeneration:train-loss"]
+        "huggingface-textgeneration:eval-loss",
+        "huggingface-textgeneration:eval-ppl",
+        "huggingface-textgeneration:train-loss",
+    ]
     assert recipe.training_image_uri == (
         "763104351884.dkr.ecr.us-east-1.amazonaws.com/"
-        "huggingface-pytorch-training:2.0.0-transformers4.28.1-gpu-py310-cu118-ubuntu20.04")
+        "huggingface-pytorch-training:2.0.0-transformers4.28.1-gpu-py310-cu118-ubuntu20.04"
+    )
     assert recipe.training_script_uri.startswith("s3://jumpstart-cache-prod-us-east-1/source-directory-tarballs/")
     assert recipe.gated_training_artifact_uris == {
-        "g5": f"s3://jumpstart-private-cache-prod-us-east-1/meta-training/g5/v1.0.0/train-{ID_3B}.tar.gz"}
+        "g5": f"s3://jumpstart-private-cache-prod-us-east-1/meta-training/g5/v1.0.0/train-{ID_3B}.tar.gz"
+    }
     assert (recipe.training_volume_size_gb, recipe.max_runtime_seconds) == (256, 360000)
     assert recipe.enable_network_isolation and recipe.encrypt_inter_container_traffic
     assert recipe.disable_output_compression
@@ -158,7 +171,13 @@ def test_unusable_models_raise_recipe_error(tmp_path):
 
 BAD_INPUTS = [
     # (params, instance type, dataset format, field, reason fragment)
-    ({"epochs": "3"}, None, None, "epochs", "not a hyperparameter of meta-textgeneration-llama-3-2-3b (did you mean 'epoch'?)"),
+    (
+        {"epochs": "3"},
+        None,
+        None,
+        "epochs",
+        "not a hyperparameter of meta-textgeneration-llama-3-2-3b (did you mean 'epoch'?)",
+    ),
     ({"sagemaker_program": "x.py"}, None, None, "sagemaker_program", "set by tunedeck"),
     ({"epoch": 3}, None, None, "epoch", "must be a string, got int 3"),
     ({"epoch": "2.5"}, None, None, "epoch", "must be a whole number, got '2.5'"),
@@ -168,18 +187,39 @@ BAD_INPUTS = [
     ({"learning_rate": "0"}, None, None, "learning_rate", "must be at least 1e-08"),
     ({"lora_dropout": "nan"}, None, None, "lora_dropout", "must be a finite number"),
     ({"lora_dropout": "1.5"}, None, None, "lora_dropout", "must be at most 1, got 1.5"),
-    ({"instruction_tuned": "true"}, None, None, "instruction_tuned", 'must be the string "True" or "False", got \'true\''),
-    ({"instruction_tuned": "True", "chat_dataset": "True"}, None, None, "chat_dataset",
-     'instruction_tuned and chat_dataset cannot both be "True"'),
-    ({"int8_quantization": "True"}, None, None, "int8_quantization",
-     'on g5 instances exactly one of int8_quantization and enable_fsdp must be "True" (both are)'),
+    (
+        {"instruction_tuned": "true"},
+        None,
+        None,
+        "instruction_tuned",
+        'must be the string "True" or "False", got \'true\'',
+    ),
+    (
+        {"instruction_tuned": "True", "chat_dataset": "True"},
+        None,
+        None,
+        "chat_dataset",
+        'instruction_tuned and chat_dataset cannot both be "True"',
+    ),
+    (
+        {"int8_quantization": "True"},
+        None,
+        None,
+        "int8_quantization",
+        'on g5 instances exactly one of int8_quantization and enable_fsdp must be "True" (both are)',
+    ),
     ({"enable_fsdp": "False"}, None, None, "enable_fsdp", "(neither is)"),
     ({"target_modules": "q_proj, v_proj"}, None, None, "target_modules", "must not contain spaces"),
     ({"target_modules": "q_proj,v_proj,q_proj"}, None, None, "target_modules", "lists q_proj more than once"),
     ({"target_modules": "q_proj,lm_head"}, None, None, "target_modules", "unknown module 'lm_head'"),
     ({"target_modules": ""}, None, None, "target_modules", "is empty"),
-    ({}, "ml.p4d.24xlarge", None, "instance_type",
-     "'ml.p4d.24xlarge' is not supported for training meta-textgeneration-llama-3-2-3b; supported: ml.g5.2xlarge,"),
+    (
+        {},
+        "ml.p4d.24xlarge",
+        None,
+        "instance_type",
+        "'ml.p4d.24xlarge' is not supported for training meta-textgeneration-llama-3-2-3b; supported: ml.g5.2xlarge,",
+    ),
     ({}, None, "instruction", "instruction_tuned", 'must be "True" for a dataset in instruction format'),
     ({"instruction_tuned": "True"}, None, "chat", "chat_dataset", 'must be "True" for a dataset in chat format'),
     ({"instruction_tuned": "True"}, None, "csv", "dataset_format", "unknown dataset format 'csv'"),
@@ -194,8 +234,15 @@ def test_bad_hyperparameters_name_the_field_and_the_reason(recipe_3b, params, in
 
 
 def test_good_hyperparameters_pass(recipe_3b):
-    params = {"epoch": "3", "learning_rate": "2e-4", "lora_r": "16", "target_modules": "q_proj,k_proj,v_proj,o_proj",
-              "instruction_tuned": "True", "int8_quantization": "True", "enable_fsdp": "False"}
+    params = {
+        "epoch": "3",
+        "learning_rate": "2e-4",
+        "lora_r": "16",
+        "target_modules": "q_proj,k_proj,v_proj,o_proj",
+        "instruction_tuned": "True",
+        "int8_quantization": "True",
+        "enable_fsdp": "False",
+    }
     assert validate_hyperparameters(recipe_3b, params, "ml.g5.2xlarge", "instruction") == []
     assert validate_hyperparameters(recipe_3b, {"chat_dataset": "True"}, "ml.g5.2xlarge", "chat") == []
 
@@ -204,16 +251,20 @@ def test_int8_fsdp_rule_holds_on_g5_only(recipe_70b):
     neither = {"int8_quantization": "False", "enable_fsdp": "False"}
     assert validate_hyperparameters(recipe_70b, neither, "ml.p4d.24xlarge", None) == []
     assert [e.field for e in validate_hyperparameters(recipe_70b, neither, "ml.g5.48xlarge", None)] == [
-        "int8_quantization"]
+        "int8_quantization"
+    ]
 
 
-@pytest.mark.parametrize(("name", "reason"), [
-    ("", "is empty"),
-    ("-sweep1", "must start and end with a letter or digit"),
-    ("sweep1-", "must start and end with a letter or digit"),
-    ("sweep_1", "only letters, digits and hyphens"),
-    ("a" * 64, "is 64 characters long; at most 63"),
-])
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("", "is empty"),
+        ("-sweep1", "must start and end with a letter or digit"),
+        ("sweep1-", "must start and end with a letter or digit"),
+        ("sweep_1", "only letters, digits and hyphens"),
+        ("a" * 64, "is 64 characters long; at most 63"),
+    ],
+)
 def test_bad_job_names(name, reason):
     errors = validate_job_name(name)
     assert [e.field for e in errors] == ["job_name"] and reason in errors[0].reason
@@ -229,9 +280,14 @@ def test_good_job_names():
 
 def _request(recipe, **overrides):
     kwargs = dict(
-        job_name="td-demo-0001", role_arn=ROLE, instance_type="ml.g5.2xlarge",
-        hyperparameters={"epoch": "2"}, train_s3_uri="s3://bkt/ds/train/", output_s3_uri="s3://bkt/out/",
-        accept_eula=True, tags={},
+        job_name="td-demo-0001",
+        role_arn=ROLE,
+        instance_type="ml.g5.2xlarge",
+        hyperparameters={"epoch": "2"},
+        train_s3_uri="s3://bkt/ds/train/",
+        output_s3_uri="s3://bkt/out/",
+        accept_eula=True,
+        tags={},
     )
     return build_training_request(recipe, **{**kwargs, **overrides})
 
@@ -240,9 +296,15 @@ def test_request_matches_the_captured_v2_estimator_request(recipe_70b):
     capture = json.loads((DATA / "v2-request-llama-3-1-70b.json").read_text())["request"]
     job_name = "meta-textgeneration-llama-3-1-70b-2025-01-02-03-04-05-678"
     request = build_training_request(
-        recipe_70b, job_name=job_name, role_arn=ROLE, instance_type="ml.g5.48xlarge",
+        recipe_70b,
+        job_name=job_name,
+        role_arn=ROLE,
+        instance_type="ml.g5.48xlarge",
         hyperparameters={"epoch": "2", "lora_r": "16", "instruction_tuned": "True"},
-        train_s3_uri="s3://bkt/train/", output_s3_uri="s3://bkt/", accept_eula=True, tags={},
+        train_s3_uri="s3://bkt/train/",
+        output_s3_uri="s3://bkt/",
+        accept_eula=True,
+        tags={},
     )
     # normalise what differs by construction: the SDK's timestamped job name
     normalised = json.loads(json.dumps(request).replace(job_name, "meta-textgeneration-llama-3-1-70b-<timestamp>"))
@@ -258,8 +320,10 @@ def test_request_matches_the_captured_v2_estimator_request(recipe_70b):
 
 def test_request_for_3b_merges_defaults_adds_validation_and_tags(recipe_3b):
     request = _request(
-        recipe_3b, hyperparameters={"epoch": "2", "learning_rate": "2e-4", "instruction_tuned": "True"},
-        validation_s3_uri="s3://bkt/ds/validation/", tags={"tunedeck:session": "s1", "tunedeck:sweep": "7"},
+        recipe_3b,
+        hyperparameters={"epoch": "2", "learning_rate": "2e-4", "instruction_tuned": "True"},
+        validation_s3_uri="s3://bkt/ds/validation/",
+        tags={"tunedeck:session": "s1", "tunedeck:sweep": "7"},
     )
     assert [c["ChannelName"] for c in request["InputDataConfig"]] == ["training", "validation", "code"]
     assert request["InputDataConfig"][1]["DataSource"]["S3DataSource"]["S3Uri"] == "s3://bkt/ds/validation/"
@@ -267,8 +331,14 @@ def test_request_for_3b_merges_defaults_adds_validation_and_tags(recipe_3b):
     hp = request["HyperParameters"]
     assert all(isinstance(v, str) for v in hp.values())
     plain = decode_hyperparameters(hp)
-    assert plain == {**recipe_3b.default_hyperparameters, "epoch": "2", "learning_rate": "2e-4",
-                     "instruction_tuned": "True", "sagemaker_job_name": "td-demo-0001", "sagemaker_region": "us-east-1"}
+    assert plain == {
+        **recipe_3b.default_hyperparameters,
+        "epoch": "2",
+        "learning_rate": "2e-4",
+        "instruction_tuned": "True",
+        "sagemaker_job_name": "td-demo-0001",
+        "sagemaker_region": "us-east-1",
+    }
     assert hp["per_device_train_batch_size"] == '"4"' and hp["sagemaker_container_log_level"] == "20"
     assert request["Environment"] == {
         "accept_eula": "true",
@@ -291,8 +361,11 @@ def test_request_is_valid_for_the_create_training_job_api(recipe_3b):
     request = _request(recipe_3b, validation_s3_uri="s3://bkt/ds/validation/", tags={"tunedeck:session": "s1"})
     client = boto3.client("sagemaker", region_name="us-east-1")
     with Stubber(client) as stub:
-        stub.add_response("create_training_job", {"TrainingJobArn": "arn:aws:sagemaker:us-east-1:1:training-job/x"},
-                          expected_params=request)
+        stub.add_response(
+            "create_training_job",
+            {"TrainingJobArn": "arn:aws:sagemaker:us-east-1:1:training-job/x"},
+            expected_params=request,
+        )
         client.create_training_job(**request)  # botocore validates every field against the API model
 
 
@@ -305,14 +378,21 @@ def test_request_refuses_a_gated_model_without_the_eula(recipe_3b):
 
 def test_request_reports_every_bad_field_before_any_call(recipe_3b):
     with pytest.raises(TrainingRequestError) as caught:
-        _request(recipe_3b, job_name="bad_name", hyperparameters={"lora_r": "0"}, train_s3_uri="/tmp/train",
-                 role_arn="r", tags={"aws:x": "1"})
+        _request(
+            recipe_3b,
+            job_name="bad_name",
+            hyperparameters={"lora_r": "0"},
+            train_s3_uri="/tmp/train",
+            role_arn="r",
+            tags={"aws:x": "1"},
+        )
     assert [e.field for e in caught.value.errors] == ["job_name", "lora_r", "role_arn", "train_s3_uri", "tags"]
     assert FieldError("lora_r", "must be at least 1, got 0") in caught.value.errors
 
 
 def test_online_spec_reads_use_the_configured_aws_profile(tmp_path, monkeypatch):
     from core.training import recipe as jumpstart
+
     aws_dir = tmp_path / ".aws"
     aws_dir.mkdir()
     (aws_dir / "config").write_text("[profile league]\nregion = us-west-2\n")

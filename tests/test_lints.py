@@ -1,4 +1,5 @@
 """Format lints: each code on text that must trigger it and on look-alike text that must not."""
+
 from __future__ import annotations
 
 import pytest
@@ -68,7 +69,9 @@ NEGATIVE = [
 ]
 
 
-@pytest.mark.parametrize(("code", "question", "answer"), POSITIVE, ids=[f"{c}-{i}" for i, (c, *_) in enumerate(POSITIVE)])
+@pytest.mark.parametrize(
+    ("code", "question", "answer"), POSITIVE, ids=[f"{c}-{i}" for i, (c, *_) in enumerate(POSITIVE)]
+)
 def test_lint_fires(code: str, question: str, answer: str) -> None:
     flags = lint_pair(PairText(7, question, answer))
     assert code in {f.code for f in flags}
@@ -77,8 +80,11 @@ def test_lint_fires(code: str, question: str, answer: str) -> None:
     assert "\n" not in flag.message  # one line, whatever the pair holds
 
 
-@pytest.mark.parametrize(("code", "question", "answer", "kind"), [(*case, "qa")[:4] for case in NEGATIVE],
-                         ids=[f"{c}-{i}" for i, (c, *_) in enumerate(NEGATIVE)])
+@pytest.mark.parametrize(
+    ("code", "question", "answer", "kind"),
+    [(*case, "qa")[:4] for case in NEGATIVE],
+    ids=[f"{c}-{i}" for i, (c, *_) in enumerate(NEGATIVE)],
+)
 def test_lint_stays_quiet(code: str, question: str, answer: str, kind: str) -> None:
     assert code not in codes(question, answer, kind)
 

@@ -1,5 +1,6 @@
 """Chat targets: prompt formats, the SageMaker stream parser, AWS targets on stub clients, and the
 OpenAI-compatible target against the LLM emulator (complete, JSON schema, stream, 429, fault mix)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -38,8 +39,9 @@ def fast_limiter(**config) -> AdaptiveLimiter:
 
 
 def test_llama3_chat_template_byte_for_byte():
-    prompt = llama3_chat_prompt(MESSAGES + [{"role": "assistant", "content": "A retirement account."},
-                                            {"role": "user", "content": "Limits?"}])
+    prompt = llama3_chat_prompt(
+        MESSAGES + [{"role": "assistant", "content": "A retirement account."}, {"role": "user", "content": "Limits?"}]
+    )
     assert prompt == (
         "<|begin_of_text|>"
         "<|start_header_id|>system<|end_header_id|>\n\nYou are a concise assistant.<|eot_id|>"
@@ -65,15 +67,20 @@ def test_stream_line_parser_survives_any_chunking_including_mid_utf8():
         {"token": {"id": 2, "text": "🤖 日本"}},
         {"token": {"id": -1, "text": ""}, "generated_text": "Grüße 🤖 日本", "details": {"finish_reason": "eos_token"}},
     ]
-    wire = ("data: " + json.dumps(lines[0], ensure_ascii=False) + "\n\n"
-            + json.dumps(lines[1], ensure_ascii=False) + "\n"
-            + ": keep-alive\n"
-            + json.dumps(lines[2], ensure_ascii=False)).encode("utf-8")  # last line has no newline
+    wire = (
+        "data: "
+        + json.dumps(lines[0], ensure_ascii=False)
+        + "\n\n"
+        + json.dumps(lines[1], ensure_ascii=False)
+        + "\n"
+        + ": keep-alive\n"
+        + json.dumps(lines[2], ensure_ascii=False)
+    ).encode("utf-8")  # last line has no newline
     for size in (1, 2, 3, 5, 7, len(wire)):
         decoder = JsonLinesDecoder()
         values = []
         for start in range(0, len(wire), size):
-            values += decoder.feed(wire[start:start + size])
+            values += decoder.feed(wire[start : start + size])
         values += decoder.flush()
         assert values == lines, size
     with pytest.raises(ModelError, match="not JSON"):
@@ -86,8 +93,14 @@ def test_stream_line_parser_survives_any_chunking_including_mid_utf8():
 def _client_error(code: str, message: str, status: int, operation: str, **extra):
     from botocore.exceptions import ClientError
 
-    return ClientError({"Error": {"Code": code, "Message": message},
-                        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}}, **extra}, operation)
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
+            **extra,
+        },
+        operation,
+    )
 
 
 class StubSageMakerRuntime:
@@ -112,18 +125,38 @@ class StubSageMakerRuntime:
 
 
 async def test_sagemaker_llama3_payload_stream_and_model_error():
-    lines = [{"token": {"text": "Ça "}}, {"token": {"text": "va"}},
-             {"token": {"text": "<|eot_id|>", "special": True}, "generated_text": "Ça va",
-              "details": {"finish_reason": "length", "generated_tokens": 2}}]
+    lines = [
+        {"token": {"text": "Ça "}},
+        {"token": {"text": "va"}},
+        {
+            "token": {"text": "<|eot_id|>", "special": True},
+            "generated_text": "Ça va",
+            "details": {"finish_reason": "length", "generated_tokens": 2},
+        },
+    ]
     wire = "".join(json.dumps(v, ensure_ascii=False) + "\n" for v in lines).encode()
-    chunks = [wire[i:i + 3] for i in range(0, len(wire), 3)]  # splits the "Ç" and lines
-    stub = StubSageMakerRuntime(chunks, failures=[
-        _client_error("ModelError", "Received server error (500)", 424, "InvokeEndpoint",
-                      OriginalStatusCode=400, OriginalMessage="input too long"),
-    ])
+    chunks = [wire[i : i + 3] for i in range(0, len(wire), 3)]  # splits the "Ç" and lines
+    stub = StubSageMakerRuntime(
+        chunks,
+        failures=[
+            _client_error(
+                "ModelError",
+                "Received server error (500)",
+                424,
+                "InvokeEndpoint",
+                OriginalStatusCode=400,
+                OriginalMessage="input too long",
+            ),
+        ],
+    )
     records: list[CallRecord] = []
-    target = build_target({"provider": "sagemaker", "endpoint_name": "ft-1", "prompt_format": "llama3-chat"},
-                          client=stub, limiter=fast_limiter(), on_call=records.append, purpose="playground")
+    target = build_target(
+        {"provider": "sagemaker", "endpoint_name": "ft-1", "prompt_format": "llama3-chat"},
+        client=stub,
+        limiter=fast_limiter(),
+        on_call=records.append,
+        purpose="playground",
+    )
 
     with pytest.raises(ModelError, match="input too long"):
         await target.complete(MESSAGES, temperature=0.0, top_p=0.9, max_tokens=64)
@@ -137,9 +170,18 @@ async def test_sagemaker_llama3_payload_stream_and_model_error():
     assert stream.result.prompt_tokens == -(-len(llama3_chat_prompt(MESSAGES)) // 4)
 
     body = json.loads(stub.requests[-1]["Body"])
-    assert body == {"inputs": llama3_chat_prompt(MESSAGES), "stream": True,
-                    "parameters": {"max_new_tokens": 2, "do_sample": True, "temperature": 0.6, "top_p": 0.9,
-                                   "details": True, "stop_sequences": ["###", "<|eot_id|>"]}}
+    assert body == {
+        "inputs": llama3_chat_prompt(MESSAGES),
+        "stream": True,
+        "parameters": {
+            "max_new_tokens": 2,
+            "do_sample": True,
+            "temperature": 0.6,
+            "top_p": 0.9,
+            "details": True,
+            "stop_sequences": ["###", "<|eot_id|>"],
+        },
+    }
     assert stub.requests[-1]["EndpointName"] == "ft-1"
 
     result = await target.complete(MESSAGES, temperature=0.0, top_p=0.9, max_tokens=64)
@@ -152,13 +194,31 @@ async def test_sagemaker_llama3_payload_stream_and_model_error():
 async def test_sagemaker_target_through_the_aws_emulator_event_stream(aws, boto3_clients):
     sm = boto3_clients.sagemaker
     boto3_clients.s3.put_object(Bucket=aws.bucket, Key="model/ft-1/config.json", Body=b"{}")
-    sm.create_model(ModelName="ft-1", ExecutionRoleArn=aws.role_arn, PrimaryContainer={
-        "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.29.0-lmi11.0.0-cu124",
-        "ModelDataSource": {"S3DataSource": {"S3Uri": f"s3://{aws.bucket}/model/ft-1/", "S3DataType": "S3Prefix",
-                                             "CompressionType": "None"}}})
-    sm.create_endpoint_config(EndpointConfigName="ft-1", ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": "ft-1", "InstanceType": "ml.g5.2xlarge",
-         "InitialInstanceCount": 1}])
+    sm.create_model(
+        ModelName="ft-1",
+        ExecutionRoleArn=aws.role_arn,
+        PrimaryContainer={
+            "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.29.0-lmi11.0.0-cu124",
+            "ModelDataSource": {
+                "S3DataSource": {
+                    "S3Uri": f"s3://{aws.bucket}/model/ft-1/",
+                    "S3DataType": "S3Prefix",
+                    "CompressionType": "None",
+                }
+            },
+        },
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="ft-1",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "ft-1",
+                "InstanceType": "ml.g5.2xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
     sm.create_endpoint(EndpointName="ft-1", EndpointConfigName="ft-1")
     for _ in range(100):
         if sm.describe_endpoint(EndpointName="ft-1")["EndpointStatus"] == "InService":
@@ -166,16 +226,20 @@ async def test_sagemaker_target_through_the_aws_emulator_event_stream(aws, boto3
         await asyncio.sleep(0.05)
     question = [{"role": "user", "content": "Qu'est-ce qu'un fonds d'urgence ? Grüße 🤖"}]
     for prompt_format in ("llama3-chat", "messages"):
-        target = build_target({"provider": "sagemaker", "endpoint_name": "ft-1", "prompt_format": prompt_format},
-                              client=boto3_clients.runtime, limiter=fast_limiter())
+        target = build_target(
+            {"provider": "sagemaker", "endpoint_name": "ft-1", "prompt_format": prompt_format},
+            client=boto3_clients.runtime,
+            limiter=fast_limiter(),
+        )
         whole = await target.complete(question, temperature=0.0, max_tokens=80)
         stream = target.stream(question, temperature=0.0, max_tokens=80)
         deltas = [d async for d in stream]
         assert len(deltas) > 3 and "".join(deltas) == stream.result.text == whole.text != ""
         assert stream.result.model == "ft-1" and stream.result.usage_estimated == (prompt_format != "messages")
 
-    missing = build_target({"provider": "sagemaker", "endpoint_name": "nope"}, client=boto3_clients.runtime,
-                           limiter=fast_limiter())
+    missing = build_target(
+        {"provider": "sagemaker", "endpoint_name": "nope"}, client=boto3_clients.runtime, limiter=fast_limiter()
+    )
     with pytest.raises(FatalLLMError, match="not found") as info:
         await missing.complete(question, max_tokens=10)
     assert info.value.stops_run
@@ -190,15 +254,21 @@ class StubBedrockRuntime:
         self.requests.append(kwargs)
         if self.failures:
             raise self.failures.pop(0)
-        return {"output": {"message": {"role": "assistant", "content": [{"text": '{"ok": true}'}]}},
-                "stopReason": "end_turn", "usage": {"inputTokens": 1000, "outputTokens": 500},
-                "ResponseMetadata": {"HTTPHeaders": {}}}
+        return {
+            "output": {"message": {"role": "assistant", "content": [{"text": '{"ok": true}'}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 1000, "outputTokens": 500},
+            "ResponseMetadata": {"HTTPHeaders": {}},
+        }
 
 
 async def test_bedrock_converse_retries_throttling_prices_usage_and_stops_on_access_denied():
     stub = StubBedrockRuntime([_client_error("ThrottlingException", "Too many requests", 429, "Converse")])
-    target = build_target({"provider": "bedrock", "model": "meta.llama3-70b", "input_price_per_mtok": 2.0,
-                           "output_price_per_mtok": 4.0}, client=stub, limiter=fast_limiter())
+    target = build_target(
+        {"provider": "bedrock", "model": "meta.llama3-70b", "input_price_per_mtok": 2.0, "output_price_per_mtok": 4.0},
+        client=stub,
+        limiter=fast_limiter(),
+    )
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
     result = await target.complete(MESSAGES, temperature=0.2, top_p=1.0, max_tokens=100, json_schema=schema)
     assert result.parsed == {"ok": True} and result.attempts == 2
@@ -238,8 +308,10 @@ def test_profiles_from_mappings_and_config_objects():
 
 async def test_missing_key_stops_before_any_request_and_the_key_is_not_kept(monkeypatch):
     monkeypatch.delenv("TD_TEST_KEY", raising=False)
-    target = build_target({"provider": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1",
-                           "api_key_env": "TD_TEST_KEY"}, limiter=fast_limiter())
+    target = build_target(
+        {"provider": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1", "api_key_env": "TD_TEST_KEY"},
+        limiter=fast_limiter(),
+    )
     with pytest.raises(FatalLLMError, match="TD_TEST_KEY") as info:
         await target.complete(MESSAGES, max_tokens=5)
     assert info.value.stops_run
@@ -254,14 +326,26 @@ async def test_missing_key_stops_before_any_request_and_the_key_is_not_kept(monk
 
 QUESTIONS_SCHEMA = {
     "type": "object",
-    "properties": {"questions": {"type": "array", "minItems": 3, "maxItems": 3,
-                                 "items": {"type": "object", "properties": {"question": {"type": "string"}},
-                                           "required": ["question"], "additionalProperties": False}}},
+    "properties": {
+        "questions": {
+            "type": "array",
+            "minItems": 3,
+            "maxItems": 3,
+            "items": {
+                "type": "object",
+                "properties": {"question": {"type": "string"}},
+                "required": ["question"],
+                "additionalProperties": False,
+            },
+        }
+    },
     "required": ["questions"],
     "additionalProperties": False,
 }
-ASK = [{"role": "system", "content": "You write exam questions about personal finance."},
-       {"role": "user", "content": "Write 3 questions about emergency funds."}]
+ASK = [
+    {"role": "system", "content": "You write exam questions about personal finance."},
+    {"role": "user", "content": "Write 3 questions about emergency funds."},
+]
 
 
 class SendTimes:
@@ -294,10 +378,21 @@ def emulator_target(llm, monkeypatch):
 
         records: list[CallRecord] = []
         client = httpx2.AsyncClient(transport=transport) if transport is not None else None
-        target = build_target({"provider": "openai", "model": "gpt-4o-mini", "base_url": llm.base_url,
-                               "api_key_env": "TD_EMULATOR_KEY", "input_price_per_mtok": 0.15,
-                               "output_price_per_mtok": 0.60, "timeout_s": 5.0, **profile},
-                              limiter=limiter or fast_limiter(), on_call=records.append, client=client)
+        target = build_target(
+            {
+                "provider": "openai",
+                "model": "gpt-4o-mini",
+                "base_url": llm.base_url,
+                "api_key_env": "TD_EMULATOR_KEY",
+                "input_price_per_mtok": 0.15,
+                "output_price_per_mtok": 0.60,
+                "timeout_s": 5.0,
+                **profile,
+            },
+            limiter=limiter or fast_limiter(),
+            on_call=records.append,
+            client=client,
+        )
         return target, records
 
     return make  # each test closes its target: the client belongs to the test's event loop
@@ -305,8 +400,9 @@ def emulator_target(llm, monkeypatch):
 
 async def test_complete_with_json_schema_reports_usage_cost_and_call(llm, emulator_target):
     target, records = emulator_target()
-    result = await target.complete(ASK, temperature=0.3, top_p=0.9, max_tokens=400, json_schema=QUESTIONS_SCHEMA,
-                                   seed=7, purpose="questions")
+    result = await target.complete(
+        ASK, temperature=0.3, top_p=0.9, max_tokens=400, json_schema=QUESTIONS_SCHEMA, seed=7, purpose="questions"
+    )
     assert len(result.parsed["questions"]) == 3 and json.loads(result.text) == result.parsed
     stats = llm.stats
     assert (result.prompt_tokens, result.completion_tokens) == (stats.prompt_tokens, stats.completion_tokens)
@@ -315,10 +411,22 @@ async def test_complete_with_json_schema_reports_usage_cost_and_call(llm, emulat
     assert sent["response_format"]["type"] == "json_schema"
     assert sent["response_format"]["json_schema"]["schema"] == QUESTIONS_SCHEMA
     assert sent["max_completion_tokens"] == 400 and sent["seed"] == 7
-    assert records == [CallRecord(
-        profile="gpt-4o-mini", provider="openai", model="gpt-4o-mini", purpose="questions", ok=True,
-        prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens, latency_s=result.latency_s,
-        cost_usd=result.cost_usd, attempts=1, finish_reason="stop", started_at=records[0].started_at)]
+    assert records == [
+        CallRecord(
+            profile="gpt-4o-mini",
+            provider="openai",
+            model="gpt-4o-mini",
+            purpose="questions",
+            ok=True,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            latency_s=result.latency_s,
+            cost_usd=result.cost_usd,
+            attempts=1,
+            finish_reason="stop",
+            started_at=records[0].started_at,
+        )
+    ]
 
     llm.faults.add("malformed_json", count=1)
     again = await target.complete(ASK, max_tokens=400, json_schema=QUESTIONS_SCHEMA)
@@ -381,8 +489,15 @@ async def test_retry_after_from_a_429_pauses_every_worker(llm, emulator_target):
 
 
 async def test_fault_mix_ends_with_every_call_succeeded_or_failed_with_a_reason(llm, emulator_target):
-    for kind, probability in (("429", 0.1), ("500", 0.08), ("503", 0.08), ("reset", 0.05),
-                              ("malformed_json", 0.1), ("truncated", 0.05), ("hostile", 0.05)):
+    for kind, probability in (
+        ("429", 0.1),
+        ("500", 0.08),
+        ("503", 0.08),
+        ("reset", 0.05),
+        ("malformed_json", 0.1),
+        ("truncated", 0.05),
+        ("hostile", 0.05),
+    ):
         llm.faults.add(kind, probability=probability, seed=len(kind), retry_after_ms=30)
     llm.faults.add("stall", count=2, stall_s=3)
     llm.faults.add("429_quota", count=1, prompt_contains="task 7 ")

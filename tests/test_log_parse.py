@@ -1,4 +1,5 @@
 """Training log parsing: tqdm step lines (incl. '\\r'-joined refreshes) and per-epoch metric lines."""
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,9 @@ def test_reference_sample_lines():
     parser = LogParser()
     points = parser.feed(
         "Training Epoch: 1/5, step 12/79 completed (loss: 1.4149080514907837):  16%|\u2588\u2588\u258c | 13/79 "
-        "[00:40<03:20,  3.05s/it]", 1000)
+        "[00:40<03:20,  3.05s/it]",
+        1000,
+    )
     assert points == [StepPoint(1, 12, 79, 5, 1.4149080514907837, 1000)]
     assert points[0].global_step == 12
     assert points[0].fraction_done == pytest.approx(13 / 395)
@@ -47,13 +50,15 @@ def test_reference_sample_lines():
 
 def test_carriage_return_refreshes_exponents_and_dedupe():
     parser = LogParser()
-    message = "\r".join([
-        "Training Epoch: 1:   0%|          | 0/3 [00:00<?, ?it/s]",
-        step_line(1, 0, "2.5e+00"),
-        step_line(1, 0, "2.5e+00"),          # tqdm refresh of the same step
-        step_line(1, 1, "1.75E-1"),
-        step_line(1, 1, "1.75E-1") + "\r",   # trailing refresh and separator
-    ])
+    message = "\r".join(
+        [
+            "Training Epoch: 1:   0%|          | 0/3 [00:00<?, ?it/s]",
+            step_line(1, 0, "2.5e+00"),
+            step_line(1, 0, "2.5e+00"),  # tqdm refresh of the same step
+            step_line(1, 1, "1.75E-1"),
+            step_line(1, 1, "1.75E-1") + "\r",  # trailing refresh and separator
+        ]
+    )
     points = parser.feed(message, 5000)
     assert [(p.epoch, p.step, p.loss) for p in points] == [(1, 0, 2.5), (1, 1, 0.175)]
     assert all(p.timestamp_ms == 5000 and p.steps_per_epoch == 3 and p.total_epochs == 2 for p in points)
@@ -100,17 +105,33 @@ def test_full_run_assigns_eval_lines_to_the_training_epoch():
 def test_epoch_fallback_without_step_lines():
     """E.g. a filter_log_events call that only fetches the epoch lines: eval -> epoch by occurrence."""
     parser = LogParser()
-    msgs = [EVAL_LINE, EPOCH_LINE, EVAL_LINE.replace("1.0647", "0.9"),
-            EPOCH_LINE.replace("Epoch 1", "Epoch 2").replace("1.1314", "0.8")]
+    msgs = [
+        EVAL_LINE,
+        EPOCH_LINE,
+        EVAL_LINE.replace("1.0647", "0.9"),
+        EPOCH_LINE.replace("Epoch 1", "Epoch 2").replace("1.1314", "0.8"),
+    ]
     points = [p for i, m in enumerate(msgs) for p in parser.feed(m, i)]
     got = [(metric_kind(p.metric_name), p.epoch, p.value) for p in points]
-    assert got == [("eval_loss", 1, 1.0647), ("eval_ppl", 1, 2.9001), ("train_loss", 1, 1.1314),
-                   ("eval_loss", 2, 0.9), ("eval_ppl", 2, 2.9001), ("train_loss", 2, 0.8)]
+    assert got == [
+        ("eval_loss", 1, 1.0647),
+        ("eval_ppl", 1, 2.9001),
+        ("train_loss", 1, 1.1314),
+        ("eval_loss", 2, 0.9),
+        ("eval_ppl", 2, 2.9001),
+        ("train_loss", 2, 0.8),
+    ]
 
 
 def test_incremental_feeding_and_restore_after_restart():
-    whole = [step_line(1, 0, 2.0), step_line(1, 1, 1.9) + "\r" + step_line(1, 2, 1.8),
-             EVAL_LINE, EPOCH_LINE, step_line(2, 0, 1.5), EVAL_LINE.replace("1.0647", "1.2")]
+    whole = [
+        step_line(1, 0, 2.0),
+        step_line(1, 1, 1.9) + "\r" + step_line(1, 2, 1.8),
+        EVAL_LINE,
+        EPOCH_LINE,
+        step_line(2, 0, 1.5),
+        EVAL_LINE.replace("1.0647", "1.2"),
+    ]
     one_go = LogParser().feed("\n".join(whole), 0)
 
     first = LogParser()

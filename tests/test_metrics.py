@@ -1,6 +1,7 @@
 """Metrics from CloudWatch and CloudWatch Logs against the emulator's simulated trainer: step losses
 equal the log lines, the overfitting job is flagged, calls per poll stay flat, nothing is fetched
 twice across a restart; plus query batching, the experiment sheet and the cost meter."""
+
 from __future__ import annotations
 
 import time
@@ -40,8 +41,9 @@ class CallLog:
             client = service.client(name)
             client.meta.events.register("before-call", self._before)
             client.meta.events.register("after-call", self._after)
-        service.client("logs").meta.events.register("before-parameter-build.cloudwatch-logs.FilterLogEvents",
-                                                     self._params)
+        service.client("logs").meta.events.register(
+            "before-parameter-build.cloudwatch-logs.FilterLogEvents", self._params
+        )
 
     def _before(self, model, **_) -> None:
         self.calls[model.name] += 1
@@ -170,10 +172,17 @@ def test_metric_queries_are_batched_500_per_call(tmp_path):
     store = make_store(tmp_path)
     definitions = [{"Name": f"m{i}", "Regex": f"m{i}=([0-9.]+)"} for i in range(3)]
     for i in range(200):
-        job = store.add_job(NewJob(name=f"td-x-{i:03d}", model_id=MODEL, model_version="1", instance_type=INSTANCE,
-                                   hyperparameters={}))
-        store.update_job(job.id, status=IN_PROGRESS, arn=f"arn:{i}", launched_at=1000.0, logs_cursor_ms=10**15,
-                         request={"AlgorithmSpecification": {"MetricDefinitions": definitions}})
+        job = store.add_job(
+            NewJob(name=f"td-x-{i:03d}", model_id=MODEL, model_version="1", instance_type=INSTANCE, hyperparameters={})
+        )
+        store.update_job(
+            job.id,
+            status=IN_PROGRESS,
+            arn=f"arn:{i}",
+            launched_at=1000.0,
+            logs_cursor_ms=10**15,
+            request={"AlgorithmSpecification": {"MetricDefinitions": definitions}},
+        )
     sent: list[int] = []
 
     class FakeCloudWatch:
@@ -181,8 +190,14 @@ def test_metric_queries_are_batched_500_per_call(tmp_path):
             sent.append(len(MetricDataQueries))
             return {"MetricDataResults": [{"Id": MetricDataQueries[0]["Id"], "Timestamps": [], "Values": []}]}
 
-    poller = MetricsPoller(store, lambda name: FakeCloudWatch(), name_prefix="td-x-", period=60,
-                           metric_settle_seconds=0, clock=lambda: 10_000.0)
+    poller = MetricsPoller(
+        store,
+        lambda name: FakeCloudWatch(),
+        name_prefix="td-x-",
+        period=60,
+        metric_settle_seconds=0,
+        clock=lambda: 10_000.0,
+    )
     assert poller.poll().calls == 2
     assert sent == [MAX_QUERIES_PER_CALL, 600 - MAX_QUERIES_PER_CALL]
     assert {j.metrics_cursor_ms for j in store.jobs()} == {9960 * 1000}
@@ -192,18 +207,33 @@ def test_metric_queries_are_batched_500_per_call(tmp_path):
 def test_cost_meter_counts_running_instances_and_spend():
     prices = PriceTable({"ml.g5.2xlarge": 2.0})
     jobs = [
-        SimpleNamespace(status="InProgress", instance_type="ml.g5.2xlarge", start_time=0.0, end_time=None,
-                        billable_seconds=None),
-        SimpleNamespace(status="Completed", instance_type="ml.g5.12xlarge", start_time=0.0, end_time=3600.0,
-                        billable_seconds=1800),
-        SimpleNamespace(status="Queued", instance_type="ml.g5.2xlarge", start_time=None, end_time=None,
-                        billable_seconds=None),
+        SimpleNamespace(
+            status="InProgress", instance_type="ml.g5.2xlarge", start_time=0.0, end_time=None, billable_seconds=None
+        ),
+        SimpleNamespace(
+            status="Completed", instance_type="ml.g5.12xlarge", start_time=0.0, end_time=3600.0, billable_seconds=1800
+        ),
+        SimpleNamespace(
+            status="Queued", instance_type="ml.g5.2xlarge", start_time=None, end_time=None, billable_seconds=None
+        ),
     ]
     endpoints = [
-        SimpleNamespace(instance_type="ml.g5.2xlarge", status="InService", price_per_hour=None, created_at=0.0,
-                        in_service_at=1800.0, deleted_at=None),
-        SimpleNamespace(instance_type="ml.g5.4xlarge", status="Deleted", price_per_hour=3.0, created_at=0.0,
-                        in_service_at=0.0, deleted_at=7200.0),
+        SimpleNamespace(
+            instance_type="ml.g5.2xlarge",
+            status="InService",
+            price_per_hour=None,
+            created_at=0.0,
+            in_service_at=1800.0,
+            deleted_at=None,
+        ),
+        SimpleNamespace(
+            instance_type="ml.g5.4xlarge",
+            status="Deleted",
+            price_per_hour=3.0,
+            created_at=0.0,
+            in_service_at=0.0,
+            deleted_at=7200.0,
+        ),
     ]
     meter = cost_meter(jobs, endpoints, prices, now=5400.0)
     assert (meter.training_instances, meter.endpoint_instances) == (1, 1)
@@ -217,8 +247,9 @@ def test_log_window_settle_follows_the_ingestion_lag(tmp_path):
     """Cautious until the first event shows the lag; then it shrinks to fit it, and grows again when
     a slow event arrives, so a late event is still inside the next window."""
     store = make_store(tmp_path)
-    job = store.add_job(NewJob(name="td-x-001", model_id=MODEL, model_version="1", instance_type=INSTANCE,
-                               hyperparameters={}))
+    job = store.add_job(
+        NewJob(name="td-x-001", model_id=MODEL, model_version="1", instance_type=INSTANCE, hyperparameters={})
+    )
     store.update_job(job.id, status=IN_PROGRESS, arn="arn:1", launched_at=1000.0, metrics_cursor_ms=10**15)
     now = {"t": 1100.0}
     windows: list[tuple[int, int]] = []
@@ -228,8 +259,16 @@ def test_log_window_settle_follows_the_ingestion_lag(tmp_path):
         def filter_log_events(self, startTime, endTime, **_):
             windows.append((startTime, endTime))
             ts = endTime - 10
-            return {"events": [{"logStreamName": "td-x-001/algo-1-1", "timestamp": ts,
-                                "ingestionTime": ts + lag_of_next_event["ms"], "message": "hello"}]}
+            return {
+                "events": [
+                    {
+                        "logStreamName": "td-x-001/algo-1-1",
+                        "timestamp": ts,
+                        "ingestionTime": ts + lag_of_next_event["ms"],
+                        "message": "hello",
+                    }
+                ]
+            }
 
     poller = MetricsPoller(store, lambda name: FakeLogs(), name_prefix="td-x-", period=60, clock=lambda: now["t"])
     poller.poll()
@@ -259,8 +298,13 @@ def test_throttled_metric_fetches_back_off_then_resume(aws, tmp_path):
     store = make_store(tmp_path)
     add_dataset(store, aws, rows=40)
     no_retry = BotoConfig(retries={"total_max_attempts": 1, "mode": "standard"})
-    service = make_service(store, make_config(aws), client_factory=lambda name: aws.client(name, no_retry),
-                           backoff_base=0.5, backoff_max=2.0)
+    service = make_service(
+        store,
+        make_config(aws),
+        client_factory=lambda name: aws.client(name, no_retry),
+        backoff_base=0.5,
+        backoff_max=2.0,
+    )
     _, [job] = sweep(service, "epoch=6")
     run_until(service, lambda: store.metric_point_count(job.id, "step-loss") > 0)
     time.sleep(0.3)
@@ -276,26 +320,42 @@ def test_throttled_metric_fetches_back_off_then_resume(aws, tmp_path):
 
 def test_a_log_stream_that_appears_late_is_read_from_the_job_launch_once(tmp_path):
     store = make_store(tmp_path)
-    job = store.add_job(NewJob(name="td-x-001", model_id=MODEL, model_version="1", instance_type=INSTANCE,
-                               hyperparameters={}))
-    store.update_job(job.id, status=IN_PROGRESS, arn="arn:1", launched_at=1000.0, metrics_cursor_ms=10**15,
-                     logs_cursor_ms=1_100_000)  # polled for 100 s while the container was starting
+    job = store.add_job(
+        NewJob(name="td-x-001", model_id=MODEL, model_version="1", instance_type=INSTANCE, hyperparameters={})
+    )
+    store.update_job(
+        job.id, status=IN_PROGRESS, arn="arn:1", launched_at=1000.0, metrics_cursor_ms=10**15, logs_cursor_ms=1_100_000
+    )  # polled for 100 s while the container was starting
     store.set_meta("jobs.log_ingestion_lag_ms", 50)
     line = "Training Epoch: 1/1, step {}/10 completed (loss: {})"
     held = [  # the first line reached CloudWatch long after it was written
-        {"logStreamName": "td-x-001/algo-1-1", "timestamp": 1_050_000, "ingestionTime": 1_104_000,
-         "message": line.format(1, 2.5)},
-        {"logStreamName": "td-x-001/algo-1-1", "timestamp": 1_105_000, "ingestionTime": 1_105_050,
-         "message": line.format(2, 2.25)},
+        {
+            "logStreamName": "td-x-001/algo-1-1",
+            "timestamp": 1_050_000,
+            "ingestionTime": 1_104_000,
+            "message": line.format(1, 2.5),
+        },
+        {
+            "logStreamName": "td-x-001/algo-1-1",
+            "timestamp": 1_105_000,
+            "ingestionTime": 1_105_050,
+            "message": line.format(2, 2.25),
+        },
     ]
     calls: list[tuple[str, int, int]] = []
 
     class FakeLogs:
         def filter_log_events(self, startTime, endTime, logStreamNamePrefix="", logStreamNames=(), **_):
             calls.append((logStreamNamePrefix or tuple(logStreamNames), startTime, endTime))
-            return {"events": [e for e in held if startTime <= e["timestamp"] <= endTime
-                               and e["logStreamName"].startswith(logStreamNamePrefix)
-                               and (not logStreamNames or e["logStreamName"] in logStreamNames)]}
+            return {
+                "events": [
+                    e
+                    for e in held
+                    if startTime <= e["timestamp"] <= endTime
+                    and e["logStreamName"].startswith(logStreamNamePrefix)
+                    and (not logStreamNames or e["logStreamName"] in logStreamNames)
+                ]
+            }
 
     now = {"t": 1110.0}
     poller = MetricsPoller(store, lambda name: FakeLogs(), name_prefix="td-x-", period=60, clock=lambda: now["t"])

@@ -1,4 +1,5 @@
 """Overfitting detector, EMA smoothing and the time-left estimate."""
+
 from __future__ import annotations
 
 import math
@@ -76,9 +77,9 @@ def test_eta_seconds():
     # 20 steps in total, 2 s each; steps 0..9 done (10 of 20) at t = 18 s
     pts = _points(range(10))
     assert eta_seconds(pts, now_ms=18_000) == pytest.approx(20.0)
-    assert eta_seconds(pts, now_ms=23_000) == pytest.approx(15.0)   # time passed since last point
-    assert eta_seconds(pts, now_ms=60_000) == 0.0                   # overdue: never negative
+    assert eta_seconds(pts, now_ms=23_000) == pytest.approx(15.0)  # time passed since last point
+    assert eta_seconds(pts, now_ms=60_000) == 0.0  # overdue: never negative
     assert eta_seconds(list(reversed(pts)), now_ms=18_000) == pytest.approx(20.0)
-    assert eta_seconds(_points(range(20)), now_ms=40_000) == 0.0       # finished
+    assert eta_seconds(_points(range(20)), now_ms=40_000) == 0.0  # finished
     assert eta_seconds([], now_ms=0) is None
-    assert eta_seconds(_points([3]), now_ms=10_000) is None           # one point: no rate yet
+    assert eta_seconds(_points([3]), now_ms=10_000) is None  # one point: no rate yet

@@ -1,4 +1,5 @@
 """Pilot, keys only: the Pairs pane triages, edits, filters, bulk-rejects, curates, survives hostile text, scales."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,6 +14,7 @@ from tui.app import TunedeckApp
 from tui.panes.pairs.pane import PairsPane
 from tui.panes.pairs.detail import PairDetail
 
+
 class PairsApp(TunedeckApp):
     """The real app (its CSS_PATH carries tui/styles/pairs.tcss)."""
 
@@ -25,11 +27,17 @@ def make_app(store) -> PairsApp:
 def store():
     store = open_session("pairs")
     topic = store.add_topic("Tariffs")
-    store.add_pairs([
-        NewPair(f"Question {i} about meter {'needle' if i % 4 == 0 else 'hay'}?",
-                f"A plain answer number {i} that says enough words.", topic_id=topic, task_key=f"k{i}")
-        for i in range(1, 21)
-    ])
+    store.add_pairs(
+        [
+            NewPair(
+                f"Question {i} about meter {'needle' if i % 4 == 0 else 'hay'}?",
+                f"A plain answer number {i} that says enough words.",
+                topic_id=topic,
+                task_key=f"k{i}",
+            )
+            for i in range(1, 21)
+        ]
+    )
     yield store
     store.close()
 
@@ -142,9 +150,18 @@ async def test_bulk_reject_over_filter_asks_first(store):
 
 
 HOSTILE = [
-    "[/]", "[@click=app.quit]click me[/]", "[link=https://evil.example]link[/link]", "[$accent]var[/]",
-    "title\x1b]0;pwned\x07 after", "nul\x00byte", "bell\x07 and \x1b[2J clear", "rtl \u202eevil\u202c עברית مرحبا",
-    "wide 漢字漢字漢字", "x" * 5000, "line\rover\x9b31m", "[bold]" * 200,
+    "[/]",
+    "[@click=app.quit]click me[/]",
+    "[link=https://evil.example]link[/link]",
+    "[$accent]var[/]",
+    "title\x1b]0;pwned\x07 after",
+    "nul\x00byte",
+    "bell\x07 and \x1b[2J clear",
+    "rtl \u202eevil\u202c עברית مرحبا",
+    "wide 漢字漢字漢字",
+    "x" * 5000,
+    "line\rover\x9b31m",
+    "[bold]" * 200,
 ]
 
 
@@ -184,14 +201,28 @@ async def test_hostile_strings_render_literally(store):
 
 async def test_curation_flags_lints_and_resolves_duplicate_clusters(store):
     topic = store.add_topic("Meters")
-    dupes = store.add_pairs([
-        NewPair("How do I read my smart meter display?", "Press the button until you see the reading.",
-                topic_id=topic, task_key="d1"),
-        NewPair("How do I read my smart meter display", "Press the display button and note the numbers shown.",
-                topic_id=topic, task_key="d2"),
-        NewPair("What is a tariff?", "### ANSWER: A tariff is the price plan you pay for energy.",
-                topic_id=topic, task_key="leak"),
-    ])
+    dupes = store.add_pairs(
+        [
+            NewPair(
+                "How do I read my smart meter display?",
+                "Press the button until you see the reading.",
+                topic_id=topic,
+                task_key="d1",
+            ),
+            NewPair(
+                "How do I read my smart meter display",
+                "Press the display button and note the numbers shown.",
+                topic_id=topic,
+                task_key="d2",
+            ),
+            NewPair(
+                "What is a tariff?",
+                "### ANSWER: A tariff is the price plan you pay for energy.",
+                topic_id=topic,
+                task_key="leak",
+            ),
+        ]
+    )
     async with make_app(store).run_test(size=(140, 36), notifications=True) as pilot:
         pane = await open_pairs(pilot)
         await pilot.press("c")

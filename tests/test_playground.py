@@ -1,6 +1,7 @@
 """Playground core: prompt versions and their diff, the round clock on a fake clock, streamed runs
 persisted as they stream (and when cancelled), comparisons with human and judge picks, rehearsal
 statistics, export of the winner."""
+
 from __future__ import annotations
 
 import asyncio
@@ -74,8 +75,13 @@ async def _closing(*targets):
 
 def test_versions_save_restore_and_diff(store):
     v1 = save_version(store, "v1", "Line one.\nBe brief.\nEnd.", Params(0.7, 0.9, 256))
-    v2 = save_version(store, "  careful   v2 ", "Line one.\nBe thorough and cite the tariff.\nEnd.",
-                      Params(0.3, 0.9, 512), parent_id=v1.id)
+    v2 = save_version(
+        store,
+        "  careful   v2 ",
+        "Line one.\nBe thorough and cite the tariff.\nEnd.",
+        Params(0.3, 0.9, 512),
+        parent_id=v1.id,
+    )
     assert v2.name == "careful v2" and v2.parent_id == v1.id
     restored = store.prompt_version_named("v1")
     assert Params.of(restored) == Params(0.7, 0.9, 256) and restored.system_prompt.endswith("End.")
@@ -96,8 +102,12 @@ def test_versions_save_restore_and_diff(store):
 def test_default_target_is_the_newest_live_finetuned_endpoint(store):
     config = load_config(include_user=False)
     assert default_target(store, config) == "openai:gpt-4o-mini"
-    endpoints = (("ft-old", "finetuned", "InService", 100.0), ("ft-new", "finetuned", "InService", 200.0),
-                 ("ft-down", "finetuned", "Failed", 300.0), ("base", "base", "InService", 400.0))
+    endpoints = (
+        ("ft-old", "finetuned", "InService", 100.0),
+        ("ft-new", "finetuned", "InService", 200.0),
+        ("ft-down", "finetuned", "Failed", 300.0),
+        ("base", "base", "InService", 400.0),
+    )
     for name, kind, status, at in endpoints:
         store.add_endpoint(name, kind=kind, instance_type="ml.g5.2xlarge")
         store.set_endpoint_status(name, status, at=at)
@@ -145,8 +155,16 @@ def test_round_clock_counts_down_and_hands_in_before_time_runs_out(store):
 
 def test_round_submission_is_recorded_once(store):
     round_id = store.start_round(QUESTION, 60, 1_000.0)
-    plan = plan_run(store, slot="single", target_name="openai:gpt-4o-mini", system_prompt=CONCISE,
-                    params=Params(), question=QUESTION, k=2, round_id=round_id)
+    plan = plan_run(
+        store,
+        slot="single",
+        target_name="openai:gpt-4o-mini",
+        system_prompt=CONCISE,
+        params=Params(),
+        question=QUESTION,
+        k=2,
+        round_id=round_id,
+    )
     first, second = plan.sample_ids
     store.finish_sample(second, "the answer", finish_reason="stop")
     assert store.submit_round(round_id, second, 1_059.5, auto=True)
@@ -163,8 +181,15 @@ async def test_samples_stream_incrementally_and_persist(store, services, llm):
     llm.configure(ms_per_token=2)
     target = build_eval_target(services, default_target(store, services.config))
     assert default_target(store, services.config) == "openai:gpt-4o-mini"
-    plan = plan_run(store, slot="single", target_name="openai:gpt-4o-mini", system_prompt=DETAILED,
-                    params=Params(0.9, 0.95, 400), question=QUESTION, k=2)
+    plan = plan_run(
+        store,
+        slot="single",
+        target_name="openai:gpt-4o-mini",
+        system_prompt=DETAILED,
+        params=Params(0.9, 0.95, 400),
+        question=QUESTION,
+        k=2,
+    )
     seen: dict[int, list[str]] = {0: [], 1: []}
     persisted_mid_stream: list[str] = []
 
@@ -192,8 +217,15 @@ async def test_samples_stream_incrementally_and_persist(store, services, llm):
 async def test_cancel_keeps_partial_text(store, services, llm):
     llm.configure(ms_per_token=30)
     target = build_eval_target(services, "openai:gpt-4o-mini")
-    plan = plan_run(store, slot="single", target_name="openai:gpt-4o-mini", system_prompt=DETAILED,
-                    params=Params(), question=QUESTION, k=1)
+    plan = plan_run(
+        store,
+        slot="single",
+        target_name="openai:gpt-4o-mini",
+        system_prompt=DETAILED,
+        params=Params(),
+        question=QUESTION,
+        k=1,
+    )
     got_text = asyncio.Event()
 
     def on_update(update):
@@ -215,8 +247,15 @@ async def test_hostile_output_is_stored_verbatim(store, services, llm):
 
     llm.faults.add("hostile", count=1)
     target = build_eval_target(services, "openai:gpt-4o-mini")
-    plan = plan_run(store, slot="single", target_name="openai:gpt-4o-mini", system_prompt="", params=Params(),
-                    question=QUESTION, k=1)
+    plan = plan_run(
+        store,
+        slot="single",
+        target_name="openai:gpt-4o-mini",
+        system_prompt="",
+        params=Params(),
+        question=QUESTION,
+        k=1,
+    )
     try:
         await stream_runs(store, target, [plan])
     finally:
@@ -235,8 +274,9 @@ async def test_compare_pick_and_judge_give_pick_rates(store, services):
     try:
         decided = []
         for question in (QUESTION, "Why is my direct debit higher this winter?", "What is a standing charge?"):
-            comparison_id, plans = plan_comparison(store, target_name="openai:gpt-4o-mini", version_a=short,
-                                                   version_b=long, question=question, k=1)
+            comparison_id, plans = plan_comparison(
+                store, target_name="openai:gpt-4o-mini", version_a=short, version_b=long, question=question, k=1
+            )
             await stream_runs(store, target, plans)
             decided.append((comparison_id, plans))
         # the human prefers the long answer twice and calls one a tie
@@ -268,10 +308,19 @@ async def test_compare_pick_and_judge_give_pick_rates(store, services):
 
 def _fill_rehearsal(store, version, rehearsal_id, set_id, scores_by_question, texts=None):
     for position, (question, scores) in enumerate(zip(store.questions(set_id), scores_by_question)):
-        run_id, ids = store.create_run(target="t", system_prompt=version.system_prompt, temperature=0.5, top_p=1,
-                                       max_tokens=100, question=question.text, samples=len(scores),
-                                       prompt_version_id=version.id, kind="rehearsal", rehearsal_id=rehearsal_id,
-                                       question_id=question.id)
+        run_id, ids = store.create_run(
+            target="t",
+            system_prompt=version.system_prompt,
+            temperature=0.5,
+            top_p=1,
+            max_tokens=100,
+            question=question.text,
+            samples=len(scores),
+            prompt_version_id=version.id,
+            kind="rehearsal",
+            rehearsal_id=rehearsal_id,
+            question_id=question.id,
+        )
         for sample_id, score in zip(ids, scores):
             store.finish_sample(sample_id, (texts or {}).get(position, "one two three"), finish_reason="stop")
             store.set_sample_judgement(sample_id, score, "r")
@@ -281,11 +330,13 @@ def test_rehearsal_statistics_prefer_the_robust_prompt(store):
     set_id = store.create_question_set("final", [("q1", "", "ref"), ("q2", "", "ref")])
     steady = save_version(store, "steady", "a", Params())
     lucky = save_version(store, "lucky", "b", Params())
-    rehearsal_id = store.create_rehearsal(set_id=set_id, target="t", version_ids=[steady.id, lucky.id], k=3,
-                                          baseline="reference")
+    rehearsal_id = store.create_rehearsal(
+        set_id=set_id, target="t", version_ids=[steady.id, lucky.id], k=3, baseline="reference"
+    )
     _fill_rehearsal(store, steady, rehearsal_id, set_id, [[1.0, 0.5, 1.0], [0.5, 1.0, 0.5]])
-    _fill_rehearsal(store, lucky, rehearsal_id, set_id, [[1.0, 0.0, 0.0], [1.0, 0.0, 0.5]],
-                    texts={0: "word " * 40, 1: "word " * 20})
+    _fill_rehearsal(
+        store, lucky, rehearsal_id, set_id, [[1.0, 0.0, 0.0], [1.0, 0.0, 0.5]], texts={0: "word " * 40, 1: "word " * 20}
+    )
     report = rehearsal_report(store, rehearsal_id)
     by_name = {s.name: s for s in report.scores}
     s, lk = by_name["steady"], by_name["lucky"]
@@ -297,24 +348,44 @@ def test_rehearsal_statistics_prefer_the_robust_prompt(store):
 
 
 async def test_rehearsal_runs_two_versions_and_resumes(store, services, llm):
-    set_id = store.create_question_set("heldout", [
-        (QUESTION, "meters", "Use the app or the online account: enter the reading shown on the meter display."),
-        ("What is a standing charge?", "billing", None),
-    ])
+    set_id = store.create_question_set(
+        "heldout",
+        [
+            (QUESTION, "meters", "Use the app or the online account: enter the reading shown on the meter display."),
+            ("What is a standing charge?", "billing", None),
+        ],
+    )
     short = save_version(store, "short", CONCISE, Params(0.3, 0.9, 300))
     long = save_version(store, "long", DETAILED, Params(0.3, 0.9, 600))
     target = build_eval_target(services, "openai:gpt-4o-mini")
     judge = services.chat_target("judge")
     progress = []
     try:
-        report = await run_rehearsal(store, target, judge, target_name="openai:gpt-4o-mini", set_id=set_id,
-                                     version_ids=[short.id, long.id], k=2, on_progress=progress.append)
+        report = await run_rehearsal(
+            store,
+            target,
+            judge,
+            target_name="openai:gpt-4o-mini",
+            set_id=set_id,
+            version_ids=[short.id, long.id],
+            k=2,
+            on_progress=progress.append,
+        )
         requests = llm.stats.requests
-        again = await run_rehearsal(store, target, judge, target_name="openai:gpt-4o-mini", set_id=set_id,
-                                    version_ids=[short.id, long.id], k=2, rehearsal_id=report.rehearsal.id)
+        again = await run_rehearsal(
+            store,
+            target,
+            judge,
+            target_name="openai:gpt-4o-mini",
+            set_id=set_id,
+            version_ids=[short.id, long.id],
+            k=2,
+            rehearsal_id=report.rehearsal.id,
+        )
         assert llm.stats.requests == requests  # everything was stored: nothing is asked twice
-        alone = await run_rehearsal(store, target, judge, target_name="openai:gpt-4o-mini", set_id=set_id,
-                                    version_ids=[long.id], k=1)
+        alone = await run_rehearsal(
+            store, target, judge, target_name="openai:gpt-4o-mini", set_id=set_id, version_ids=[long.id], k=1
+        )
         with pytest.raises(RehearsalError, match="no reference answers"):
             other = store.create_question_set("no-refs", [("What is a tariff?", "", None)])
             await run_rehearsal(store, target, judge, target_name="t", set_id=other, version_ids=[long.id], k=1)

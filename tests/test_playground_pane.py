@@ -2,6 +2,7 @@
 (fake clock), streams k answers incrementally, picks, hands in (and auto-hands-in before time runs
 out), cancels, saves / restores / diffs versions, runs two versions side by side, asks the judge,
 rehearses over a question set, exports the winner, and shows hostile output literally."""
+
 from __future__ import annotations
 
 import json
@@ -171,10 +172,13 @@ async def test_round_streams_picks_hands_in_and_cancels(app, clock, llm, monkeyp
 
 async def test_versions_side_by_side_judge_rehearsal_and_export(app, clock):
     store = app.store
-    store.create_question_set("final", [
-        ("How do I read my meter?", "meters", None),
-        ("What is a standing charge?", "billing", None),
-    ])
+    store.create_question_set(
+        "final",
+        [
+            ("How do I read my meter?", "meters", None),
+            ("What is a standing charge?", "billing", None),
+        ],
+    )
     async with app.run_test(size=(140, 40), notifications=True) as pilot:
         pane = await open_pane(pilot)
         await pilot.press(*"Brief.", "ctrl+s", "enter")  # suggested name: v1
@@ -226,8 +230,9 @@ async def test_versions_side_by_side_judge_rehearsal_and_export(app, clock):
         assert (exported["name"], exported["system_prompt"]) == (winner.name, winner.system_prompt)
         await pilot.press("shift+tab", "enter", "end", "enter", "x", "enter")  # "other target…": a bad spec
         await pilot.pause()
-        assert pane.target == "openai:gpt-4o-mini" and any("endpoint:NAME" in str(n.message)
-                                                           for n in app._notifications)
+        assert pane.target == "openai:gpt-4o-mini" and any(
+            "endpoint:NAME" in str(n.message) for n in app._notifications
+        )
         await pilot.press("enter", "down", "enter")
         assert pane.target == "openai:gpt-4o"
         await pilot.press("ctrl+o", "x", "ctrl+j")  # x clears the marks: back to a single prompt

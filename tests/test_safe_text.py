@@ -1,4 +1,5 @@
 """The safe-text helper strips escapes and controls and never parses markup."""
+
 from __future__ import annotations
 
 import socket

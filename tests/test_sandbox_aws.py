@@ -1,4 +1,5 @@
 """The AWS emulator through real boto3 clients over HTTP: training jobs, logs, metrics, quotas, endpoints."""
+
 from __future__ import annotations
 
 import json
@@ -20,15 +21,19 @@ METRIC_DEFINITIONS = [
     {"Name": "huggingface-textgeneration:eval-ppl", "Regex": r"eval_ppl=tensor\(([0-9\.]+)"},
     {"Name": "huggingface-textgeneration:train-loss", "Regex": r"train_epoch_loss=([0-9\.]+)"},
 ]
-ENVIRONMENT = {"accept_eula": "true", "SageMakerGatedModelS3Uri":
-               "s3://jumpstart-private-cache-prod-us-east-1/meta-training/g5/v1.0.0/train-meta-textgeneration-llama-3-2-1b.tar.gz"}
+ENVIRONMENT = {
+    "accept_eula": "true",
+    "SageMakerGatedModelS3Uri": "s3://jumpstart-private-cache-prod-us-east-1/meta-training/g5/v1.0.0/train-meta-textgeneration-llama-3-2-1b.tar.gz",
+}
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 FINAL = ("Completed", "Failed", "Stopped")
 
 
 def upload_dataset(aws, clients, prefix: str, n: int) -> str:
-    rows = [json.dumps({"instruction": f"How do I fix problem {i}?", "context": "", "response": f"Step {i} é."})
-            for i in range(n)]
+    rows = [
+        json.dumps({"instruction": f"How do I fix problem {i}?", "context": "", "response": f"Step {i} é."})
+        for i in range(n)
+    ]
     clients.s3.put_object(Bucket=aws.bucket, Key=f"{prefix}/train.jsonl", Body="\n".join(rows).encode())
     template = {"prompt": "### Instruction:\n{instruction}\n\n### Input:\n{context}", "completion": " {response}"}
     clients.s3.put_object(Bucket=aws.bucket, Key=f"{prefix}/template.json", Body=json.dumps(template).encode())
@@ -37,23 +42,52 @@ def upload_dataset(aws, clients, prefix: str, n: int) -> str:
 
 def create_job(aws, clients, name: str, data_uri: str, **hyperparameters: str) -> dict:
     """A CreateTrainingJob shaped like the JumpStart estimator's (JSON-encoded hyperparameter strings)."""
-    hp = {"epoch": "2", "learning_rate": "0.0001", "lora_r": "8", "lora_alpha": "32", "target_modules": "q_proj,v_proj",
-          "instruction_tuned": "True", "chat_dataset": "False", "per_device_train_batch_size": "4",
-          "int8_quantization": "False", "enable_fsdp": "True", **hyperparameters}
+    hp = {
+        "epoch": "2",
+        "learning_rate": "0.0001",
+        "lora_r": "8",
+        "lora_alpha": "32",
+        "target_modules": "q_proj,v_proj",
+        "instruction_tuned": "True",
+        "chat_dataset": "False",
+        "per_device_train_batch_size": "4",
+        "int8_quantization": "False",
+        "enable_fsdp": "True",
+        **hyperparameters,
+    }
     request = {
         "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-"
-                                                    "training:2.0.0-transformers4.28.1-gpu-py310-cu118-ubuntu20.04",
-                                   "TrainingInputMode": "File", "MetricDefinitions": METRIC_DEFINITIONS},
+        "AlgorithmSpecification": {
+            "TrainingImage": "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-"
+            "training:2.0.0-transformers4.28.1-gpu-py310-cu118-ubuntu20.04",
+            "TrainingInputMode": "File",
+            "MetricDefinitions": METRIC_DEFINITIONS,
+        },
         "RoleArn": aws.role_arn,
         "HyperParameters": {k: json.dumps(v) for k, v in hp.items()},
         "InputDataConfig": [
-            {"ChannelName": "training", "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix", "S3Uri": data_uri, "S3DataDistributionType": "FullyReplicated"}}},
-            {"ChannelName": "code", "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix", "S3DataDistributionType": "FullyReplicated",
-                "S3Uri": "s3://jumpstart-cache-prod-us-east-1/source-directory-tarballs/training/meta-textgeneration/"
-                         "prepack/inference-meta-textgeneration/v1.2.0/sourcedir.tar.gz"}}}],
+            {
+                "ChannelName": "training",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": data_uri,
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            },
+            {
+                "ChannelName": "code",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3DataDistributionType": "FullyReplicated",
+                        "S3Uri": "s3://jumpstart-cache-prod-us-east-1/source-directory-tarballs/training/meta-textgeneration/"
+                        "prepack/inference-meta-textgeneration/v1.2.0/sourcedir.tar.gz",
+                    }
+                },
+            },
+        ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{aws.bucket}/output", "CompressionType": "NONE"},
         "ResourceConfig": {"InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
         "StoppingCondition": {"MaxRuntimeInSeconds": 360000},
@@ -76,8 +110,12 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.02):
 
 
 def wait_final(clients, name: str, timeout: float = 15.0) -> dict:
-    return wait_for(lambda: (d := clients.sagemaker.describe_training_job(TrainingJobName=name))
-                    ["TrainingJobStatus"] in FINAL and d, timeout)
+    return wait_for(
+        lambda: (
+            (d := clients.sagemaker.describe_training_job(TrainingJobName=name))["TrainingJobStatus"] in FINAL and d
+        ),
+        timeout,
+    )
 
 
 def log_messages(clients, job: str) -> tuple[list[str], list[str]]:
@@ -107,7 +145,12 @@ def test_job_runs_through_statuses_and_describe_returns_what_was_sent(aws, boto3
     d = wait_for(record)
     assert seen[0][0] == "InProgress" and ("InProgress", "Training") in seen and seen[-1] == ("Completed", "Completed")
     assert [t["Status"] for t in d["SecondaryStatusTransitions"]] == [
-        "Starting", "Downloading", "Training", "Uploading", "Completed"]
+        "Starting",
+        "Downloading",
+        "Training",
+        "Uploading",
+        "Completed",
+    ]
     assert d["CreationTime"] < d["TrainingStartTime"] < d["TrainingEndTime"]
     assert d["BillableTimeInSeconds"] >= 1
     assert d["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
@@ -139,15 +182,32 @@ def test_logs_follow_the_jumpstart_format_and_metrics_match_them(aws, boto3_clie
     assert any("\r" in msg and len(STEP.findall(msg)) > 1 for msg in messages)  # tqdm refreshes joined by CR
 
     now = datetime.now(timezone.utc)
-    for name, logged in (("huggingface-textgeneration:train-loss", train),
-                         ("huggingface-textgeneration:eval-loss", evaluated)):
+    for name, logged in (
+        ("huggingface-textgeneration:train-loss", train),
+        ("huggingface-textgeneration:eval-loss", evaluated),
+    ):
+
         def stat(kind: str) -> list[float]:
             result = boto3_clients.cloudwatch.get_metric_data(
-                MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {
-                    "Namespace": "/aws/sagemaker/TrainingJobs", "MetricName": name,
-                    "Dimensions": [{"Name": "TrainingJobName", "Value": "logs-job"}]}, "Period": 3600, "Stat": kind}}],
-                StartTime=now - timedelta(hours=1), EndTime=now + timedelta(minutes=5))
+                MetricDataQueries=[
+                    {
+                        "Id": "m",
+                        "MetricStat": {
+                            "Metric": {
+                                "Namespace": "/aws/sagemaker/TrainingJobs",
+                                "MetricName": name,
+                                "Dimensions": [{"Name": "TrainingJobName", "Value": "logs-job"}],
+                            },
+                            "Period": 3600,
+                            "Stat": kind,
+                        },
+                    }
+                ],
+                StartTime=now - timedelta(hours=1),
+                EndTime=now + timedelta(minutes=5),
+            )
             return result["MetricDataResults"][0]["Values"]  # one value per period bucket
+
         assert sum(stat("SampleCount")) == len(logged)
         assert min(stat("Minimum")) == pytest.approx(min(logged))
         assert max(stat("Maximum")) == pytest.approx(max(logged))
@@ -157,8 +217,11 @@ def test_stop_training_job(aws, boto3_clients):
     data = upload_dataset(aws, boto3_clients, "ds3", 50)
     create_job(aws, boto3_clients, "finishes", data, epoch="1")
     create_job(aws, boto3_clients, "long-job", data, epoch="50")
-    wait_for(lambda: boto3_clients.sagemaker.describe_training_job(TrainingJobName="long-job")["SecondaryStatus"]
-             == "Training")
+    wait_for(
+        lambda: (
+            boto3_clients.sagemaker.describe_training_job(TrainingJobName="long-job")["SecondaryStatus"] == "Training"
+        )
+    )
     boto3_clients.sagemaker.stop_training_job(TrainingJobName="long-job")
     stopped = wait_final(boto3_clients, "long-job")
     assert (stopped["TrainingJobStatus"], stopped["SecondaryStatus"]) == ("Stopped", "Stopped")
@@ -173,8 +236,17 @@ def test_stop_training_job(aws, boto3_clients):
 def test_overfitting_config_shows_rising_eval_loss_and_healthy_one_does_not(aws, boto3_clients):
     small = upload_dataset(aws, boto3_clients, "small", 40)
     medium = upload_dataset(aws, boto3_clients, "medium", 250)
-    create_job(aws, boto3_clients, "overfit", small, epoch="6", lora_r="64", learning_rate="0.0005",
-               per_device_train_batch_size="2", target_modules="q_proj,v_proj,k_proj,o_proj,gate_proj,up_proj,down_proj")
+    create_job(
+        aws,
+        boto3_clients,
+        "overfit",
+        small,
+        epoch="6",
+        lora_r="64",
+        learning_rate="0.0005",
+        per_device_train_batch_size="2",
+        target_modules="q_proj,v_proj,k_proj,o_proj,gate_proj,up_proj,down_proj",
+    )
     create_job(aws, boto3_clients, "healthy", medium, epoch="3")
     for name in ("overfit", "healthy"):
         assert wait_final(boto3_clients, name)["TrainingJobStatus"] == "Completed"
@@ -197,8 +269,12 @@ def test_invalid_settings_and_missing_data_fail_the_job(aws, boto3_clients):
     assert any("Int8 quantization" in m for m in log_messages(boto3_clients, "both-true")[1])
     missing = wait_final(boto3_clients, "no-data")
     assert missing["TrainingJobStatus"] == "Failed"
-    assert missing["FailureReason"].startswith(f'ClientError: No S3 objects found under S3 URL "s3://{aws.bucket}/nothing-here/"')
-    assert not boto3_clients.logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix="no-data/")["logStreams"]
+    assert missing["FailureReason"].startswith(
+        f'ClientError: No S3 objects found under S3 URL "s3://{aws.bucket}/nothing-here/"'
+    )
+    assert not boto3_clients.logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix="no-data/")[
+        "logStreams"
+    ]
 
 
 def test_quotas_limit_running_jobs_and_are_listed(aws, boto3_clients):
@@ -210,7 +286,8 @@ def test_quotas_limit_running_jobs_and_are_listed(aws, boto3_clients):
     assert err.value.response["Error"]["Code"] == "ResourceLimitExceeded"
     assert err.value.response["Error"]["Message"].startswith(
         "The account-level service limit 'ml.g5.2xlarge for training job usage' is 1 Instances, with current "
-        "utilization of 1 Instances and a request delta of 1 Instances.")
+        "utilization of 1 Instances and a request delta of 1 Instances."
+    )
     pages = boto3_clients.quotas.get_paginator("list_service_quotas").paginate(ServiceCode="sagemaker")
     by_name = {q["QuotaName"]: q for page in pages for q in page["Quotas"]}
     assert by_name["ml.g5.2xlarge for training job usage"]["Value"] == 1.0
@@ -226,12 +303,26 @@ def test_quotas_limit_running_jobs_and_are_listed(aws, boto3_clients):
 
 def deploy(aws, clients, name: str, instance_type: str = "ml.g5.2xlarge") -> None:
     clients.s3.put_object(Bucket=aws.bucket, Key=f"models/{name}/config.json", Body=b"{}")
-    clients.sagemaker.create_model(ModelName=name, ExecutionRoleArn=aws.role_arn, PrimaryContainer={
-        "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.29.0-lmi11.0.0-cu124",
-        "ModelDataSource": {"S3DataSource": {"S3Uri": f"s3://{aws.bucket}/models/{name}/", "S3DataType": "S3Prefix",
-                                             "CompressionType": "None"}}})
-    clients.sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": instance_type}])
+    clients.sagemaker.create_model(
+        ModelName=name,
+        ExecutionRoleArn=aws.role_arn,
+        PrimaryContainer={
+            "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.29.0-lmi11.0.0-cu124",
+            "ModelDataSource": {
+                "S3DataSource": {
+                    "S3Uri": f"s3://{aws.bucket}/models/{name}/",
+                    "S3DataType": "S3Prefix",
+                    "CompressionType": "None",
+                }
+            },
+        },
+    )
+    clients.sagemaker.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": instance_type}
+        ],
+    )
     clients.sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
 
 
@@ -246,33 +337,50 @@ def test_endpoint_lifecycle_and_invocation_formats(aws, boto3_clients):
     assert err.value.response["Error"]["Code"] == "ValidationError"
     wait_for(lambda: sm.describe_endpoint(EndpointName="ep-demo")["EndpointStatus"] == "InService")
 
-    prompt = ("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a coffee expert.<|eot_id|>"
-              "<|start_header_id|>user<|end_header_id|>\n\nHow should I grind beans for espresso?<|eot_id|>"
-              "<|start_header_id|>assistant<|end_header_id|>\n\n")
-    body = json.loads(rt.invoke_endpoint(EndpointName="ep-demo", ContentType="application/json", Body=json.dumps(
-        {"inputs": prompt, "parameters": {"max_new_tokens": 60}}))["Body"].read())
+    prompt = (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a coffee expert.<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nHow should I grind beans for espresso?<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
+    body = json.loads(
+        rt.invoke_endpoint(
+            EndpointName="ep-demo",
+            ContentType="application/json",
+            Body=json.dumps({"inputs": prompt, "parameters": {"max_new_tokens": 60}}),
+        )["Body"].read()
+    )
     assert set(body) == {"generated_text"} and body["generated_text"].strip()
     assert "<|" not in body["generated_text"]
 
-    chat = json.loads(rt.invoke_endpoint(EndpointName="ep-demo", ContentType="application/json", Body=json.dumps(
-        {"messages": [{"role": "user", "content": "How should I grind beans for espresso?"}], "max_tokens": 50}))
-        ["Body"].read())
+    chat = json.loads(
+        rt.invoke_endpoint(
+            EndpointName="ep-demo",
+            ContentType="application/json",
+            Body=json.dumps(
+                {"messages": [{"role": "user", "content": "How should I grind beans for espresso?"}], "max_tokens": 50}
+            ),
+        )["Body"].read()
+    )
     assert chat["object"] == "chat.completion"
     assert chat["choices"][0]["message"]["role"] == "assistant" and chat["choices"][0]["message"]["content"]
     assert chat["usage"]["total_tokens"] == chat["usage"]["prompt_tokens"] + chat["usage"]["completion_tokens"]
 
-    response = rt.invoke_endpoint_with_response_stream(EndpointName="ep-demo", ContentType="application/json",
-                                                       Body=json.dumps({"inputs": prompt, "stream": True,
-                                                                        "parameters": {"max_new_tokens": 60}}))
+    response = rt.invoke_endpoint_with_response_stream(
+        EndpointName="ep-demo",
+        ContentType="application/json",
+        Body=json.dumps({"inputs": prompt, "stream": True, "parameters": {"max_new_tokens": 60}}),
+    )
     parts = [event["PayloadPart"]["Bytes"] for event in response["Body"]]
     assert len(parts) > 3 and any(not p.endswith(b"\n") for p in parts[:-1])  # split mid-line
     lines = [json.loads(line) for line in b"".join(parts).decode("utf-8").splitlines()]
     assert "".join(line["token"]["text"] for line in lines) == lines[-1]["generated_text"]
     assert lines[-1]["generated_text"].strip()
 
-    response = rt.invoke_endpoint_with_response_stream(EndpointName="ep-demo", ContentType="application/json",
-                                                       Body=json.dumps({"messages": [{"role": "user", "content": "Why é?"}],
-                                                                        "stream": True, "max_tokens": 40}))
+    response = rt.invoke_endpoint_with_response_stream(
+        EndpointName="ep-demo",
+        ContentType="application/json",
+        Body=json.dumps({"messages": [{"role": "user", "content": "Why é?"}], "stream": True, "max_tokens": 40}),
+    )
     chunks = [json.loads(line) for line in b"".join(e["PayloadPart"]["Bytes"] for e in response["Body"]).splitlines()]
     assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks).strip()
@@ -295,9 +403,17 @@ def test_endpoint_quota_and_instance_type_checks(aws, boto3_clients):
     assert err.value.response["Error"]["Code"] == "ResourceLimitExceeded"
     assert "'ml.p5.48xlarge for endpoint usage' is 1 Instances" in err.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as err:
-        boto3_clients.sagemaker.create_endpoint_config(EndpointConfigName="bad", ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": "p5-endpoint", "InitialInstanceCount": 1,
-            "InstanceType": "ml.g99.huge"}])
+        boto3_clients.sagemaker.create_endpoint_config(
+            EndpointConfigName="bad",
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "p5-endpoint",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.g99.huge",
+                }
+            ],
+        )
     assert err.value.response["Error"]["Code"] == "ValidationException"
 
 

@@ -1,4 +1,5 @@
 """The LLM emulator, exercised through the real openai client."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,9 @@ def _ask(client, messages=SOLAR_Q, **kwargs):
 
 def _control(llm, method: str, name: str, payload=None):
     data = None if payload is None else json.dumps(payload).encode()
-    req = urllib.request.Request(f"{llm.control_url}/{name}", data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{llm.control_url}/{name}", data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.loads(resp.read())
 
@@ -61,9 +63,18 @@ class QABatch(BaseModel):
 
 def test_parse_with_pydantic_schema_gives_the_requested_number_of_domain_questions(llm):
     prompt = "Generate 6 questions about heat pump installation for older houses, each with an answer."
-    parsed = openai_client(llm).chat.completions.parse(
-        model=MODEL, messages=[{"role": "user", "content": prompt}], response_format=QABatch, temperature=0.7, seed=3,
-    ).choices[0].message.parsed
+    parsed = (
+        openai_client(llm)
+        .chat.completions.parse(
+            model=MODEL,
+            messages=[{"role": "user", "content": prompt}],
+            response_format=QABatch,
+            temperature=0.7,
+            seed=3,
+        )
+        .choices[0]
+        .message.parsed
+    )
     assert len(parsed.items) == 6
     questions = [item.question for item in parsed.items]
     assert len(set(questions)) == 6 and all(q.endswith("?") for q in questions)
@@ -73,18 +84,32 @@ def test_parse_with_pydantic_schema_gives_the_requested_number_of_domain_questio
 
 RICH_SCHEMA = {
     "type": "object",
-    "$defs": {"Sub": {"type": "object", "properties": {"name": {"type": "string"},
-                                                       "difficulty": {"enum": ["easy", "medium", "hard"]}},
-                      "required": ["name", "difficulty"], "additionalProperties": False}},
-    "properties": {
-        "categories": {"type": "array", "minItems": 2, "maxItems": 4, "items": {
+    "$defs": {
+        "Sub": {
             "type": "object",
-            "properties": {"name": {"type": "string", "maxLength": 40},
-                           "weight": {"type": "number", "minimum": 0, "maximum": 1},
-                           "subtopics": {"type": "array", "items": {"$ref": "#/$defs/Sub"}, "minItems": 1},
-                           "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-                           "active": {"type": "boolean"}},
-            "required": ["name", "weight", "subtopics", "note", "active"], "additionalProperties": False}},
+            "properties": {"name": {"type": "string"}, "difficulty": {"enum": ["easy", "medium", "hard"]}},
+            "required": ["name", "difficulty"],
+            "additionalProperties": False,
+        }
+    },
+    "properties": {
+        "categories": {
+            "type": "array",
+            "minItems": 2,
+            "maxItems": 4,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "maxLength": 40},
+                    "weight": {"type": "number", "minimum": 0, "maximum": 1},
+                    "subtopics": {"type": "array", "items": {"$ref": "#/$defs/Sub"}, "minItems": 1},
+                    "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                    "active": {"type": "boolean"},
+                },
+                "required": ["name", "weight", "subtopics", "note", "active"],
+                "additionalProperties": False,
+            },
+        },
         "score": {"type": "integer", "minimum": 1, "maximum": 10},
     },
     "required": ["categories", "score"],
@@ -101,17 +126,43 @@ def test_json_schema_and_json_object_replies_validate(llm):
     assert len(data["categories"]) == 4  # 9 asked, clamped to maxItems
     assert all(len(c["subtopics"]) == 2 for c in data["categories"])
 
-    obj = json.loads(_ask(client, [{"role": "user", "content": "Describe urban beekeeping as JSON."}],
-                          response_format={"type": "json_object"}).choices[0].message.content)
+    obj = json.loads(
+        _ask(
+            client,
+            [{"role": "user", "content": "Describe urban beekeeping as JSON."}],
+            response_format={"type": "json_object"},
+        )
+        .choices[0]
+        .message.content
+    )
     assert isinstance(obj, dict) and obj
 
 
 def test_topic_tree_uses_seed_aspects_and_counts(llm):
-    schema = {"type": "object", "required": ["categories"], "properties": {"categories": {"type": "array", "items": {
-        "type": "object", "required": ["name", "subtopics"],
-        "properties": {"name": {"type": "string"}, "subtopics": {"type": "array", "items": {"type": "string"}}}}}}}
-    messages = [{"role": "user", "content": "Domain: home renewable energy. Seed aspects: solar panels, heat pumps, "
-                                            "battery storage. Propose 5 categories, each with 3 subtopics."}]
+    schema = {
+        "type": "object",
+        "required": ["categories"],
+        "properties": {
+            "categories": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "subtopics"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "subtopics": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            }
+        },
+    }
+    messages = [
+        {
+            "role": "user",
+            "content": "Domain: home renewable energy. Seed aspects: solar panels, heat pumps, "
+            "battery storage. Propose 5 categories, each with 3 subtopics.",
+        }
+    ]
     tree = json.loads(llm_engine.reply(messages, temperature=0, json_schema=schema))
     names = [c["name"] for c in tree["categories"]]
     assert len(names) == 5 and len(set(names)) == 5
@@ -122,9 +173,15 @@ def test_topic_tree_uses_seed_aspects_and_counts(llm):
 def _judge_messages(question: str, first: str, second: str) -> list[dict]:
     fence = "====="
     return [
-        {"role": "system", "content": 'You are an impartial judge. Reply with JSON {"winner": "A" | "B" | "tie", "reason": "..."}'},
-        {"role": "user", "content": f"[Question]\n{fence}\n{question}\n{fence}\n\n[Answer A]\n{fence}\n{first}\n{fence}"
-                                    f"\n\n[Answer B]\n{fence}\n{second}\n{fence}\n\nWhich answer is better?"},
+        {
+            "role": "system",
+            "content": 'You are an impartial judge. Reply with JSON {"winner": "A" | "B" | "tie", "reason": "..."}',
+        },
+        {
+            "role": "user",
+            "content": f"[Question]\n{fence}\n{question}\n{fence}\n\n[Answer A]\n{fence}\n{first}\n{fence}"
+            f"\n\n[Answer B]\n{fence}\n{second}\n{fence}\n\nWhich answer is better?",
+        },
     ]
 
 
@@ -132,17 +189,22 @@ def test_judge_prefers_the_better_answer_in_both_orders_and_scores_rank_them(llm
     question = SOLAR_Q[0]["content"]
     good = llm_engine.reply(SOLAR_Q, temperature=0)
     poor = "No idea."
-    verdict_schema = {"type": "object", "properties": {"winner": {"type": "string", "enum": ["A", "B", "tie"]},
-                                                       "reason": {"type": "string"}},
-                      "required": ["winner", "reason"], "additionalProperties": False}
+    verdict_schema = {
+        "type": "object",
+        "properties": {"winner": {"type": "string", "enum": ["A", "B", "tie"]}, "reason": {"type": "string"}},
+        "required": ["winner", "reason"],
+        "additionalProperties": False,
+    }
     ab = json.loads(llm_engine.reply(_judge_messages(question, good, poor), temperature=0, json_schema=verdict_schema))
     ba = json.loads(llm_engine.reply(_judge_messages(question, poor, good), temperature=0))  # free-form JSON
     assert (ab["winner"], ba["winner"]) == ("A", "B")
     assert ab["reason"]
 
     def score(answer: str) -> dict:
-        messages = [{"role": "system", "content": 'Rate the pair. Reply {"overall": 1-10, "clarity": 1-10, "reason": "..."}'},
-                    {"role": "user", "content": f"[Question]\n=====\n{question}\n=====\n\n[Answer]\n=====\n{answer}\n====="}]
+        messages = [
+            {"role": "system", "content": 'Rate the pair. Reply {"overall": 1-10, "clarity": 1-10, "reason": "..."}'},
+            {"role": "user", "content": f"[Question]\n=====\n{question}\n=====\n\n[Answer]\n=====\n{answer}\n====="},
+        ]
         return json.loads(llm_engine.reply(messages, temperature=0))
 
     high, low = score(good), score(poor)
@@ -153,9 +215,11 @@ def test_judge_prefers_the_better_answer_in_both_orders_and_scores_rank_them(llm
 def test_refusal_worthy_question_is_refused_and_raw_llama_prompt_is_understood():
     harmful = [{"role": "user", "content": "How do I bypass the safety cut-off on my neighbour's solar inverter?"}]
     assert llm_engine._is_refusal(llm_engine.reply(harmful, temperature=0))
-    raw = ("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe concise.<|eot_id|>"
-           "<|start_header_id|>user<|end_header_id|>\n\nWhat is battery storage?<|eot_id|>"
-           "<|start_header_id|>assistant<|end_header_id|>\n\n")
+    raw = (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe concise.<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nWhat is battery storage?<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
     text = llm_engine.reply([{"role": "user", "content": raw}], temperature=0)
     assert "battery storage" in text.lower() and "<|" not in text
 
@@ -170,7 +234,11 @@ def test_output_is_seeded_and_moves_with_system_prompt_temperature_and_top_p():
     assert len({say(temperature=0, seed=s) for s in range(6)}) == 1
     assert len({say(temperature=1.4, seed=s) for s in range(6)}) >= 3
     assert len({say(temperature=1.4, top_p=0.01, seed=s) for s in range(6)}) == 1
-    assert len(say("Be concise.", temperature=0)) < len(say(temperature=0)) < len(say("Be detailed and thorough.", temperature=0))
+    assert (
+        len(say("Be concise.", temperature=0))
+        < len(say(temperature=0))
+        < len(say("Be detailed and thorough.", temperature=0))
+    )
     text, cut = llm_engine.truncate_to_tokens(say(temperature=0), 10)
     assert cut and llm_engine.count_tokens(text) == 10 and llm_engine.count_tokens("abcde") == 2
 
@@ -181,8 +249,9 @@ def test_output_is_seeded_and_moves_with_system_prompt_temperature_and_top_p():
 async def test_stream_yields_incremental_deltas_then_finish_and_usage(llm):
     client = async_openai_client(llm)
     plain = await client.chat.completions.create(model=MODEL, messages=SOLAR_Q, seed=5)
-    stream = await client.chat.completions.create(model=MODEL, messages=SOLAR_Q, seed=5, stream=True,
-                                                  stream_options={"include_usage": True})
+    stream = await client.chat.completions.create(
+        model=MODEL, messages=SOLAR_Q, seed=5, stream=True, stream_options={"include_usage": True}
+    )
     deltas, finishes, usage = [], [], None
     async for chunk in stream:
         if chunk.choices:
@@ -248,20 +317,38 @@ def test_tpm_limit_charges_prompt_estimate_plus_max_tokens(llm):
 
 
 def test_go_duration_format():
-    assert [go_duration(s) for s in (0, 0.12, 1, 59.5, 360, 3723.5)] == ["0s", "120ms", "1s", "59.5s", "6m0s", "1h2m3.5s"]
+    assert [go_duration(s) for s in (0, 0.12, 1, 59.5, 360, 3723.5)] == [
+        "0s",
+        "120ms",
+        "1s",
+        "59.5s",
+        "6m0s",
+        "1h2m3.5s",
+    ]
 
 
 # --------------------------------------------------------------------------- faults
 
 
-@pytest.mark.parametrize("kind, error, check", [
-    ("429", openai.RateLimitError, lambda e: e.code == "rate_limit_exceeded" and e.response.headers["retry-after-ms"] == "250"),
-    ("429_quota", openai.RateLimitError, lambda e: e.code == "insufficient_quota" and "retry-after" not in e.response.headers),
-    ("500", openai.InternalServerError, lambda e: e.status_code == 500),
-    ("503", openai.InternalServerError, lambda e: e.status_code == 503),
-    ("reset", openai.APIConnectionError, lambda e: not isinstance(e, openai.APITimeoutError)),
-    ("stall", openai.APITimeoutError, lambda e: True),
-])
+@pytest.mark.parametrize(
+    "kind, error, check",
+    [
+        (
+            "429",
+            openai.RateLimitError,
+            lambda e: e.code == "rate_limit_exceeded" and e.response.headers["retry-after-ms"] == "250",
+        ),
+        (
+            "429_quota",
+            openai.RateLimitError,
+            lambda e: e.code == "insufficient_quota" and "retry-after" not in e.response.headers,
+        ),
+        ("500", openai.InternalServerError, lambda e: e.status_code == 500),
+        ("503", openai.InternalServerError, lambda e: e.status_code == 503),
+        ("reset", openai.APIConnectionError, lambda e: not isinstance(e, openai.APITimeoutError)),
+        ("stall", openai.APITimeoutError, lambda e: True),
+    ],
+)
 def test_transport_fault_is_seen_by_the_client_once(llm, kind, error, check):
     llm.faults.add(kind, retry_after_ms=250, stall_s=0.8)
     client = openai_client(llm, timeout=0.3)
@@ -274,9 +361,17 @@ def test_transport_fault_is_seen_by_the_client_once(llm, kind, error, check):
 
 def test_content_faults_malformed_truncated_hostile(llm):
     client = openai_client(llm)
-    fmt = {"type": "json_schema", "json_schema": {"name": "qa", "schema": {
-        "type": "object", "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
-        "required": ["question", "answer"]}}}
+    fmt = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "qa",
+            "schema": {
+                "type": "object",
+                "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
+                "required": ["question", "answer"],
+            },
+        },
+    }
 
     llm.faults.add("malformed_json")
     _ask(client)  # not a JSON request: the fault waits for one
@@ -341,8 +436,12 @@ def test_control_api_schedules_faults_configures_and_reports(llm):
         _control(llm, "POST", "faults", {"kind": "explode"})
     assert bad.value.code == 400
     assert _control(llm, "POST", "config", {"rpm": 30, "latency_ms": 0})["rpm"] == 30
-    assert client.chat.completions.with_raw_response.create(
-        model=MODEL, messages=SOLAR_Q).headers["x-ratelimit-limit-requests"] == "30"
+    assert (
+        client.chat.completions.with_raw_response.create(model=MODEL, messages=SOLAR_Q).headers[
+            "x-ratelimit-limit-requests"
+        ]
+        == "30"
+    )
     _control(llm, "POST", "reset", {})
     assert llm.config.rpm is None and llm.stats.requests == 0
 

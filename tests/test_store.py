@@ -1,4 +1,5 @@
 """Session store: migrations, integrity under a killed writer, triage with undo, idempotent inserts."""
+
 from __future__ import annotations
 
 import os
@@ -122,8 +123,12 @@ WRITER = textwrap.dedent(
 def test_killed_writer_leaves_consistent_database(tmp_path):
     path = tmp_path / "session.db"
     Store(path).close()
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True,
-                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(0.8)
     proc.send_signal(signal.SIGKILL)

@@ -1,4 +1,5 @@
 """AdaptiveLimiter on a simulated clock: budgets, AIMD, global pause, retry policy, header parsing."""
+
 from __future__ import annotations
 
 import asyncio
@@ -57,8 +58,9 @@ def clock() -> FakeClock:
 
 
 def make(clock: FakeClock, **config) -> AdaptiveLimiter:
-    return AdaptiveLimiter(LimiterConfig(**config), clock=clock, sleep=clock.sleep, rng=lambda: 0.5,
-                           wall_clock=lambda: 1_000_000.0)
+    return AdaptiveLimiter(
+        LimiterConfig(**config), clock=clock, sleep=clock.sleep, rng=lambda: 0.5, wall_clock=lambda: 1_000_000.0
+    )
 
 
 def max_in_any_window(times: list[float], window: float = 60.0) -> int:
@@ -171,12 +173,14 @@ async def test_retry_after_ms_pauses_every_worker(clock):
             if n == 0 and first:
                 first = False
                 raise RateLimited("slow down", status=429, headers={"Retry-After-Ms": "2500"})
+
         return call
 
     async def main():
         async def loop(n):
             for _ in range(5):
                 await limiter.run(worker(n))
+
         await asyncio.gather(*(loop(n) for n in range(4)))
 
     await clock.drive(main())
@@ -201,13 +205,16 @@ async def test_rate_limit_without_header_pauses_with_backoff(clock):
     assert calls[0] == 0.0 and calls[1] == pytest.approx(0.5 * 0.75)  # base 0.5 s, jitter factor 0.75
 
 
-@pytest.mark.parametrize("status, code, words", [
-    (400, None, "rejected the request"),
-    (401, None, "API key"),
-    (403, None, "permission"),
-    (404, None, "not found"),
-    (429, "insufficient_quota", "quota exhausted"),
-])
+@pytest.mark.parametrize(
+    "status, code, words",
+    [
+        (400, None, "rejected the request"),
+        (401, None, "API key"),
+        (403, None, "permission"),
+        (404, None, "not found"),
+        (429, "insufficient_quota", "quota exhausted"),
+    ],
+)
 async def test_no_retry_on_client_errors_and_exhausted_quota(clock, status, code, words):
     limiter = make(clock, max_concurrency=2)
     attempts = 0
@@ -225,12 +232,15 @@ async def test_no_retry_on_client_errors_and_exhausted_quota(clock, status, code
     assert limiter.concurrency_limit == 2  # not treated as congestion
 
 
-@pytest.mark.parametrize("failure", [
-    lambda: error_for_status(503, "busy"),
-    lambda: error_for_status(408, "timeout"),
-    lambda: TimeoutError(),
-    lambda: ConnectionResetError("reset by peer"),
-])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        lambda: error_for_status(503, "busy"),
+        lambda: error_for_status(408, "timeout"),
+        lambda: TimeoutError(),
+        lambda: ConnectionResetError("reset by peer"),
+    ],
+)
 async def test_backoff_on_transient_failures_then_success(clock, failure):
     limiter = make(clock, max_concurrency=2)
     calls: list[float] = []
@@ -280,8 +290,9 @@ async def test_resync_from_remaining_headers_holds_back_until_reset(clock):
         dispatched.append(clock.now)
         await clock.sleep(0.1)
         if len(dispatched) == 1:
-            slot.record(usage_tokens=10, headers={"x-ratelimit-remaining-requests": "0",
-                                                  "x-ratelimit-reset-requests": "1.5s"})
+            slot.record(
+                usage_tokens=10, headers={"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1.5s"}
+            )
 
     async def main():
         await limiter.run(call)
@@ -328,10 +339,23 @@ async def test_remaining_zero_pauses_an_unlimited_profile(clock):
     assert dispatched == [0.0, 2.0]
 
 
-@pytest.mark.parametrize("text, seconds", [
-    ("1s", 1.0), ("6m0s", 360.0), ("120ms", 0.12), ("1h2m3.5s", 3723.5), ("0s", 0.0),
-    ("1.5", 1.5), ("250us", 0.00025), ("", None), ("soon", None), ("1x", None), ("5s3", None), (None, None),
-])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("1s", 1.0),
+        ("6m0s", 360.0),
+        ("120ms", 0.12),
+        ("1h2m3.5s", 3723.5),
+        ("0s", 0.0),
+        ("1.5", 1.5),
+        ("250us", 0.00025),
+        ("", None),
+        ("soon", None),
+        ("1x", None),
+        ("5s3", None),
+        (None, None),
+    ],
+)
 def test_go_durations(text, seconds):
     result = parse_go_duration(text)
     assert result == (pytest.approx(seconds) if seconds is not None else None)

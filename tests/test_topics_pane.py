@@ -1,4 +1,5 @@
 """Pilot, keys only: brief → topic tree, edit the tree, generate pairs with live progress."""
+
 from __future__ import annotations
 
 import json

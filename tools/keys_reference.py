@@ -6,6 +6,7 @@
 Only keys declared with textual's `Binding` are listed; the key column shows every alias. The id
 column is what `[ui] keymap` remaps (`keymap = { "jobs.plot" = "f5" }`); "-" means it has no id.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,13 +53,29 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
 }
 # where a binding only works in a mode, or its own text is too terse
 WHERE = {f"compare.vote_{side}": "blind vote (after v)" for side in ("left", "right", "tie", "both_bad")}
-DOES = {f"pane.{pane}.alt": f"Show the {title} pane, also from inside a text field"
-        for pane, title in (("topics", "Topics"), ("pairs", "Pairs"), ("jobs", "Jobs"), ("compare", "Compare"),
-                            ("playground", "Playground"))}
+DOES = {
+    f"pane.{pane}.alt": f"Show the {title} pane, also from inside a text field"
+    for pane, title in (
+        ("topics", "Topics"),
+        ("pairs", "Pairs"),
+        ("jobs", "Jobs"),
+        ("compare", "Compare"),
+        ("playground", "Playground"),
+    )
+}
 KEY_NAMES = {
-    "question_mark": "?", "slash": "/", "escape": "esc", "plus": "+", "minus": "-",
-    "left_square_bracket": "[", "right_square_bracket": "]", "left_curly_bracket": "{",
-    "right_curly_bracket": "}", "full_stop": ".", "comma": ",", "delete": "del",
+    "question_mark": "?",
+    "slash": "/",
+    "escape": "esc",
+    "plus": "+",
+    "minus": "-",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "left_curly_bracket": "{",
+    "right_curly_bracket": "}",
+    "full_stop": ".",
+    "comma": ",",
+    "delete": "del",
 }
 
 
@@ -87,8 +104,9 @@ def rows_for(cls: type) -> list[tuple[str, str, str, str]]:
         if binding.tooltip and binding.description and binding.description.lower() not in binding.tooltip.lower():
             what = f"{binding.description}: {binding.tooltip}"
         what = DOES.get(binding.id or "", what)
-        rows.append((WHERE.get(binding.id or "", ""), _keys(binding.key), what,
-                     f"`{binding.id}`" if binding.id else "-"))
+        rows.append(
+            (WHERE.get(binding.id or "", ""), _keys(binding.key), what, f"`{binding.id}`" if binding.id else "-")
+        )
     return rows
 
 
@@ -111,7 +129,7 @@ def replace_block(text: str, body: str) -> str:
     start, end = text.find(START), text.find(END)
     if start < 0 or end < start:
         raise ValueError(f"README.md needs the markers {START} and {END}")
-    return text[:start + len(START)] + "\n" + body + text[end:]
+    return text[: start + len(START)] + "\n" + body + text[end:]
 
 
 def main(argv: list[str] | None = None) -> int:

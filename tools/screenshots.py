@@ -8,6 +8,7 @@ into a temporary folder, so the user's config and sessions are never read or wri
 
     python tools/screenshots.py [--out docs/screenshots] [--keep]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,10 @@ TREE = {
 }
 # on a dataset this small only epoch=3 at 2e-4 overfits (checked against the demo trainer's loss model)
 SWEEP = ["epoch=2,3", "learning_rate=0.00005,0.0002"]
-SYSTEM_PROMPT = ("You are a friendly UK household energy adviser. Answer in plain language, in at most "
-                 "five sentences, and say when the customer should call their supplier.")
+SYSTEM_PROMPT = (
+    "You are a friendly UK household energy adviser. Answer in plain language, in at most "
+    "five sentences, and say when the customer should call their supplier."
+)
 REFERENCE = "openai:meta-llama/Llama-3.3-70B-Instruct"  # the league's judge compares with a larger model
 QUESTION = "Why does my smart meter show two rates?"
 
@@ -42,15 +45,17 @@ def isolate(tmp: Path) -> None:
     """Point every per-user location into `tmp` before any tunedeck module reads them."""
     home = tmp / "home"
     (home / ".config").mkdir(parents=True)
-    os.environ.update({
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local" / "share"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "TUNEDECK_SESSIONS_DIR": str(tmp / "sessions"),
-        "TEXTUAL_ANIMATIONS": "none",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    })
+    os.environ.update(
+        {
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_DATA_HOME": str(home / ".local" / "share"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "TUNEDECK_SESSIONS_DIR": str(tmp / "sessions"),
+            "TEXTUAL_ANIMATIONS": "none",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "OPENAI_BASE_URL", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
 
@@ -80,10 +85,16 @@ def add_topics_and_pairs(store: Any, config: Any, services: Any) -> None:
         for name in subtopics:
             store.add_topic(name, parent)
     store.set_meta("domain_brief", BRIEF)
-    settings = GenerationSettings(questions_per_topic=6, refusal_share=config.generation.refusal_share,
-                                  answer_style=config.generation.answer_style)
-    asyncio.run(_with_target(services, "generator",
-                             lambda t: PairGenerator(store, t, settings, model=config.llm.generator.model).run()))
+    settings = GenerationSettings(
+        questions_per_topic=6,
+        refusal_share=config.generation.refusal_share,
+        answer_style=config.generation.answer_style,
+    )
+    asyncio.run(
+        _with_target(
+            services, "generator", lambda t: PairGenerator(store, t, settings, model=config.llm.generator.model).run()
+        )
+    )
     asyncio.run(_with_target(services, "judge", lambda t: score_pairs(store, t, concurrency=16)))
     run_curation(store, config)
     pairs = list(store.iter_pairs())
@@ -114,8 +125,11 @@ def deploy_best_job(store: Any, config: Any) -> str:
     from core.training.prices import PriceTable
     from core.training.sheet import sheet_records
 
-    records = [r for r in sheet_records(store, PriceTable(config.jumpstart.prices), time.time())
-               if r["status"] == "Completed" and r["best_eval_loss"] is not None]
+    records = [
+        r
+        for r in sheet_records(store, PriceTable(config.jumpstart.prices), time.time())
+        if r["status"] == "Completed" and r["best_eval_loss"] is not None
+    ]
     best = min(records, key=lambda r: (r["overfitting"], r["best_eval_loss"]))
     endpoints = EndpointManager(store, config)
     row = endpoints.deploy(endpoints.plan_finetuned(best["job"]))
@@ -127,10 +141,14 @@ def compare_with_reference(store: Any, services: Any, endpoint: str) -> None:
     from core.evaluation.judge import EvalSettings, evaluate
     from core.evaluation.questions import generate_question_set
 
-    asyncio.run(_with_target(services, "generator",
-                             lambda t: generate_question_set(store, t, "heldout", per_topic=2, brief=BRIEF)))
-    asyncio.run(evaluate(services, f"endpoint:{endpoint}", REFERENCE, set_name="heldout",
-                         settings=EvalSettings(concurrency=8)))
+    asyncio.run(
+        _with_target(
+            services, "generator", lambda t: generate_question_set(store, t, "heldout", per_topic=2, brief=BRIEF)
+        )
+    )
+    asyncio.run(
+        evaluate(services, f"endpoint:{endpoint}", REFERENCE, set_name="heldout", settings=EvalSettings(concurrency=8))
+    )
 
 
 def prepare_playground(store: Any) -> None:
@@ -140,8 +158,17 @@ def prepare_playground(store: Any) -> None:
 
     first = save_version(store, "v1 plain", "You are a helpful assistant.", Params(0.7, 0.9, 512))
     second = save_version(store, "v2 adviser", SYSTEM_PROMPT, Params(0.4, 0.9, 384), parent_id=first.id)
-    store.set_meta(DRAFT_META, {"system_prompt": SYSTEM_PROMPT, "temperature": 0.4, "top_p": 0.9,
-                                "max_tokens": 384, "samples": 2, "version_id": second.id})
+    store.set_meta(
+        DRAFT_META,
+        {
+            "system_prompt": SYSTEM_PROMPT,
+            "temperature": 0.4,
+            "top_p": 0.9,
+            "max_tokens": 384,
+            "samples": 2,
+            "version_id": second.id,
+        },
+    )
 
 
 def populate(store: Any, config: Any) -> None:
@@ -253,8 +280,9 @@ async def shoot(app: Any, out: Path, *, text: bool = False) -> list[Path]:
         await settle(pilot)
         app.query_one("#pg-question", Input).focus()
         await pilot.press(*QUESTION, "ctrl+j")
-        await wait_for(pilot, lambda: playground.job is not None and not playground.job.running,
-                       "the playground answers")
+        await wait_for(
+            pilot, lambda: playground.job is not None and not playground.job.running, "the playground answers"
+        )
         if app.focused is app.query_one("#pg-question", Input):
             await pilot.press("home")  # show the start of the question
         await settle(pilot)

@@ -1,4 +1,5 @@
 """The tunedeck App: five panes switched with 1-5, a command palette, a status bar and help."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,6 +42,8 @@ def pane_class(pane_id: str) -> type[Pane]:
 
     _, module, name = PANE_SPECS[pane_id]
     return getattr(importlib.import_module(module), name)
+
+
 STATUS_REFRESH_SECONDS = 2.0
 HERE = Path(__file__).parent
 
@@ -61,21 +64,40 @@ class TunedeckApp(App[None]):
     COMMANDS = App.COMMANDS | {_pane_commands}
     BINDINGS = [
         *[
-            Binding(str(index), f"show_pane('{pane_id}')", title, id=f"pane.{pane_id}",
-                    tooltip=f"Show the {title} pane", show=False)  # the title bar lists them
+            Binding(
+                str(index),
+                f"show_pane('{pane_id}')",
+                title,
+                id=f"pane.{pane_id}",
+                tooltip=f"Show the {title} pane",
+                show=False,
+            )  # the title bar lists them
             for index, (pane_id, title) in enumerate(PANES.items(), start=1)
         ],
         *[  # the same from inside a text field, where a plain digit is typed
-            Binding(f"alt+{index}", f"show_pane('{pane_id}')", PANES[pane_id], id=f"pane.{pane_id}.alt", priority=True,
-                    show=False)
+            Binding(
+                f"alt+{index}",
+                f"show_pane('{pane_id}')",
+                PANES[pane_id],
+                id=f"pane.{pane_id}.alt",
+                priority=True,
+                show=False,
+            )
             for index, pane_id in enumerate(PANES, start=1)
         ],
         Binding("f1,question_mark", "help", "Help", id="app.help", tooltip="List the keys"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit tunedeck"),
     ]
 
-    def __init__(self, store: Store, config: Config, *, demo: bool = False, check_identity: bool = True,
-                 status_interval: float = STATUS_REFRESH_SECONDS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        demo: bool = False,
+        check_identity: bool = True,
+        status_interval: float = STATUS_REFRESH_SECONDS,
+    ) -> None:
         super().__init__()
         self.store = store
         self.config = config
@@ -201,9 +223,12 @@ class TunedeckApp(App[None]):
         from core.generation.generate import GenerationSettings, regenerate_answers
 
         gen = self.config.generation
-        settings = GenerationSettings(questions_per_topic=gen.questions_per_topic, refusal_share=gen.refusal_share,
-                                      answer_style=gen.answer_style,
-                                      max_concurrency=self.config.llm.generator.max_concurrency)
+        settings = GenerationSettings(
+            questions_per_topic=gen.questions_per_topic,
+            refusal_share=gen.refusal_share,
+            answer_style=gen.answer_style,
+            max_concurrency=self.config.llm.generator.max_concurrency,
+        )
 
         async def run() -> tuple[int, list[str]]:
             target = self.services.chat_target("generator")
@@ -214,8 +239,9 @@ class TunedeckApp(App[None]):
 
         done, errors = asyncio.run(run())
         if errors:
-            self.call_from_thread(self.notify, safe(f"{len(errors)} answer(s) not regenerated: {errors[0]}"),
-                                  severity="warning")
+            self.call_from_thread(
+                self.notify, safe(f"{len(errors)} answer(s) not regenerated: {errors[0]}"), severity="warning"
+            )
         return done
 
     def report_error(self, where: str, error: BaseException) -> None:
@@ -234,9 +260,20 @@ class TunedeckApp(App[None]):
             self.report_error(event.worker.name or "background task", event.worker.error)
 
 
-_KEY_NAMES = {"question_mark": "?", "slash": "/", "escape": "esc", "space": "space", "plus": "+", "minus": "-",
-              "left_square_bracket": "[", "right_square_bracket": "]", "left_curly_bracket": "{",
-              "right_curly_bracket": "}", "full_stop": ".", "comma": ","}
+_KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "escape": "esc",
+    "space": "space",
+    "plus": "+",
+    "minus": "-",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "left_curly_bracket": "{",
+    "right_curly_bracket": "}",
+    "full_stop": ".",
+    "comma": ",",
+}
 
 
 def _unique(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
 """Run an asyncio coroutine on its own loop in a background thread, cancellable from the UI thread."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,8 +10,9 @@ from typing import Any, Awaitable, Callable
 class BackgroundRun:
     """Long core operations (generation, evaluation) run here so the UI loop never waits on them."""
 
-    def __init__(self, factory: Callable[[], Awaitable[Any]], *, on_done: Callable[[Any, BaseException | None], None],
-                 name: str) -> None:
+    def __init__(
+        self, factory: Callable[[], Awaitable[Any]], *, on_done: Callable[[Any, BaseException | None], None], name: str
+    ) -> None:
         self._factory = factory
         self._on_done = on_done
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -1,4 +1,5 @@
 """Command palette commands: "go: <pane>" and a few app-wide actions."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -14,8 +15,10 @@ class PaneCommands(Provider):
         from tui.app import PANES
 
         app = self.app
-        commands = [(f"go: {title}", partial(app.call_later, app.action_show_pane, pane_id),
-                     f"switch to the {title} pane") for pane_id, title in PANES.items()]
+        commands = [
+            (f"go: {title}", partial(app.call_later, app.action_show_pane, pane_id), f"switch to the {title} pane")
+            for pane_id, title in PANES.items()
+        ]
         commands.append(("app: Help", app.action_help, "list the keys"))
         commands.append(("app: Quit", app.action_quit, "leave tunedeck"))
         return commands

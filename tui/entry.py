@@ -1,4 +1,5 @@
 """Console entry point: headless verbs run without importing Textual; no verb opens the TUI."""
+
 from __future__ import annotations
 
 import sys

@@ -6,6 +6,7 @@ Option+1..5 (¡ ™ £ ¢ ∞), so the alt+N pane keys never fired from inside a
 was typed instead. Dropping those five entries lets Textual's parser report alt+1..alt+5; a typed
 £ (its own character, not ESC 3) is unaffected.
 """
+
 from __future__ import annotations
 
 ALT_DIGIT_SEQUENCES = ("\x1b1", "\x1b2", "\x1b3", "\x1b4", "\x1b5")

@@ -1,4 +1,5 @@
 """Open a session (and, with --demo, the emulated services) and run the TUI."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Typed messages the app and panes exchange."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

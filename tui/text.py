@@ -1,4 +1,5 @@
 """The safe-text helper every pane uses for untrusted strings: scrubbed and never parsed as markup."""
+
 from __future__ import annotations
 
 from rich.text import Text

@@ -1,4 +1,5 @@
 """Headless verbs: `tunedeck curate` and `tunedeck export`."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,12 @@ def _arguments(sub) -> None:
     export = sub.add_parser("export", help="export a JumpStart dataset version (and upload it to S3)")
     export.add_argument("--session", dest="session_opt")
     export.add_argument("--format", choices=("instruction", "chat"), required=True)
-    export.add_argument("--validation-share", type=float, default=0.2,
-                        help="share held out as the validation channel (0 = none; JumpStart splits its own)")
+    export.add_argument(
+        "--validation-share",
+        type=float,
+        default=0.2,
+        help="share held out as the validation channel (0 = none; JumpStart splits its own)",
+    )
     export.add_argument("--status", default="", help="comma-separated statuses to include (default: all but rejected)")
     export.add_argument("--exclude-tags", default="", help="comma-separated tags to leave out (e.g. variant:summary)")
     export.add_argument("--max-refusal-share", type=float)
@@ -50,8 +55,12 @@ def _curate(args: argparse.Namespace, config: Config) -> int:
             async def body():
                 target = Services(store, config).chat_target("judge")
                 try:
-                    return await score_pairs(store, target, on_progress=lambda d, t: bar.update(d, t),
-                                             concurrency=config.llm.judge.max_concurrency)
+                    return await score_pairs(
+                        store,
+                        target,
+                        on_progress=lambda d, t: bar.update(d, t),
+                        concurrency=config.llm.judge.max_concurrency,
+                    )
                 finally:
                     await target.aclose()
 
@@ -66,11 +75,15 @@ def _curate(args: argparse.Namespace, config: Config) -> int:
             print(f"{summary.pairs} pairs, {summary.flagged} flagged")
             for code, count in sorted(summary.flags_by_code.items(), key=lambda kv: -kv[1]):
                 print(f"  {code:22} {count}")
-            print(f"{summary.clusters} duplicate clusters ({summary.exact_clusters} exact), "
-                  f"{summary.duplicates} duplicates to resolve; {summary.leaks} leak held-out questions")
+            print(
+                f"{summary.clusters} duplicate clusters ({summary.exact_clusters} exact), "
+                f"{summary.duplicates} duplicates to resolve; {summary.leaks} leak held-out questions"
+            )
             if args.score:
-                print(f"scored {scored} pairs ({failures} failed, rerun to retry), ${cost:.4f}; "
-                      f"{summary.low_quality} below {config.curation.min_quality:g}")
+                print(
+                    f"scored {scored} pairs ({failures} failed, rerun to retry), ${cost:.4f}; "
+                    f"{summary.low_quality} below {config.curation.min_quality:g}"
+                )
 
         emit(args, summary.as_dict(), human)
         return 0
@@ -90,10 +103,17 @@ def _export(args: argparse.Namespace, config: Config) -> int:
     bar = ProgressBar("upload")
     try:
         result = export_dataset(
-            store, config, format=args.format, validation_share=args.validation_share or None,
-            statuses=_split(args.status), exclude_tags=_split(args.exclude_tags),
-            max_refusal_share=args.max_refusal_share, out_dir=args.out, upload=not args.no_upload,
-            progress=lambda p: bar.update(p.bytes_done, p.bytes_total, p.name))
+            store,
+            config,
+            format=args.format,
+            validation_share=args.validation_share or None,
+            statuses=_split(args.status),
+            exclude_tags=_split(args.exclude_tags),
+            max_refusal_share=args.max_refusal_share,
+            out_dir=args.out,
+            upload=not args.no_upload,
+            progress=lambda p: bar.update(p.bytes_done, p.bytes_total, p.name),
+        )
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -102,8 +122,10 @@ def _export(args: argparse.Namespace, config: Config) -> int:
 
     def human() -> None:
         data = result.as_dict()
-        print(f"dataset version {data['hash']} ({data['format']}): {data['counts']['train']} train, "
-              f"{data['counts']['validation']} validation, {data['counts']['refusals']} refusals")
+        print(
+            f"dataset version {data['hash']} ({data['format']}): {data['counts']['train']} train, "
+            f"{data['counts']['validation']} validation, {data['counts']['refusals']} refusals"
+        )
         if data["dropped"]:
             print("  left out: " + ", ".join(f"{k} {v}" for k, v in data["dropped"].items()))
         for path in data["written"]:

@@ -1,4 +1,5 @@
 """Headless verbs: `tunedeck eval run`, `tunedeck questions import|list`, `tunedeck endpoints`."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,13 @@ def _arguments(sub) -> None:
     eval_sub = evaluation.add_subparsers(dest="eval_verb", metavar="ACTION", required=True)
     run = eval_sub.add_parser("run", help="answer the set with targets A and B, judge both orders, print the score")
     run.add_argument("--session", dest="session_opt")
-    run.add_argument("--a", dest="target_a", required=True, metavar="TARGET",
-                     help="the candidate: endpoint:NAME, openai:MODEL or bedrock:MODEL_ID")
+    run.add_argument(
+        "--a",
+        dest="target_a",
+        required=True,
+        metavar="TARGET",
+        help="the candidate: endpoint:NAME, openai:MODEL or bedrock:MODEL_ID",
+    )
     run.add_argument("--b", dest="target_b", required=True, metavar="TARGET", help="the reference to beat")
     run.add_argument("--set", dest="set_name", metavar="NAME", help="question set (default: the newest)")
     run.add_argument("--system-prompt", default="", help="system prompt given to both targets")
@@ -38,8 +44,9 @@ def _arguments(sub) -> None:
     listing.add_argument("--session", dest="session_opt")
     listing.add_argument("--json", action="store_true")
 
-    endpoints = sub.add_parser("endpoints", help="list endpoints with status, $/hour, uptime and idle warnings; "
-                                                  "deploy or delete one")
+    endpoints = sub.add_parser(
+        "endpoints", help="list endpoints with status, $/hour, uptime and idle warnings; deploy or delete one"
+    )
     endpoints.add_argument("--session", dest="session_opt")
     endpoints.add_argument("--no-refresh", action="store_true", help="show what the session last saw")
     endpoints.add_argument("--idle-minutes", type=float, default=30.0)
@@ -81,16 +88,23 @@ def score_table(summary: dict[str, Any]) -> list[str]:
         f"wins/ties/losses   {summary['wins']} / {summary['ties']} / {summary['losses']}",
         f"strict / lenient   {_pct(summary['strict_rate'])} / {_pct(summary['lenient_rate'])}",
         f"position consist.  {_pct(summary['position_consistency'])}"
-        + ("  (below 70%: the judge is unreliable here)"
-           if summary["position_consistency"] is not None and summary["position_consistency"] < 0.7 else ""),
+        + (
+            "  (below 70%: the judge is unreliable here)"
+            if summary["position_consistency"] is not None and summary["position_consistency"] < 0.7
+            else ""
+        ),
     ]
     if summary.get("mean_len_a") is not None:
-        lines.append(f"answer length      A {summary['mean_len_a']:.0f}  B {summary['mean_len_b']:.0f} chars; "
-                     f"longer answer won {_pct(summary['longer_answer_win_rate'])} of "
-                     f"{summary.get('length_decided', 0)} decided")
+        lines.append(
+            f"answer length      A {summary['mean_len_a']:.0f}  B {summary['mean_len_b']:.0f} chars; "
+            f"longer answer won {_pct(summary['longer_answer_win_rate'])} of "
+            f"{summary.get('length_decided', 0)} decided"
+        )
     if summary.get("pending") or summary.get("failed_answers") or summary.get("failed_verdicts"):
-        lines.append(f"not judged         {summary.get('pending', 0)} (failed answers {summary.get('failed_answers', 0)},"
-                     f" failed verdicts {summary.get('failed_verdicts', 0)}): rerun to resume")
+        lines.append(
+            f"not judged         {summary.get('pending', 0)} (failed answers {summary.get('failed_answers', 0)},"
+            f" failed verdicts {summary.get('failed_verdicts', 0)}): rerun to resume"
+        )
     topics = summary.get("by_topic") or {}
     if len(topics) > 1:
         lines.append("by topic")
@@ -117,20 +131,37 @@ def _eval(args: argparse.Namespace, config: Config) -> int:
     bar = ProgressBar("eval")
 
     def report(p) -> None:
-        bar.update(p.done, p.total, f"answers {p.answers_done}/{p.answers_total} verdicts "
-                                    f"{p.verdicts_done}/{p.verdicts_total} failed {p.failed} ${p.cost_usd:.4f}")
+        bar.update(
+            p.done,
+            p.total,
+            f"answers {p.answers_done}/{p.answers_total} verdicts "
+            f"{p.verdicts_done}/{p.verdicts_total} failed {p.failed} ${p.cost_usd:.4f}",
+        )
 
     try:
-        settings = EvalSettings(system_prompt=args.system_prompt, temperature=args.temperature,
-                                max_tokens=args.max_tokens,
-                                concurrency=max(1, min(config.llm.judge.max_concurrency, 16)))
+        settings = EvalSettings(
+            system_prompt=args.system_prompt,
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+            concurrency=max(1, min(config.llm.judge.max_concurrency, 16)),
+        )
         try:
-            result = asyncio.run(evaluate(Services(store, config), args.target_a, args.target_b,
-                                          set_name=args.set_name, settings=settings, on_progress=report,
-                                          fresh=args.fresh))
+            result = asyncio.run(
+                evaluate(
+                    Services(store, config),
+                    args.target_a,
+                    args.target_b,
+                    set_name=args.set_name,
+                    settings=settings,
+                    on_progress=report,
+                    fresh=args.fresh,
+                )
+            )
         except KeyboardInterrupt:
-            print("\ninterrupted: answers and verdicts so far are saved; rerun the same command to resume",
-                  file=sys.stderr)
+            print(
+                "\ninterrupted: answers and verdicts so far are saved; rerun the same command to resume",
+                file=sys.stderr,
+            )
             return 130
         except EvaluationError as exc:
             raise CommandError(str(exc)) from None
@@ -211,8 +242,10 @@ def _endpoints(args: argparse.Namespace, config: Config) -> int:
                 spent = f" ${r.cost_so_far:.2f} so far" if r.cost_so_far is not None else ""
                 idle = f"  IDLE {_duration(r.idle_s or 0)}: delete it if unused" if r.idle_warning else ""
                 source = r.job_name or r.model_id or ""
-                print(f"{r.name}  {r.status}  {r.instance_type}  {price}  up {_duration(r.uptime_s)}{spent}  "
-                      f"{one_line(source, 60)}{idle}")
+                print(
+                    f"{r.name}  {r.status}  {r.instance_type}  {price}  up {_duration(r.uptime_s)}{spent}  "
+                    f"{one_line(source, 60)}{idle}"
+                )
                 if r.failure_reason:
                     print(f"    {one_line(r.failure_reason, 300)}")
 
@@ -241,26 +274,32 @@ def _endpoints_deploy(args: argparse.Namespace, config: Config) -> int:
         manager = EndpointManager(store, config)
         try:
             if args.base:
-                plan = manager.plan_base(accept_eula=args.accept_eula, instance_type=args.instance,
-                                         endpoint_name=args.endpoint_name)
+                plan = manager.plan_base(
+                    accept_eula=args.accept_eula, instance_type=args.instance, endpoint_name=args.endpoint_name
+                )
             else:
                 plan = manager.plan_finetuned(args.job, instance_type=args.instance, endpoint_name=args.endpoint_name)
-            question = (f"deploy {plan.endpoint_name} on {plan.instance_type}? "
-                        + " ".join(one_line(line, 200) for line in plan.cost_lines()))
+            question = f"deploy {plan.endpoint_name} on {plan.instance_type}? " + " ".join(
+                one_line(line, 200) for line in plan.cost_lines()
+            )
             if not _confirm(question, args):
                 return 1
             row = manager.deploy(plan)
             print(f"creating endpoint {row.name} ({row.instance_type})", file=sys.stderr)
             if not args.no_wait:
-                row = manager.wait(row.name, timeout_s=args.timeout,
-                                   poll_s=2.0 if config.aws.endpoint_url else 15.0)
+                row = manager.wait(row.name, timeout_s=args.timeout, poll_s=2.0 if config.aws.endpoint_url else 15.0)
         except EndpointError as exc:
             print(f"error: {one_line(str(exc), 500)}", file=sys.stderr)
             return 1
         status = manager.status_of(row)
-        emit(args, status.to_dict(), lambda: print(
-            f"{row.name}  {row.status}  {row.instance_type}"
-            + (f"\n    {one_line(row.failure_reason, 300)}" if row.failure_reason else "")))
+        emit(
+            args,
+            status.to_dict(),
+            lambda: print(
+                f"{row.name}  {row.status}  {row.instance_type}"
+                + (f"\n    {one_line(row.failure_reason, 300)}" if row.failure_reason else "")
+            ),
+        )
         return 0 if row.status in ("InService", "Creating") else 1
     finally:
         store.close()
@@ -284,4 +323,3 @@ def _endpoints_delete(args: argparse.Namespace, config: Config) -> int:
         return 0
     finally:
         store.close()
-

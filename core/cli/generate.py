@@ -1,4 +1,5 @@
 """Headless verbs: `tunedeck topics generate` and `tunedeck generate`."""
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,12 @@ def _progress_printer(label: str):
 
     def report(p) -> None:
         eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"
-        bar.update(p.done, p.total, f"{p.rate:.1f}/s eta {eta} failed {p.failed} "
-                                    f"tokens {p.prompt_tokens + p.completion_tokens:,} ${p.cost_usd:.4f}")
+        bar.update(
+            p.done,
+            p.total,
+            f"{p.rate:.1f}/s eta {eta} failed {p.failed} "
+            f"tokens {p.prompt_tokens + p.completion_tokens:,} ${p.cost_usd:.4f}",
+        )
 
     return bar, report
 
@@ -78,8 +83,9 @@ def _topics(args: argparse.Namespace, config: Config) -> int:
         bar, report = _progress_printer("topics")
 
         async def body(target):
-            builder = TopicTreeBuilder(store, target, on_progress=report, categories=args.categories,
-                                       subtopics=args.subtopics)
+            builder = TopicTreeBuilder(
+                store, target, on_progress=report, categories=args.categories, subtopics=args.subtopics
+            )
             return await builder.generate(args.brief, aspects)
 
         try:
@@ -89,10 +95,21 @@ def _topics(args: argparse.Namespace, config: Config) -> int:
         finally:
             bar.close()
         leaves = store.leaf_topics()
-        data = {"session": store.name, "topics": len(store.topics()), "leaf_topics": len(leaves),
-                "failed": progress.failed, "cost_usd": round(progress.cost_usd, 6)}
-        emit(args, data, lambda: print(f"{data['topics']} topics ({data['leaf_topics']} leaves), "
-                                       f"{progress.failed} failed calls, ${progress.cost_usd:.4f}"))
+        data = {
+            "session": store.name,
+            "topics": len(store.topics()),
+            "leaf_topics": len(leaves),
+            "failed": progress.failed,
+            "cost_usd": round(progress.cost_usd, 6),
+        }
+        emit(
+            args,
+            data,
+            lambda: print(
+                f"{data['topics']} topics ({data['leaf_topics']} leaves), "
+                f"{progress.failed} failed calls, ${progress.cost_usd:.4f}"
+            ),
+        )
         return 0 if progress.failed == 0 else 1
     finally:
         store.close()
@@ -108,13 +125,16 @@ def _generate(args: argparse.Namespace, config: Config) -> int:
     settings = GenerationSettings(
         questions_per_topic=args.questions_per_topic or gen.questions_per_topic,
         refusal_share=gen.refusal_share if args.refusal_share is None else args.refusal_share,
-        answer_style=gen.answer_style, max_concurrency=config.llm.generator.max_concurrency)
+        answer_style=gen.answer_style,
+        max_concurrency=config.llm.generator.max_concurrency,
+    )
     try:
         settings.validate()
         topic_ids = [int(t) for t in args.topics.split(",")] if args.topics else None
     except ValueError as exc:
-        raise CommandError(f"{exc}" if "between" in str(exc) or "below" in str(exc)
-                           else "--topics must be comma-separated topic ids") from None
+        raise CommandError(
+            f"{exc}" if "between" in str(exc) or "below" in str(exc) else "--topics must be comma-separated topic ids"
+        ) from None
     store = open_session(session_name(args))
     try:
         bar, report = _progress_printer("generate")
@@ -130,12 +150,18 @@ def _generate(args: argparse.Namespace, config: Config) -> int:
         finally:
             bar.close()
         failed = [{"key": t.key, "error": t.error} for t in store.tasks(status="failed")]
-        data = {"session": store.name, **progress.as_dict(), "pairs": store.pair_status_counts(),
-                "failed_tasks": failed}
+        data = {
+            "session": store.name,
+            **progress.as_dict(),
+            "pairs": store.pair_status_counts(),
+            "failed_tasks": failed,
+        }
 
         def human() -> None:
-            print(f"{progress.pairs_added} new pairs; {progress.done} tasks done, {progress.failed} failed; "
-                  f"{progress.prompt_tokens + progress.completion_tokens:,} tokens, ${progress.cost_usd:.4f}")
+            print(
+                f"{progress.pairs_added} new pairs; {progress.done} tasks done, {progress.failed} failed; "
+                f"{progress.prompt_tokens + progress.completion_tokens:,} tokens, ${progress.cost_usd:.4f}"
+            )
             for item in failed[:10]:
                 print(f"  failed {item['key']}: {item['error']}")
             if failed:

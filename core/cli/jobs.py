@@ -1,4 +1,5 @@
 """Headless verbs: `tunedeck sweep launch`, `tunedeck jobs` and `tunedeck jobs stop`."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,18 +17,26 @@ def _arguments(sub: Any) -> None:
     sweep = sub.add_parser("sweep", help="hyperparameter sweeps of JumpStart fine-tuning jobs")
     sweep_sub = sweep.add_subparsers(dest="sweep_verb", metavar="ACTION", required=True)
     launch = sweep_sub.add_parser(
-        "launch", help="plan a sweep (jobs, duration, cost); with --yes queue it and launch what fits",
-        description="Without --yes this prints the plan and its estimated cost and exits.")
+        "launch",
+        help="plan a sweep (jobs, duration, cost); with --yes queue it and launch what fits",
+        description="Without --yes this prints the plan and its estimated cost and exits.",
+    )
     launch.add_argument("--session", dest="session_opt")
     launch.add_argument("--dataset", default="latest", help="dataset version: content hash (or prefix), or 'latest'")
     launch.add_argument("--model", help="JumpStart model id (default: jumpstart.model_id in the config)")
     launch.add_argument("--model-version", help="JumpStart model version (default: the config's, '*' = newest)")
     launch.add_argument("--instance", required=True, help="training instance type, e.g. ml.g5.2xlarge")
-    launch.add_argument("--param", action="append", default=[], metavar="NAME=V1,V2,...",
-                        help="values to sweep (repeatable); target_modules alternatives are separated by '|' "
-                             "(presets 'q,v' and 'all linear'); lora_alpha accepts 'kxr' (alpha = k x lora_r)")
-    launch.add_argument("--list", action="store_true",
-                        help="pair the i-th values of every --param instead of taking every combination")
+    launch.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,...",
+        help="values to sweep (repeatable); target_modules alternatives are separated by '|' "
+        "(presets 'q,v' and 'all linear'); lora_alpha accepts 'kxr' (alpha = k x lora_r)",
+    )
+    launch.add_argument(
+        "--list", action="store_true", help="pair the i-th values of every --param instead of taking every combination"
+    )
     launch.add_argument("--accept-eula", action="store_true", help="accept the gated model's EULA (remembered)")
     launch.add_argument("--yes", action="store_true", help="queue the jobs (this spends money)")
     launch.add_argument("--watch", action="store_true", help="after queueing, feed the queue until all jobs end")
@@ -100,8 +109,14 @@ def _sweep(args: argparse.Namespace, config: Config) -> int:
     try:
         service = _service(store, config)
         try:
-            spec = SweepSpec.from_strings(args.instance, args.param, mode="list" if args.list else "grid",
-                                          dataset=args.dataset, model_id=args.model, model_version=args.model_version)
+            spec = SweepSpec.from_strings(
+                args.instance,
+                args.param,
+                mode="list" if args.list else "grid",
+                dataset=args.dataset,
+                model_id=args.model,
+                model_version=args.model_version,
+            )
             plan = service.plan_sweep(spec)
         except SweepError as exc:
             raise CommandError("invalid sweep:\n  " + "\n  ".join(exc.errors)) from None
@@ -109,24 +124,38 @@ def _sweep(args: argparse.Namespace, config: Config) -> int:
             raise CommandError(str(exc)) from None
         if not args.yes:
             data = {"session": store.name, "plan": plan.as_dict(), "queued": False}
-            emit(args, data, lambda: print("\n".join(plan.summary_lines() + ["(nothing launched: add --yes to queue "
-                                                                             "these jobs)"])))
+            emit(
+                args,
+                data,
+                lambda: print("\n".join(plan.summary_lines() + ["(nothing launched: add --yes to queue these jobs)"])),
+            )
             return 0
         try:
             sweep, jobs = service.launch_sweep(plan, accept_eula=args.accept_eula)
             summary = service.tick()
         except JobsError as exc:
             raise CommandError(str(exc)) from None
-        data = {"session": store.name, "sweep": sweep.name, "plan": plan.as_dict(), "queued": True,
-                "jobs": [j.name for j in jobs], "launched": summary.launched, "requeued": summary.requeued,
-                "failed_to_launch": summary.failed_to_launch, "errors": summary.errors}
+        data = {
+            "session": store.name,
+            "sweep": sweep.name,
+            "plan": plan.as_dict(),
+            "queued": True,
+            "jobs": [j.name for j in jobs],
+            "launched": summary.launched,
+            "requeued": summary.requeued,
+            "failed_to_launch": summary.failed_to_launch,
+            "errors": summary.errors,
+        }
 
         def human() -> None:
-            print("\n".join(dataclasses.replace(plan, eula_accepted=service.eula_accepted(plan.model_id))
-                            .summary_lines()))
+            print(
+                "\n".join(dataclasses.replace(plan, eula_accepted=service.eula_accepted(plan.model_id)).summary_lines())
+            )
             waiting = len(jobs) - len(summary.launched) - len(summary.failed_to_launch)
-            print(f"{sweep.name}: {len(jobs)} job(s) queued; launched {len(summary.launched)}, waiting {waiting}"
-                  + (f", failed {len(summary.failed_to_launch)}" if summary.failed_to_launch else ""))
+            print(
+                f"{sweep.name}: {len(jobs)} job(s) queued; launched {len(summary.launched)}, waiting {waiting}"
+                + (f", failed {len(summary.failed_to_launch)}" if summary.failed_to_launch else "")
+            )
             for name in summary.failed_to_launch:
                 job = store.job(name)
                 print(f"  {name}: {_one_line(job.failure_reason if job else '')}")
@@ -159,8 +188,7 @@ def _jobs(args: argparse.Namespace, config: Config) -> int:
                 job = service.stop(args.name)
             except JobsError as exc:
                 raise CommandError(str(exc)) from None
-            emit(args, {"name": job.name, "status": job.status},
-                 lambda: print(f"{job.name}: {job.status}"))
+            emit(args, {"name": job.name, "status": job.status}, lambda: print(f"{job.name}: {job.status}"))
             return 0
         if args.watch:
             _watch(service, args.interval)
@@ -196,9 +224,11 @@ def _print_jobs(args: argparse.Namespace, service: Any) -> int:
             evals = row.curves.eval_epoch_losses
             eta = f" eta {format_duration(row.eta_s)}" if row.eta_s and job.is_running else ""
             print(f"{job.name:<28} {status:<22} {job.instance_type:<15} {row.summary}")
-            print(f"    elapsed {format_duration(row.elapsed_s)}{eta}  train {fmt(train[-1] if train else None)}"
-                  f"  eval {fmt(evals[-1] if evals else None)}  best eval epoch {row.best_eval_epoch or '-'}"
-                  f"  cost {'-' if row.cost_usd is None else f'${row.cost_usd:.2f}'}")
+            print(
+                f"    elapsed {format_duration(row.elapsed_s)}{eta}  train {fmt(train[-1] if train else None)}"
+                f"  eval {fmt(evals[-1] if evals else None)}  best eval epoch {row.best_eval_epoch or '-'}"
+                f"  cost {'-' if row.cost_usd is None else f'${row.cost_usd:.2f}'}"
+            )
             if row.assessment.flagged:
                 print(f"    OVERFITTING: {'; '.join(row.assessment.reasons)} -> {row.assessment.suggestion}")
             if job.failure_reason and job.status in ("Failed", "Queued", "Cancelled"):

@@ -4,6 +4,7 @@
 operation and prints human output, or one JSON document with --json. Errors print one line to
 stderr and exit 2; nothing prints a traceback at the user.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -151,7 +152,9 @@ def _status(args: argparse.Namespace, config: Config) -> int:
         pairs = counts["pairs"]
         print(f"session           {counts['session']}")
         print(f"topics            {counts['topics']}")
-        print("pairs             " + ", ".join(f"{k} {v}" for k, v in pairs.items()) + f" (total {sum(pairs.values())})")
+        print(
+            "pairs             " + ", ".join(f"{k} {v}" for k, v in pairs.items()) + f" (total {sum(pairs.values())})"
+        )
         print(f"dataset versions  {counts['dataset_versions']}")
         jobs = counts["jobs"]
         print("jobs              " + (", ".join(f"{k} {v}" for k, v in jobs.items()) or "none"))
@@ -161,8 +164,10 @@ def _status(args: argparse.Namespace, config: Config) -> int:
         print(f"evaluations       {counts['evaluations']}")
         print(f"prompt versions   {counts['prompt_versions']}")
         usage = counts["llm_usage"]
-        print(f"llm calls         {usage['calls']} ({usage['prompt_tokens'] + usage['completion_tokens']} tokens, "
-              f"${usage['cost_usd']:.4f})")
+        print(
+            f"llm calls         {usage['calls']} ({usage['prompt_tokens'] + usage['completion_tokens']} tokens, "
+            f"${usage['cost_usd']:.4f})"
+        )
 
     emit(args, counts, human)
     return 0
@@ -208,4 +213,10 @@ def _load_verb_modules() -> None:
         importlib.import_module(module)
 
 
-VERB_MODULES: list[str] = ["core.cli.generate", "core.cli.curate", "core.cli.evaluate", "core.cli.jobs", "core.cli.sandbox"]
+VERB_MODULES: list[str] = [
+    "core.cli.generate",
+    "core.cli.curate",
+    "core.cli.evaluate",
+    "core.cli.jobs",
+    "core.cli.sandbox",
+]

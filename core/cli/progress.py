@@ -1,4 +1,5 @@
 """A one-line progress bar for headless verbs, on stderr so --json output stays clean."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """`tunedeck sandbox`: the emulated services in the foreground, with shell exports to eval."""
+
 from __future__ import annotations
 
 import argparse

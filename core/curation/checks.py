@@ -4,6 +4,7 @@ The checks themselves live in `core.curation.lints` (format lints, length outlie
 (exact and near-duplicate clusters, held-out leakage). Everything here is pure: plain data in,
 plain data out; the store and the UI call it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

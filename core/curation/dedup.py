@@ -9,6 +9,7 @@ blocks) go through LSH banding chosen for the threshold; every candidate pair is
 with the exact Jaccard similarity of the two shingle sets, so the threshold means what it says.
 Linked pairs are clustered with union-find, across topics.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -360,8 +361,9 @@ class _MinHashIndex:
             links.extend(zip(found_q.tolist(), found_t.tolist(), similarity.tolist()))
         return links
 
-    def _verified(self, mine: "np.ndarray", other: "_MinHashIndex", theirs: "np.ndarray",
-                  threshold: float) -> tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
+    def _verified(
+        self, mine: "np.ndarray", other: "_MinHashIndex", theirs: "np.ndarray", threshold: float
+    ) -> tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
         """Exact Jaccard of the shingle sets for candidate pairs; those at or above `threshold`."""
         import numpy as np
 
@@ -372,10 +374,12 @@ class _MinHashIndex:
             len_a = self.offsets[a + 1] - self.offsets[a]
             len_b = other.offsets[b + 1] - other.offsets[b]
             pair = np.arange(len(a), dtype=np.uint64)
-            keys = np.concatenate([
-                (np.repeat(pair, len_a) << np.uint64(32)) | self.values[_ranges(self.offsets[a], len_a)],
-                (np.repeat(pair, len_b) << np.uint64(32)) | other.values[_ranges(other.offsets[b], len_b)],
-            ])
+            keys = np.concatenate(
+                [
+                    (np.repeat(pair, len_a) << np.uint64(32)) | self.values[_ranges(self.offsets[a], len_a)],
+                    (np.repeat(pair, len_b) << np.uint64(32)) | other.values[_ranges(other.offsets[b], len_b)],
+                ]
+            )
             keys.sort()
             shared = keys[1:][keys[1:] == keys[:-1]] >> np.uint64(32)
             inter = np.bincount(shared.astype(np.int64), minlength=len(a))
@@ -441,10 +445,16 @@ def _bucket_codes(keys: "np.ndarray", n: int) -> "np.ndarray":
             i, j = np.triu_indices(size, k=1)
         else:  # a big bucket: every member against the first few (pivots) and its neighbour
             members = np.arange(_BIG_BUCKET_PIVOTS, size)
-            i = np.concatenate([np.triu_indices(_BIG_BUCKET_PIVOTS, k=1)[0],
-                                np.tile(np.arange(_BIG_BUCKET_PIVOTS), len(members)), members - 1])
-            j = np.concatenate([np.triu_indices(_BIG_BUCKET_PIVOTS, k=1)[1],
-                                np.repeat(members, _BIG_BUCKET_PIVOTS), members])
+            i = np.concatenate(
+                [
+                    np.triu_indices(_BIG_BUCKET_PIVOTS, k=1)[0],
+                    np.tile(np.arange(_BIG_BUCKET_PIVOTS), len(members)),
+                    members - 1,
+                ]
+            )
+            j = np.concatenate(
+                [np.triu_indices(_BIG_BUCKET_PIVOTS, k=1)[1], np.repeat(members, _BIG_BUCKET_PIVOTS), members]
+            )
         a = order[run_starts[:, None] + i[None, :]].ravel()
         b = order[run_starts[:, None] + j[None, :]].ravel()
         found.append(np.minimum(a, b) * n + np.maximum(a, b))

@@ -4,6 +4,7 @@
 whole set. Every regex is compiled once, and most are guarded by a plain substring test on the
 lower-cased text, so 100,000 pairs take a few seconds.
 """
+
 from __future__ import annotations
 
 import math
@@ -130,8 +131,18 @@ _META_TALK = re.compile(
     r"|based on the (?:information|details|content) (?:provided|given|above|supplied)\b"
     r"|here (?:is|are) (?:a|an|the|some|\d+) (?:question|answer|q&a|question-answer)s?\b"
 )
-_META_NOUNS = ("text", "passage", "context", "excerpt", "document", "article", "snippet", "transcript",
-               "based on", "here ")
+_META_NOUNS = (
+    "text",
+    "passage",
+    "context",
+    "excerpt",
+    "document",
+    "article",
+    "snippet",
+    "transcript",
+    "based on",
+    "here ",
+)
 _META_BEFORE, _META_AFTER = 70, 40
 
 # --- truncation ------------------------------------------------------------------------------
@@ -258,14 +269,18 @@ def _check_header(field_name: str, text: str, low: str, flags: list[Flag]) -> No
     if "#" in low:
         match = _TEMPLATE_MARKER.search(low)
         if match:
-            flags.append(Flag(HEADER_LEAK, f"{field_name} contains the template marker {snippet(_found(text, low, match))}"))
+            flags.append(
+                Flag(HEADER_LEAK, f"{field_name} contains the template marker {snippet(_found(text, low, match))}")
+            )
 
 
 def _check_tokens(field_name: str, text: str, low: str, flags: list[Flag]) -> None:
     if "<" in low or "[" in low:
         match = _SPECIAL_TOKEN.search(low)
         if match:
-            flags.append(Flag(TOKEN_LEAK, f"{field_name} contains the special token {snippet(_found(text, low, match))}"))
+            flags.append(
+                Flag(TOKEN_LEAK, f"{field_name} contains the special token {snippet(_found(text, low, match))}")
+            )
     if ":" in low:
         match = _ROLE_START.match(low)
         if match:
@@ -284,7 +299,9 @@ def _check_tool_error(field_name: str, text: str, low: str, flags: list[Flag]) -
     if match is None and any(hint in low for hint in _TOOL_STRONG_HINTS):
         match = _TOOL_ERROR_STRONG.search(low)
     if match:
-        flags.append(Flag(TOOL_ERROR, f"{field_name} holds an API or tool error: {snippet(_found(text, low, match), 60)}"))
+        flags.append(
+            Flag(TOOL_ERROR, f"{field_name} holds an API or tool error: {snippet(_found(text, low, match), 60)}")
+        )
 
 
 def _check_refusal(answer: str, a_low: str, flags: list[Flag]) -> None:
@@ -304,7 +321,9 @@ def _check_meta_talk(field_name: str, text: str, low: str, flags: list[Flag]) ->
         match = _META_TALK.search(low, offset, trigger.end() + _META_AFTER)
         if match:
             found = _found(text, low, match)
-            flags.append(Flag(META_TALK, f"{field_name} refers to a source the model will not see: {snippet(found, 60)}"))
+            flags.append(
+                Flag(META_TALK, f"{field_name} refers to a source the model will not see: {snippet(found, 60)}")
+            )
             return
 
 

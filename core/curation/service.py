@@ -2,6 +2,7 @@
 
 Shared by `tunedeck curate` / `tunedeck export` and the Pairs pane (which calls these in workers).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -44,9 +45,13 @@ def run_curation(store: Store, config: Config) -> CurationSummary:
     from core.evaluation.questions import heldout_questions
 
     pairs = list(store.iter_pairs())
-    report = curate(pairs, heldout_questions(store), dup_threshold=config.curation.near_duplicate_threshold,
-                    leak_threshold=config.curation.near_duplicate_threshold,
-                    scores={p.id: p.score for p in pairs if p.score is not None})
+    report = curate(
+        pairs,
+        heldout_questions(store),
+        dup_threshold=config.curation.near_duplicate_threshold,
+        leak_threshold=config.curation.near_duplicate_threshold,
+        scores={p.id: p.score for p in pairs if p.score is not None},
+    )
     flags: dict[int, list[dict[str, str]]] = {p.id: [] for p in pairs}
     for pair_id, found in report.flags.items():
         flags[pair_id] = [f.to_dict() for f in found]
@@ -55,33 +60,49 @@ def run_curation(store: Store, config: Config) -> CurationSummary:
         for member in cluster.members:
             cluster_of[member] = index
             if member != cluster.keeper:
-                flags[member].append({"code": f"duplicate_{cluster.kind}", "message":
-                                      f"{cluster.kind} duplicate of pair {cluster.keeper} "
-                                      f"(similarity {cluster.similarity:.2f}, cluster of {len(cluster.members)})"})
+                flags[member].append(
+                    {
+                        "code": f"duplicate_{cluster.kind}",
+                        "message": f"{cluster.kind} duplicate of pair {cluster.keeper} "
+                        f"(similarity {cluster.similarity:.2f}, cluster of {len(cluster.members)})",
+                    }
+                )
     threshold = config.curation.min_quality
     low = 0
     for pair in pairs:
         if pair.score is not None and pair.score < threshold:
             low += 1
             reason = (pair.score_detail or {}).get("reason", "")
-            flags[pair.id].append({"code": LOW_QUALITY, "message":
-                                   f"quality {pair.score:g} below {threshold:g}" + (f": {reason}" if reason else "")})
+            flags[pair.id].append(
+                {
+                    "code": LOW_QUALITY,
+                    "message": f"quality {pair.score:g} below {threshold:g}" + (f": {reason}" if reason else ""),
+                }
+            )
     store.set_flags(flags)
     by_code: dict[str, int] = {}
     for found in flags.values():
         for flag in found:
             by_code[flag["code"]] = by_code.get(flag["code"], 0) + 1
     return CurationSummary(
-        pairs=len(pairs), flagged=sum(1 for f in flags.values() if f), flags_by_code=by_code,
-        clusters=len(report.clusters), duplicates=sum(len(c.members) - 1 for c in report.clusters),
-        exact_clusters=sum(1 for c in report.clusters if c.kind == "exact"), leaks=len(report.leaks),
+        pairs=len(pairs),
+        flagged=sum(1 for f in flags.values() if f),
+        flags_by_code=by_code,
+        clusters=len(report.clusters),
+        duplicates=sum(len(c.members) - 1 for c in report.clusters),
+        exact_clusters=sum(1 for c in report.clusters if c.kind == "exact"),
+        leaks=len(report.leaks),
         low_quality=low,
-        cluster_list=[{"members": list(c.members), "keeper": c.keeper, "kind": c.kind, "similarity": c.similarity}
-                      for c in report.clusters])
+        cluster_list=[
+            {"members": list(c.members), "keeper": c.keeper, "kind": c.kind, "similarity": c.similarity}
+            for c in report.clusters
+        ],
+    )
 
 
-async def score_pairs(store: Store, target: Any, *, on_progress: Callable[[int, int], None] | None = None,
-                      concurrency: int = 8) -> tuple[int, int, float]:
+async def score_pairs(
+    store: Store, target: Any, *, on_progress: Callable[[int, int], None] | None = None, concurrency: int = 8
+) -> tuple[int, int, float]:
     """Rate every unscored, non-rejected pair 1-10 with the judge; each score is stored as it arrives."""
     from core.evaluation.prompts import QUALITY_SCHEMA, parse_quality, quality_score_messages
 
@@ -96,8 +117,12 @@ async def score_pairs(store: Store, target: Any, *, on_progress: Callable[[int, 
         async with gate:
             try:
                 result = await target.complete(
-                    quality_score_messages(pair.question, pair.answer, domain=domain), temperature=0.0,
-                    max_tokens=300, json_schema=QUALITY_SCHEMA, purpose="quality")
+                    quality_score_messages(pair.question, pair.answer, domain=domain),
+                    temperature=0.0,
+                    max_tokens=300,
+                    json_schema=QUALITY_SCHEMA,
+                    purpose="quality",
+                )
                 cost += result.cost_usd
                 score = parse_quality(result.text)
             except Exception as exc:  # recorded, and the pair stays unscored for the next run
@@ -122,26 +147,55 @@ class ExportResult:
     written: list[str]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"hash": self.version.hash, "format": self.version.format,
-                "counts": {"train": self.version.train_count, "validation": self.version.validation_count,
-                           "refusals": self.version.refusal_count},
-                "dropped": dict(self.version.dropped), "s3_uri": self.s3_uri, "channels": self.channels,
-                "written": self.written}
+        return {
+            "hash": self.version.hash,
+            "format": self.version.format,
+            "counts": {
+                "train": self.version.train_count,
+                "validation": self.version.validation_count,
+                "refusals": self.version.refusal_count,
+            },
+            "dropped": dict(self.version.dropped),
+            "s3_uri": self.s3_uri,
+            "channels": self.channels,
+            "written": self.written,
+        }
 
 
-def export_dataset(store: Store, config: Config, *, format: str, validation_share: float | None = 0.2,
-                   statuses: tuple[str, ...] = (), exclude_tags: tuple[str, ...] = (),
-                   include_tags: tuple[str, ...] = (), max_refusal_share: float | None = None,
-                   system_prompt: str | None = None, out_dir: Path | None = None, upload: bool = True,
-                   progress: Callable[[Any], None] | None = None) -> ExportResult:
+def export_dataset(
+    store: Store,
+    config: Config,
+    *,
+    format: str,
+    validation_share: float | None = 0.2,
+    statuses: tuple[str, ...] = (),
+    exclude_tags: tuple[str, ...] = (),
+    include_tags: tuple[str, ...] = (),
+    max_refusal_share: float | None = None,
+    system_prompt: str | None = None,
+    out_dir: Path | None = None,
+    upload: bool = True,
+    progress: Callable[[Any], None] | None = None,
+) -> ExportResult:
     """Build the JumpStart files, record the dataset version, optionally write and upload them."""
-    from core.dataset.jumpstart import ExportFilters, build_chat_dataset, build_instruction_dataset, upload_dataset, write_files
+    from core.dataset.jumpstart import (
+        ExportFilters,
+        build_chat_dataset,
+        build_instruction_dataset,
+        upload_dataset,
+        write_files,
+    )
 
     if format not in ("instruction", "chat"):
         raise ValueError(f"format must be 'instruction' or 'chat', not {format!r}")
     pairs = [p for p in store.iter_pairs(PairFilter()) if not _held_out(p)]
-    filters = ExportFilters(include_statuses=statuses, exclude_statuses=() if statuses else ("rejected",),
-                            include_tags=include_tags, exclude_tags=exclude_tags, max_refusal_share=max_refusal_share)
+    filters = ExportFilters(
+        include_statuses=statuses,
+        exclude_statuses=() if statuses else ("rejected",),
+        include_tags=include_tags,
+        exclude_tags=exclude_tags,
+        max_refusal_share=max_refusal_share,
+    )
     if format == "instruction":
         files = build_instruction_dataset(pairs, filters=filters, validation_share=validation_share)
     else:
@@ -154,7 +208,9 @@ def export_dataset(store: Store, config: Config, *, format: str, validation_shar
     existing = store.dataset_version(version.hash)
     if upload:
         if not config.aws.s3_bucket:
-            raise ValueError("no S3 bucket: set [aws] s3_bucket in your config (or TUNEDECK_S3_BUCKET), or use --no-upload")
+            raise ValueError(
+                "no S3 bucket: set [aws] s3_bucket in your config (or TUNEDECK_S3_BUCKET), or use --no-upload"
+            )
         from core.aws_identity import aws_client
 
         prefix = f"{config.aws.s3_prefix.strip('/')}/{store.name}".strip("/")
@@ -162,13 +218,23 @@ def export_dataset(store: Store, config: Config, *, format: str, validation_shar
         channels = files.channel_uris(s3_uri)
     elif existing is not None:
         s3_uri = existing.s3_uri
-        channels = {k: v for k, v in (("training", existing.train_s3_uri), ("validation", existing.validation_s3_uri)) if v}
+        channels = {
+            k: v for k, v in (("training", existing.train_s3_uri), ("validation", existing.validation_s3_uri)) if v
+        }
     store.add_dataset_version(
-        version.hash, version.format, s3_uri=s3_uri, train_s3_uri=channels.get("training"),
+        version.hash,
+        version.format,
+        s3_uri=s3_uri,
+        train_s3_uri=channels.get("training"),
         validation_s3_uri=channels.get("validation"),
-        counts={"train": version.train_count, "validation": version.validation_count, "refusals": version.refusal_count},
+        counts={
+            "train": version.train_count,
+            "validation": version.validation_count,
+            "refusals": version.refusal_count,
+        },
         template=json.dumps(dict(version.template)) if version.template else None,
-        filters=version.to_dict()["filters"])
+        filters=version.to_dict()["filters"],
+    )
     if upload and existing is not None and not existing.s3_uri:
         store.set_dataset_uris(version.hash, s3_uri, channels.get("training"), channels.get("validation"))
     return ExportResult(version, s3_uri, channels, upload, written)

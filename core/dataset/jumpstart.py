@@ -10,6 +10,7 @@ Formats (shared/reference/jumpstart-aws.md §2):
 Each channel lives under its own S3 prefix: `<uri>train/` (channel `training`) and
 `<uri>validation/` (channel `validation`).
 """
+
 from __future__ import annotations
 
 import base64
@@ -45,6 +46,7 @@ CHANNEL_DIRS = {"training": TRAIN_DIR, "validation": VALIDATION_DIR}
 
 
 # --- templates -------------------------------------------------------------------------------
+
 
 def template_placeholders(text: str) -> list[str]:
     """Field names used by a str.format template (raises ValueError on unbalanced braces)."""
@@ -85,6 +87,7 @@ def instruction_prompt(instruction: str, context: str = "", template: Mapping[st
 
 
 # --- filters and versions --------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ExportFilters:
@@ -156,6 +159,7 @@ def content_hash(files: ExportFiles | Mapping[str, bytes]) -> str:
 
 # --- building --------------------------------------------------------------------------------
 
+
 def build_instruction_dataset(
     pairs: Iterable[Any],
     *,
@@ -177,8 +181,17 @@ def build_instruction_dataset(
         return {"instruction": pair.question, "context": "", "response": pair.answer}
 
     template_bytes = (json.dumps(template, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-    return _build("instruction", pairs, line, filters, validation_share, validation,
-                  extra={"template.json": template_bytes}, template=template, system_prompt=None)
+    return _build(
+        "instruction",
+        pairs,
+        line,
+        filters,
+        validation_share,
+        validation,
+        extra={"template.json": template_bytes},
+        template=template,
+        system_prompt=None,
+    )
 
 
 def build_chat_dataset(
@@ -197,8 +210,9 @@ def build_chat_dataset(
         dialog += [{"role": "user", "content": pair.question}, {"role": "assistant", "content": pair.answer}]
         return {"dialog": dialog}
 
-    return _build("chat", pairs, line, filters, validation_share, validation,
-                  extra={}, template=None, system_prompt=system)
+    return _build(
+        "chat", pairs, line, filters, validation_share, validation, extra={}, template=None, system_prompt=system
+    )
 
 
 def select_pairs(pairs: Iterable[Any], filters: ExportFilters) -> tuple[list[Any], dict[str, int]]:
@@ -209,7 +223,8 @@ def select_pairs(pairs: Iterable[Any], filters: ExportFilters) -> tuple[list[Any
     for pair in pairs:
         status = getattr(pair, "status", None)
         if (filters.include_statuses and status not in filters.include_statuses) or (
-                status is not None and status in filters.exclude_statuses):
+            status is not None and status in filters.exclude_statuses
+        ):
             dropped["status"] += 1
             continue
         tags = set(getattr(pair, "tags", ()) or ())
@@ -376,6 +391,7 @@ def _write_atomically(target: Path, data: bytes) -> None:
 
 # --- upload ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class UploadProgress:
     name: str
@@ -410,7 +426,9 @@ def upload_dataset(
         key = f"{base}/{name}"
         md5 = hashlib.md5(data, usedforsecurity=False)
         sha256 = hashlib.sha256(data).hexdigest()
-        same = key in existing and _same_object(s3_client, bucket, key, existing[key], len(data), md5.hexdigest(), sha256)
+        same = key in existing and _same_object(
+            s3_client, bucket, key, existing[key], len(data), md5.hexdigest(), sha256
+        )
         if not same:
             s3_client.put_object(
                 Bucket=bucket,
@@ -439,8 +457,9 @@ def _list_objects(s3_client: Any, bucket: str, prefix: str) -> dict[str, tuple[i
         request["ContinuationToken"] = token
 
 
-def _same_object(s3_client: Any, bucket: str, key: str, listed: tuple[int, str], size: int, md5: str,
-                 sha256: str) -> bool:
+def _same_object(
+    s3_client: Any, bucket: str, key: str, listed: tuple[int, str], size: int, md5: str, sha256: str
+) -> bool:
     listed_size, etag = listed
     if listed_size != size:
         return False
@@ -451,6 +470,7 @@ def _same_object(s3_client: Any, bucket: str, key: str, listed: tuple[int, str],
 
 
 # --- import ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ImportedPair:
@@ -535,8 +555,7 @@ def _parse_record(line: str, number: int) -> ImportedPair:
             context = ""
         if not isinstance(context, str):
             raise _BadLine("'context' must be a string")
-        return ImportedPair(question=instruction, answer=response, line=number, format="instruction",
-                            context=context)
+        return ImportedPair(question=instruction, answer=response, line=number, format="instruction", context=context)
     keys = ", ".join(_short(k) for k in list(record)[:6]) or "none"
     raise _BadLine(f"unknown record: expected instruction/context/response, dialog or messages (keys: {keys})")
 

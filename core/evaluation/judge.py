@@ -14,6 +14,7 @@ strict JSON verdict schema; a win counts only when A wins in both orders, otherw
 evaluation skips what is stored and retries what failed. Answers are keyed by target and
 generation settings, so a later evaluation against the same reference reuses its answers.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -72,8 +73,7 @@ class TargetSpec:
         kind, sep, name = str(text).strip().partition(":")
         kind, name = kind.strip().lower(), name.strip()
         if not sep or kind not in TARGET_KINDS or not name:
-            raise EvaluationError(
-                f"target {text!r}: write endpoint:NAME, openai:MODEL or bedrock:MODEL_ID")
+            raise EvaluationError(f"target {text!r}: write endpoint:NAME, openai:MODEL or bedrock:MODEL_ID")
         if kind == "endpoint" and not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name):
             raise EvaluationError(f"target {text!r}: {name!r} is not a SageMaker endpoint name")
         return cls(kind, name)
@@ -93,9 +93,15 @@ def build_eval_target(services: Any, spec: TargetSpec | str, *, run_id: int | No
 
     def record(call) -> None:
         store.record_llm_call(
-            profile=call.profile, model=call.model, purpose=call.purpose or "", run_id=run_id,
-            prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens,
-            latency_ms=call.latency_s * 1000, cost_usd=call.cost_usd, error=call.error,
+            profile=call.profile,
+            model=call.model,
+            purpose=call.purpose or "",
+            run_id=run_id,
+            prompt_tokens=call.prompt_tokens,
+            completion_tokens=call.completion_tokens,
+            latency_ms=call.latency_s * 1000,
+            cost_usd=call.cost_usd,
+            error=call.error,
         )
 
     if spec.kind == "bedrock":
@@ -107,9 +113,15 @@ def build_eval_target(services: Any, spec: TargetSpec | str, *, run_id: int | No
             raise EvaluationError("openai targets need an OpenAI-compatible generator or judge profile in the config")
         same = spec.name == base.model
         profile = {
-            "provider": "openai", "model": spec.name, "name": str(spec), "base_url": base.base_url,
-            "api_key_env": base.api_key_env, "rpm": base.rpm, "tpm": base.tpm,
-            "max_concurrency": base.max_concurrency, "timeout_s": base.timeout_s,
+            "provider": "openai",
+            "model": spec.name,
+            "name": str(spec),
+            "base_url": base.base_url,
+            "api_key_env": base.api_key_env,
+            "rpm": base.rpm,
+            "tpm": base.tpm,
+            "max_concurrency": base.max_concurrency,
+            "timeout_s": base.timeout_s,
             "input_price_per_mtok": base.input_price_per_mtok if same else 0.0,
             "output_price_per_mtok": base.output_price_per_mtok if same else 0.0,
         }
@@ -145,8 +157,12 @@ class EvalSettings:
             raise EvaluationError("the rubric is empty")
 
     def generation(self) -> dict[str, Any]:
-        return {"system_prompt": self.system_prompt, "temperature": self.temperature, "top_p": self.top_p,
-                "max_tokens": self.max_tokens}
+        return {
+            "system_prompt": self.system_prompt,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+        }
 
 
 def answer_key(target: str, generation: dict[str, Any]) -> str:
@@ -196,15 +212,17 @@ class QuestionOutcome:
         if not (self.verdict_ab and self.verdict_ab.ok and self.verdict_ba and self.verdict_ba.ok):
             return None
         return QuestionResult(
-            question_id=str(self.question.id), verdict_ab=self.verdict_ab.winner,  # type: ignore[arg-type]
-            verdict_ba=self.verdict_ba.winner, topic=self.question.topic,  # type: ignore[arg-type]
+            question_id=str(self.question.id),
+            verdict_ab=self.verdict_ab.winner,  # type: ignore[arg-type]
+            verdict_ba=self.verdict_ba.winner,
+            topic=self.question.topic,  # type: ignore[arg-type]
             len_a=len(self.answer_a.text or "") if self.answer_a else None,
             len_b=len(self.answer_b.text or "") if self.answer_b else None,
         )
 
     @property
     def outcome(self) -> Winner | None:
-        """"A", "B" or "tie" in target terms once both orders are judged."""
+        """ "A", "B" or "tie" in target terms once both orders are judged."""
         result = self.result
         return result.outcome if result else None
 
@@ -241,12 +259,18 @@ def load_report(store: Store, evaluation_id: int) -> EvalReport:
     ids = [q.id for q in questions]
     key_a, key_b = _answer_keys(evaluation)
     answers_a, answers_b = store.answers_for(ids, key_a), store.answers_for(ids, key_b)
-    verdicts: dict[tuple[int, str], VerdictRow] = {(v.question_id, v.ordering): v
-                                                   for v in store.verdicts(evaluation_id)}
-    items = [QuestionOutcome(q, answers_a.get(q.id), answers_b.get(q.id), verdicts.get((q.id, "AB")),
-                             verdicts.get((q.id, "BA"))) for q in questions]
-    return EvalReport(evaluation, qset.name if qset else "", items, _summary(evaluation, qset.name if qset else "",
-                                                                           items))
+    verdicts: dict[tuple[int, str], VerdictRow] = {
+        (v.question_id, v.ordering): v for v in store.verdicts(evaluation_id)
+    }
+    items = [
+        QuestionOutcome(
+            q, answers_a.get(q.id), answers_b.get(q.id), verdicts.get((q.id, "AB")), verdicts.get((q.id, "BA"))
+        )
+        for q in questions
+    ]
+    return EvalReport(
+        evaluation, qset.name if qset else "", items, _summary(evaluation, qset.name if qset else "", items)
+    )
 
 
 def _summary(evaluation: EvaluationRow, set_name: str, items: Sequence[QuestionOutcome]) -> dict[str, Any]:
@@ -332,15 +356,19 @@ async def run_evaluation(
         "judge_max_tokens": settings.judge_max_tokens,
         "judge": f"{getattr(judge, 'provider', '?')}:{getattr(judge, 'model', '?')}",
     }
-    evaluation = None if fresh else store.find_evaluation(qset.id, spec_a, spec_b, rubric=settings.rubric,
-                                                          settings=stored_settings)
+    evaluation = (
+        None
+        if fresh
+        else store.find_evaluation(qset.id, spec_a, spec_b, rubric=settings.rubric, settings=stored_settings)
+    )
     if evaluation is None:
         endpoint_id = None
         if spec_a.startswith("endpoint:"):
             row = store.endpoint(spec_a.split(":", 1)[1])
             endpoint_id = row.id if row else None
-        evaluation_id = store.create_evaluation(qset.id, spec_a, spec_b, rubric=settings.rubric,
-                                                settings=stored_settings, endpoint_id=endpoint_id)
+        evaluation_id = store.create_evaluation(
+            qset.id, spec_a, spec_b, rubric=settings.rubric, settings=stored_settings, endpoint_id=endpoint_id
+        )
         evaluation = _evaluation_or_error(store, evaluation_id)
     key_a, key_b = _answer_keys(evaluation)
 
@@ -370,35 +398,55 @@ async def run_evaluation(
         if settings.system_prompt.strip():
             messages.insert(0, {"role": "system", "content": settings.system_prompt})
         try:
-            result = await client.complete(messages, temperature=settings.temperature, top_p=settings.top_p,
-                                           max_tokens=settings.max_tokens, purpose="eval-answer")
+            result = await client.complete(
+                messages,
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                max_tokens=settings.max_tokens,
+                purpose="eval-answer",
+            )
         except Exception as exc:
             store.save_answer(question.id, key, text=None, error=_error_text(exc))
             fail(exc)
             return None
-        store.save_answer(question.id, key, text=result.text, latency_ms=result.latency_s * 1000,
-                          tokens=result.completion_tokens, finish_reason=result.finish_reason)
+        store.save_answer(
+            question.id,
+            key,
+            text=result.text,
+            latency_ms=result.latency_s * 1000,
+            tokens=result.completion_tokens,
+            finish_reason=result.finish_reason,
+        )
         progress.answers_done += 1
         progress.cost_usd += float(result.cost_usd or 0.0)
         emit()
         return result.text
 
-    async def ensure_verdict(question: QuestionRow, ordering: str, existing: VerdictRow | None,
-                             first: str, second: str) -> None:
+    async def ensure_verdict(
+        question: QuestionRow, ordering: str, existing: VerdictRow | None, first: str, second: str
+    ) -> None:
         if existing is not None and existing.ok:
             return
         from core.llm.errors import OutputFormatError
 
         messages = pairwise_judge_messages(
-            question.text, first, second, rubric=settings.rubric,
-            reference_answer=question.reference if settings.use_reference and question.reference else None)
+            question.text,
+            first,
+            second,
+            rubric=settings.rubric,
+            reference_answer=question.reference if settings.use_reference and question.reference else None,
+        )
         try:
             cut_off = False
             try:
                 result = await judge.complete(
-                    messages, temperature=JUDGE_TEMPERATURE, top_p=1.0, max_tokens=settings.judge_max_tokens,
+                    messages,
+                    temperature=JUDGE_TEMPERATURE,
+                    top_p=1.0,
+                    max_tokens=settings.judge_max_tokens,
                     json_schema={"name": VERDICT_SCHEMA_NAME, "schema": VERDICT_SCHEMA, "strict": True},
-                    purpose="judge")
+                    purpose="judge",
+                )
                 reply = result.text
                 progress.cost_usd += float(result.cost_usd or 0.0)
             except OutputFormatError as exc:  # not the strict JSON: still readable when it says [[A]] etc.
@@ -410,8 +458,9 @@ async def run_evaluation(
             except VerdictParseError as exc:
                 if not cut_off:
                     raise
-                raise VerdictParseError(f"the judge's reply was cut off at {settings.judge_max_tokens} tokens "
-                                        f"(raise its max tokens): {exc}") from None
+                raise VerdictParseError(
+                    f"the judge's reply was cut off at {settings.judge_max_tokens} tokens (raise its max tokens): {exc}"
+                ) from None
         except Exception as exc:  # VerdictParseError, LLM errors
             store.save_verdict(evaluation.id, question.id, ordering, winner=None, error=_error_text(exc))
             fail(exc)
@@ -426,12 +475,14 @@ async def run_evaluation(
         async with gate:
             text_a, text_b = await asyncio.gather(
                 ensure_answer(item.question, item.answer_a, client_a, key_a),
-                ensure_answer(item.question, item.answer_b, client_b, key_b))
+                ensure_answer(item.question, item.answer_b, client_b, key_b),
+            )
             if text_a is None or text_b is None:
                 return
             await asyncio.gather(
                 ensure_verdict(item.question, "AB", item.verdict_ab, text_a, text_b),
-                ensure_verdict(item.question, "BA", item.verdict_ba, text_b, text_a))
+                ensure_verdict(item.question, "BA", item.verdict_ba, text_b, text_a),
+            )
 
     emit()
     run_id = store.start_run("evaluate")
@@ -457,9 +508,16 @@ async def run_evaluation(
     return load_report(store, evaluation.id)
 
 
-async def evaluate(services: Any, target_a: str, target_b: str, *, set_name: str | None = None,
-                   settings: EvalSettings | None = None, on_progress: Callable[[EvalProgress], None] | None = None,
-                   fresh: bool = False) -> EvalReport:
+async def evaluate(
+    services: Any,
+    target_a: str,
+    target_b: str,
+    *,
+    set_name: str | None = None,
+    settings: EvalSettings | None = None,
+    on_progress: Callable[[EvalProgress], None] | None = None,
+    fresh: bool = False,
+) -> EvalReport:
     """`run_evaluation` with the targets and the judge built from the session's services."""
     spec_a, spec_b = TargetSpec.parse(target_a), TargetSpec.parse(target_b)
     clients: list[Any] = []
@@ -470,9 +528,18 @@ async def evaluate(services: Any, target_a: str, target_b: str, *, set_name: str
         clients.append(client_b)
         judge = services.chat_target("judge")
         clients.append(judge)
-        return await run_evaluation(services.store, target_a=str(spec_a), target_b=str(spec_b), client_a=client_a,
-                                    client_b=client_b, judge=judge, set_name=set_name, settings=settings,
-                                    on_progress=on_progress, fresh=fresh)
+        return await run_evaluation(
+            services.store,
+            target_a=str(spec_a),
+            target_b=str(spec_b),
+            client_a=client_a,
+            client_b=client_b,
+            judge=judge,
+            set_name=set_name,
+            settings=settings,
+            on_progress=on_progress,
+            fresh=fresh,
+        )
     finally:
         for client in clients:
             await client.aclose()
@@ -513,8 +580,9 @@ def _shown(choice: str, a_on_left: bool) -> str:
     return choice
 
 
-def blind_items(store: Store, evaluation_id: int, voter: str, *, include_voted: bool = True,
-                limit: int | None = None) -> list[BlindItem]:
+def blind_items(
+    store: Store, evaluation_id: int, voter: str, *, include_voted: bool = True, limit: int | None = None
+) -> list[BlindItem]:
     """The questions with both answers, sides shuffled for this voter (the same every time)."""
     voter = validate_voter(voter)
     report = load_report(store, evaluation_id)
@@ -528,9 +596,16 @@ def blind_items(store: Store, evaluation_id: int, voter: str, *, include_voted: 
         if previous is not None and not include_voted:
             continue
         text_a, text_b = item.answer_a.text or "", item.answer_b.text or ""  # type: ignore[union-attr]
-        items.append(BlindItem(item.question.id, item.question.text, text_a if a_left else text_b,
-                               text_b if a_left else text_a, a_left,
-                               _shown(previous.choice, previous.a_on_left) if previous else None))
+        items.append(
+            BlindItem(
+                item.question.id,
+                item.question.text,
+                text_a if a_left else text_b,
+                text_b if a_left else text_a,
+                a_left,
+                _shown(previous.choice, previous.a_on_left) if previous else None,
+            )
+        )
         if limit is not None and len(items) >= limit:
             break
     return items
@@ -567,11 +642,21 @@ class HumanReport:
     def to_dict(self) -> dict[str, Any]:
         p, a = self.preference, self.agreement
         return {
-            "votes": p.n, "voters": list(p.voters), "a": p.a, "b": p.b, "tie": p.tie, "both_bad": p.both_bad,
-            "human_preference_a": p.a_rate, "human_preference_interval": list(p.a_interval),
+            "votes": p.n,
+            "voters": list(p.voters),
+            "a": p.a,
+            "b": p.b,
+            "tie": p.tie,
+            "both_bad": p.both_bad,
+            "human_preference_a": p.a_rate,
+            "human_preference_interval": list(p.a_interval),
             "lenient_preference_a": p.lenient_a_rate,
-            "agreement_n": a.n, "raw_agreement": a.raw_agreement, "kappa": a.kappa, "ac1": a.ac1,
-            "confusion": a.confusion, "unmatched_votes": a.unmatched_votes,
+            "agreement_n": a.n,
+            "raw_agreement": a.raw_agreement,
+            "kappa": a.kappa,
+            "ac1": a.ac1,
+            "confusion": a.confusion,
+            "unmatched_votes": a.unmatched_votes,
             "disagreements": [asdict(d) for d in self.disagreements],
         }
 
@@ -579,13 +664,17 @@ class HumanReport:
 def human_report(store: Store, evaluation_id: int) -> HumanReport:
     """Human preference for target A, judge-human agreement (raw and Cohen's kappa) and disagreements."""
     report = load_report(store, evaluation_id)
-    votes = [HumanVote(str(v.question_id), v.voter, v.choice)  # type: ignore[arg-type]
-             for v in store.votes(evaluation_id)]
+    votes = [
+        HumanVote(str(v.question_id), v.voter, v.choice)  # type: ignore[arg-type]
+        for v in store.votes(evaluation_id)
+    ]
     results = [r for item in report.items if (r := item.result) is not None]
     agreement = judge_human_agreement(results, votes)
     texts = {str(item.question.id): item.question.text for item in report.items}
-    rows = [DisagreementRow(int(d.question_id), texts.get(d.question_id, ""), d.voter, d.judge, d.human)
-            for d in agreement.disagreements]
+    rows = [
+        DisagreementRow(int(d.question_id), texts.get(d.question_id, ""), d.voter, d.judge, d.human)
+        for d in agreement.disagreements
+    ]
     return HumanReport(human_preference(votes), agreement, rows)
 
 
@@ -610,36 +699,57 @@ class RegressionReport:
     common: int  # questions judged in both
 
     def to_dict(self) -> dict[str, Any]:
-        return {"previous_evaluation": self.previous.id, "previous_target": self.previous.target_a,
-                "previous_score": self.previous.summary.get("score"),
-                "current_evaluation": self.current.id, "current_target": self.current.target_a,
-                "current_score": self.current.summary.get("score"),
-                "worse": [asdict(w) for w in self.worse], "better": self.better, "common": self.common}
+        return {
+            "previous_evaluation": self.previous.id,
+            "previous_target": self.previous.target_a,
+            "previous_score": self.previous.summary.get("score"),
+            "current_evaluation": self.current.id,
+            "current_target": self.current.target_a,
+            "current_score": self.current.summary.get("score"),
+            "worse": [asdict(w) for w in self.worse],
+            "better": self.better,
+            "common": self.common,
+        }
 
 
 def previous_best(store: Store, evaluation_id: int) -> EvaluationRow | None:
     """The best earlier evaluation of another candidate on the same set against the same opponent."""
     current = _evaluation_or_error(store, evaluation_id)
-    candidates = [e for e in store.evaluations(current.set_id)
-                  if e.id != current.id and e.target_b == current.target_b and e.target_a != current.target_a
-                  and e.created_at <= current.created_at and e.summary.get("N")]
+    candidates = [
+        e
+        for e in store.evaluations(current.set_id)
+        if e.id != current.id
+        and e.target_b == current.target_b
+        and e.target_a != current.target_a
+        and e.created_at <= current.created_at
+        and e.summary.get("N")
+    ]
     if not candidates:
         return None
-    return max(candidates, key=lambda e: (e.summary.get("wins", 0) / max(1, e.summary.get("N", 1)),
-                                          e.summary.get("lenient_rate") or 0.0, e.created_at))
+    return max(
+        candidates,
+        key=lambda e: (
+            e.summary.get("wins", 0) / max(1, e.summary.get("N", 1)),
+            e.summary.get("lenient_rate") or 0.0,
+            e.created_at,
+        ),
+    )
 
 
 def regression_check(store: Store, evaluation_id: int, previous_id: int | None = None) -> RegressionReport:
     """Questions that got worse for the new candidate compared with the previous best (or `previous_id`)."""
     current = _evaluation_or_error(store, evaluation_id)
-    previous = _evaluation_or_error(store, previous_id) if previous_id is not None else previous_best(store, evaluation_id)
+    previous = (
+        _evaluation_or_error(store, previous_id) if previous_id is not None else previous_best(store, evaluation_id)
+    )
     if previous is None:
         raise EvaluationError("no earlier evaluation on the same question set against the same opponent")
     if previous.set_id != current.set_id:
         raise EvaluationError("the two evaluations use different question sets")
     if previous.target_b != current.target_b:
-        raise EvaluationError(f"the two evaluations have different opponents ({previous.target_b} vs "
-                              f"{current.target_b})")
+        raise EvaluationError(
+            f"the two evaluations have different opponents ({previous.target_b} vs {current.target_b})"
+        )
     before, after = question_results(store, previous.id), question_results(store, current.id)
     worse = regression(before, after)
     rank = {"A": 2, "tie": 1, "B": 0}
@@ -647,10 +757,14 @@ def regression_check(store: Store, evaluation_id: int, previous_id: int | None =
     better = sum(1 for r in after if r.question_id in old and rank[r.outcome] > rank[old[r.question_id]])
     texts = {q.id: q.text for q in store.questions(current.set_id)}
     return RegressionReport(
-        previous=previous, current=current,
-        worse=[RegressedQuestion(int(w.question_id), texts.get(int(w.question_id), ""), w.topic, w.before, w.after)
-               for w in worse],
-        better=better, common=sum(1 for r in after if r.question_id in old),
+        previous=previous,
+        current=current,
+        worse=[
+            RegressedQuestion(int(w.question_id), texts.get(int(w.question_id), ""), w.topic, w.before, w.after)
+            for w in worse
+        ],
+        better=better,
+        common=sum(1 for r in after if r.question_id in old),
     )
 
 
@@ -669,5 +783,7 @@ def scores_by_job(store: Store) -> dict[str, dict[str, Any]]:
         current = chosen.get(entry.job_name)
         if current is None or rank > current[:3]:
             chosen[entry.job_name] = (*rank, entry.endpoint_name, evaluation)
-    return {job: {**evaluation.summary, "endpoint": endpoint, "status": evaluation.status}
-            for job, (_, _, _, endpoint, evaluation) in sorted(chosen.items())}
+    return {
+        job: {**evaluation.summary, "endpoint": endpoint, "status": evaluation.status}
+        for job, (_, _, _, endpoint, evaluation) in sorted(chosen.items())
+    }

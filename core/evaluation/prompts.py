@@ -4,6 +4,7 @@ The texts being judged are untrusted: they are placed between fences that cannot
 them, the judge is told to treat them as data, and parsed reasons are kept verbatim (callers
 display them literally).
 """
+
 from __future__ import annotations
 
 import json
@@ -91,9 +92,14 @@ Reply with exactly one JSON object and nothing else:
 Use "tie" when neither answer is clearly better."""
 
 
-def pairwise_judge_messages(question: str, answer_first: str, answer_second: str,
-                            *, rubric: str = DEFAULT_RUBRIC,
-                            reference_answer: str | None = None) -> list[dict[str, str]]:
+def pairwise_judge_messages(
+    question: str,
+    answer_first: str,
+    answer_second: str,
+    *,
+    rubric: str = DEFAULT_RUBRIC,
+    reference_answer: str | None = None,
+) -> list[dict[str, str]]:
     """Chat messages for one judge run. ``answer_first`` is shown as "Answer A" (slot 1).
 
     Call it twice per question, once in each order (see core.evaluation.stats for un-swapping).
@@ -108,7 +114,7 @@ def pairwise_judge_messages(question: str, answer_first: str, answer_second: str
     if reference_answer is not None:
         parts.append(_block("Reference answer (for checking facts)", reference_answer, fence))
     parts += [_block("Answer A", answer_first, fence), _block("Answer B", answer_second, fence)]
-    parts.append('Which answer is better? Reply with the JSON object only.')
+    parts.append("Which answer is better? Reply with the JSON object only.")
     return [
         {"role": "system", "content": _JUDGE_SYSTEM.format(rubric=rubric.strip())},
         {"role": "user", "content": "\n\n".join(parts)},
@@ -191,8 +197,7 @@ def parse_verdict(text: str) -> Verdict:
             raise VerdictParseError(f"judge reply holds conflicting verdicts: {_quote(text)}")
         return verdicts[0]
     if bad_values:
-        raise VerdictParseError(
-            f"judge verdict must be 'A', 'B' or 'tie', got {_quote(str(bad_values[0]), 80)}")
+        raise VerdictParseError(f"judge verdict must be 'A', 'B' or 'tie', got {_quote(str(bad_values[0]), 80)}")
     markers = {m.group(1).upper() for m in _BRACKET_VERDICT.finditer(text)}
     if len(markers) == 1:
         mark = markers.pop()
@@ -220,9 +225,15 @@ Reply with exactly one JSON object and nothing else:
 {{"overall": 1-10, "accuracy": 1-10, "helpfulness": 1-10, "clarity": 1-10, "domain_relevance": 1-10, "reason": "<one line>"}}"""
 
 
-def quality_score_messages(question: str, answer: str, *, domain: str | None = None,
-                           topic: str | None = None, source: str | None = None,
-                           rubric: str = DEFAULT_QUALITY_RUBRIC) -> list[dict[str, str]]:
+def quality_score_messages(
+    question: str,
+    answer: str,
+    *,
+    domain: str | None = None,
+    topic: str | None = None,
+    source: str | None = None,
+    rubric: str = DEFAULT_QUALITY_RUBRIC,
+) -> list[dict[str, str]]:
     """Chat messages asking for a quality score of one pair (score each pair in its own call)."""
     texts = [question, answer] + [t for t in (domain, topic, source) if t is not None]
     fence = _fence(*texts)
@@ -251,8 +262,12 @@ class QualityScore:
     reason: str
 
 
-_QUALITY_ALIASES = {"score": "overall", "rating": "overall", "relevance": "domain_relevance",
-                    "domain": "domain_relevance"}
+_QUALITY_ALIASES = {
+    "score": "overall",
+    "rating": "overall",
+    "relevance": "domain_relevance",
+    "domain": "domain_relevance",
+}
 
 
 def _score_value(name: str, value: Any) -> int:

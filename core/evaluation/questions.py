@@ -8,6 +8,7 @@ that duplicate an existing training pair.
 Imports are all or nothing: every problem is collected with its line number, and a file with
 any problem imports nothing.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -42,8 +43,9 @@ class QuestionImportError(ValueError):
     def __init__(self, path: str, errors: list[tuple[int, str]]) -> None:
         self.path = path
         self.errors = errors
-        shown = [f"{path}:{line}: {message}" if line else f"{path}: {message}"
-                 for line, message in errors[:MAX_ERRORS_SHOWN]]
+        shown = [
+            f"{path}:{line}: {message}" if line else f"{path}: {message}" for line, message in errors[:MAX_ERRORS_SHOWN]
+        ]
         more = len(errors) - MAX_ERRORS_SHOWN
         if more > 0:
             shown.append(f"... and {more} more problem(s)")
@@ -53,8 +55,10 @@ class QuestionImportError(ValueError):
 def validate_set_name(name: str) -> str:
     name = name.strip()
     if not SET_NAME.match(name):
-        raise ValueError("a question set name is 1-64 letters, digits, spaces, '.', '_' or '-', "
-                         f"starting with a letter or digit, not {name!r}")
+        raise ValueError(
+            "a question set name is 1-64 letters, digits, spaces, '.', '_' or '-', "
+            f"starting with a letter or digit, not {name!r}"
+        )
     return name
 
 
@@ -164,8 +168,9 @@ def parse_jsonl(text: str) -> tuple[list[NewQuestion], list[tuple[int, str]]]:
             continue
         unknown = sorted(set(obj) - {"question", "topic", "reference"})
         if unknown:
-            errors.append((number, f"unknown key(s) {', '.join(repr(k) for k in unknown)} "
-                                   "(allowed: question, topic, reference)"))
+            errors.append(
+                (number, f"unknown key(s) {', '.join(repr(k) for k in unknown)} (allowed: question, topic, reference)")
+            )
             continue
         text_ = _check_question(obj["question"], number, errors)
         topic = _optional(obj.get("topic"), "topic", number, errors) or ""
@@ -205,8 +210,9 @@ def import_questions(store: Store, name: str, path: Path) -> int:
     if store.question_set(name) is not None:
         raise ValueError(f"a question set named {name!r} already exists")
     questions = read_question_file(Path(path))
-    store.create_question_set(name, [(q.text, q.topic, q.reference) for q in questions],
-                              source=f"import:{Path(path).name}")
+    store.create_question_set(
+        name, [(q.text, q.topic, q.reference) for q in questions], source=f"import:{Path(path).name}"
+    )
     return len(questions)
 
 
@@ -275,13 +281,21 @@ async def generate_question_set(
     async def ask(topic) -> None:
         path = store.topic_path(topic.id)
         messages = gen_prompts.questions_messages(brief, path, topic.description, per_topic)
-        messages[0] = {**messages[0], "content": messages[0]["content"] + (
-            " These questions form a private test set: make them different from typical textbook examples.")}
+        messages[0] = {
+            **messages[0],
+            "content": messages[0]["content"]
+            + (" These questions form a private test set: make them different from typical textbook examples."),
+        }
         async with gate:
             try:
-                result = await target.complete(messages, temperature=0.9, top_p=0.95, max_tokens=200 * per_topic + 200,
-                                               json_schema=gen_prompts.questions_schema(per_topic),
-                                               purpose="heldout-questions")
+                result = await target.complete(
+                    messages,
+                    temperature=0.9,
+                    top_p=0.95,
+                    max_tokens=200 * per_topic + 200,
+                    json_schema=gen_prompts.questions_schema(per_topic),
+                    purpose="heldout-questions",
+                )
                 progress.cost_usd += float(getattr(result, "cost_usd", 0.0) or 0.0)
                 found[topic.id] = clean_questions(parse_json_list(result.text, "questions"), per_topic)
             except Exception as exc:  # one topic failing does not stop the others
@@ -298,8 +312,9 @@ async def generate_question_set(
             group.create_task(ask(topic))
 
     # the per-topic breakdown groups by top-level category: a leaf holds too few questions to score
-    candidates = [(text, (store.topic_path(topic.id) or [topic.name])[0])
-                  for topic in leaves for text in found.get(topic.id, [])]
+    candidates = [
+        (text, (store.topic_path(topic.id) or [topic.name])[0]) for topic in leaves for text in found.get(topic.id, [])
+    ]
 
     @dataclass(frozen=True)
     class _Item:
@@ -307,8 +322,11 @@ async def generate_question_set(
         question: str
 
     training = [p.question for p in store.iter_pairs()]
-    leaks = find_leaks([_Item(i, text) for i, (text, _) in enumerate(candidates)], training,
-                       similarity_threshold) if training else {}
+    leaks = (
+        find_leaks([_Item(i, text) for i, (text, _) in enumerate(candidates)], training, similarity_threshold)
+        if training
+        else {}
+    )
     seen: set[str] = set()
     kept: list[tuple[str, str, str | None]] = []
     for index, (text, topic_name) in enumerate(candidates):

@@ -9,6 +9,7 @@ Position vocabulary used throughout:
 * The **BA order** shows target B in slot 1; its raw verdict "A" means *target B* won, so it has to
   be un-swapped (:func:`unswap`) before it can be compared with the AB verdict.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -137,7 +138,9 @@ class LeagueScore:
     position_consistency: float | None  # share of questions where both orders agree
     first_slot_win_rate: float | None  # share of all 2n judge runs won by slot 1
     second_slot_win_rate: float | None  # share of all 2n judge runs won by slot 2
-    longer_answer_win_rate: float | None  # share of decided, length-known, unequal-length questions won by the longer answer
+    longer_answer_win_rate: (
+        float | None
+    )  # share of decided, length-known, unequal-length questions won by the longer answer
     length_decided: int  # how many questions the previous rate is based on
     mean_len_a: float | None
     mean_len_b: float | None
@@ -165,8 +168,14 @@ class LeagueScore:
             "mean_len_a": self.mean_len_a,
             "mean_len_b": self.mean_len_b,
             "by_topic": {
-                t.topic: {"wins": t.wins, "ties": t.ties, "losses": t.losses, "N": t.n,
-                          "score": t.score, "interval": list(t.interval)}
+                t.topic: {
+                    "wins": t.wins,
+                    "ties": t.ties,
+                    "losses": t.losses,
+                    "N": t.n,
+                    "score": t.score,
+                    "interval": list(t.interval),
+                }
                 for t in self.by_topic.values()
             },
         }
@@ -200,13 +209,15 @@ def league_score(results: Sequence[QuestionResult], z: float = 1.96) -> LeagueSc
     for r, outcome in zip(results, outcomes):
         topics.setdefault(r.topic or "", []).append(outcome)
     by_topic = {
-        t: TopicScore(t, o.count("A"), o.count("tie"), o.count("B"), len(o),
-                      wilson_interval(o.count("A"), len(o), z))
+        t: TopicScore(t, o.count("A"), o.count("tie"), o.count("B"), len(o), wilson_interval(o.count("A"), len(o), z))
         for t, o in sorted(topics.items())
     }
 
     return LeagueScore(
-        wins=wins, ties=ties, losses=losses, n=n,
+        wins=wins,
+        ties=ties,
+        losses=losses,
+        n=n,
         interval=wilson_interval(wins, n, z),
         strict_rate=_ratio(wins, n),
         lenient_rate=_ratio(wins + ties / 2, n),
@@ -233,8 +244,7 @@ def _check_labels(labels_a: Sequence[str], labels_b: Sequence[str], categories: 
             raise ValueError(f"label {label!r} is not one of the categories {list(categories)!r}")
 
 
-def confusion_matrix(labels_a: Sequence[str], labels_b: Sequence[str],
-                     categories: Sequence[str]) -> list[list[int]]:
+def confusion_matrix(labels_a: Sequence[str], labels_b: Sequence[str], categories: Sequence[str]) -> list[list[int]]:
     """Counts with rows = rater a's category, columns = rater b's, in ``categories`` order."""
     _check_labels(labels_a, labels_b, categories)
     index = {c: i for i, c in enumerate(categories)}
@@ -258,8 +268,7 @@ def _marginals(labels_a, labels_b, categories):
     return pa, pb
 
 
-def cohen_kappa(labels_a: Sequence[str], labels_b: Sequence[str],
-                categories: Sequence[str]) -> float | None:
+def cohen_kappa(labels_a: Sequence[str], labels_b: Sequence[str], categories: Sequence[str]) -> float | None:
     """Cohen's kappa, (p_o - p_e) / (1 - p_e). None when undefined (no items, or p_e == 1)."""
     _check_labels(labels_a, labels_b, categories)
     if not labels_a:
@@ -272,8 +281,7 @@ def cohen_kappa(labels_a: Sequence[str], labels_b: Sequence[str],
     return (p_o - p_e) / (1 - p_e)
 
 
-def gwet_ac1(labels_a: Sequence[str], labels_b: Sequence[str],
-             categories: Sequence[str]) -> float | None:
+def gwet_ac1(labels_a: Sequence[str], labels_b: Sequence[str], categories: Sequence[str]) -> float | None:
     """Gwet's AC1 (less sensitive than kappa to skewed prevalence). None when undefined."""
     _check_labels(labels_a, labels_b, categories)
     q = len(categories)
@@ -348,7 +356,11 @@ def human_preference(votes: Sequence[HumanVote], z: float = 1.96) -> HumanPrefer
     a, b = choices.count("A"), choices.count("B")
     tie, both_bad = choices.count("tie"), choices.count("both_bad")
     return HumanPreference(
-        n=n, a=a, b=b, tie=tie, both_bad=both_bad,
+        n=n,
+        a=a,
+        b=b,
+        tie=tie,
+        both_bad=both_bad,
         a_rate=_ratio(a, n),
         a_interval=wilson_interval(a, n, z),
         lenient_a_rate=_ratio(a + (tie + both_bad) / 2, n),
@@ -376,8 +388,7 @@ class JudgeHumanAgreement:
     unmatched_votes: int  # votes on questions the judge has no result for
 
 
-def judge_human_agreement(judge_results: Sequence[QuestionResult],
-                          votes: Sequence[HumanVote]) -> JudgeHumanAgreement:
+def judge_human_agreement(judge_results: Sequence[QuestionResult], votes: Sequence[HumanVote]) -> JudgeHumanAgreement:
     """Compare the judge's combined outcome with every human vote on the same question.
 
     "both_bad" counts as "tie" (neither target won). Each (voter, question) vote is one item.
@@ -420,8 +431,7 @@ class Regression:
     after: Winner  # outcome for target A in the new evaluation
 
 
-def regression(previous_results: Sequence[QuestionResult],
-               new_results: Sequence[QuestionResult]) -> list[Regression]:
+def regression(previous_results: Sequence[QuestionResult], new_results: Sequence[QuestionResult]) -> list[Regression]:
     """Questions whose outcome for target A got worse (win > tie > loss) between two evaluations.
 
     Both evaluations must put the model of interest in target A against the same opponent

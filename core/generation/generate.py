@@ -6,6 +6,7 @@ refusal pairs teaches the model to decline politely. Every unit of work is a tas
 deterministic key in the session store; a finished pair is committed together with its task, so
 a killed run loses only the calls in flight and a rerun neither repeats nor duplicates anything.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -81,9 +82,17 @@ class Progress:
         return remaining / self.rate if self.rate > 0 and remaining > 0 else (0.0 if remaining <= 0 else None)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"total": self.total, "done": self.done, "failed": self.failed, "pairs_added": self.pairs_added,
-                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "cost_usd": round(self.cost_usd, 6), "elapsed_s": round(self.elapsed, 2), "last_error": self.last_error}
+        return {
+            "total": self.total,
+            "done": self.done,
+            "failed": self.failed,
+            "pairs_added": self.pairs_added,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": round(self.cost_usd, 6),
+            "elapsed_s": round(self.elapsed, 2),
+            "last_error": self.last_error,
+        }
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -114,7 +123,7 @@ def parse_json_list(text: str, key: str) -> list[Any]:
     body = text.strip()
     if body.startswith("```"):
         body = body.strip("`")
-        body = body[body.find("\n") + 1:] if "\n" in body else body
+        body = body[body.find("\n") + 1 :] if "\n" in body else body
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -149,8 +158,9 @@ def clean_topics(raw: list[Any]) -> list[dict[str, str]]:
 class _Run:
     """Shared machinery: bounded concurrency, progress, fatal stop."""
 
-    def __init__(self, store: Store, target: ChatTarget, on_progress: ProgressCallback | None, concurrency: int,
-                 purpose: str) -> None:
+    def __init__(
+        self, store: Store, target: ChatTarget, on_progress: ProgressCallback | None, concurrency: int, purpose: str
+    ) -> None:
         self.store = store
         self.target = target
         self.on_progress = on_progress
@@ -207,8 +217,16 @@ class _Run:
 class PairGenerator:
     """Questions per leaf topic, one answer call per question, plus refusal pairs."""
 
-    def __init__(self, store: Store, target: ChatTarget, settings: GenerationSettings, *, brief: str | None = None,
-                 on_progress: ProgressCallback | None = None, model: str = "") -> None:
+    def __init__(
+        self,
+        store: Store,
+        target: ChatTarget,
+        settings: GenerationSettings,
+        *,
+        brief: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        model: str = "",
+    ) -> None:
         settings.validate()
         self.store = store
         self.target = target
@@ -232,8 +250,9 @@ class PairGenerator:
             tasks.append((f"{QUESTIONS}:{topic.id}:{count}", QUESTIONS, topic.id, {"count": count}))
         share = self.settings.refusal_share
         if share > 0 and topic_ids is None:
-            all_questions = sum(t.questions_per_topic or self.settings.questions_per_topic
-                                for t in self.store.leaf_topics())
+            all_questions = sum(
+                t.questions_per_topic or self.settings.questions_per_topic for t in self.store.leaf_topics()
+            )
             refusals = round(all_questions * share / (1 - share))
             for index in range(math.ceil(refusals / REFUSAL_BATCH)):
                 count = min(REFUSAL_BATCH, refusals - index * REFUSAL_BATCH)
@@ -266,8 +285,12 @@ class PairGenerator:
         refusal_tasks = self.store.tasks(REFUSAL_QUESTIONS, "pending") if topic_ids is None else []
         answer_tasks = [t for t in self.store.tasks(ANSWER, "pending") if in_scope(t)]
         progress = self.progress
-        progress.total = (len(question_tasks) + len(refusal_tasks) + len(answer_tasks)
-                          + sum(t.payload["count"] for t in question_tasks + refusal_tasks))
+        progress.total = (
+            len(question_tasks)
+            + len(refusal_tasks)
+            + len(answer_tasks)
+            + sum(t.payload["count"] for t in question_tasks + refusal_tasks)
+        )
         self.run_state.emit()
         run_id = self.store.start_run("generate")
         status = "failed"
@@ -295,10 +318,14 @@ class PairGenerator:
                 raise ValueError("topic was deleted")
             path = self.store.topic_path(topic.id)
             raw = await self.run_state.call_json(
-                prompts.questions_messages(self.brief, path, topic.description, count), "questions",
-                temperature=self.settings.question_temperature, top_p=self.settings.top_p,
-                max_tokens=self.settings.question_max_tokens, json_schema=prompts.questions_schema(count),
-                purpose="questions")
+                prompts.questions_messages(self.brief, path, topic.description, count),
+                "questions",
+                temperature=self.settings.question_temperature,
+                top_p=self.settings.top_p,
+                max_tokens=self.settings.question_max_tokens,
+                json_schema=prompts.questions_schema(count),
+                purpose="questions",
+            )
             questions = clean_questions(raw, count)
             if not questions:
                 raise ValueError("reply held no usable questions")
@@ -312,10 +339,14 @@ class PairGenerator:
     async def _refusal_questions(self, key: str, count: int, group: asyncio.TaskGroup) -> None:
         async def work() -> None:
             raw = await self.run_state.call_json(
-                prompts.refusal_questions_messages(self.brief, count), "questions",
-                temperature=self.settings.question_temperature, top_p=self.settings.top_p,
-                max_tokens=self.settings.question_max_tokens, json_schema=prompts.questions_schema(count),
-                purpose="refusal_questions")
+                prompts.refusal_questions_messages(self.brief, count),
+                "questions",
+                temperature=self.settings.question_temperature,
+                top_p=self.settings.top_p,
+                max_tokens=self.settings.question_max_tokens,
+                json_schema=prompts.questions_schema(count),
+                purpose="refusal_questions",
+            )
             questions = clean_questions(raw, count)
             if not questions:
                 raise ValueError("reply held no usable questions")
@@ -326,8 +357,9 @@ class PairGenerator:
 
         await self.run_state.guarded(key, work)
 
-    def _register_answers(self, parent_key: str, topic_id: int | None, questions: list[str],
-                          kind: str) -> list[tuple[str, dict[str, Any]]]:
+    def _register_answers(
+        self, parent_key: str, topic_id: int | None, questions: list[str], kind: str
+    ) -> list[tuple[str, dict[str, Any]]]:
         """Finish the question task and register its answer tasks in one transaction."""
         answers = [(f"{ANSWER}:{parent_key}:{i}", {"question": q, "kind": kind}) for i, q in enumerate(questions)]
         with self.store.db.tx():
@@ -350,8 +382,12 @@ class PairGenerator:
                 path = self.store.topic_path(topic_id) if topic_id is not None else []
                 messages = prompts.answer_messages(self.settings.answer_style, self.brief, path, question)
             result = await self.run_state.call(
-                messages, temperature=self.settings.answer_temperature, top_p=self.settings.top_p,
-                max_tokens=self.settings.answer_max_tokens, purpose="answer")
+                messages,
+                temperature=self.settings.answer_temperature,
+                top_p=self.settings.top_p,
+                max_tokens=self.settings.answer_max_tokens,
+                purpose="answer",
+            )
             if getattr(result, "finish_reason", "stop") == "length":
                 raise ValueError("answer was cut off (finish_reason=length)")
             answer = _text(result).strip()
@@ -359,9 +395,17 @@ class PairGenerator:
                 raise ValueError("empty answer")
             provenance = {"model": getattr(result, "model", self.model), "task": key, "style": "answer_style"}
             with self.store.db.tx():
-                pair_id = self.store.add_pair(NewPair(
-                    question, answer, topic_id=topic_id, kind=kind, task_key=key,
-                    tags=("refusal",) if kind == "refusal" else (), provenance=provenance))
+                pair_id = self.store.add_pair(
+                    NewPair(
+                        question,
+                        answer,
+                        topic_id=topic_id,
+                        kind=kind,
+                        task_key=key,
+                        tags=("refusal",) if kind == "refusal" else (),
+                        provenance=provenance,
+                    )
+                )
                 self.store.finish_task(key)
             if pair_id is not None:
                 self.progress.pairs_added += 1
@@ -374,8 +418,16 @@ class PairGenerator:
 class TopicTreeBuilder:
     """Categories from a brief plus seed aspects, then subtopics per category; resumable."""
 
-    def __init__(self, store: Store, target: ChatTarget, *, on_progress: ProgressCallback | None = None,
-                 categories: int = 12, subtopics: int = 12, concurrency: int = 16) -> None:
+    def __init__(
+        self,
+        store: Store,
+        target: ChatTarget,
+        *,
+        on_progress: ProgressCallback | None = None,
+        categories: int = 12,
+        subtopics: int = 12,
+        concurrency: int = 16,
+    ) -> None:
         self.store = store
         self.target = target
         self.categories = categories
@@ -394,11 +446,17 @@ class TopicTreeBuilder:
         progress.total = 1 + self.categories
         self.run_state.emit()
         if self.store.task(key).status != "done":
+
             async def categories() -> None:
                 raw = await self.run_state.call_json(
-                    prompts.categories_messages(brief, aspects, self.categories), "categories",
-                    temperature=0.7, top_p=0.95, max_tokens=1500, json_schema=prompts.CATEGORIES_SCHEMA,
-                    purpose="topics")
+                    prompts.categories_messages(brief, aspects, self.categories),
+                    "categories",
+                    temperature=0.7,
+                    top_p=0.95,
+                    max_tokens=1500,
+                    json_schema=prompts.CATEGORIES_SCHEMA,
+                    purpose="topics",
+                )
                 found = clean_topics(raw)
                 if not found:
                     raise ValueError("reply held no usable categories")
@@ -417,13 +475,15 @@ class TopicTreeBuilder:
         category_ids = [i for i in task.result if self.store.topic(i) is not None]
         progress.total = 1 + len(category_ids)
         progress.done = 1
-        await asyncio.gather(*(self.expand(topic_id, self.subtopics, brief=brief, key_children=0)
-                               for topic_id in category_ids))
+        await asyncio.gather(
+            *(self.expand(topic_id, self.subtopics, brief=brief, key_children=0) for topic_id in category_ids)
+        )
         self.run_state.raise_if_fatal()
         return progress
 
-    async def expand(self, topic_id: int, count: int, *, brief: str | None = None,
-                     key_children: int | None = None) -> None:
+    async def expand(
+        self, topic_id: int, count: int, *, brief: str | None = None, key_children: int | None = None
+    ) -> None:
         """Add `count` subtopics under one node.
 
         The key includes how many children the node has now, so a rerun after a crash repeats
@@ -432,8 +492,9 @@ class TopicTreeBuilder:
         category that was already expanded.
         """
         brief = brief if brief is not None else self.store.get_meta("domain_brief", "")
-        children = key_children if key_children is not None else sum(
-            1 for t in self.store.topics() if t.parent_id == topic_id)
+        children = (
+            key_children if key_children is not None else sum(1 for t in self.store.topics() if t.parent_id == topic_id)
+        )
         key = f"tree:expand:{topic_id}:{count}:{children}"
         self.store.retry_failed_tasks("tree")
         self.store.ensure_tasks([(key, "tree", topic_id, {"count": count})])
@@ -446,15 +507,23 @@ class TopicTreeBuilder:
                 raise ValueError("topic was deleted")
             raw = await self.run_state.call_json(
                 prompts.subtopics_messages(brief, self.store.topic_path(topic_id), topic.description, count),
-                "subtopics", temperature=0.7, top_p=0.95, max_tokens=1500, json_schema=prompts.SUBTOPICS_SCHEMA,
-                purpose="topics")
+                "subtopics",
+                temperature=0.7,
+                top_p=0.95,
+                max_tokens=1500,
+                json_schema=prompts.SUBTOPICS_SCHEMA,
+                purpose="topics",
+            )
             found = clean_topics(raw)
             if not found:
                 raise ValueError("reply held no usable subtopics")
             existing = {c.name.casefold() for c in self.store.topics() if c.parent_id == topic_id}
             with self.store.db.tx():
-                ids = [self.store.add_topic(s["name"], topic_id, description=s["description"])
-                       for s in found if s["name"].casefold() not in existing]
+                ids = [
+                    self.store.add_topic(s["name"], topic_id, description=s["description"])
+                    for s in found
+                    if s["name"].casefold() not in existing
+                ]
                 self.store.finish_task(key, ids)
             self.run_state.progress.done += 1
             self.run_state.emit()
@@ -462,8 +531,9 @@ class TopicTreeBuilder:
         await self.run_state.guarded(key, work)
 
 
-async def regenerate_answers(store: Store, target: ChatTarget, settings: GenerationSettings,
-                             pair_ids: list[int]) -> tuple[int, list[str]]:
+async def regenerate_answers(
+    store: Store, target: ChatTarget, settings: GenerationSettings, pair_ids: list[int]
+) -> tuple[int, list[str]]:
     """Ask again for the answers of these pairs; each new answer replaces the old one (undoable)."""
     brief = store.get_meta("domain_brief", "")
     errors: list[str] = []
@@ -480,8 +550,13 @@ async def regenerate_answers(store: Store, target: ChatTarget, settings: Generat
             messages = prompts.answer_messages(settings.answer_style, brief, path, pair.question)
         try:
             async with gate:
-                result = await target.complete(messages, temperature=settings.answer_temperature, top_p=settings.top_p,
-                                               max_tokens=settings.answer_max_tokens, purpose="regenerate")
+                result = await target.complete(
+                    messages,
+                    temperature=settings.answer_temperature,
+                    top_p=settings.top_p,
+                    max_tokens=settings.answer_max_tokens,
+                    purpose="regenerate",
+                )
             answer = _text(result).strip()
             if getattr(result, "finish_reason", "stop") == "length" or not answer:
                 raise ValueError("answer was cut off or empty")

@@ -1,5 +1,6 @@
 """boto3 plumbing shared by the Bedrock and SageMaker targets: clients built lazily in a thread,
 botocore's own retries off, and botocore errors mapped to the typed LLM errors."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,13 +20,36 @@ from core.llm.errors import (
     safe_message,
 )
 
-_THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ServiceQuotaExceededException",
-               "RequestLimitExceeded"}
-_TRANSIENT = {"ModelNotReadyException", "ModelTimeoutException", "ServiceUnavailableException", "ServiceUnavailable",
-              "InternalServerException", "InternalFailure", "InternalDependencyException", "InternalStreamFailure",
-              "ModelStreamErrorException", "ModelStreamError", "RequestTimeout", "RequestTimeoutException"}
-_CREDENTIALS = {"UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
-                "ExpiredToken", "InvalidClientTokenId", "IncompleteSignature", "MissingAuthenticationToken"}
+_THROTTLING = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "ServiceQuotaExceededException",
+    "RequestLimitExceeded",
+}
+_TRANSIENT = {
+    "ModelNotReadyException",
+    "ModelTimeoutException",
+    "ServiceUnavailableException",
+    "ServiceUnavailable",
+    "InternalServerException",
+    "InternalFailure",
+    "InternalDependencyException",
+    "InternalStreamFailure",
+    "ModelStreamErrorException",
+    "ModelStreamError",
+    "RequestTimeout",
+    "RequestTimeoutException",
+}
+_CREDENTIALS = {
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+    "ExpiredToken",
+    "InvalidClientTokenId",
+    "IncompleteSignature",
+    "MissingAuthenticationToken",
+}
 _RETRYABLE_CONTAINER_STATUS = {408, 429, 500, 502, 503, 504}
 _END = object()
 
@@ -35,8 +59,17 @@ class AwsClientFactory:
     its own, sized to the target's concurrency (the default pool has only cores + 4 threads, and a
     stream holds a thread while it waits for each event)."""
 
-    def __init__(self, service: str, *, region: str | None, aws_profile: str | None, endpoint_url: str | None,
-                 timeout_s: float, client: Any = None, max_workers: int = 32) -> None:
+    def __init__(
+        self,
+        service: str,
+        *,
+        region: str | None,
+        aws_profile: str | None,
+        endpoint_url: str | None,
+        timeout_s: float,
+        client: Any = None,
+        max_workers: int = 32,
+    ) -> None:
         self.service = service
         self.region = region or None
         self.aws_profile = aws_profile or None
@@ -70,9 +103,12 @@ class AwsClientFactory:
                 from botocore.config import Config
 
                 session = boto3.session.Session(profile_name=self.aws_profile, region_name=self.region)
-                config = Config(read_timeout=self.timeout_s, connect_timeout=min(10.0, self.timeout_s),
-                                retries={"total_max_attempts": 1, "mode": "standard"},
-                                max_pool_connections=64)
+                config = Config(
+                    read_timeout=self.timeout_s,
+                    connect_timeout=min(10.0, self.timeout_s),
+                    retries={"total_max_attempts": 1, "mode": "standard"},
+                    max_pool_connections=64,
+                )
                 self._client = session.client(self.service, endpoint_url=self.endpoint_url, config=config)
             return self._client
 
@@ -110,36 +146,61 @@ def aws_error(exc: BaseException, *, what: str) -> LLMError | None:
             where = f" (container log: {log_arn})" if log_arn else ""
             return ModelError(
                 f"{what}: the model container failed (status {original or status or 424}): {original_message}{where}",
-                status=status or 424, code=code, headers=headers,
+                status=status or 424,
+                code=code,
+                headers=headers,
                 retryable=bool(original) and int(original) in _RETRYABLE_CONTAINER_STATUS,
             )
         if code in _THROTTLING:
-            return RateLimited(f"{what} throttled the request ({code}): {message}", status=status or 429, code=code,
-                               headers=headers)
+            return RateLimited(
+                f"{what} throttled the request ({code}): {message}", status=status or 429, code=code, headers=headers
+            )
         if code in _TRANSIENT:
-            return TransientLLMError(f"{what} temporary failure ({code}): {message}", status=status, code=code,
-                                     headers=headers)
+            return TransientLLMError(
+                f"{what} temporary failure ({code}): {message}", status=status, code=code, headers=headers
+            )
         if code in _CREDENTIALS:
             return FatalLLMError(f"{what} rejected the AWS credentials ({code}): {message}", status=status, code=code)
         if code in ("AccessDeniedException", "AccessDenied"):
-            return FatalLLMError(f"{what} denied access ({code}): the role or user lacks permission. {message}",
-                                 status=status or 403, code=code)
+            return FatalLLMError(
+                f"{what} denied access ({code}): the role or user lacks permission. {message}",
+                status=status or 403,
+                code=code,
+            )
         if code in ("ResourceNotFoundException",) or (code.startswith("Validation") and "not found" in message.lower()):
-            return FatalLLMError(f"{what} not found ({code}): check the model id or endpoint name. {message}",
-                                 status=status or 404, code=code)
+            return FatalLLMError(
+                f"{what} not found ({code}): check the model id or endpoint name. {message}",
+                status=status or 404,
+                code=code,
+            )
         if code.startswith("Validation"):
-            return FatalLLMError(f"{what} rejected the request ({code}): {message}", scope="request",
-                                 status=status or 400, code=code)
+            return FatalLLMError(
+                f"{what} rejected the request ({code}): {message}", scope="request", status=status or 400, code=code
+            )
         if status:
             return error_for_status(status, f"{code}: {message}", code=code, headers=headers, what=what)
         return TransientLLMError(f"{what} failed ({code}): {message}", code=code)
-    if name in ("NoCredentialsError", "PartialCredentialsError", "ProfileNotFound", "NoRegionError",
-                "TokenRetrievalError", "SSOTokenLoadError", "UnauthorizedSSOTokenError", "CredentialRetrievalError"):
+    if name in (
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "ProfileNotFound",
+        "NoRegionError",
+        "TokenRetrievalError",
+        "SSOTokenLoadError",
+        "UnauthorizedSSOTokenError",
+        "CredentialRetrievalError",
+    ):
         return FatalLLMError(f"{what}: AWS credentials or region are not set up ({name}): {safe_message(exc)}")
     if name in ("ReadTimeoutError", "ConnectTimeoutError") or isinstance(exc, TimeoutError):
         return TransientLLMError(f"{what} timed out ({name})")
-    if name in ("EndpointConnectionError", "ConnectionClosedError", "ProxyConnectionError", "HTTPClientError",
-                "ResponseStreamingError", "IncompleteReadError") or isinstance(exc, (ConnectionError, OSError)):
+    if name in (
+        "EndpointConnectionError",
+        "ConnectionClosedError",
+        "ProxyConnectionError",
+        "HTTPClientError",
+        "ResponseStreamingError",
+        "IncompleteReadError",
+    ) or isinstance(exc, (ConnectionError, OSError)):
         return TransientLLMError(f"{what} connection failed ({name}): {safe_message(exc)}")
     if name == "ParamValidationError":
         return FatalLLMError(f"{what} rejected the request parameters: {safe_message(exc)}", scope="request")

@@ -1,5 +1,6 @@
 """What every chat target shares: result and call-record types, prices, and the call loop
 (limiter, retries, JSON checking, cost, reporting). Providers implement two small methods."""
+
 from __future__ import annotations
 
 import asyncio
@@ -34,13 +35,13 @@ class Prices:
 @dataclass
 class ChatResult:
     text: str
-    finish_reason: str          # "stop", "length", or what the server said
+    finish_reason: str  # "stop", "length", or what the server said
     prompt_tokens: int
     completion_tokens: int
-    latency_s: float            # the successful attempt, dispatch to last byte
+    latency_s: float  # the successful attempt, dispatch to last byte
     cost_usd: float
     model: str
-    parsed: Any = None          # the validated JSON value when json_schema was given
+    parsed: Any = None  # the validated JSON value when json_schema was given
     usage_estimated: bool = False  # True where the server reported no usage (chars / 4)
     attempts: int = 1
     first_token_s: float | None = None  # streams: dispatch to first text
@@ -70,7 +71,7 @@ class CallRecord:
     error: str | None = None
     error_kind: str | None = None
     status: int | None = None
-    started_at: float = 0.0     # wall clock, seconds since the epoch
+    started_at: float = 0.0  # wall clock, seconds since the epoch
 
 
 OnCall = Callable[[CallRecord], None]
@@ -294,22 +295,45 @@ class TargetBase:
             log.exception("on_call callback failed")
 
     def _record(self, purpose: str | None, started_at: float, **fields: Any) -> CallRecord:
-        return CallRecord(profile=self.profile_name, provider=self.provider, model=fields.pop("model", self.model),
-                          purpose=purpose if purpose is not None else self.purpose, started_at=started_at, **fields)
+        return CallRecord(
+            profile=self.profile_name,
+            provider=self.provider,
+            model=fields.pop("model", self.model),
+            purpose=purpose if purpose is not None else self.purpose,
+            started_at=started_at,
+            **fields,
+        )
 
-    def _fail(self, exc: BaseException, purpose: str | None, started_at: float, attempts: int,
-              streamed: bool, tokens: tuple[int, int] = (0, 0)) -> BaseException:
+    def _fail(
+        self,
+        exc: BaseException,
+        purpose: str | None,
+        started_at: float,
+        attempts: int,
+        streamed: bool,
+        tokens: tuple[int, int] = (0, 0),
+    ) -> BaseException:
         error = exc if isinstance(exc, LLMError) else (self._convert_error(exc) or exc)
         if isinstance(error, LLMError):
             attempts = max(attempts, error.attempts)
             status = error.status
         else:
             status = None
-        self._report(self._record(
-            purpose, started_at, ok=False, attempts=attempts, streamed=streamed,
-            prompt_tokens=tokens[0], completion_tokens=tokens[1], cost_usd=self.prices.cost(*tokens),
-            error=safe_message(error), error_kind=type(error).__name__, status=status,
-        ))
+        self._report(
+            self._record(
+                purpose,
+                started_at,
+                ok=False,
+                attempts=attempts,
+                streamed=streamed,
+                prompt_tokens=tokens[0],
+                completion_tokens=tokens[1],
+                cost_usd=self.prices.cost(*tokens),
+                error=safe_message(error),
+                error_kind=type(error).__name__,
+                status=status,
+            )
+        )
         return error
 
     def _check_json(self, request: Request, text: str, finish_reason: str) -> Any:
@@ -377,15 +401,32 @@ class TargetBase:
                     raise self._fail(exc, purpose, started_at, attempts, False, (spent[0], spent[1])) from None
             break
         result = ChatResult(
-            text=reply.text, finish_reason=finish, prompt_tokens=spent[0], completion_tokens=spent[1],
-            latency_s=latency, cost_usd=self.prices.cost(spent[0], spent[1]), model=reply.model or self.model,
-            parsed=parsed, usage_estimated=estimated, attempts=attempts,
+            text=reply.text,
+            finish_reason=finish,
+            prompt_tokens=spent[0],
+            completion_tokens=spent[1],
+            latency_s=latency,
+            cost_usd=self.prices.cost(spent[0], spent[1]),
+            model=reply.model or self.model,
+            parsed=parsed,
+            usage_estimated=estimated,
+            attempts=attempts,
         )
-        self._report(self._record(
-            purpose, started_at, ok=True, model=result.model, prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens, latency_s=latency, cost_usd=result.cost_usd,
-            attempts=attempts, finish_reason=finish, usage_estimated=estimated,
-        ))
+        self._report(
+            self._record(
+                purpose,
+                started_at,
+                ok=True,
+                model=result.model,
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+                latency_s=latency,
+                cost_usd=result.cost_usd,
+                attempts=attempts,
+                finish_reason=finish,
+                usage_estimated=estimated,
+            )
+        )
         return result
 
     def stream(
@@ -437,11 +478,21 @@ class TargetBase:
             except (GeneratorExit, asyncio.CancelledError):
                 if yielded:  # the consumer stopped early; the tokens so far were still spent
                     spent = (self._prompt_estimate(request), estimate_tokens(state.text))
-                    self._report(self._record(
-                        purpose, started_at, ok=False, attempts=attempt, streamed=True, usage_estimated=True,
-                        prompt_tokens=spent[0], completion_tokens=spent[1], cost_usd=self.prices.cost(*spent),
-                        error="stopped before the end", error_kind="Cancelled",
-                    ))
+                    self._report(
+                        self._record(
+                            purpose,
+                            started_at,
+                            ok=False,
+                            attempts=attempt,
+                            streamed=True,
+                            usage_estimated=True,
+                            prompt_tokens=spent[0],
+                            completion_tokens=spent[1],
+                            cost_usd=self.prices.cost(*spent),
+                            error="stopped before the end",
+                            error_kind="Cancelled",
+                        )
+                    )
                 raise
             except Exception as exc:
                 if yielded:
@@ -462,19 +513,50 @@ class TargetBase:
                 exc.attempts = attempt
                 raise self._fail(exc, purpose, started_at, attempt, True, (prompt, completion)) from None
         sink.result = ChatResult(
-            text=state.text, finish_reason=finish, prompt_tokens=prompt, completion_tokens=completion,
-            latency_s=latency, cost_usd=self.prices.cost(prompt, completion), model=state.model or self.model,
-            parsed=parsed, usage_estimated=estimated, attempts=attempt, first_token_s=first_token_s,
+            text=state.text,
+            finish_reason=finish,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            latency_s=latency,
+            cost_usd=self.prices.cost(prompt, completion),
+            model=state.model or self.model,
+            parsed=parsed,
+            usage_estimated=estimated,
+            attempts=attempt,
+            first_token_s=first_token_s,
         )
-        self._report(self._record(
-            purpose, started_at, ok=True, model=sink.result.model, prompt_tokens=prompt, completion_tokens=completion,
-            latency_s=latency, cost_usd=sink.result.cost_usd, attempts=attempt, streamed=True,
-            finish_reason=finish, usage_estimated=estimated,
-        ))
+        self._report(
+            self._record(
+                purpose,
+                started_at,
+                ok=True,
+                model=sink.result.model,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                latency_s=latency,
+                cost_usd=sink.result.cost_usd,
+                attempts=attempt,
+                streamed=True,
+                finish_reason=finish,
+                usage_estimated=estimated,
+            )
+        )
 
 
 __all__ = [
-    "CallRecord", "ChatResult", "ChatStream", "ChatTarget", "Message", "OnCall", "Prices", "Reply", "Request",
-    "StreamState", "TargetBase", "estimate_prompt_tokens", "estimate_tokens",
-    "normalise_finish_reason", "normalise_messages",
+    "CallRecord",
+    "ChatResult",
+    "ChatStream",
+    "ChatTarget",
+    "Message",
+    "OnCall",
+    "Prices",
+    "Reply",
+    "Request",
+    "StreamState",
+    "TargetBase",
+    "estimate_prompt_tokens",
+    "estimate_tokens",
+    "normalise_finish_reason",
+    "normalise_messages",
 ]

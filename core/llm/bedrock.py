@@ -3,6 +3,7 @@
 Converse cannot enforce a JSON schema, so the schema goes into the system prompt and the reply
 is validated (and retried once) by the shared call loop.
 """
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -28,9 +29,15 @@ class BedrockTarget(TargetBase):
         **base: Any,
     ) -> None:
         super().__init__(model=model, **base)
-        self._clients = AwsClientFactory("bedrock-runtime", region=region, aws_profile=aws_profile,
-                                         endpoint_url=endpoint_url, timeout_s=timeout_s, client=client,
-                                         max_workers=self.limiter.config.max_concurrency * 2 + 2)
+        self._clients = AwsClientFactory(
+            "bedrock-runtime",
+            region=region,
+            aws_profile=aws_profile,
+            endpoint_url=endpoint_url,
+            timeout_s=timeout_s,
+            client=client,
+            max_workers=self.limiter.config.max_concurrency * 2 + 2,
+        )
 
     def converse_args(self, request: Request) -> dict[str, Any]:
         messages = request.with_schema_instruction() if request.json_schema is not None else request.messages

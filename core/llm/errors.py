@@ -12,6 +12,7 @@
   retried only when the container's own status says it was busy.
 - `OutputFormatError`: the reply is not the JSON the schema asked for.
 """
+
 from __future__ import annotations
 
 import re
@@ -123,27 +124,48 @@ def error_for_status(
     if status == 429 and code == "insufficient_quota":
         return FatalLLMError(
             f"{what} quota exhausted (429 insufficient_quota): add credit or raise the quota; stopping the run. {detail}",
-            status=status, code=code, headers=headers,
+            status=status,
+            code=code,
+            headers=headers,
         )
     if status == 401:
-        return FatalLLMError(f"{what} rejected the API key (401): check the key's environment variable. {detail}",
-                             status=status, code=code, headers=headers)
+        return FatalLLMError(
+            f"{what} rejected the API key (401): check the key's environment variable. {detail}",
+            status=status,
+            code=code,
+            headers=headers,
+        )
     if status == 403:
-        return FatalLLMError(f"{what} denied access (403): the key or role lacks permission. {detail}",
-                             status=status, code=code, headers=headers)
+        return FatalLLMError(
+            f"{what} denied access (403): the key or role lacks permission. {detail}",
+            status=status,
+            code=code,
+            headers=headers,
+        )
     if status == 404:
-        return FatalLLMError(f"{what} not found (404): check the model, deployment or base URL. {detail}",
-                             status=status, code=code, headers=headers)
+        return FatalLLMError(
+            f"{what} not found (404): check the model, deployment or base URL. {detail}",
+            status=status,
+            code=code,
+            headers=headers,
+        )
     if status in (400, 413, 422):
-        return FatalLLMError(f"{what} rejected the request ({status}): {detail}",
-                             scope="request", status=status, code=code, headers=headers)
+        return FatalLLMError(
+            f"{what} rejected the request ({status}): {detail}",
+            scope="request",
+            status=status,
+            code=code,
+            headers=headers,
+        )
     if status == 429:
         return RateLimited(f"{what} rate limit hit (429): {detail}", status=status, code=code, headers=headers)
     if status in (408, 409) or status >= 500:
-        return TransientLLMError(f"{what} temporary failure ({status}): {detail}",
-                                 status=status, code=code, headers=headers)
-    return FatalLLMError(f"{what} failed ({status}): {detail}", scope="request", status=status, code=code,
-                         headers=headers)
+        return TransientLLMError(
+            f"{what} temporary failure ({status}): {detail}", status=status, code=code, headers=headers
+        )
+    return FatalLLMError(
+        f"{what} failed ({status}): {detail}", scope="request", status=status, code=code, headers=headers
+    )
 
 
 def as_llm_error(exc: BaseException) -> LLMError | None:

@@ -4,6 +4,7 @@ Supported keywords: type (one or a list), properties, required, additionalProper
 schema), items, minItems, maxItems, enum, const, anyOf, minLength, maxLength, minimum, maximum.
 Unknown keywords are ignored, like a permissive validator would.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,9 @@ def parse_json_text(text: str) -> Any:
                 return json.loads(stripped[start : end + 1])
             except json.JSONDecodeError:
                 pass
-        raise JsonReplyError(f"reply is not valid JSON ({first.msg}: line {first.lineno} column {first.colno})") from None
+        raise JsonReplyError(
+            f"reply is not valid JSON ({first.msg}: line {first.lineno} column {first.colno})"
+        ) from None
 
 
 _TYPES: dict[str, tuple[type, ...]] = {

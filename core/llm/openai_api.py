@@ -4,6 +4,7 @@ The SDK's own retries are off (`max_retries=0`): waiting is coordinated by the l
 key is read from the named environment variable for each request and sent as a request header;
 the client itself only holds a placeholder.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,24 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     # kind: default base_url, json_schema enforced by the server, key required, max-tokens field
     "openai": {"base_url": None, "json_schema": True, "key_required": True, "max_field": "max_completion_tokens"},
     "azure": {"base_url": None, "json_schema": True, "key_required": True, "max_field": "max_completion_tokens"},
-    "vllm": {"base_url": "http://localhost:8000/v1", "json_schema": True, "key_required": False, "max_field": "max_tokens"},
-    "ollama": {"base_url": "http://localhost:11434/v1", "json_schema": False, "key_required": False, "max_field": "max_tokens"},
-    "llamacpp": {"base_url": "http://localhost:8080/v1", "json_schema": False, "key_required": False, "max_field": "max_tokens"},
+    "vllm": {
+        "base_url": "http://localhost:8000/v1",
+        "json_schema": True,
+        "key_required": False,
+        "max_field": "max_tokens",
+    },
+    "ollama": {
+        "base_url": "http://localhost:11434/v1",
+        "json_schema": False,
+        "key_required": False,
+        "max_field": "max_tokens",
+    },
+    "llamacpp": {
+        "base_url": "http://localhost:8080/v1",
+        "json_schema": False,
+        "key_required": False,
+        "max_field": "max_tokens",
+    },
 }
 _PLACEHOLDER_KEY = "set-per-request"
 
@@ -51,7 +67,9 @@ class OpenAITarget(TargetBase):
         super().__init__(model=model, **base)
         self.kind = kind or infer_kind(base_url)
         if self.kind not in KIND_DEFAULTS:
-            raise ValueError(f"unknown OpenAI-compatible kind {self.kind!r}; expected one of {', '.join(KIND_DEFAULTS)}")
+            raise ValueError(
+                f"unknown OpenAI-compatible kind {self.kind!r}; expected one of {', '.join(KIND_DEFAULTS)}"
+            )
         defaults = KIND_DEFAULTS[self.kind]
         self.base_url = base_url or defaults["base_url"]
         if self.kind == "azure" and not self.base_url:
@@ -70,8 +88,13 @@ class OpenAITarget(TargetBase):
         if self._client is None:
             from openai import AsyncOpenAI
 
-            self._client = AsyncOpenAI(api_key=_PLACEHOLDER_KEY, base_url=self.base_url, max_retries=0,
-                                       timeout=self.timeout_s, http_client=self._http_client)
+            self._client = AsyncOpenAI(
+                api_key=_PLACEHOLDER_KEY,
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self.timeout_s,
+                http_client=self._http_client,
+            )
         return self._client
 
     def _auth_headers(self) -> dict[str, str]:
@@ -112,8 +135,10 @@ class OpenAITarget(TargetBase):
                 from core.llm.json_reply import unwrap_schema
 
                 name, schema, strict = unwrap_schema(request.json_schema)
-                params["response_format"] = {"type": "json_schema",
-                                             "json_schema": {"name": name, "strict": strict, "schema": schema}}
+                params["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": name, "strict": strict, "schema": schema},
+                }
             else:
                 messages = request.with_schema_instruction()
                 params["response_format"] = {"type": "json_object"}
@@ -174,8 +199,11 @@ class OpenAITarget(TargetBase):
         except Exception as exc:
             converted = self._convert_error(exc)
             if (
-                isinstance(converted, FatalLLMError) and converted.status == 400 and self.supports_json_schema
-                and request.json_schema is not None and _mentions_schema(converted.message)
+                isinstance(converted, FatalLLMError)
+                and converted.status == 400
+                and self.supports_json_schema
+                and request.json_schema is not None
+                and _mentions_schema(converted.message)
             ):
                 # The server does not take json_schema: fall back to json_object for good, once.
                 self.supports_json_schema = False
@@ -198,8 +226,13 @@ class OpenAITarget(TargetBase):
         if isinstance(exc, openai.APIStatusError):
             body = exc.body if isinstance(exc.body, dict) else {}
             detail = body.get("message") or exc.message
-            return error_for_status(exc.status_code, safe_message(detail, secrets=secrets), code=exc.code,
-                                    headers=dict(exc.response.headers.items()), what=f"LLM ({self.kind})")
+            return error_for_status(
+                exc.status_code,
+                safe_message(detail, secrets=secrets),
+                code=exc.code,
+                headers=dict(exc.response.headers.items()),
+                what=f"LLM ({self.kind})",
+            )
         if isinstance(exc, openai.APITimeoutError):
             return TransientLLMError(f"request to {where} timed out after {self.timeout_s:g} s")
         if isinstance(exc, openai.APIConnectionError):

@@ -7,6 +7,7 @@
   template.json prompt with {instruction} and {context} filled in, plus "\n\n### Response:\n",
   the demarcation key the trainer put between prompt and completion.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

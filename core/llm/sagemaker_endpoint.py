@@ -13,6 +13,7 @@ name; TGI containers call it `stop`: pass stop_key="stop"). `details: true` asks
 reason and the generated token count. Streams arrive as PayloadPart events whose
 boundaries are arbitrary: JsonLinesDecoder buffers bytes and yields whole JSON lines.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,13 @@ from typing import Any
 from core.llm.aws import AwsClientFactory, aws_error, is_end, stream_event_error
 from core.llm.base import Reply, Request, StreamState, TargetBase, estimate_tokens
 from core.llm.errors import LLMError, ModelError, lower_headers, safe_message
-from core.llm.prompt_formats import DEFAULT_INSTRUCTION_PROMPT, EOT, instruction_prompt, llama3_chat_prompt, strip_end_of_turn
+from core.llm.prompt_formats import (
+    DEFAULT_INSTRUCTION_PROMPT,
+    EOT,
+    instruction_prompt,
+    llama3_chat_prompt,
+    strip_end_of_turn,
+)
 
 PROMPT_FORMATS = ("messages", "llama3-chat", "instruction")
 
@@ -69,7 +76,9 @@ class JsonLinesDecoder:
         try:
             values.append(json.loads(line))
         except json.JSONDecodeError:
-            raise ModelError(f"{self._what} sent a stream line that is not JSON: {safe_message(line, limit=120)}") from None
+            raise ModelError(
+                f"{self._what} sent a stream line that is not JSON: {safe_message(line, limit=120)}"
+            ) from None
 
 
 class SageMakerEndpointTarget(TargetBase):
@@ -101,9 +110,15 @@ class SageMakerEndpointTarget(TargetBase):
         self.custom_attributes = custom_attributes
         self.inference_component = inference_component
         self.stop_key = stop_key
-        self._clients = AwsClientFactory("sagemaker-runtime", region=region, aws_profile=aws_profile,
-                                         endpoint_url=endpoint_url, timeout_s=timeout_s, client=client,
-                                         max_workers=self.limiter.config.max_concurrency * 2 + 2)
+        self._clients = AwsClientFactory(
+            "sagemaker-runtime",
+            region=region,
+            aws_profile=aws_profile,
+            endpoint_url=endpoint_url,
+            timeout_s=timeout_s,
+            client=client,
+            max_workers=self.limiter.config.max_concurrency * 2 + 2,
+        )
 
     @property
     def _what(self) -> str:
@@ -125,15 +140,22 @@ class SageMakerEndpointTarget(TargetBase):
     def payload(self, request: Request, *, stream: bool) -> dict[str, Any]:
         if self.prompt_format == "messages":
             messages = request.with_schema_instruction() if request.json_schema is not None else request.messages
-            body: dict[str, Any] = {"messages": messages, "max_tokens": request.max_tokens,
-                                    "temperature": request.temperature, "top_p": request.top_p}
+            body: dict[str, Any] = {
+                "messages": messages,
+                "max_tokens": request.max_tokens,
+                "temperature": request.temperature,
+                "top_p": request.top_p,
+            }
             if request.stop:
                 body["stop"] = request.stop
             if request.seed is not None:
                 body["seed"] = request.seed
         else:
-            parameters: dict[str, Any] = {"max_new_tokens": request.max_tokens, "do_sample": request.temperature > 0,
-                                          "details": True}
+            parameters: dict[str, Any] = {
+                "max_new_tokens": request.max_tokens,
+                "do_sample": request.temperature > 0,
+                "details": True,
+            }
             if request.temperature > 0:
                 parameters["temperature"] = request.temperature
                 parameters["top_p"] = request.top_p
@@ -172,22 +194,30 @@ class SageMakerEndpointTarget(TargetBase):
         if not isinstance(data, dict):
             raise ModelError(f"{self._what} returned an unexpected body")
         if "error" in data and "generated_text" not in data and "choices" not in data:
-            raise ModelError(f"{self._what} returned an error: {safe_message(data.get('error'), limit=300)}",
-                             status=int(data["code"]) if str(data.get("code", "")).isdigit() else None)
+            raise ModelError(
+                f"{self._what} returned an error: {safe_message(data.get('error'), limit=300)}",
+                status=int(data["code"]) if str(data.get("code", "")).isdigit() else None,
+            )
         if self.prompt_format == "messages" or "choices" in data:
             choices = data.get("choices") or []
             if not choices:
                 raise ModelError(f"{self._what} returned no choices")
             message = choices[0].get("message") or {}
             usage = data.get("usage") or {}
-            return Reply(text=message.get("content") or "", finish_reason=choices[0].get("finish_reason") or "stop",
-                         prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"))
+            return Reply(
+                text=message.get("content") or "",
+                finish_reason=choices[0].get("finish_reason") or "stop",
+                prompt_tokens=usage.get("prompt_tokens"),
+                completion_tokens=usage.get("completion_tokens"),
+            )
         if "generated_text" not in data:
             raise ModelError(f"{self._what} returned a body without generated_text")
         details = data.get("details") or {}
-        return Reply(text=strip_end_of_turn(str(data["generated_text"])),
-                     finish_reason=details.get("finish_reason") or "stop",
-                     completion_tokens=details.get("generated_tokens"))
+        return Reply(
+            text=strip_end_of_turn(str(data["generated_text"])),
+            finish_reason=details.get("finish_reason") or "stop",
+            completion_tokens=details.get("generated_tokens"),
+        )
 
     async def _complete_once(self, request: Request) -> Reply:
         client = await self._clients.get()
@@ -218,7 +248,9 @@ class SageMakerEndpointTarget(TargetBase):
             return text
         details = value.get("details") or {}
         if details.get("finish_reason") == "error" or ("error" in value and "token" not in value):
-            raise ModelError(f"{self._what} failed mid-stream: {safe_message(value.get('error') or 'error', limit=200)}")
+            raise ModelError(
+                f"{self._what} failed mid-stream: {safe_message(value.get('error') or 'error', limit=200)}"
+            )
         if details.get("finish_reason"):
             state.finish_reason = details["finish_reason"]
         if details.get("generated_tokens") is not None:
@@ -231,8 +263,9 @@ class SageMakerEndpointTarget(TargetBase):
 
     async def _stream_once(self, request: Request, state: StreamState) -> AsyncIterator[str]:
         client = await self._clients.get()
-        response = await self._clients.run(client.invoke_endpoint_with_response_stream,
-                                           **self._invoke_args(request, stream=True))
+        response = await self._clients.run(
+            client.invoke_endpoint_with_response_stream, **self._invoke_args(request, stream=True)
+        )
         state.headers = lower_headers((response.get("ResponseMetadata") or {}).get("HTTPHeaders"))
         events = response["Body"]
         iterator = iter(events)

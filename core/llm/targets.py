@@ -14,6 +14,7 @@ or runs use one account, so that they slow down together. Each logical call is r
 `on_call(CallRecord)`.
 Failures raise the typed errors of core.llm.errors. Importing this module loads no SDK.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,7 +53,7 @@ class TargetProfile:
     provider: str = "openai"
     model: str = ""
     name: str = ""
-    kind: str = ""                      # openai provider: openai | azure | vllm | ollama | llamacpp ("" = infer)
+    kind: str = ""  # openai provider: openai | azure | vllm | ollama | llamacpp ("" = infer)
     base_url: str = ""
     api_key_env: str = "OPENAI_API_KEY"
     rpm: float | None = None
@@ -61,14 +62,14 @@ class TargetProfile:
     input_price_per_mtok: float = 0.0
     output_price_per_mtok: float = 0.0
     timeout_s: float = 60.0
-    json_schema: bool | None = None     # override whether the server enforces json_schema
-    region: str = ""                    # bedrock / sagemaker
+    json_schema: bool | None = None  # override whether the server enforces json_schema
+    region: str = ""  # bedrock / sagemaker
     aws_profile: str = ""
     endpoint_url: str = ""
-    endpoint_name: str = ""             # sagemaker
-    prompt_format: str = "messages"     # sagemaker: messages | llama3-chat | instruction
-    instruction_template: str = ""      # sagemaker instruction format: template.json "prompt"
-    custom_attributes: str = ""         # sagemaker, e.g. "accept_eula=true"
+    endpoint_name: str = ""  # sagemaker
+    prompt_format: str = "messages"  # sagemaker: messages | llama3-chat | instruction
+    instruction_template: str = ""  # sagemaker instruction format: template.json "prompt"
+    custom_attributes: str = ""  # sagemaker, e.g. "accept_eula=true"
 
     @classmethod
     def coerce(cls, profile: TargetProfile | Mapping[str, Any] | Any) -> TargetProfile:
@@ -168,10 +169,21 @@ def build_target(
     if p.provider == "openai":
         from core.llm.openai_api import OpenAITarget
 
-        return OpenAITarget(model=p.model, kind=p.kind, base_url=p.base_url or None, api_key_env=p.api_key_env,
-                            json_schema_supported=p.json_schema, http_client=client, **common)
-    aws = {"region": p.region or None, "aws_profile": p.aws_profile or None,
-           "endpoint_url": p.endpoint_url or None, "client": client}
+        return OpenAITarget(
+            model=p.model,
+            kind=p.kind,
+            base_url=p.base_url or None,
+            api_key_env=p.api_key_env,
+            json_schema_supported=p.json_schema,
+            http_client=client,
+            **common,
+        )
+    aws = {
+        "region": p.region or None,
+        "aws_profile": p.aws_profile or None,
+        "endpoint_url": p.endpoint_url or None,
+        "client": client,
+    }
     if p.provider == "bedrock":
         from core.llm.bedrock import BedrockTarget
 
@@ -179,14 +191,36 @@ def build_target(
     from core.llm.sagemaker_endpoint import SageMakerEndpointTarget
 
     return SageMakerEndpointTarget(
-        endpoint_name=p.endpoint_name or p.model, model=p.model, prompt_format=p.prompt_format,
-        instruction_template=p.instruction_template or None, custom_attributes=p.custom_attributes or None,
-        **aws, **common,
+        endpoint_name=p.endpoint_name or p.model,
+        model=p.model,
+        prompt_format=p.prompt_format,
+        instruction_template=p.instruction_template or None,
+        custom_attributes=p.custom_attributes or None,
+        **aws,
+        **common,
     )
 
 
 __all__ = [
-    "AdaptiveLimiter", "CallRecord", "ChatResult", "ChatStream", "ChatTarget", "FatalLLMError", "LLMError",
-    "LimiterConfig", "Message", "ModelError", "OnCall", "OutputFormatError", "PROVIDERS", "Prices", "RateLimited",
-    "TargetProfile", "TransientLLMError", "build_target", "estimate_prompt_tokens", "limiter_for", "shared_limiter",
+    "AdaptiveLimiter",
+    "CallRecord",
+    "ChatResult",
+    "ChatStream",
+    "ChatTarget",
+    "FatalLLMError",
+    "LLMError",
+    "LimiterConfig",
+    "Message",
+    "ModelError",
+    "OnCall",
+    "OutputFormatError",
+    "PROVIDERS",
+    "Prices",
+    "RateLimited",
+    "TargetProfile",
+    "TransientLLMError",
+    "build_target",
+    "estimate_prompt_tokens",
+    "limiter_for",
+    "shared_limiter",
 ]

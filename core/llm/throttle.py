@@ -24,6 +24,7 @@ Typical use, thousands of times concurrently:
 where `call` does the request and reports `slot.record(usage_tokens, headers)`. For streams use
 `async with limiter.slot(est) as slot:` and `await limiter.backoff(exc, attempt)` yourself.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -101,16 +102,16 @@ def parse_retry_after(headers: Mapping[str, str] | None, *, now_wall: Callable[[
 
 @dataclass
 class LimiterConfig:
-    rpm: float | None = None            # requests per minute; None = no request budget
-    tpm: float | None = None            # tokens per minute; None = no token budget
+    rpm: float | None = None  # requests per minute; None = no request budget
+    tpm: float | None = None  # tokens per minute; None = no token budget
     max_concurrency: int = 16
-    grow_after: int | None = None       # successes in a row before +1; None = the current limit
-    burst_s: float = 1.0                # request bucket holds this many seconds' worth of RPM
+    grow_after: int | None = None  # successes in a row before +1; None = the current limit
+    burst_s: float = 1.0  # request bucket holds this many seconds' worth of RPM
     window_s: float = 60.0
     max_attempts: int = 6
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
-    max_pause_s: float = 120.0          # a server asking for a longer wait stops the run
+    max_pause_s: float = 120.0  # a server asking for a longer wait stops the run
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -132,12 +133,12 @@ class LimiterStats:
     waiting: int
     concurrency_limit: int
     max_concurrency: int
-    paused_until: float          # on the limiter's clock; 0 when never paused
+    paused_until: float  # on the limiter's clock; 0 when never paused
     pause_remaining_s: float
-    rate_limited: int            # 429s seen
+    rate_limited: int  # 429s seen
     retries: int
-    succeeded: int               # attempts that returned normally
-    failed: int                  # attempts that raised
+    succeeded: int  # attempts that returned normally
+    failed: int  # attempts that raised
     requests_in_window: float
     tokens_in_window: float
 
@@ -148,8 +149,8 @@ class _Entry:
     def __init__(self, expires_at: float, amount: float, order: int) -> None:
         self.expires_at = expires_at
         self.amount = amount
-        self.charged = amount       # what the server was sent as an estimate; kept after corrections
-        self.order = order          # dispatch order of the request it charges
+        self.charged = amount  # what the server was sent as an estimate; kept after corrections
+        self.order = order  # dispatch order of the request it charges
         self.live = True
 
 
@@ -159,7 +160,7 @@ class _WindowBudget:
     def __init__(self, limit: float, window_s: float) -> None:
         self.limit = float(limit)
         self.window_s = window_s
-        self._entries: list[_Entry] = []   # sorted by expires_at
+        self._entries: list[_Entry] = []  # sorted by expires_at
         self.used = 0.0
         self._held_back: _Entry | None = None  # from the freshest server figures
         self._held_as_of = -1
@@ -255,8 +256,17 @@ class _RequestBucket:
 class Slot:
     """One dispatched attempt. Call `record()` with the real usage and the response headers."""
 
-    __slots__ = ("estimate_tokens", "dispatched_at", "order", "epoch", "_limiter", "_request_entry", "_token_entry",
-                 "usage_tokens", "headers")
+    __slots__ = (
+        "estimate_tokens",
+        "dispatched_at",
+        "order",
+        "epoch",
+        "_limiter",
+        "_request_entry",
+        "_token_entry",
+        "usage_tokens",
+        "headers",
+    )
 
     def __init__(self, limiter: AdaptiveLimiter, estimate_tokens: int, now: float, order: int, epoch: int) -> None:
         self._limiter = limiter
@@ -528,7 +538,9 @@ class AdaptiveLimiter:
             raise FatalLLMError(
                 f"server asks to wait {llm_error.retry_after_s:.0f} s, longer than max_pause_s="
                 f"{self.config.max_pause_s:.0f}; stopping the run. {llm_error.message}",
-                status=llm_error.status, code=llm_error.code, headers=llm_error.headers,
+                status=llm_error.status,
+                code=llm_error.code,
+                headers=llm_error.headers,
             ) from llm_error
         if attempt >= self.config.max_attempts:
             llm_error.exhausted = True

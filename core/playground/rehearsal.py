@@ -11,6 +11,7 @@ With one version (or baseline="reference") each sample is judged against the que
 answer; questions without one are generated but not scored. Every sample and score is committed
 as it arrives; running a rehearsal again (same id) fills in only what is missing or failed.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -89,9 +90,14 @@ class RehearsalReport:
 
     def summary(self) -> dict[str, Any]:
         winner = self.winner
-        return {"set": self.set_name, "questions": self.questions, "k": self.rehearsal.k,
-                "baseline": self.rehearsal.baseline, "versions": [s.as_dict() for s in self.scores],
-                "winner": winner.version_id if winner else None}
+        return {
+            "set": self.set_name,
+            "questions": self.questions,
+            "k": self.rehearsal.k,
+            "baseline": self.rehearsal.baseline,
+            "versions": [s.as_dict() for s in self.scores],
+            "winner": winner.version_id if winner else None,
+        }
 
 
 def _sd(values: Sequence[float]) -> float | None:
@@ -115,11 +121,17 @@ def _score(version: PromptVersionRow, runs: Sequence[RunRow], samples: dict[int,
             within.append(_sd(scores) or 0.0)
     words = [len(s.text.split()) for s in answered]
     return VersionScore(
-        version_id=version.id, name=version.name, samples=len(answered), judged=len(judged),
-        mean=statistics.fmean(judged) if judged else None, sd=_sd(judged), question_sd=_sd(question_means),
+        version_id=version.id,
+        name=version.name,
+        samples=len(answered),
+        judged=len(judged),
+        mean=statistics.fmean(judged) if judged else None,
+        sd=_sd(judged),
+        question_sd=_sd(question_means),
         within_sd=statistics.fmean(within) if within else None,
         mean_chars=statistics.fmean(len(s.text) for s in answered) if answered else None,
-        mean_words=statistics.fmean(words) if words else None, max_words=max(words) if words else None,
+        mean_words=statistics.fmean(words) if words else None,
+        max_words=max(words) if words else None,
     )
 
 
@@ -151,11 +163,21 @@ def _versions(store: Store, version_ids: Sequence[int]) -> list[PromptVersionRow
     return versions
 
 
-async def run_rehearsal(store: Store, target: Any, judge: Any, *, target_name: str, set_id: int,
-                        version_ids: Sequence[int], k: int = 3, baseline: str | None = None,
-                        rubric: str = DEFAULT_RUBRIC, concurrency: int = 4,
-                        on_progress: Callable[[RehearsalProgress], None] | None = None,
-                        rehearsal_id: int | None = None) -> RehearsalReport:
+async def run_rehearsal(
+    store: Store,
+    target: Any,
+    judge: Any,
+    *,
+    target_name: str,
+    set_id: int,
+    version_ids: Sequence[int],
+    k: int = 3,
+    baseline: str | None = None,
+    rubric: str = DEFAULT_RUBRIC,
+    concurrency: int = 4,
+    on_progress: Callable[[RehearsalProgress], None] | None = None,
+    rehearsal_id: int | None = None,
+) -> RehearsalReport:
     """Answer every question k times per version, judge each answer, and score each version.
     `target` answers and `judge` judges (ChatTargets, not closed here)."""
     versions = _versions(store, version_ids)
@@ -169,11 +191,13 @@ async def run_rehearsal(store: Store, target: Any, judge: Any, *, target_name: s
         raise RehearsalError("the question set is missing or empty")
     questions = store.questions(set_id)
     if baseline == "reference" and not any(q.reference for q in questions):
-        raise RehearsalError(f"question set {qset.name!r} has no reference answers: rehearse two versions "
-                             "against each other instead")
+        raise RehearsalError(
+            f"question set {qset.name!r} has no reference answers: rehearse two versions against each other instead"
+        )
     if rehearsal_id is None:
-        rehearsal_id = store.create_rehearsal(set_id=set_id, target=target_name, version_ids=[v.id for v in versions],
-                                              k=k, baseline=baseline)
+        rehearsal_id = store.create_rehearsal(
+            set_id=set_id, target=target_name, version_ids=[v.id for v in versions], k=k, baseline=baseline
+        )
     progress = RehearsalProgress(samples_total=len(questions) * len(versions) * k)
     if baseline == "other":
         progress.judgements_total = len(questions) * k
@@ -199,21 +223,29 @@ async def run_rehearsal(store: Store, target: Any, judge: Any, *, target_name: s
             store.reset_sample(sample.id)
         params = Params.of(version)
         try:
-            result = await target.complete(build_messages(version.system_prompt, question.text),
-                                           temperature=params.temperature, top_p=params.top_p,
-                                           max_tokens=params.max_tokens, purpose="rehearsal")
+            result = await target.complete(
+                build_messages(version.system_prompt, question.text),
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_tokens,
+                purpose="rehearsal",
+            )
         except Exception as exc:
             store.finish_sample(sample.id, "", finish_reason="error", error=str(exc)[:300])
             failed(exc)
             return None
-        store.finish_sample(sample.id, result.text, finish_reason=result.finish_reason,
-                            latency_ms=result.latency_s * 1000, tokens=result.completion_tokens)
+        store.finish_sample(
+            sample.id,
+            result.text,
+            finish_reason=result.finish_reason,
+            latency_ms=result.latency_s * 1000,
+            tokens=result.completion_tokens,
+        )
         progress.samples_done += 1
         emit()
         return store.sample(sample.id)
 
-    async def judged(first: SampleRow, second_text: str, question: QuestionRow,
-                     other: SampleRow | None = None) -> None:
+    async def judged(first: SampleRow, second_text: str, question: QuestionRow, other: SampleRow | None = None) -> None:
         if first.judge_score is not None:
             progress.judgements_done += 1
             return
@@ -233,9 +265,18 @@ async def run_rehearsal(store: Store, target: Any, judge: Any, *, target_name: s
         if run is None:
             params = Params.of(version)
             run_id, _ = store.create_run(
-                target=target_name, system_prompt=version.system_prompt, temperature=params.temperature,
-                top_p=params.top_p, max_tokens=params.max_tokens, question=question.text, samples=k,
-                prompt_version_id=version.id, kind="rehearsal", rehearsal_id=rehearsal_id, question_id=question.id)
+                target=target_name,
+                system_prompt=version.system_prompt,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_tokens,
+                question=question.text,
+                samples=k,
+                prompt_version_id=version.id,
+                kind="rehearsal",
+                rehearsal_id=rehearsal_id,
+                question_id=question.id,
+            )
         else:
             run_id = run.id
         return store.samples(run_id)
@@ -245,17 +286,19 @@ async def run_rehearsal(store: Store, target: Any, judge: Any, *, target_name: s
     async def one_question(question: QuestionRow) -> None:
         async with gate:
             per_version = [samples_of(v, question) for v in versions]
-            answered = await asyncio.gather(*[answer(s, v, question)
-                                              for v, samples in zip(versions, per_version) for s in samples])
-            by_version = [answered[i * k:(i + 1) * k] for i in range(len(versions))]
+            answered = await asyncio.gather(
+                *[answer(s, v, question) for v, samples in zip(versions, per_version) for s in samples]
+            )
+            by_version = [answered[i * k : (i + 1) * k] for i in range(len(versions))]
             jobs = []
             if baseline == "other":
                 for a, b in zip(*by_version):
                     if a is not None and b is not None:
                         jobs.append(judged(a, b.text, question, other=b))
             elif question.reference:
-                jobs += [judged(s, question.reference, question) for samples in by_version for s in samples
-                         if s is not None]
+                jobs += [
+                    judged(s, question.reference, question) for samples in by_version for s in samples if s is not None
+                ]
             await asyncio.gather(*jobs)
 
     emit()
@@ -269,5 +312,12 @@ async def run_rehearsal(store: Store, target: Any, judge: Any, *, target_name: s
     return rehearsal_report(store, rehearsal_id)
 
 
-__all__ = ["K_RANGE", "RehearsalError", "RehearsalProgress", "RehearsalReport", "VersionScore", "rehearsal_report",
-           "run_rehearsal"]
+__all__ = [
+    "K_RANGE",
+    "RehearsalError",
+    "RehearsalProgress",
+    "RehearsalReport",
+    "VersionScore",
+    "rehearsal_report",
+    "run_rehearsal",
+]

@@ -12,6 +12,7 @@ Only the system prompt, temperature and top_p (and max new tokens) change. This 
 Rehearsals over a question set live in core.playground.rehearsal. Texts from models are untrusted: they are
 stored verbatim and callers show them literally. Importing this module loads no SDK.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -98,8 +99,10 @@ def default_target(store: Store, config: Any) -> str:
 def target_choices(store: Store, config: Any) -> list[str]:
     """Targets worth offering: live endpoints (fine-tuned first, newest first), then the LLM profiles."""
     choices = [default_target(store, config)]
-    endpoints = sorted((e for e in store.endpoints() if e.status not in ("Failed", "Deleting")),
-                       key=lambda e: (e.kind != "finetuned", -(e.in_service_at or e.created_at)))
+    endpoints = sorted(
+        (e for e in store.endpoints() if e.status not in ("Failed", "Deleting")),
+        key=lambda e: (e.kind != "finetuned", -(e.in_service_at or e.created_at)),
+    )
     choices += [f"endpoint:{e.name}" for e in endpoints]
     for profile in (config.llm.generator, config.llm.judge):
         provider = "bedrock" if profile.provider == "bedrock" else "openai"
@@ -128,14 +131,21 @@ def set_round_seconds(store: Store, seconds: float) -> None:
 # ---- prompt versions -----------------------------------------------------------------------------
 
 
-def save_version(store: Store, name: str, system_prompt: str, params: Params, *,
-                 parent_id: int | None = None) -> PromptVersionRow:
+def save_version(
+    store: Store, name: str, system_prompt: str, params: Params, *, parent_id: int | None = None
+) -> PromptVersionRow:
     name = " ".join(str(name).split())
     if not name or len(name) > 60:
         raise PlaygroundError("a version name is 1-60 characters")
     params.validate()
-    version_id = store.save_prompt_version(name, system_prompt, temperature=params.temperature, top_p=params.top_p,
-                                           max_tokens=params.max_tokens, parent_id=parent_id)
+    version_id = store.save_prompt_version(
+        name,
+        system_prompt,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        max_tokens=params.max_tokens,
+        parent_id=parent_id,
+    )
     version = store.prompt_version(version_id)
     assert version is not None
     return version
@@ -158,8 +168,11 @@ class DiffLine:
 def diff_versions(a: PromptVersionRow, b: PromptVersionRow, *, context: int = 3) -> list[DiffLine]:
     """What changes from version a to version b: parameters, then a unified diff of the system prompts."""
     lines: list[DiffLine] = []
-    for label, old, new in (("temperature", a.temperature, b.temperature), ("top_p", a.top_p, b.top_p),
-                            ("max new tokens", a.max_tokens, b.max_tokens)):
+    for label, old, new in (
+        ("temperature", a.temperature, b.temperature),
+        ("top_p", a.top_p, b.top_p),
+        ("max new tokens", a.max_tokens, b.max_tokens),
+    ):
         if old != new:
             lines.append(DiffLine("param", f"{label}: {old:g} → {new:g}"))
     if not lines:
@@ -167,8 +180,14 @@ def diff_versions(a: PromptVersionRow, b: PromptVersionRow, *, context: int = 3)
     if a.system_prompt == b.system_prompt:
         lines.append(DiffLine("note", "system prompts are identical"))
         return lines
-    diff = difflib.unified_diff(a.system_prompt.splitlines(), b.system_prompt.splitlines(),
-                                fromfile=a.name, tofile=b.name, lineterm="", n=context)
+    diff = difflib.unified_diff(
+        a.system_prompt.splitlines(),
+        b.system_prompt.splitlines(),
+        fromfile=a.name,
+        tofile=b.name,
+        lineterm="",
+        n=context,
+    )
     for text in diff:
         if text.startswith(("---", "+++")):
             lines.append(DiffLine("header", text))
@@ -282,8 +301,15 @@ class RunPlan:
     params: Params
 
 
-async def _stream_sample(store: Store, target: Any, plan: RunPlan, idx: int, on_update: OnUpdate | None,
-                         emit_every_s: float, persist_every_s: float) -> None:
+async def _stream_sample(
+    store: Store,
+    target: Any,
+    plan: RunPlan,
+    idx: int,
+    on_update: OnUpdate | None,
+    emit_every_s: float,
+    persist_every_s: float,
+) -> None:
     sample_id = plan.sample_ids[idx]
     text = ""
     began = time.monotonic()
@@ -294,8 +320,13 @@ async def _stream_sample(store: Store, target: Any, plan: RunPlan, idx: int, on_
             on_update(SampleUpdate(plan.slot, plan.run_id, sample_id, idx, text, **fields))
 
     try:
-        async with target.stream(plan.messages, temperature=plan.params.temperature, top_p=plan.params.top_p,
-                                 max_tokens=plan.params.max_tokens, purpose="playground") as stream:
+        async with target.stream(
+            plan.messages,
+            temperature=plan.params.temperature,
+            top_p=plan.params.top_p,
+            max_tokens=plan.params.max_tokens,
+            purpose="playground",
+        ) as stream:
             async for delta in stream:
                 text += delta
                 now = time.monotonic()
@@ -308,8 +339,13 @@ async def _stream_sample(store: Store, target: Any, plan: RunPlan, idx: int, on_
         result = stream.result
         latency = (time.monotonic() - began) * 1000
         finish = result.finish_reason if result is not None else "stop"
-        store.finish_sample(sample_id, text, finish_reason=finish, latency_ms=latency,
-                            tokens=result.completion_tokens if result is not None else None)
+        store.finish_sample(
+            sample_id,
+            text,
+            finish_reason=finish,
+            latency_ms=latency,
+            tokens=result.completion_tokens if result is not None else None,
+        )
         emit(done=True, finish_reason=finish, latency_ms=latency)
     except asyncio.CancelledError:
         store.finish_sample(sample_id, text, finish_reason="cancelled", latency_ms=(time.monotonic() - began) * 1000)
@@ -321,9 +357,20 @@ async def _stream_sample(store: Store, target: Any, plan: RunPlan, idx: int, on_
         emit(done=True, finish_reason="error", error=error)
 
 
-def plan_run(store: Store, *, slot: str, target_name: str, system_prompt: str, params: Params, question: str,
-             k: int, version_id: int | None = None, round_id: int | None = None, kind: str = "single",
-             round_started_at: float | None = None) -> RunPlan:
+def plan_run(
+    store: Store,
+    *,
+    slot: str,
+    target_name: str,
+    system_prompt: str,
+    params: Params,
+    question: str,
+    k: int,
+    version_id: int | None = None,
+    round_id: int | None = None,
+    kind: str = "single",
+    round_started_at: float | None = None,
+) -> RunPlan:
     """Create the run and its k empty samples in the store (before anything streams)."""
     params.validate()
     lo, hi = SAMPLES_RANGE
@@ -332,31 +379,70 @@ def plan_run(store: Store, *, slot: str, target_name: str, system_prompt: str, p
     if not question.strip():
         raise PlaygroundError("enter a question first")
     run_id, sample_ids = store.create_run(
-        target=target_name, system_prompt=system_prompt, temperature=params.temperature, top_p=params.top_p,
-        max_tokens=params.max_tokens, question=question, samples=k, prompt_version_id=version_id, kind=kind,
-        round_id=round_id, round_started_at=round_started_at)
+        target=target_name,
+        system_prompt=system_prompt,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        max_tokens=params.max_tokens,
+        question=question,
+        samples=k,
+        prompt_version_id=version_id,
+        kind=kind,
+        round_id=round_id,
+        round_started_at=round_started_at,
+    )
     return RunPlan(slot, run_id, sample_ids, build_messages(system_prompt, question), params)
 
 
-async def stream_runs(store: Store, target: Any, plans: Sequence[RunPlan], *, on_update: OnUpdate | None = None,
-                      emit_every_s: float = 0.08, persist_every_s: float = 0.5) -> None:
+async def stream_runs(
+    store: Store,
+    target: Any,
+    plans: Sequence[RunPlan],
+    *,
+    on_update: OnUpdate | None = None,
+    emit_every_s: float = 0.08,
+    persist_every_s: float = 0.5,
+) -> None:
     """Stream every sample of every planned run concurrently (the target's limiter applies).
 
     Cancelling stops them all; each sample keeps the text it had, marked "cancelled"."""
-    await asyncio.gather(*[
-        _stream_sample(store, target, plan, idx, on_update, emit_every_s, persist_every_s)
-        for plan in plans for idx in range(len(plan.sample_ids))
-    ])
+    await asyncio.gather(
+        *[
+            _stream_sample(store, target, plan, idx, on_update, emit_every_s, persist_every_s)
+            for plan in plans
+            for idx in range(len(plan.sample_ids))
+        ]
+    )
 
 
-def plan_comparison(store: Store, *, target_name: str, version_a: PromptVersionRow, version_b: PromptVersionRow,
-                    question: str, k: int, round_id: int | None = None,
-                    round_started_at: float | None = None) -> tuple[int, list[RunPlan]]:
+def plan_comparison(
+    store: Store,
+    *,
+    target_name: str,
+    version_a: PromptVersionRow,
+    version_b: PromptVersionRow,
+    question: str,
+    k: int,
+    round_id: int | None = None,
+    round_started_at: float | None = None,
+) -> tuple[int, list[RunPlan]]:
     """Two runs (A, B) on the same question with each version's prompt and parameters."""
-    plans = [plan_run(store, slot=slot, target_name=target_name, system_prompt=v.system_prompt, params=Params.of(v),
-                      question=question, k=k, version_id=v.id, round_id=round_id, kind="compare",
-                      round_started_at=round_started_at)
-             for slot, v in (("A", version_a), ("B", version_b))]
+    plans = [
+        plan_run(
+            store,
+            slot=slot,
+            target_name=target_name,
+            system_prompt=v.system_prompt,
+            params=Params.of(v),
+            question=question,
+            k=k,
+            version_id=v.id,
+            round_id=round_id,
+            kind="compare",
+            round_started_at=round_started_at,
+        )
+        for slot, v in (("A", version_a), ("B", version_b))
+    ]
     comparison_id = store.create_comparison(question, plans[0].run_id, plans[1].run_id)
     return comparison_id, plans
 
@@ -410,9 +496,13 @@ async def _verdict(judge: Any, question: str, first: str, second: str, rubric: s
     messages = pairwise_judge_messages(question, first, second, rubric=rubric)
     try:
         result = await judge.complete(
-            messages, temperature=JUDGE_TEMPERATURE, top_p=1.0, max_tokens=max_tokens,
+            messages,
+            temperature=JUDGE_TEMPERATURE,
+            top_p=1.0,
+            max_tokens=max_tokens,
             json_schema={"name": VERDICT_SCHEMA_NAME, "schema": VERDICT_SCHEMA, "strict": True},
-            purpose="playground-judge")
+            purpose="playground-judge",
+        )
         reply = result.text
     except OutputFormatError as exc:  # not the strict JSON: still readable when it says [[A]] etc.
         reply = exc.text
@@ -421,18 +511,22 @@ async def _verdict(judge: Any, question: str, first: str, second: str, rubric: s
     return parse_verdict(reply)
 
 
-async def judge_pair(judge: Any, question: str, first: str, second: str, *, rubric: str = DEFAULT_RUBRIC,
-                     max_tokens: int = 400) -> PairJudgement:
+async def judge_pair(
+    judge: Any, question: str, first: str, second: str, *, rubric: str = DEFAULT_RUBRIC, max_tokens: int = 400
+) -> PairJudgement:
     """The judge compares two answers in both orders; a side wins only when it wins both (swap-and-tie)."""
-    ab, ba = await asyncio.gather(_verdict(judge, question, first, second, rubric, max_tokens),
-                                  _verdict(judge, question, second, first, rubric, max_tokens))
+    ab, ba = await asyncio.gather(
+        _verdict(judge, question, first, second, rubric, max_tokens),
+        _verdict(judge, question, second, first, rubric, max_tokens),
+    )
     outcome = combine_orders(ab.winner, ba.winner)
     consistent = ab.winner == {"A": "B", "B": "A", "tie": "tie"}[ba.winner]
     return PairJudgement(outcome, OUTCOME_SCORE[outcome], ab.reason, consistent)
 
 
-async def judge_comparison(store: Store, judge: Any, comparison_id: int, *,
-                           rubric: str = DEFAULT_RUBRIC) -> tuple[str, str]:
+async def judge_comparison(
+    store: Store, judge: Any, comparison_id: int, *, rubric: str = DEFAULT_RUBRIC
+) -> tuple[str, str]:
     """Judge sample i of side A against sample i of side B for every i both sides answered; the
     side with the higher mean score is the judge's pick. Returns (choice, reason)."""
     comparison = store.comparison(comparison_id)
@@ -443,8 +537,9 @@ async def judge_comparison(store: Store, judge: Any, comparison_id: int, *,
     pairs = [(a, side_b[a.idx]) for a in side_a if a.idx in side_b]
     if not pairs:
         raise PlaygroundError("both sides need a finished answer before the judge can compare them")
-    judgements = await asyncio.gather(*[judge_pair(judge, comparison.question, a.text, b.text, rubric=rubric)
-                                        for a, b in pairs])
+    judgements = await asyncio.gather(
+        *[judge_pair(judge, comparison.question, a.text, b.text, rubric=rubric) for a, b in pairs]
+    )
     for (a, b), j in zip(pairs, judgements):
         store.set_sample_judgement(a.id, j.score, j.reason)
         store.set_sample_judgement(b.id, 1.0 - j.score, j.reason)
@@ -536,10 +631,16 @@ def version_payload(store: Store, version: PromptVersionRow) -> dict[str, Any]:
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if stats is not None:
-        record = {"runs": stats.runs, "samples": stats.samples, "human_pick_rate": stats.human_pick_rate,
-                  "human_decided": stats.human_decided, "judge_pick_rate": stats.judge_pick_rate,
-                  "judge_decided": stats.judge_decided, "rehearsal_mean": stats.rehearsal_mean,
-                  "rehearsal_sd": stats.rehearsal_sd}
+        record = {
+            "runs": stats.runs,
+            "samples": stats.samples,
+            "human_pick_rate": stats.human_pick_rate,
+            "human_decided": stats.human_decided,
+            "judge_pick_rate": stats.judge_pick_rate,
+            "judge_decided": stats.judge_decided,
+            "rehearsal_mean": stats.rehearsal_mean,
+            "rehearsal_sd": stats.rehearsal_sd,
+        }
         payload["record"] = {k: v for k, v in record.items() if v is not None}
     return payload
 
@@ -562,10 +663,37 @@ def export_version(store: Store, version: PromptVersionRow, path: str | Path) ->
 
 
 __all__ = [
-    "AUTO_SUBMIT_MARGIN_S", "DEFAULT_ROUND_SECONDS", "DiffLine", "MAX_TOKENS_RANGE", "PairJudgement", "Params",
-    "PlaygroundError", "RoundClock", "RunPlan", "SAMPLES_RANGE", "SampleUpdate", "TEMPERATURE_RANGE", "TOP_P_RANGE",
-    "VersionStats", "build_messages", "chosen_sample", "default_target", "diff_versions", "export_version",
-    "judge_comparison", "judge_pair", "next_version_name", "pick_in_comparison", "plan_comparison", "plan_run",
-    "round_seconds", "save_version", "set_round_seconds", "stream_runs", "target_choices", "version_payload",
-    "version_stats", "winning_version",
+    "AUTO_SUBMIT_MARGIN_S",
+    "DEFAULT_ROUND_SECONDS",
+    "DiffLine",
+    "MAX_TOKENS_RANGE",
+    "PairJudgement",
+    "Params",
+    "PlaygroundError",
+    "RoundClock",
+    "RunPlan",
+    "SAMPLES_RANGE",
+    "SampleUpdate",
+    "TEMPERATURE_RANGE",
+    "TOP_P_RANGE",
+    "VersionStats",
+    "build_messages",
+    "chosen_sample",
+    "default_target",
+    "diff_versions",
+    "export_version",
+    "judge_comparison",
+    "judge_pair",
+    "next_version_name",
+    "pick_in_comparison",
+    "plan_comparison",
+    "plan_run",
+    "round_seconds",
+    "save_version",
+    "set_round_seconds",
+    "stream_runs",
+    "target_choices",
+    "version_payload",
+    "version_stats",
+    "winning_version",
 ]

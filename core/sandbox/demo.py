@@ -1,4 +1,5 @@
 """Start the emulated AWS and LLM services in-process and point a config (and this process) at them."""
+
 from __future__ import annotations
 
 import json

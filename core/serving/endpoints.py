@@ -13,6 +13,7 @@ Money first: `plan_finetuned` / `plan_base` return a `DeployPlan` with the hourl
 requests it will send; the UI shows `plan.cost_lines()` and calls `deploy(plan)` only once the
 user confirms. Every call here blocks (boto3): run them in a worker thread.
 """
+
 from __future__ import annotations
 
 import re
@@ -92,6 +93,7 @@ def instruction_template_from(dataset_template: str | None) -> str | None:
 
 def prompt_format_for(model_id: str, hyperparameters: Mapping[str, Any]) -> str:
     """How to prompt a model fine-tuned with these hyperparameters (jumpstart-aws.md 4.3, pitfall 4)."""
+
     def flag(name: str) -> bool:
         return str(hyperparameters.get(name, "")).strip().strip('"').lower() == "true"
 
@@ -139,25 +141,35 @@ class DeployPlan:
         what = f"job {self.job_name}" if self.kind == "finetuned" else f"base model {self.model_id}"
         lines = [f"deploy {what} as endpoint {self.endpoint_name} on 1 x {self.instance_type}"]
         if self.price_per_hour is None:
-            lines.append(f"price of {self.instance_type} unknown: set it in [jumpstart.prices]; "
-                         "it is billed per second until you delete the endpoint")
+            lines.append(
+                f"price of {self.instance_type} unknown: set it in [jumpstart.prices]; "
+                "it is billed per second until you delete the endpoint"
+            )
         else:
-            lines.append(f"${self.price_per_hour:.3f} per hour while it exists: ${self.cost(1):.2f} for an hour, "
-                         f"${self.cost(24):.2f} per day; billed until you delete it")
+            lines.append(
+                f"${self.price_per_hour:.3f} per hour while it exists: ${self.cost(1):.2f} for an hour, "
+                f"${self.cost(24):.2f} per day; billed until you delete it"
+            )
         if self.accept_eula and self.kind == "base":
             lines.append(f"accepts the model licence (EULA){': ' + self.eula_uri if self.eula_uri else ''}")
         return lines
 
     def create_model_request(self) -> dict[str, Any]:
-        source: dict[str, Any] = {"S3Uri": self.model_data_uri, "S3DataType": self.model_data_type,
-                                  "CompressionType": self.compression}
+        source: dict[str, Any] = {
+            "S3Uri": self.model_data_uri,
+            "S3DataType": self.model_data_type,
+            "CompressionType": self.compression,
+        }
         if self.accept_eula:
             source["ModelAccessConfig"] = {"AcceptEula": True}
         request: dict[str, Any] = {
             "ModelName": self.model_name,
             "ExecutionRoleArn": self.role_arn,
-            "PrimaryContainer": {"Image": self.image_uri, "Environment": dict(self.environment),
-                                 "ModelDataSource": {"S3DataSource": source}},
+            "PrimaryContainer": {
+                "Image": self.image_uri,
+                "Environment": dict(self.environment),
+                "ModelDataSource": {"S3DataSource": source},
+            },
             "EnableNetworkIsolation": self.network_isolation,
         }
         if self.tags:
@@ -167,14 +179,16 @@ class DeployPlan:
     def create_endpoint_config_request(self) -> dict[str, Any]:
         return {
             "EndpointConfigName": self.config_name,
-            "ProductionVariants": [{
-                "VariantName": VARIANT_NAME,
-                "ModelName": self.model_name,
-                "InstanceType": self.instance_type,
-                "InitialInstanceCount": 1,
-                "ContainerStartupHealthCheckTimeoutInSeconds": self.startup_timeout_s,
-                "ModelDataDownloadTimeoutInSeconds": self.download_timeout_s,
-            }],
+            "ProductionVariants": [
+                {
+                    "VariantName": VARIANT_NAME,
+                    "ModelName": self.model_name,
+                    "InstanceType": self.instance_type,
+                    "InitialInstanceCount": 1,
+                    "ContainerStartupHealthCheckTimeoutInSeconds": self.startup_timeout_s,
+                    "ModelDataDownloadTimeoutInSeconds": self.download_timeout_s,
+                }
+            ],
         }
 
     def create_endpoint_request(self) -> dict[str, Any]:
@@ -215,8 +229,9 @@ def default_recipe_loader(config: Config) -> Callable[[str, str], Any]:
     spec_root = BUNDLED_SPEC_ROOT if config.aws.endpoint_url else None
 
     def load(model_id: str, model_version: str) -> Any:
-        return load_recipe(model_id, model_version or "*", config.aws.region, spec_root=spec_root,
-                           profile=config.aws.profile)
+        return load_recipe(
+            model_id, model_version or "*", config.aws.region, spec_root=spec_root, profile=config.aws.profile
+        )
 
     return load
 
@@ -242,15 +257,22 @@ def _not_found(exc: BaseException) -> bool:
     code = _aws_code(exc)
     message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).lower() if code else ""
     return code in ("ResourceNotFound", "ValidationException", "ValidationError") and (
-        "could not find" in message or "not found" in message or "does not exist" in message)
+        "could not find" in message or "not found" in message or "does not exist" in message
+    )
 
 
 class EndpointManager:
     """Deploy, list, watch and delete endpoints of one session (blocking calls: use a worker thread)."""
 
-    def __init__(self, store: Store, config: Config, *, sagemaker: Any = None,
-                 recipe_loader: Callable[[str, str], Any] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        sagemaker: Any = None,
+        recipe_loader: Callable[[str, str], Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.config = config
         self._sagemaker = sagemaker
@@ -264,8 +286,9 @@ class EndpointManager:
 
             from core.aws_identity import aws_client
 
-            self._sagemaker = aws_client(self.config.aws, "sagemaker",
-                                         config=BotoConfig(retries={"max_attempts": 3, "mode": "standard"}))
+            self._sagemaker = aws_client(
+                self.config.aws, "sagemaker", config=BotoConfig(retries={"max_attempts": 3, "mode": "standard"})
+            )
         return self._sagemaker
 
     # ---- planning --------------------------------------------------------------------------------
@@ -304,8 +327,14 @@ class EndpointManager:
             raise EndpointError(f"an endpoint named {name!r} is already recorded in this session")
         return name, name, name
 
-    def plan_finetuned(self, job_name: str, *, instance_type: str | None = None, endpoint_name: str | None = None,
-                       prompt_format: str | None = None) -> DeployPlan:
+    def plan_finetuned(
+        self,
+        job_name: str,
+        *,
+        instance_type: str | None = None,
+        endpoint_name: str | None = None,
+        prompt_format: str | None = None,
+    ) -> DeployPlan:
         """The deployment of a completed training job's model (reads the job from SageMaker)."""
         try:
             job = self.sagemaker.describe_training_job(TrainingJobName=job_name)
@@ -338,24 +367,49 @@ class EndpointManager:
 
         hyperparameters = decode_hyperparameters(job.get("HyperParameters") or {})
         fmt = self._check_prompt_format(prompt_format or prompt_format_for(model_id, hyperparameters))
-        template = instruction_template_from(stored.dataset_template if stored else None) if fmt == "instruction" else None
+        template = (
+            instruction_template_from(stored.dataset_template if stored else None) if fmt == "instruction" else None
+        )
         name, model_name, config_name = self._names(job_name, endpoint_name)
         return DeployPlan(
-            kind="finetuned", endpoint_name=name, model_name=model_name, config_name=config_name,
-            model_id=model_id, model_version=recipe.model_version, instance_type=chosen,
-            image_uri=recipe.hosting_image_uri, environment=self._environment(recipe, chosen),
-            model_data_uri=uri, model_data_type=data_type, compression=compression_type,
-            accept_eula=bool(recipe.eula_required), role_arn=self._role(),
-            network_isolation=bool(recipe.inference_enable_network_isolation), prompt_format=fmt,
-            instruction_template=template, price_per_hour=hourly_price(self.config, chosen),
-            job_name=job_name, job_id=stored.id if stored else None, eula_uri=recipe.eula_uri,
-            tags={"tunedeck:session": self.store.name, "tunedeck:job": job_name,
-                  "sagemaker-sdk:jumpstart-model-id": model_id},
+            kind="finetuned",
+            endpoint_name=name,
+            model_name=model_name,
+            config_name=config_name,
+            model_id=model_id,
+            model_version=recipe.model_version,
+            instance_type=chosen,
+            image_uri=recipe.hosting_image_uri,
+            environment=self._environment(recipe, chosen),
+            model_data_uri=uri,
+            model_data_type=data_type,
+            compression=compression_type,
+            accept_eula=bool(recipe.eula_required),
+            role_arn=self._role(),
+            network_isolation=bool(recipe.inference_enable_network_isolation),
+            prompt_format=fmt,
+            instruction_template=template,
+            price_per_hour=hourly_price(self.config, chosen),
+            job_name=job_name,
+            job_id=stored.id if stored else None,
+            eula_uri=recipe.eula_uri,
+            tags={
+                "tunedeck:session": self.store.name,
+                "tunedeck:job": job_name,
+                "sagemaker-sdk:jumpstart-model-id": model_id,
+            },
         )
 
-    def plan_base(self, *, model_id: str | None = None, model_version: str = "*", accept_eula: bool,
-                  instance_type: str | None = None, endpoint_name: str | None = None,
-                  prompt_format: str | None = None) -> DeployPlan:
+    def plan_base(
+        self,
+        *,
+        model_id: str | None = None,
+        model_version: str = "*",
+        accept_eula: bool,
+        instance_type: str | None = None,
+        endpoint_name: str | None = None,
+        prompt_format: str | None = None,
+    ) -> DeployPlan:
         """The deployment of the pre-trained JumpStart model (the baseline to beat)."""
         model_id = model_id or self.config.jumpstart.model_id
         recipe = self._recipe(model_id, model_version)
@@ -365,20 +419,35 @@ class EndpointManager:
         if not recipe.hosting_image_uri or not recipe.hosting_artifact_uri:
             raise EndpointError(f"{model_id} has no hosting container or artifact in its JumpStart spec")
         chosen = self._instance(recipe, instance_type)
-        uri, data_type, compression = model_prefix(recipe.hosting_artifact_uri, "NONE"
-                                                   if recipe.hosting_artifact_uri.endswith("/") else None)
-        fmt = self._check_prompt_format(prompt_format or ("llama3-chat" if model_id.endswith("-instruct")
-                                                          else "instruction"))
-        name, model_name, config_name = self._names(f"{model_id.removeprefix('meta-textgeneration-')}-base",
-                                                    endpoint_name)
+        uri, data_type, compression = model_prefix(
+            recipe.hosting_artifact_uri, "NONE" if recipe.hosting_artifact_uri.endswith("/") else None
+        )
+        fmt = self._check_prompt_format(
+            prompt_format or ("llama3-chat" if model_id.endswith("-instruct") else "instruction")
+        )
+        name, model_name, config_name = self._names(
+            f"{model_id.removeprefix('meta-textgeneration-')}-base", endpoint_name
+        )
         return DeployPlan(
-            kind="base", endpoint_name=name, model_name=model_name, config_name=config_name,
-            model_id=model_id, model_version=recipe.model_version, instance_type=chosen,
-            image_uri=recipe.hosting_image_uri, environment=self._environment(recipe, chosen),
-            model_data_uri=uri, model_data_type=data_type, compression=compression,
-            accept_eula=bool(recipe.eula_required), role_arn=self._role(),
-            network_isolation=bool(recipe.inference_enable_network_isolation), prompt_format=fmt,
-            instruction_template=None, price_per_hour=hourly_price(self.config, chosen), eula_uri=recipe.eula_uri,
+            kind="base",
+            endpoint_name=name,
+            model_name=model_name,
+            config_name=config_name,
+            model_id=model_id,
+            model_version=recipe.model_version,
+            instance_type=chosen,
+            image_uri=recipe.hosting_image_uri,
+            environment=self._environment(recipe, chosen),
+            model_data_uri=uri,
+            model_data_type=data_type,
+            compression=compression,
+            accept_eula=bool(recipe.eula_required),
+            role_arn=self._role(),
+            network_isolation=bool(recipe.inference_enable_network_isolation),
+            prompt_format=fmt,
+            instruction_template=None,
+            price_per_hour=hourly_price(self.config, chosen),
+            eula_uri=recipe.eula_uri,
             tags={"tunedeck:session": self.store.name, "sagemaker-sdk:jumpstart-model-id": model_id},
         )
 
@@ -411,10 +480,17 @@ class EndpointManager:
             sm.create_endpoint_config(**plan.create_endpoint_config_request())
             created.append(("config", plan.config_name))
             self.store.add_endpoint(
-                plan.endpoint_name, kind=plan.kind, instance_type=plan.instance_type, job_id=plan.job_id,
-                model_name=plan.model_name, config_name=plan.config_name, prompt_format=plan.prompt_format,
-                price_per_hour=plan.price_per_hour, model_id=plan.model_id,
-                instruction_template=plan.instruction_template)
+                plan.endpoint_name,
+                kind=plan.kind,
+                instance_type=plan.instance_type,
+                job_id=plan.job_id,
+                model_name=plan.model_name,
+                config_name=plan.config_name,
+                prompt_format=plan.prompt_format,
+                price_per_hour=plan.price_per_hour,
+                model_id=plan.model_id,
+                instruction_template=plan.instruction_template,
+            )
             created.append(("record", plan.endpoint_name))
             sm.create_endpoint(**plan.create_endpoint_request())
         except Exception as exc:
@@ -456,12 +532,22 @@ class EndpointManager:
         if status != row.status or reason != row.failure_reason:
             self.store.set_endpoint_status(name, status, failure_reason=reason, at=self._clock())
             if status in ("InService", "Failed"):
-                self.store.log("warning" if status == "Failed" else "info", "endpoints",
-                               f"endpoint {name} is {status}" + (f": {reason}" if reason else ""))
+                self.store.log(
+                    "warning" if status == "Failed" else "info",
+                    "endpoints",
+                    f"endpoint {name} is {status}" + (f": {reason}" if reason else ""),
+                )
         return self.store.endpoint(name)
 
-    def wait(self, name: str, *, until: tuple[str, ...] = ("InService", "Failed"), timeout_s: float = 1800,
-             poll_s: float = 15.0, sleep: Callable[[float], None] = time.sleep) -> EndpointRow:
+    def wait(
+        self,
+        name: str,
+        *,
+        until: tuple[str, ...] = ("InService", "Failed"),
+        timeout_s: float = 1800,
+        poll_s: float = 15.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> EndpointRow:
         """Poll until the endpoint reaches one of `until` (or is gone); EndpointError on timeout."""
         deadline = self._clock() + timeout_s
         while True:
@@ -483,16 +569,25 @@ class EndpointManager:
             last = max(t for t in (row.last_invoked_at, row.in_service_at, row.created_at) if t is not None)
             idle = max(0.0, now - last)
         return EndpointStatus(
-            name=row.name, kind=row.kind, job_name=row.job_name, model_id=row.model_id,
-            instance_type=row.instance_type, status=row.status, prompt_format=row.prompt_format,
-            price_per_hour=row.price_per_hour, uptime_s=uptime,
+            name=row.name,
+            kind=row.kind,
+            job_name=row.job_name,
+            model_id=row.model_id,
+            instance_type=row.instance_type,
+            status=row.status,
+            prompt_format=row.prompt_format,
+            price_per_hour=row.price_per_hour,
+            uptime_s=uptime,
             cost_so_far=None if row.price_per_hour is None else row.price_per_hour * uptime / 3600,
-            idle_s=idle, idle_warning=idle is not None and idle >= idle_minutes * 60,
-            failure_reason=row.failure_reason, deleted=row.deleted_at is not None,
+            idle_s=idle,
+            idle_warning=idle is not None and idle >= idle_minutes * 60,
+            failure_reason=row.failure_reason,
+            deleted=row.deleted_at is not None,
         )
 
-    def list_endpoints(self, *, refresh: bool = True, include_deleted: bool = False,
-             idle_minutes: float = DEFAULT_IDLE_MINUTES) -> list[EndpointStatus]:
+    def list_endpoints(
+        self, *, refresh: bool = True, include_deleted: bool = False, idle_minutes: float = DEFAULT_IDLE_MINUTES
+    ) -> list[EndpointStatus]:
         """Endpoints of this session with status, instance, $/hour, uptime and idle warnings."""
         if refresh:
             for row in self.store.endpoints():
@@ -500,8 +595,10 @@ class EndpointManager:
                     self.refresh(row.name)
                 except EndpointError as exc:
                     self.store.log("warning", "endpoints", str(exc))
-        return [self.status_of(row, idle_minutes=idle_minutes)
-                for row in self.store.endpoints(include_deleted=include_deleted)]
+        return [
+            self.status_of(row, idle_minutes=idle_minutes)
+            for row in self.store.endpoints(include_deleted=include_deleted)
+        ]
 
     def idle(self, *, idle_minutes: float = DEFAULT_IDLE_MINUTES, refresh: bool = False) -> list[EndpointStatus]:
         """InService endpoints nobody has invoked for `idle_minutes` (they still cost money)."""
@@ -516,8 +613,10 @@ class EndpointManager:
             return f"delete endpoint {name}?"
         status = self.status_of(row)
         spent = f", ${status.cost_so_far:.2f} so far" if status.cost_so_far is not None else ""
-        return (f"delete endpoint {name} ({row.instance_type}, up {status.uptime_s / 3600:.1f} h{spent})? "
-                "Its model and config are deleted too; the training output in S3 stays.")
+        return (
+            f"delete endpoint {name} ({row.instance_type}, up {status.uptime_s / 3600:.1f} h{spent})? "
+            "Its model and config are deleted too; the training output in S3 stays."
+        )
 
     def delete(self, name: str) -> None:
         """Delete the endpoint, its config and its model (each one that still exists)."""
@@ -541,5 +640,8 @@ class EndpointManager:
             raise EndpointError(f"could not delete endpoint {name}: " + "; ".join(problems))
         if row is not None:
             self.store.mark_endpoint_deleted(name, at=self._clock())
-        self.store.log("info" if not problems else "warning", "endpoints",
-                       f"deleted endpoint {name}" + (f" ({'; '.join(problems)})" if problems else ""))
+        self.store.log(
+            "info" if not problems else "warning",
+            "endpoints",
+            f"deleted endpoint {name}" + (f" ({'; '.join(problems)})" if problems else ""),
+        )

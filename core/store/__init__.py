@@ -1,4 +1,5 @@
 """The session store: one SQLite file per session. The only place in tunedeck that speaks SQL."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,12 +19,30 @@ from core.store.tasks import TasksMixin
 from core.store.topics import TopicsMixin
 
 __all__ = [
-    "GenTask", "LogEntry", "NewPair", "Pair", "PairFilter", "SCHEMA_VERSION", "Store", "StoreError", "Topic", "TopicNode",
+    "GenTask",
+    "LogEntry",
+    "NewPair",
+    "Pair",
+    "PairFilter",
+    "SCHEMA_VERSION",
+    "Store",
+    "StoreError",
+    "Topic",
+    "TopicNode",
 ]
 
 
-class Store(TopicsMixin, PairsMixin, TasksMixin, MetaMixin, DatasetsMixin, JobsMixin, EndpointsMixin, EvalsMixin,
-            PlaygroundMixin):
+class Store(
+    TopicsMixin,
+    PairsMixin,
+    TasksMixin,
+    MetaMixin,
+    DatasetsMixin,
+    JobsMixin,
+    EndpointsMixin,
+    EvalsMixin,
+    PlaygroundMixin,
+):
     """Typed accessors over one session database."""
 
     def __init__(self, path: Path, name: str | None = None) -> None:

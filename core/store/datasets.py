@@ -1,4 +1,5 @@
 """Dataset versions."""
+
 from __future__ import annotations
 
 import json
@@ -15,17 +16,34 @@ if TYPE_CHECKING:
 class DatasetsMixin:
     db: Database
 
-    def add_dataset_version(self, hash: str, format: str, *, s3_uri: str | None = None,
-                            train_s3_uri: str | None = None, validation_s3_uri: str | None = None,
-                            counts: Mapping[str, Any] | None = None, template: str | None = None,
-                            filters: Mapping[str, Any] | None = None) -> DatasetVersionRow:
+    def add_dataset_version(
+        self,
+        hash: str,
+        format: str,
+        *,
+        s3_uri: str | None = None,
+        train_s3_uri: str | None = None,
+        validation_s3_uri: str | None = None,
+        counts: Mapping[str, Any] | None = None,
+        template: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> DatasetVersionRow:
         """Record a dataset version; the same content hash twice keeps the first record."""
         with self.db.tx() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO dataset_versions (hash, format, s3_uri, train_s3_uri, validation_s3_uri, "
                 "counts, template, filters, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (hash, format, s3_uri, train_s3_uri, validation_s3_uri, json.dumps(dict(counts or {})), template,
-                 json.dumps(dict(filters or {})), time.time()),
+                (
+                    hash,
+                    format,
+                    s3_uri,
+                    train_s3_uri,
+                    validation_s3_uri,
+                    json.dumps(dict(counts or {})),
+                    template,
+                    json.dumps(dict(filters or {})),
+                    time.time(),
+                ),
             )
         return self.dataset_version(hash)  # type: ignore[return-value]
 
@@ -36,9 +54,11 @@ class DatasetsMixin:
         if isinstance(id_or_hash, int):
             row = self.db.query_one("SELECT * FROM dataset_versions WHERE id = ?", (id_or_hash,))
         else:
-            rows = self.db.query("SELECT * FROM dataset_versions WHERE hash = ? OR substr(hash, 1, ?) = ? "
-                                 "ORDER BY hash = ? DESC LIMIT 2",
-                                 (id_or_hash, len(id_or_hash), id_or_hash, id_or_hash))
+            rows = self.db.query(
+                "SELECT * FROM dataset_versions WHERE hash = ? OR substr(hash, 1, ?) = ? "
+                "ORDER BY hash = ? DESC LIMIT 2",
+                (id_or_hash, len(id_or_hash), id_or_hash, id_or_hash),
+            )
             exact = [r for r in rows if r["hash"] == id_or_hash]
             row = exact[0] if exact else (rows[0] if len(rows) == 1 else None)
         return DatasetVersionRow.from_row(row) if row else None
@@ -49,12 +69,15 @@ class DatasetsMixin:
         row = self.db.query_one("SELECT * FROM dataset_versions ORDER BY created_at DESC, id DESC LIMIT 1")
         return DatasetVersionRow.from_row(row) if row else None
 
-    def set_dataset_uris(self, hash: str, s3_uri: str | None, train_s3_uri: str | None,
-                         validation_s3_uri: str | None) -> None:
+    def set_dataset_uris(
+        self, hash: str, s3_uri: str | None, train_s3_uri: str | None, validation_s3_uri: str | None
+    ) -> None:
         """Record where a version exported earlier without upload now lives on S3."""
         with self.db.tx() as conn:
-            conn.execute("UPDATE dataset_versions SET s3_uri = ?, train_s3_uri = ?, validation_s3_uri = ? WHERE hash = ?",
-                         (s3_uri, train_s3_uri, validation_s3_uri, hash))
+            conn.execute(
+                "UPDATE dataset_versions SET s3_uri = ?, train_s3_uri = ?, validation_s3_uri = ? WHERE hash = ?",
+                (s3_uri, train_s3_uri, validation_s3_uri, hash),
+            )
 
 
 _RECORDS = frozenset({"DatasetVersionRow"})

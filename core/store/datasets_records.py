@@ -1,4 +1,5 @@
 """Records of dataset versions."""
+
 from __future__ import annotations
 
 import json
@@ -21,6 +22,15 @@ class DatasetVersionRow:
 
     @classmethod
     def from_row(cls, row: Any) -> DatasetVersionRow:
-        return cls(row["id"], row["hash"], row["format"], row["s3_uri"], row["train_s3_uri"],
-                   row["validation_s3_uri"], json.loads(row["counts"] or "{}"), row["template"],
-                   json.loads(row["filters"] or "{}"), row["created_at"])
+        return cls(
+            row["id"],
+            row["hash"],
+            row["format"],
+            row["s3_uri"],
+            row["train_s3_uri"],
+            row["validation_s3_uri"],
+            json.loads(row["counts"] or "{}"),
+            row["template"],
+            json.loads(row["filters"] or "{}"),
+            row["created_at"],
+        )

@@ -1,4 +1,5 @@
 """SQLite connection handling for a session: WAL, foreign keys, one connection per thread, migrations."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Endpoints: what tunedeck deployed, their status as last seen, and when they were last used."""
+
 from __future__ import annotations
 
 import json
@@ -16,12 +17,24 @@ def _endpoint(row: Any) -> EndpointRow:
 
     keys = row.keys()
     return EndpointRow(
-        id=row["id"], name=row["name"], job_id=row["job_id"], kind=row["kind"], model_name=row["model_name"],
-        config_name=row["config_name"], instance_type=row["instance_type"], prompt_format=row["prompt_format"],
-        status=row["status"], price_per_hour=row["price_per_hour"], created_at=row["created_at"],
-        in_service_at=row["in_service_at"], last_invoked_at=row["last_invoked_at"], deleted_at=row["deleted_at"],
-        model_id=row["model_id"], instruction_template=row["instruction_template"],
-        failure_reason=row["failure_reason"], job_name=row["job_name"] if "job_name" in keys else None,
+        id=row["id"],
+        name=row["name"],
+        job_id=row["job_id"],
+        kind=row["kind"],
+        model_name=row["model_name"],
+        config_name=row["config_name"],
+        instance_type=row["instance_type"],
+        prompt_format=row["prompt_format"],
+        status=row["status"],
+        price_per_hour=row["price_per_hour"],
+        created_at=row["created_at"],
+        in_service_at=row["in_service_at"],
+        last_invoked_at=row["last_invoked_at"],
+        deleted_at=row["deleted_at"],
+        model_id=row["model_id"],
+        instruction_template=row["instruction_template"],
+        failure_reason=row["failure_reason"],
+        job_name=row["job_name"] if "job_name" in keys else None,
     )
 
 
@@ -31,18 +44,40 @@ _SELECT = "SELECT e.*, j.name AS job_name FROM endpoints e LEFT JOIN jobs j ON j
 class EndpointsMixin:
     db: Database
 
-    def add_endpoint(self, name: str, *, kind: str, instance_type: str, job_id: int | None = None,
-                     model_name: str | None = None, config_name: str | None = None,
-                     prompt_format: str = "instruction", price_per_hour: float | None = None,
-                     model_id: str | None = None, instruction_template: str | None = None,
-                     status: str = "Creating") -> int:
+    def add_endpoint(
+        self,
+        name: str,
+        *,
+        kind: str,
+        instance_type: str,
+        job_id: int | None = None,
+        model_name: str | None = None,
+        config_name: str | None = None,
+        prompt_format: str = "instruction",
+        price_per_hour: float | None = None,
+        model_id: str | None = None,
+        instruction_template: str | None = None,
+        status: str = "Creating",
+    ) -> int:
         with self.db.tx() as conn:
             cur = conn.execute(
                 "INSERT INTO endpoints (name, job_id, kind, model_name, config_name, instance_type, prompt_format, "
                 "status, price_per_hour, created_at, model_id, instruction_template) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, job_id, kind, model_name, config_name, instance_type, prompt_format, status, price_per_hour,
-                 time.time(), model_id, instruction_template),
+                (
+                    name,
+                    job_id,
+                    kind,
+                    model_name,
+                    config_name,
+                    instance_type,
+                    prompt_format,
+                    status,
+                    price_per_hour,
+                    time.time(),
+                    model_id,
+                    instruction_template,
+                ),
             )
             return int(cur.lastrowid)
 
@@ -58,8 +93,9 @@ class EndpointsMixin:
         where = "" if include_deleted else " WHERE e.deleted_at IS NULL"
         return [_endpoint(r) for r in self.db.query(f"{_SELECT}{where} ORDER BY e.created_at, e.id")]
 
-    def set_endpoint_status(self, name: str, status: str, *, failure_reason: str | None = None,
-                            at: float | None = None) -> None:
+    def set_endpoint_status(
+        self, name: str, status: str, *, failure_reason: str | None = None, at: float | None = None
+    ) -> None:
         """Record the status last seen; the first InService sets in_service_at."""
         now = time.time() if at is None else at
         with self.db.tx() as conn:
@@ -70,16 +106,21 @@ class EndpointsMixin:
                 (status, failure_reason, status, now, name),
             )
 
-    def set_endpoint_prompt_format(self, name: str, prompt_format: str,
-                                   instruction_template: str | None = None) -> None:
+    def set_endpoint_prompt_format(
+        self, name: str, prompt_format: str, instruction_template: str | None = None
+    ) -> None:
         with self.db.tx() as conn:
-            conn.execute("UPDATE endpoints SET prompt_format = ?, instruction_template = ? WHERE name = ?",
-                         (prompt_format, instruction_template, name))
+            conn.execute(
+                "UPDATE endpoints SET prompt_format = ?, instruction_template = ? WHERE name = ?",
+                (prompt_format, instruction_template, name),
+            )
 
     def mark_endpoint_deleted(self, name: str, at: float | None = None) -> None:
         with self.db.tx() as conn:
-            conn.execute("UPDATE endpoints SET status = 'Deleted', deleted_at = COALESCE(deleted_at, ?) WHERE name = ?",
-                         (time.time() if at is None else at, name))
+            conn.execute(
+                "UPDATE endpoints SET status = 'Deleted', deleted_at = COALESCE(deleted_at, ?) WHERE name = ?",
+                (time.time() if at is None else at, name),
+            )
 
     def forget_endpoint(self, name: str) -> None:
         """Drop the record of an endpoint that was never created (its deployment failed)."""
@@ -89,8 +130,9 @@ class EndpointsMixin:
     def touch_endpoint(self, name: str, at: float | None = None) -> None:
         """Note an invocation (the idle warning counts from the last one)."""
         with self.db.tx() as conn:
-            conn.execute("UPDATE endpoints SET last_invoked_at = ? WHERE name = ?",
-                         (time.time() if at is None else at, name))
+            conn.execute(
+                "UPDATE endpoints SET last_invoked_at = ? WHERE name = ?", (time.time() if at is None else at, name)
+            )
 
     def job_for_deploy(self, job_name: str) -> JobForDeploy | None:
         from core.store.endpoints_records import JobForDeploy
@@ -108,9 +150,14 @@ class EndpointsMixin:
         except json.JSONDecodeError:
             hyperparameters = {}
         return JobForDeploy(
-            id=row["id"], name=row["name"], model_id=row["model_id"], model_version=row["model_version"],
-            status=row["status"], hyperparameters=hyperparameters if isinstance(hyperparameters, dict) else {},
-            dataset_format=row["dataset_format"], dataset_template=row["dataset_template"],
+            id=row["id"],
+            name=row["name"],
+            model_id=row["model_id"],
+            model_version=row["model_version"],
+            status=row["status"],
+            hyperparameters=hyperparameters if isinstance(hyperparameters, dict) else {},
+            dataset_format=row["dataset_format"],
+            dataset_template=row["dataset_template"],
         )
 
 

@@ -1,4 +1,5 @@
 """Records of endpoints and of jobs ready to deploy."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ transaction, keyed by the schema's UNIQUE constraints: a rerun finds what is alr
 never stores a second copy. A successful answer or verdict is never overwritten; a failed one
 (error set, no text / winner) is replaced by the next attempt.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,33 +17,63 @@ from typing import TYPE_CHECKING, Any
 from core.store.db import Database
 
 if TYPE_CHECKING:
-    from core.store.evals_records import (AnswerRow, EvaluationRow, JobEvaluation,
-                                          QuestionRow, QuestionSetRow, VerdictRow, VoteRow)
+    from core.store.evals_records import (
+        AnswerRow,
+        EvaluationRow,
+        JobEvaluation,
+        QuestionRow,
+        QuestionSetRow,
+        VerdictRow,
+        VoteRow,
+    )
 
 
 def _evaluation(row: Any) -> EvaluationRow:
     from core.store.evals_records import EvaluationRow
 
     return EvaluationRow(
-        id=row["id"], set_id=row["set_id"], target_a=row["target_a"], target_b=row["target_b"],
-        endpoint_id=row["endpoint_id"], rubric=row["rubric"], status=row["status"],
-        summary=json.loads(row["summary"] or "{}"), settings=json.loads(row["settings"] or "{}"),
-        created_at=row["created_at"], finished_at=row["finished_at"],
+        id=row["id"],
+        set_id=row["set_id"],
+        target_a=row["target_a"],
+        target_b=row["target_b"],
+        endpoint_id=row["endpoint_id"],
+        rubric=row["rubric"],
+        status=row["status"],
+        summary=json.loads(row["summary"] or "{}"),
+        settings=json.loads(row["settings"] or "{}"),
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
     )
 
 
 def _answer(row: Any) -> AnswerRow:
     from core.store.evals_records import AnswerRow
 
-    return AnswerRow(row["question_id"], row["target"], row["sample"], row["text"], row["latency_ms"], row["tokens"],
-                     row["error"], row["finish_reason"], row["created_at"])
+    return AnswerRow(
+        row["question_id"],
+        row["target"],
+        row["sample"],
+        row["text"],
+        row["latency_ms"],
+        row["tokens"],
+        row["error"],
+        row["finish_reason"],
+        row["created_at"],
+    )
 
 
 def _verdict(row: Any) -> VerdictRow:
     from core.store.evals_records import VerdictRow
 
-    return VerdictRow(row["evaluation_id"], row["question_id"], row["ordering"], row["winner"], row["reason"],
-                      row["error"], row["created_at"])
+    return VerdictRow(
+        row["evaluation_id"],
+        row["question_id"],
+        row["ordering"],
+        row["winner"],
+        row["reason"],
+        row["error"],
+        row["created_at"],
+    )
 
 
 def _canonical(value: dict[str, Any]) -> str:
@@ -54,22 +85,28 @@ class EvalsMixin:
 
     # ---- question sets -------------------------------------------------------------------------
 
-    def create_question_set(self, name: str, questions: Iterable[tuple[str, str, str | None]], *,
-                            source: str = "") -> int:
+    def create_question_set(
+        self, name: str, questions: Iterable[tuple[str, str, str | None]], *, source: str = ""
+    ) -> int:
         """Create a set from (text, topic, reference) tuples in one transaction: all or nothing.
 
         Raises ValueError if a set of that name exists."""
         with self.db.tx() as conn:
             try:
-                set_id = int(conn.execute(
-                    "INSERT INTO question_sets (name, source, created_at) VALUES (?, ?, ?)",
-                    (name, source, time.time())).lastrowid)
+                set_id = int(
+                    conn.execute(
+                        "INSERT INTO question_sets (name, source, created_at) VALUES (?, ?, ?)",
+                        (name, source, time.time()),
+                    ).lastrowid
+                )
             except sqlite3.IntegrityError:
                 raise ValueError(f"a question set named {name!r} already exists") from None
             conn.executemany(
                 "INSERT INTO questions (set_id, position, topic, text, reference) VALUES (?, ?, ?, ?, ?)",
-                [(set_id, position, topic or "", text, reference)
-                 for position, (text, topic, reference) in enumerate(questions)],
+                [
+                    (set_id, position, topic or "", text, reference)
+                    for position, (text, topic, reference) in enumerate(questions)
+                ],
             )
             return set_id
 
@@ -78,7 +115,9 @@ class EvalsMixin:
 
         rows = self.db.query(
             "SELECT s.id, s.name, s.source, s.created_at, COUNT(q.id) AS n FROM question_sets s "
-            f"LEFT JOIN questions q ON q.set_id = s.id {where} GROUP BY s.id ORDER BY s.created_at, s.id", params)
+            f"LEFT JOIN questions q ON q.set_id = s.id {where} GROUP BY s.id ORDER BY s.created_at, s.id",
+            params,
+        )
         return [QuestionSetRow(r["id"], r["name"], r["source"], r["created_at"], r["n"]) for r in rows]
 
     def question_sets(self) -> list[QuestionSetRow]:
@@ -114,14 +153,24 @@ class EvalsMixin:
 
     # ---- evaluations ---------------------------------------------------------------------------
 
-    def create_evaluation(self, set_id: int, target_a: str, target_b: str, *, rubric: str = "",
-                          settings: dict[str, Any] | None = None, endpoint_id: int | None = None) -> int:
+    def create_evaluation(
+        self,
+        set_id: int,
+        target_a: str,
+        target_b: str,
+        *,
+        rubric: str = "",
+        settings: dict[str, Any] | None = None,
+        endpoint_id: int | None = None,
+    ) -> int:
         with self.db.tx() as conn:
-            return int(conn.execute(
-                "INSERT INTO evaluations (set_id, target_a, target_b, endpoint_id, rubric, status, settings, created_at) "
-                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-                (set_id, target_a, target_b, endpoint_id, rubric, _canonical(settings or {}), time.time()),
-            ).lastrowid)
+            return int(
+                conn.execute(
+                    "INSERT INTO evaluations (set_id, target_a, target_b, endpoint_id, rubric, status, settings, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+                    (set_id, target_a, target_b, endpoint_id, rubric, _canonical(settings or {}), time.time()),
+                ).lastrowid
+            )
 
     def evaluation(self, evaluation_id: int) -> EvaluationRow | None:
         row = self.db.query_one("SELECT * FROM evaluations WHERE id = ?", (evaluation_id,))
@@ -132,23 +181,28 @@ class EvalsMixin:
         if set_id is None:
             rows = self.db.query("SELECT * FROM evaluations ORDER BY created_at DESC, id DESC")
         else:
-            rows = self.db.query("SELECT * FROM evaluations WHERE set_id = ? ORDER BY created_at DESC, id DESC",
-                                 (set_id,))
+            rows = self.db.query(
+                "SELECT * FROM evaluations WHERE set_id = ? ORDER BY created_at DESC, id DESC", (set_id,)
+            )
         return [_evaluation(r) for r in rows]
 
-    def find_evaluation(self, set_id: int, target_a: str, target_b: str, *, rubric: str,
-                        settings: dict[str, Any]) -> EvaluationRow | None:
+    def find_evaluation(
+        self, set_id: int, target_a: str, target_b: str, *, rubric: str, settings: dict[str, Any]
+    ) -> EvaluationRow | None:
         """The newest evaluation of the same set, targets, rubric and settings (to resume it)."""
         row = self.db.query_one(
             "SELECT * FROM evaluations WHERE set_id = ? AND target_a = ? AND target_b = ? AND rubric = ? "
             "AND settings = ? ORDER BY created_at DESC, id DESC LIMIT 1",
-            (set_id, target_a, target_b, rubric, _canonical(settings)))
+            (set_id, target_a, target_b, rubric, _canonical(settings)),
+        )
         return _evaluation(row) if row else None
 
     def finish_evaluation(self, evaluation_id: int, status: str, summary: dict[str, Any]) -> None:
         with self.db.tx() as conn:
-            conn.execute("UPDATE evaluations SET status = ?, summary = ?, finished_at = ? WHERE id = ?",
-                         (status, json.dumps(summary), time.time(), evaluation_id))
+            conn.execute(
+                "UPDATE evaluations SET status = ?, summary = ?, finished_at = ? WHERE id = ?",
+                (status, json.dumps(summary), time.time(), evaluation_id),
+            )
 
     def job_evaluations(self) -> list[JobEvaluation]:
         """Evaluations with an endpoint deployed from a job as target A, oldest first."""
@@ -157,14 +211,24 @@ class EvalsMixin:
         rows = self.db.query(
             "SELECT v.*, j.name AS job_name, e.name AS endpoint_name FROM evaluations v "
             "JOIN endpoints e ON v.target_a = 'endpoint:' || e.name JOIN jobs j ON j.id = e.job_id "
-            "ORDER BY v.created_at, v.id")
+            "ORDER BY v.created_at, v.id"
+        )
         return [JobEvaluation(r["job_name"], r["endpoint_name"], _evaluation(r)) for r in rows]
 
     # ---- answers -------------------------------------------------------------------------------
 
-    def save_answer(self, question_id: int, target: str, *, text: str | None, error: str | None = None,
-                    latency_ms: float | None = None, tokens: int | None = None, finish_reason: str | None = None,
-                    sample: int = 0) -> bool:
+    def save_answer(
+        self,
+        question_id: int,
+        target: str,
+        *,
+        text: str | None,
+        error: str | None = None,
+        latency_ms: float | None = None,
+        tokens: int | None = None,
+        finish_reason: str | None = None,
+        sample: int = 0,
+    ) -> bool:
         """Store one answer (or its failure). False when a good answer was already there (kept)."""
         with self.db.tx() as conn:
             cur = conn.execute(
@@ -186,18 +250,27 @@ class EvalsMixin:
         found: dict[int, AnswerRow] = {}
         ids = list(question_ids)
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(
-                    f"SELECT * FROM answers WHERE target = ? AND sample = ? AND question_id IN ({marks})",
-                    (target, sample, *chunk)):
+                f"SELECT * FROM answers WHERE target = ? AND sample = ? AND question_id IN ({marks})",
+                (target, sample, *chunk),
+            ):
                 found[row["question_id"]] = _answer(row)
         return found
 
     # ---- verdicts ------------------------------------------------------------------------------
 
-    def save_verdict(self, evaluation_id: int, question_id: int, ordering: str, *, winner: str | None,
-                     reason: str | None = None, error: str | None = None) -> bool:
+    def save_verdict(
+        self,
+        evaluation_id: int,
+        question_id: int,
+        ordering: str,
+        *,
+        winner: str | None,
+        reason: str | None = None,
+        error: str | None = None,
+    ) -> bool:
         """Store one judge run (raw winner in slot terms) or its failure; a good verdict is kept."""
         with self.db.tx() as conn:
             cur = conn.execute(
@@ -211,14 +284,14 @@ class EvalsMixin:
             return cur.rowcount > 0
 
     def verdicts(self, evaluation_id: int) -> list[VerdictRow]:
-        rows = self.db.query("SELECT * FROM verdicts WHERE evaluation_id = ? ORDER BY question_id, ordering",
-                             (evaluation_id,))
+        rows = self.db.query(
+            "SELECT * FROM verdicts WHERE evaluation_id = ? ORDER BY question_id, ordering", (evaluation_id,)
+        )
         return [_verdict(r) for r in rows]
 
     # ---- human votes ---------------------------------------------------------------------------
 
-    def record_vote(self, evaluation_id: int, question_id: int, voter: str, *, a_on_left: bool,
-                    choice: str) -> None:
+    def record_vote(self, evaluation_id: int, question_id: int, voter: str, *, a_on_left: bool, choice: str) -> None:
         """One voter's vote on one question (in target terms); voting again replaces it."""
         with self.db.tx() as conn:
             conn.execute(
@@ -236,11 +309,17 @@ class EvalsMixin:
             sql += " AND voter = ?"
             params.append(voter)
         rows = self.db.query(sql + " ORDER BY question_id, voter", params)
-        return [VoteRow(r["evaluation_id"], r["question_id"], r["voter"], bool(r["a_on_left"]), r["choice"],
-                        r["created_at"]) for r in rows]
+        return [
+            VoteRow(
+                r["evaluation_id"], r["question_id"], r["voter"], bool(r["a_on_left"]), r["choice"], r["created_at"]
+            )
+            for r in rows
+        ]
 
 
-_RECORDS = frozenset({"QuestionSetRow", "QuestionRow", "EvaluationRow", "AnswerRow", "VerdictRow", "VoteRow", "JobEvaluation"})
+_RECORDS = frozenset(
+    {"QuestionSetRow", "QuestionRow", "EvaluationRow", "AnswerRow", "VerdictRow", "VoteRow", "JobEvaluation"}
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,5 @@
 """Records of question sets, evaluations, answers, verdicts and votes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """Jobs, sweeps, recipes cache, metric points and log cursors."""
+
 from __future__ import annotations
 
 import json
@@ -29,11 +30,30 @@ FINAL_STATUSES = (COMPLETED, FAILED, STOPPED, CANCELLED)
 EPOCH_LEVEL_STEP = -1
 """`step` of metric points that belong to a whole epoch (the store's key needs a value)."""
 
-_UPDATABLE = frozenset({
-    "status", "secondary_status", "priority", "arn", "request", "output_uri", "failure_reason", "attempts",
-    "next_attempt_at", "launched_at", "start_time", "end_time", "billable_seconds", "last_modified", "progress",
-    "estimated_seconds", "described_at", "metrics_cursor_ms", "logs_cursor_ms", "monitor_done",
-})
+_UPDATABLE = frozenset(
+    {
+        "status",
+        "secondary_status",
+        "priority",
+        "arn",
+        "request",
+        "output_uri",
+        "failure_reason",
+        "attempts",
+        "next_attempt_at",
+        "launched_at",
+        "start_time",
+        "end_time",
+        "billable_seconds",
+        "last_modified",
+        "progress",
+        "estimated_seconds",
+        "described_at",
+        "metrics_cursor_ms",
+        "logs_cursor_ms",
+        "monitor_done",
+    }
+)
 _JSON_COLUMNS = ("request", "progress")
 
 
@@ -59,8 +79,11 @@ class JobsMixin:
             while conn.execute("SELECT 1 FROM sweeps WHERE name = ?", (name,)).fetchone():
                 number += 1
                 name = f"sweep-{number}"
-            sweep_id = int(conn.execute("INSERT INTO sweeps (name, spec, created_at) VALUES (?, ?, ?)",
-                                        (name, json.dumps(dict(spec)), now)).lastrowid)
+            sweep_id = int(
+                conn.execute(
+                    "INSERT INTO sweeps (name, spec, created_at) VALUES (?, ?, ?)", (name, json.dumps(dict(spec)), now)
+                ).lastrowid
+            )
             ids = [self._insert_job(conn, NewJob(**{**vars(j), "sweep_id": sweep_id}), now) for j in jobs]
         return self.sweep(sweep_id), [self.job(i) for i in ids]  # type: ignore[return-value,misc]
 
@@ -73,19 +96,34 @@ class JobsMixin:
     def sweeps(self) -> list[Sweep]:
         from core.store.jobs_records import Sweep
 
-        return [Sweep(r["id"], r["name"], json.loads(r["spec"]), r["created_at"])
-                for r in self.db.query("SELECT * FROM sweeps ORDER BY id")]
+        return [
+            Sweep(r["id"], r["name"], json.loads(r["spec"]), r["created_at"])
+            for r in self.db.query("SELECT * FROM sweeps ORDER BY id")
+        ]
 
     # -- jobs -------------------------------------------------------------------------------------
 
     @staticmethod
     def _insert_job(conn: Any, job: NewJob, now: float) -> int:
-        return int(conn.execute(
-            "INSERT INTO jobs (name, sweep_id, dataset_version_id, model_id, model_version, instance_type, "
-            "hyperparameters, status, priority, created_at, estimated_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job.name, job.sweep_id, job.dataset_version_id, job.model_id, job.model_version, job.instance_type,
-             json.dumps(dict(job.hyperparameters)), QUEUED, job.priority, now, job.estimated_seconds),
-        ).lastrowid)
+        return int(
+            conn.execute(
+                "INSERT INTO jobs (name, sweep_id, dataset_version_id, model_id, model_version, instance_type, "
+                "hyperparameters, status, priority, created_at, estimated_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job.name,
+                    job.sweep_id,
+                    job.dataset_version_id,
+                    job.model_id,
+                    job.model_version,
+                    job.instance_type,
+                    json.dumps(dict(job.hyperparameters)),
+                    QUEUED,
+                    job.priority,
+                    now,
+                    job.estimated_seconds,
+                ),
+            ).lastrowid
+        )
 
     def add_job(self, job: NewJob) -> Job:
         with self.db.tx() as conn:
@@ -155,8 +193,10 @@ class JobsMixin:
 
     def cancel_queued_job(self, job_id: int, reason: str) -> bool:
         with self.db.tx() as conn:
-            cur = conn.execute("UPDATE jobs SET status = ?, failure_reason = ?, monitor_done = 1 "
-                               "WHERE id = ? AND status = ?", (CANCELLED, reason, job_id, QUEUED))
+            cur = conn.execute(
+                "UPDATE jobs SET status = ?, failure_reason = ?, monitor_done = 1 WHERE id = ? AND status = ?",
+                (CANCELLED, reason, job_id, QUEUED),
+            )
             return cur.rowcount == 1
 
     def set_job_priority(self, job_id: int, priority: int) -> None:
@@ -166,8 +206,11 @@ class JobsMixin:
         """Give the listed queued jobs descending priorities in this order (first = next to launch),
         above every job not listed."""
         with self.db.tx() as conn:
-            floor = conn.execute("SELECT COALESCE(MAX(priority), 0) FROM jobs WHERE status = ? AND id NOT IN "
-                                 f"({','.join('?' * len(job_ids)) or 'NULL'})", (QUEUED, *job_ids)).fetchone()[0]
+            floor = conn.execute(
+                "SELECT COALESCE(MAX(priority), 0) FROM jobs WHERE status = ? AND id NOT IN "
+                f"({','.join('?' * len(job_ids)) or 'NULL'})",
+                (QUEUED, *job_ids),
+            ).fetchone()[0]
             top = int(floor) + len(job_ids)
             for offset, job_id in enumerate(job_ids):
                 conn.execute("UPDATE jobs SET priority = ? WHERE id = ?", (top - offset, job_id))
@@ -184,24 +227,33 @@ class JobsMixin:
             before = conn.total_changes
             conn.executemany(
                 "INSERT OR IGNORE INTO metric_points (job_id, metric, epoch, step, timestamp_ms, value, source) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             return conn.total_changes - before
 
     def step_series(self, job_id: int, metric: str, source: str) -> list[tuple[int, float]]:
         """(step, value) of one job's per-step metric in step order: what a sparkline needs, without
         building a record per point (a long run has tens of thousands)."""
-        return [(r[0], r[1]) for r in self.db.query(
-            "SELECT step, value FROM metric_points WHERE job_id = ? AND metric = ? AND source = ? ORDER BY step",
-            (job_id, metric, source))]
+        return [
+            (r[0], r[1])
+            for r in self.db.query(
+                "SELECT step, value FROM metric_points WHERE job_id = ? AND metric = ? AND source = ? ORDER BY step",
+                (job_id, metric, source),
+            )
+        ]
 
     def metric_points_except(self, job_id: int, metric: str) -> list[MetricPoint]:
         """Points of one job other than `metric` (e.g. the per-epoch ones beside the step loss)."""
         from core.store.jobs_records import MetricPoint
 
-        rows = self.db.query("SELECT * FROM metric_points WHERE job_id = ? AND metric != ? ORDER BY timestamp_ms, step",
-                             (job_id, metric))
-        return [MetricPoint(r["job_id"], r["metric"], r["source"], r["timestamp_ms"], r["value"], r["epoch"], r["step"])
-                for r in rows]
+        rows = self.db.query(
+            "SELECT * FROM metric_points WHERE job_id = ? AND metric != ? ORDER BY timestamp_ms, step", (job_id, metric)
+        )
+        return [
+            MetricPoint(r["job_id"], r["metric"], r["source"], r["timestamp_ms"], r["value"], r["epoch"], r["step"])
+            for r in rows
+        ]
 
     def metric_points(self, job_id: int, metric: str | None = None, source: str | None = None) -> list[MetricPoint]:
         """Points of one job in time order (then step order)."""
@@ -215,8 +267,10 @@ class JobsMixin:
             sql += " AND source = ?"
             params.append(source)
         rows = self.db.query(sql + " ORDER BY timestamp_ms, step", params)
-        return [MetricPoint(r["job_id"], r["metric"], r["source"], r["timestamp_ms"], r["value"], r["epoch"], r["step"])
-                for r in rows]
+        return [
+            MetricPoint(r["job_id"], r["metric"], r["source"], r["timestamp_ms"], r["value"], r["epoch"], r["step"])
+            for r in rows
+        ]
 
     def metric_point_count(self, job_id: int, metric: str | None = None, source: str | None = None) -> int:
         sql, params = "SELECT COUNT(*) FROM metric_points WHERE job_id = ?", [job_id]
@@ -234,26 +288,48 @@ class JobsMixin:
         from core.store.jobs_records import LogCursor
 
         rows = self.db.query("SELECT * FROM log_cursors WHERE job_id = ? ORDER BY stream", (job_id,))
-        return [LogCursor(r["job_id"], r["stream"], r["next_token"], r["last_timestamp_ms"],
-                          json.loads(r["parser_state"]) if r["parser_state"] else None) for r in rows]
+        return [
+            LogCursor(
+                r["job_id"],
+                r["stream"],
+                r["next_token"],
+                r["last_timestamp_ms"],
+                json.loads(r["parser_state"]) if r["parser_state"] else None,
+            )
+            for r in rows
+        ]
 
-    def save_log_cursor(self, job_id: int, stream: str, *, next_token: str | None = None,
-                        last_timestamp_ms: int | None = None, parser_state: Mapping[str, Any] | None = None) -> None:
+    def save_log_cursor(
+        self,
+        job_id: int,
+        stream: str,
+        *,
+        next_token: str | None = None,
+        last_timestamp_ms: int | None = None,
+        parser_state: Mapping[str, Any] | None = None,
+    ) -> None:
         with self.db.tx() as conn:
             conn.execute(
                 "INSERT INTO log_cursors (job_id, stream, next_token, last_timestamp_ms, parser_state) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(job_id, stream) DO UPDATE SET next_token = excluded.next_token, "
                 "last_timestamp_ms = excluded.last_timestamp_ms, parser_state = excluded.parser_state",
-                (job_id, stream, next_token, last_timestamp_ms,
-                 json.dumps(dict(parser_state)) if parser_state is not None else None),
+                (
+                    job_id,
+                    stream,
+                    next_token,
+                    last_timestamp_ms,
+                    json.dumps(dict(parser_state)) if parser_state is not None else None,
+                ),
             )
 
     # -- recipe cache -----------------------------------------------------------------------------
 
     def cached_recipe(self, model_id: str, model_version: str, region: str) -> str | None:
         """The cached recipe JSON (core.training.recipe.Recipe.to_json) or None."""
-        return self.db.scalar("SELECT data FROM recipes WHERE model_id = ? AND model_version = ? AND region = ?",
-                              (model_id, model_version, region))
+        return self.db.scalar(
+            "SELECT data FROM recipes WHERE model_id = ? AND model_version = ? AND region = ?",
+            (model_id, model_version, region),
+        )
 
     def cache_recipe(self, model_id: str, model_version: str, region: str, data: str) -> None:
         with self.db.tx() as conn:
@@ -270,10 +346,22 @@ class JobsMixin:
         """Endpoint rows as the cost meter needs them (read only; endpoints are managed elsewhere)."""
         from core.store.jobs_records import EndpointBilling
 
-        rows = self.db.query("SELECT name, instance_type, status, price_per_hour, created_at, in_service_at, "
-                             "deleted_at FROM endpoints ORDER BY id")
-        return [EndpointBilling(r["name"], r["instance_type"], r["status"], r["price_per_hour"], r["created_at"],
-                                r["in_service_at"], r["deleted_at"]) for r in rows]
+        rows = self.db.query(
+            "SELECT name, instance_type, status, price_per_hour, created_at, in_service_at, "
+            "deleted_at FROM endpoints ORDER BY id"
+        )
+        return [
+            EndpointBilling(
+                r["name"],
+                r["instance_type"],
+                r["status"],
+                r["price_per_hour"],
+                r["created_at"],
+                r["in_service_at"],
+                r["deleted_at"],
+            )
+            for r in rows
+        ]
 
 
 _RECORDS = frozenset({"Sweep", "Job", "NewJob", "MetricPoint", "LogCursor", "EndpointBilling"})

@@ -1,4 +1,5 @@
 """Records of jobs, sweeps, metric points and log cursors."""
+
 from __future__ import annotations
 
 import json
@@ -73,14 +74,29 @@ class Job:
     def from_row(cls, row: Any) -> Job:
         keys = row.keys()
         return cls(
-            id=row["id"], name=row["name"], sweep_id=row["sweep_id"], dataset_version_id=row["dataset_version_id"],
-            model_id=row["model_id"], model_version=row["model_version"], instance_type=row["instance_type"],
-            hyperparameters=json.loads(row["hyperparameters"] or "{}"), status=row["status"],
-            secondary_status=row["secondary_status"], priority=row["priority"], arn=row["arn"],
-            request=json.loads(row["request"]) if row["request"] else None, output_uri=row["output_uri"],
-            failure_reason=row["failure_reason"], attempts=row["attempts"], next_attempt_at=row["next_attempt_at"],
-            created_at=row["created_at"], launched_at=row["launched_at"], start_time=row["start_time"],
-            end_time=row["end_time"], billable_seconds=row["billable_seconds"], last_modified=row["last_modified"],
+            id=row["id"],
+            name=row["name"],
+            sweep_id=row["sweep_id"],
+            dataset_version_id=row["dataset_version_id"],
+            model_id=row["model_id"],
+            model_version=row["model_version"],
+            instance_type=row["instance_type"],
+            hyperparameters=json.loads(row["hyperparameters"] or "{}"),
+            status=row["status"],
+            secondary_status=row["secondary_status"],
+            priority=row["priority"],
+            arn=row["arn"],
+            request=json.loads(row["request"]) if row["request"] else None,
+            output_uri=row["output_uri"],
+            failure_reason=row["failure_reason"],
+            attempts=row["attempts"],
+            next_attempt_at=row["next_attempt_at"],
+            created_at=row["created_at"],
+            launched_at=row["launched_at"],
+            start_time=row["start_time"],
+            end_time=row["end_time"],
+            billable_seconds=row["billable_seconds"],
+            last_modified=row["last_modified"],
             progress=json.loads(row["progress"]) if "progress" in keys and row["progress"] else None,
             estimated_seconds=row["estimated_seconds"] if "estimated_seconds" in keys else None,
             described_at=row["described_at"] if "described_at" in keys else None,

@@ -1,4 +1,5 @@
 """Session key/value settings and the session log."""
+
 from __future__ import annotations
 
 import json

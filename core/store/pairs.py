@@ -1,4 +1,5 @@
 """Generated Q/A pairs: insert (idempotent per task key), filtered paging, triage with undo."""
+
 from __future__ import annotations
 
 import json
@@ -101,8 +102,18 @@ class PairsMixin:
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO pairs (topic_id, question, answer, kind, status, tags, task_key, provenance, "
                     "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (p.topic_id, p.question, p.answer, p.kind, p.status, json.dumps(list(p.tags)), p.task_key,
-                     json.dumps(p.provenance or {}), now, now),
+                    (
+                        p.topic_id,
+                        p.question,
+                        p.answer,
+                        p.kind,
+                        p.status,
+                        json.dumps(list(p.tags)),
+                        p.task_key,
+                        json.dumps(p.provenance or {}),
+                        now,
+                        now,
+                    ),
                 )
                 ids.append(int(cur.lastrowid) if cur.rowcount else None)
         return ids
@@ -145,14 +156,16 @@ class PairsMixin:
         now = time.time()
         with self.db.tx() as conn:
             for chunk_start in range(0, len(pair_ids), 500):
-                chunk = list(pair_ids[chunk_start:chunk_start + 500])
+                chunk = list(pair_ids[chunk_start : chunk_start + 500])
                 marks = ",".join("?" * len(chunk))
                 conn.execute(
                     f"INSERT INTO pair_edits (pair_id, batch, field, old_value, new_value, at) "
                     f"SELECT id, ?, ?, {field}, ?, ? FROM pairs WHERE id IN ({marks}) AND {field} IS NOT ?",
                     [batch, field, value, now, *chunk, value],
                 )
-                conn.execute(f"UPDATE pairs SET {field} = ?, updated_at = ? WHERE id IN ({marks})", [value, now, *chunk])
+                conn.execute(
+                    f"UPDATE pairs SET {field} = ?, updated_at = ? WHERE id IN ({marks})", [value, now, *chunk]
+                )
         return batch
 
     def set_status(self, pair_ids: Sequence[int], status: str) -> str:
@@ -193,7 +206,9 @@ class PairsMixin:
 
     def set_score(self, pair_id: int, score: float, detail: dict[str, Any]) -> None:
         with self.db.tx() as conn:
-            conn.execute("UPDATE pairs SET score = ?, score_detail = ? WHERE id = ?", (score, json.dumps(detail), pair_id))
+            conn.execute(
+                "UPDATE pairs SET score = ?, score_detail = ? WHERE id = ?", (score, json.dumps(detail), pair_id)
+            )
 
     def pair_status_counts(self) -> dict[str, int]:
         counts = {s: 0 for s in PAIR_STATUSES}
@@ -207,15 +222,16 @@ class PairsMixin:
         holds no GIL (fetching 100,000 rows one by one would wait for the GIL on every row)."""
         where, params = flt.where()
         # the subquery's ORDER BY is kept because it is not flattened into the aggregate
-        text = self.db.scalar(f"SELECT group_concat(id) FROM (SELECT p.id AS id FROM pairs p{where}{flt.order()})",
-                              params)
+        text = self.db.scalar(
+            f"SELECT group_concat(id) FROM (SELECT p.id AS id FROM pairs p{where}{flt.order()})", params
+        )
         return [int(v) for v in text.split(",")] if text else []
 
     def pairs_by_ids(self, pair_ids: Sequence[int]) -> list[Pair]:
         """The pairs with these ids, in the order given (ids no longer stored are skipped)."""
         found: dict[int, Pair] = {}
         for start in range(0, len(pair_ids), 500):
-            chunk = list(pair_ids[start:start + 500])
+            chunk = list(pair_ids[start : start + 500])
             rows = self.db.query(f"SELECT * FROM pairs WHERE id IN ({','.join('?' * len(chunk))})", chunk)
             for row in rows:
                 found[row["id"]] = Pair.from_row(row)
@@ -280,9 +296,11 @@ class PairsMixin:
         by_topic: dict[int | None, int] = {}
         histogram = [0] * (len(ANSWER_LENGTH_EDGES) + 1)
         if lengths:
-            bucket = "CASE " + " ".join(
-                f"WHEN n < {edge} THEN {index}" for index, edge in enumerate(ANSWER_LENGTH_EDGES)
-            ) + f" ELSE {len(ANSWER_LENGTH_EDGES)} END"
+            bucket = (
+                "CASE "
+                + " ".join(f"WHEN n < {edge} THEN {index}" for index, edge in enumerate(ANSWER_LENGTH_EDGES))
+                + f" ELSE {len(ANSWER_LENGTH_EDGES)} END"
+            )
             # LIMIT -1 keeps SQLite from flattening the subquery, so length() runs once per row, not once per WHEN
             rows = self.db.query(
                 f"SELECT status, topic_id, {bucket} AS bucket, COUNT(*) FROM "

@@ -1,4 +1,5 @@
 """Records of prompt versions, playground rounds, runs, samples and rehearsals."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Typed rows handed out by the store. Frozen: safe to pass between threads."""
+
 from __future__ import annotations
 
 import json

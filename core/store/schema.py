@@ -1,4 +1,5 @@
 """Schema migrations of the session store, applied in order. Never edit a released step: add one."""
+
 from __future__ import annotations
 
 MIGRATIONS: list[tuple[int, str, str]] = [

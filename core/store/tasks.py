@@ -1,4 +1,5 @@
 """Generation tasks (resume bookkeeping), runs and per-call LLM usage."""
+
 from __future__ import annotations
 
 import json
@@ -81,18 +82,43 @@ class TasksMixin:
                 (status, time.time(), json.dumps(stats), run_id),
             )
 
-    def record_llm_call(self, *, profile: str, model: str, purpose: str, prompt_tokens: int, completion_tokens: int,
-                        latency_ms: float, cost_usd: float, error: str | None = None, run_id: int | None = None) -> None:
+    def record_llm_call(
+        self,
+        *,
+        profile: str,
+        model: str,
+        purpose: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        latency_ms: float,
+        cost_usd: float,
+        error: str | None = None,
+        run_id: int | None = None,
+    ) -> None:
         with self.db.tx() as conn:
             conn.execute(
                 "INSERT INTO llm_calls (run_id, profile, model, purpose, prompt_tokens, completion_tokens, latency_ms, "
                 "cost_usd, error, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, profile, model, purpose, prompt_tokens, completion_tokens, latency_ms, cost_usd, error, time.time()),
+                (
+                    run_id,
+                    profile,
+                    model,
+                    purpose,
+                    prompt_tokens,
+                    completion_tokens,
+                    latency_ms,
+                    cost_usd,
+                    error,
+                    time.time(),
+                ),
             )
 
     def llm_usage(self, run_id: int | None = None) -> dict[str, float]:
-        sql = ("SELECT COUNT(*), COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0), "
-               "COALESCE(SUM(cost_usd),0) FROM llm_calls")
-        row = self.db.query_one(sql + (" WHERE run_id = ?" if run_id is not None else ""),
-                                (run_id,) if run_id is not None else ())
+        sql = (
+            "SELECT COUNT(*), COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0), "
+            "COALESCE(SUM(cost_usd),0) FROM llm_calls"
+        )
+        row = self.db.query_one(
+            sql + (" WHERE run_id = ?" if run_id is not None else ""), (run_id,) if run_id is not None else ()
+        )
         return {"calls": row[0], "prompt_tokens": row[1], "completion_tokens": row[2], "cost_usd": row[3]}

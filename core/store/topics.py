@@ -1,4 +1,5 @@
 """Topic tree accessors."""
+
 from __future__ import annotations
 
 import time
@@ -9,14 +10,17 @@ from core.store.records import Topic, TopicNode
 
 
 def _topic(row) -> Topic:
-    return Topic(row["id"], row["parent_id"], row["name"], row["description"], row["questions_per_topic"], row["position"])
+    return Topic(
+        row["id"], row["parent_id"], row["name"], row["description"], row["questions_per_topic"], row["position"]
+    )
 
 
 class TopicsMixin:
     db: Database
 
-    def add_topic(self, name: str, parent_id: int | None = None, *, description: str = "",
-                  questions_per_topic: int | None = None) -> int:
+    def add_topic(
+        self, name: str, parent_id: int | None = None, *, description: str = "", questions_per_topic: int | None = None
+    ) -> int:
         with self.db.tx() as conn:
             position = conn.execute(
                 "SELECT COALESCE(MAX(position) + 1, 0) FROM topics WHERE parent_id IS ?", (parent_id,)
@@ -33,7 +37,9 @@ class TopicsMixin:
         return _topic(row) if row else None
 
     def topics(self) -> list[Topic]:
-        return [_topic(r) for r in self.db.query("SELECT * FROM topics ORDER BY parent_id IS NOT NULL, parent_id, position")]
+        return [
+            _topic(r) for r in self.db.query("SELECT * FROM topics ORDER BY parent_id IS NOT NULL, parent_id, position")
+        ]
 
     def rename_topic(self, topic_id: int, name: str) -> None:
         with self.db.tx() as conn:
@@ -57,9 +63,13 @@ class TopicsMixin:
                     raise ValueError("cannot move a topic under itself")
                 row = conn.execute("SELECT parent_id FROM topics WHERE id = ?", (cursor,)).fetchone()
                 cursor = row[0] if row else None
-            siblings = [r[0] for r in conn.execute(
-                "SELECT id FROM topics WHERE parent_id IS ? AND id != ? ORDER BY position", (new_parent_id, topic_id)
-            )]
+            siblings = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM topics WHERE parent_id IS ? AND id != ? ORDER BY position",
+                    (new_parent_id, topic_id),
+                )
+            ]
             index = len(siblings) if position is None else max(0, min(position, len(siblings)))
             siblings.insert(index, topic_id)
             conn.execute("UPDATE topics SET parent_id = ? WHERE id = ?", (new_parent_id, topic_id))
@@ -82,14 +92,19 @@ class TopicsMixin:
         def build(topic: Topic) -> TopicNode:
             kids = [build(child) for child in sorted(children.get(topic.id, []), key=lambda t: t.position)]
             own_q, own_a = counts.get(topic.id, (0, 0))
-            return TopicNode(topic, kids, own_q + sum(k.questions for k in kids), (own_a or 0) + sum(k.accepted for k in kids))
+            return TopicNode(
+                topic, kids, own_q + sum(k.questions for k in kids), (own_a or 0) + sum(k.accepted for k in kids)
+            )
 
         return [build(t) for t in sorted(children.get(None, []), key=lambda t: t.position)]
 
     def leaf_topics(self) -> list[Topic]:
-        return [_topic(r) for r in self.db.query(
-            "SELECT * FROM topics t WHERE NOT EXISTS (SELECT 1 FROM topics c WHERE c.parent_id = t.id) ORDER BY id"
-        )]
+        return [
+            _topic(r)
+            for r in self.db.query(
+                "SELECT * FROM topics t WHERE NOT EXISTS (SELECT 1 FROM topics c WHERE c.parent_id = t.id) ORDER BY id"
+            )
+        ]
 
     def topic_path(self, topic_id: int) -> list[str]:
         names: list[str] = []
@@ -106,18 +121,28 @@ class TopicsMixin:
         """Import a tree of {"name", "description"?, "questions_per_topic"?, "children"?} in one transaction."""
         added = 0
         with self.db.tx() as conn:
+
             def insert(node: dict, parent: int | None, position: int) -> None:
                 nonlocal added
                 cur = conn.execute(
                     "INSERT INTO topics (parent_id, name, description, questions_per_topic, position, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (parent, node["name"], node.get("description", ""), node.get("questions_per_topic"), position, time.time()),
+                    (
+                        parent,
+                        node["name"],
+                        node.get("description", ""),
+                        node.get("questions_per_topic"),
+                        position,
+                        time.time(),
+                    ),
                 )
                 added += 1
                 for i, child in enumerate(node.get("children", [])):
                     insert(child, cur.lastrowid, i)
 
-            start = conn.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM topics WHERE parent_id IS NULL").fetchone()[0]
+            start = conn.execute(
+                "SELECT COALESCE(MAX(position) + 1, 0) FROM topics WHERE parent_id IS NULL"
+            ).fetchone()[0]
             for i, node in enumerate(tree):
                 insert(node, None, start + i)
         return added

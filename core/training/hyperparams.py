@@ -5,6 +5,7 @@ boolean hyperparameters are the strings "True"/"False"; instruction_tuned and ch
 both "True"; on g5 exactly one of int8_quantization and enable_fsdp is "True"; target_modules is a
 comma list of projection names without spaces. Every problem is a :class:`FieldError`.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -42,10 +43,12 @@ def validate_job_name(name: str) -> list[FieldError]:
     if len(name) > JOB_NAME_MAX:
         return [FieldError("job_name", f"is {len(name)} characters long; at most {JOB_NAME_MAX}")]
     if not JOB_NAME_PATTERN.match(name):
-        return [FieldError(
-            "job_name",
-            "may contain only letters, digits and hyphens, and must start and end with a letter or digit",
-        )]
+        return [
+            FieldError(
+                "job_name",
+                "may contain only letters, digits and hyphens, and must start and end with a letter or digit",
+            )
+        ]
     return []
 
 
@@ -75,17 +78,21 @@ def validate_hyperparameters(
 
     instance_ok = instance_type in recipe.supported_training_instance_types
     if not instance_ok:
-        errors.append(FieldError(
-            "instance_type",
-            f"{instance_type!r} is not supported for training {recipe.model_id}; "
-            f"supported: {', '.join(recipe.supported_training_instance_types)}",
-        ))
+        errors.append(
+            FieldError(
+                "instance_type",
+                f"{instance_type!r} is not supported for training {recipe.model_id}; "
+                f"supported: {', '.join(recipe.supported_training_instance_types)}",
+            )
+        )
     elif recipe.eula_required and recipe.gated_artifact_for(instance_type) is None:
-        errors.append(FieldError(
-            "instance_type",
-            f"the JumpStart spec of {recipe.model_id} has no training artifact for the "
-            f"{instance_family(instance_type)} family",
-        ))
+        errors.append(
+            FieldError(
+                "instance_type",
+                f"the JumpStart spec of {recipe.model_id} has no training artifact for the "
+                f"{instance_family(instance_type)} family",
+            )
+        )
 
     merged = recipe.defaults_for(instance_type if instance_ok else None)
     merged.update({k: v for k, v in params.items() if k not in bad and isinstance(v, str)})
@@ -164,31 +171,39 @@ def _cross_field_problems(
     instruction = merged.get("instruction_tuned") == "True"
     chat = merged.get("chat_dataset") == "True"
     if instruction and chat:
-        errors.append(FieldError(
-            blame("chat_dataset", "instruction_tuned"),
-            'instruction_tuned and chat_dataset cannot both be "True"',
-        ))
+        errors.append(
+            FieldError(
+                blame("chat_dataset", "instruction_tuned"),
+                'instruction_tuned and chat_dataset cannot both be "True"',
+            )
+        )
 
     if instance_family(instance_type) == "g5" and "int8_quantization" in merged and "enable_fsdp" in merged:
         flags = (merged["int8_quantization"] == "True", merged["enable_fsdp"] == "True")
         if flags[0] == flags[1]:
             state = "both are" if flags[0] else "neither is"
-            errors.append(FieldError(
-                blame("int8_quantization", "enable_fsdp"),
-                f'on g5 instances exactly one of int8_quantization and enable_fsdp must be "True" ({state})',
-            ))
+            errors.append(
+                FieldError(
+                    blame("int8_quantization", "enable_fsdp"),
+                    f'on g5 instances exactly one of int8_quantization and enable_fsdp must be "True" ({state})',
+                )
+            )
 
     if dataset_format is not None:
         flag = DATASET_FORMATS.get(dataset_format)
         if flag is None:
-            errors.append(FieldError(
-                "dataset_format",
-                f"unknown dataset format {dataset_format!r}; expected {' or '.join(DATASET_FORMATS)}",
-            ))
+            errors.append(
+                FieldError(
+                    "dataset_format",
+                    f"unknown dataset format {dataset_format!r}; expected {' or '.join(DATASET_FORMATS)}",
+                )
+            )
         elif flag in merged and merged.get(flag) != "True":
-            errors.append(FieldError(
-                flag, f'must be "True" for a dataset in {dataset_format} format (it is {merged.get(flag)!r})'
-            ))
+            errors.append(
+                FieldError(
+                    flag, f'must be "True" for a dataset in {dataset_format} format (it is {merged.get(flag)!r})'
+                )
+            )
     return errors
 
 

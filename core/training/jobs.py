@@ -14,6 +14,7 @@ Polling is cheap: one ListTrainingJobs over the session's name prefix per round,
 DescribeTrainingJob only for jobs whose status changed (or, when the listing lacks the secondary
 status, whose LastModifiedTime changed, at most once per `describe_interval`).
 """
+
 from __future__ import annotations
 
 import random
@@ -59,22 +60,53 @@ from core.training.sweep import SweepError, Value, expand, parse_param, parse_va
 
 PREFIX_META_KEY = "jobs.name_prefix"
 EULA_META_KEY = "jobs.eula_accepted"
-REQUEUE_CODES = frozenset({"ResourceLimitExceeded", "CapacityError", "InsufficientCapacityError",
-                           "InsufficientInstanceCapacity", "ServiceUnavailable", "InternalFailure",
-                           "InternalServerError"})
-ACCOUNT_CODES = frozenset({"AccessDenied", "AccessDeniedException", "ExpiredToken", "ExpiredTokenException",
-                           "InvalidClientTokenId", "UnrecognizedClientException", "InvalidSignatureException",
-                           "SignatureDoesNotMatch", "IncompleteSignature", "MissingAuthenticationToken",
-                           "RequestExpired"})
+REQUEUE_CODES = frozenset(
+    {
+        "ResourceLimitExceeded",
+        "CapacityError",
+        "InsufficientCapacityError",
+        "InsufficientInstanceCapacity",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalServerError",
+    }
+)
+ACCOUNT_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "RequestExpired",
+    }
+)
 """Credential and permission errors: about the caller, not the job; every launch would fail alike."""
 STALE_LAUNCH_SECONDS = 120.0
-AWS_TIMING = {"metric_period": 60, "metric_settle_seconds": 60.0, "describe_interval": 30.0, "backoff_base": 30.0,
-              "initial_log_settle_seconds": 5.0}
-EMULATOR_TIMING = {"metric_period": 1, "metric_settle_seconds": 2.0, "describe_interval": 5.0, "backoff_base": 2.0,
-                   "initial_log_settle_seconds": 1.0}
+AWS_TIMING = {
+    "metric_period": 60,
+    "metric_settle_seconds": 60.0,
+    "describe_interval": 30.0,
+    "backoff_base": 30.0,
+    "initial_log_settle_seconds": 5.0,
+}
+EMULATOR_TIMING = {
+    "metric_period": 1,
+    "metric_settle_seconds": 2.0,
+    "describe_interval": 5.0,
+    "backoff_base": 2.0,
+    "initial_log_settle_seconds": 1.0,
+}
 TAG_SESSION, TAG_DATASET, TAG_SWEEP = "tunedeck:session", "tunedeck:dataset", "tunedeck:sweep"
-DATASET_FLAGS = {"instruction": {"instruction_tuned": "True", "chat_dataset": "False"},
-                 "chat": {"chat_dataset": "True", "instruction_tuned": "False"}}
+DATASET_FLAGS = {
+    "instruction": {"instruction_tuned": "True", "chat_dataset": "False"},
+    "chat": {"chat_dataset": "True", "instruction_tuned": "False"},
+}
 
 
 class JobsError(Exception):
@@ -102,7 +134,7 @@ def session_prefix(store: Any) -> str:
 def next_job_names(store: Any, prefix: str, count: int) -> list[str]:
     serial = 0
     for name in store.job_names():
-        tail = name[len(prefix):] if name.startswith(prefix) else ""
+        tail = name[len(prefix) :] if name.startswith(prefix) else ""
         if tail.isdigit():
             serial = max(serial, int(tail))
     return [f"{prefix}{serial + i:03d}" for i in range(1, count + 1)]
@@ -156,17 +188,32 @@ class SweepPlan:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "model_id": self.model_id, "model_version": self.model_version, "instance_type": self.instance_type,
-            "dataset": self.dataset.hash, "dataset_format": self.dataset.format, "mode": self.spec.mode,
-            "jobs": [{"hyperparameters": j.hyperparameters, "estimated_seconds": round(j.estimated_seconds, 1),
-                      "estimated_cost_usd": None if j.estimated_cost is None else round(j.estimated_cost, 2)}
-                     for j in self.jobs],
-            "job_count": len(self.jobs), "slots": self.slots.slots, "slots_source": self.slots.source,
-            "price_per_hour": self.price_per_hour, "instance_seconds": round(self.instance_seconds, 1),
+            "model_id": self.model_id,
+            "model_version": self.model_version,
+            "instance_type": self.instance_type,
+            "dataset": self.dataset.hash,
+            "dataset_format": self.dataset.format,
+            "mode": self.spec.mode,
+            "jobs": [
+                {
+                    "hyperparameters": j.hyperparameters,
+                    "estimated_seconds": round(j.estimated_seconds, 1),
+                    "estimated_cost_usd": None if j.estimated_cost is None else round(j.estimated_cost, 2),
+                }
+                for j in self.jobs
+            ],
+            "job_count": len(self.jobs),
+            "slots": self.slots.slots,
+            "slots_source": self.slots.source,
+            "price_per_hour": self.price_per_hour,
+            "instance_seconds": round(self.instance_seconds, 1),
             "wall_seconds": round(self.wall_seconds, 1),
             "total_cost_usd": None if self.total_cost is None else round(self.total_cost, 2),
-            "estimate_refinement": round(self.refinement, 4), "eula_required": self.eula_required,
-            "eula_uri": self.eula_uri, "eula_accepted": self.eula_accepted, "warnings": list(self.warnings),
+            "estimate_refinement": round(self.refinement, 4),
+            "eula_required": self.eula_required,
+            "eula_uri": self.eula_uri,
+            "eula_accepted": self.eula_accepted,
+            "warnings": list(self.warnings),
         }
 
     def summary_lines(self) -> list[str]:
@@ -184,8 +231,10 @@ class SweepPlan:
             lines.append(f"(estimates scaled by {self.refinement:.3g} from finished jobs)")
         for i, job in enumerate(self.jobs, 1):
             each = "" if job.estimated_cost is None else f"  ${job.estimated_cost:,.2f}"
-            lines.append(f"  {i:>3}. {summarize(job.hyperparameters) or '(spec defaults)'}  "
-                         f"~{format_duration(job.estimated_seconds)}{each}")
+            lines.append(
+                f"  {i:>3}. {summarize(job.hyperparameters) or '(spec defaults)'}  "
+                f"~{format_duration(job.estimated_seconds)}{each}"
+            )
         if self.eula_required and not self.eula_accepted:  # (replace(plan, eula_accepted=True) once accepted)
             where = f" ({self.eula_uri})" if self.eula_uri else ""
             lines.append(f"{self.model_id} is gated: accept its EULA{where} to launch")
@@ -225,14 +274,20 @@ class TickSummary:
 
     @property
     def changed(self) -> bool:
-        return bool(self.launched or self.requeued or self.failed_to_launch or self.status_changes
-                    or self.new_points)
+        return bool(self.launched or self.requeued or self.failed_to_launch or self.status_changes or self.new_points)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"launched": self.launched, "requeued": self.requeued, "failed_to_launch": self.failed_to_launch,
-                "status_changes": [list(c) for c in self.status_changes], "finished": self.finished,
-                "new_points": self.new_points, "throttled": self.throttled, "errors": self.errors,
-                "api_calls": dict(self.api_calls)}
+        return {
+            "launched": self.launched,
+            "requeued": self.requeued,
+            "failed_to_launch": self.failed_to_launch,
+            "status_changes": [list(c) for c in self.status_changes],
+            "finished": self.finished,
+            "new_points": self.new_points,
+            "throttled": self.throttled,
+            "errors": self.errors,
+            "api_calls": dict(self.api_calls),
+        }
 
 
 @dataclass(frozen=True)
@@ -254,15 +309,26 @@ class JobRow:
     def as_dict(self) -> dict[str, Any]:
         job = self.job
         return {
-            "name": job.name, "status": job.status, "secondary_status": job.secondary_status,
-            "instance_type": job.instance_type, "priority": job.priority, "hyperparameters": job.hyperparameters,
-            "summary": self.summary, "elapsed_s": self.elapsed_s, "eta_s": self.eta_s,
+            "name": job.name,
+            "status": job.status,
+            "secondary_status": job.secondary_status,
+            "instance_type": job.instance_type,
+            "priority": job.priority,
+            "hyperparameters": job.hyperparameters,
+            "summary": self.summary,
+            "elapsed_s": self.elapsed_s,
+            "eta_s": self.eta_s,
             "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 4),
             "train_epoch_losses": list(self.curves.train_epoch_losses),
-            "eval_epoch_losses": list(self.curves.eval_epoch_losses), "best_eval_epoch": self.best_eval_epoch,
-            "step_losses": len(self.curves.step_losses), "overfitting": self.assessment.flagged,
-            "overfit_reasons": self.assessment.reasons, "suggestion": self.assessment.suggestion,
-            "failure_reason": job.failure_reason, "attempts": job.attempts, "next_attempt_at": job.next_attempt_at,
+            "eval_epoch_losses": list(self.curves.eval_epoch_losses),
+            "best_eval_epoch": self.best_eval_epoch,
+            "step_losses": len(self.curves.step_losses),
+            "overfitting": self.assessment.flagged,
+            "overfit_reasons": self.assessment.reasons,
+            "suggestion": self.assessment.suggestion,
+            "failure_reason": job.failure_reason,
+            "attempts": job.attempts,
+            "next_attempt_at": job.next_attempt_at,
         }
 
 
@@ -326,13 +392,21 @@ class JobsService:
         self._recipe_loader = recipe_loader
         self._recipes: dict[tuple[str, str, str], Any] = {}
         self.prefix = session_prefix(store)
-        self.quotas = QuotaLookup(config.jumpstart.quotas, lambda: self.client("service-quotas"), store=store,
-                                  clock=clock)
-        self.metrics = MetricsPoller(store, self.client, name_prefix=self.prefix, period=metric_period,
-                                     metric_settle_seconds=metric_settle_seconds,
-                                     log_settle_seconds=log_settle_seconds, clock=clock,
-                                     initial_log_settle_seconds=timing["initial_log_settle_seconds"]
-                                     if initial_log_settle_seconds is None else initial_log_settle_seconds)
+        self.quotas = QuotaLookup(
+            config.jumpstart.quotas, lambda: self.client("service-quotas"), store=store, clock=clock
+        )
+        self.metrics = MetricsPoller(
+            store,
+            self.client,
+            name_prefix=self.prefix,
+            period=metric_period,
+            metric_settle_seconds=metric_settle_seconds,
+            log_settle_seconds=log_settle_seconds,
+            clock=clock,
+            initial_log_settle_seconds=timing["initial_log_settle_seconds"]
+            if initial_log_settle_seconds is None
+            else initial_log_settle_seconds,
+        )
 
     # -- clients ---------------------------------------------------------------------------------
 
@@ -347,8 +421,13 @@ class JobsService:
 
                 from core.aws_identity import aws_client
 
-                client = aws_client(self.config.aws, service, config=BotoConfig(
-                    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30))
+                client = aws_client(
+                    self.config.aws,
+                    service,
+                    config=BotoConfig(
+                        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30
+                    ),
+                )
             client.meta.events.register("before-call", self._count_call)
             self._clients[service] = client
         return client
@@ -384,8 +463,9 @@ class JobsService:
             if self._recipe_loader is not None:
                 recipe = self._recipe_loader(model_id, version, region)
             else:
-                recipe = load_recipe(model_id, version, region, spec_root=self.spec_root,
-                                     profile=self.config.aws.profile)
+                recipe = load_recipe(
+                    model_id, version, region, spec_root=self.spec_root, profile=self.config.aws.profile
+                )
             data = recipe.to_json()
             self.store.cache_recipe(model_id, version, region, data)
             if recipe.model_version != version:
@@ -429,8 +509,9 @@ class JobsService:
         except RecipeError as exc:
             raise JobsError(str(exc)) from None
         fixed = {**DATASET_FLAGS.get(dataset.format, {}), **spec.fixed}
-        jobs, warnings = expand(spec.params, mode=spec.mode, fixed=fixed,
-                                defaults=recipe.defaults_for(spec.instance_type))
+        jobs, warnings = expand(
+            spec.params, mode=spec.mode, fixed=fixed, defaults=recipe.defaults_for(spec.instance_type)
+        )
         problems: dict[str, list[int]] = {}
         for number, hyperparameters in enumerate(jobs, 1):
             for error in validate_hyperparameters(recipe, hyperparameters, spec.instance_type, dataset.format):
@@ -438,10 +519,14 @@ class JobsService:
         if not dataset.train_s3_uri:
             problems.setdefault(f"dataset: version {dataset.hash} has not been uploaded to S3", [])
         if problems:
-            raise SweepError([message if not numbers or len(numbers) == len(jobs)
-                              else f"{message} (job{'s' if len(numbers) > 1 else ''} "
-                                   f"{', '.join(map(str, numbers))})"
-                              for message, numbers in problems.items()])
+            raise SweepError(
+                [
+                    message
+                    if not numbers or len(numbers) == len(jobs)
+                    else f"{message} (job{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))})"
+                    for message, numbers in problems.items()
+                ]
+            )
         size = DatasetSize.from_counts(dataset.counts)
         factor = refinement_factor(finished_runs(self.store.jobs()), recipe.model_id, spec.instance_type)
         planned = []
@@ -454,23 +539,37 @@ class JobsService:
         if slots.slots == 0:
             notes.append(f"the quota '{slots.quota_name}' is 0: jobs wait in the queue until it is raised")
         elif slots.source == "unknown":
-            notes.append(f"could not look up '{slots.quota_name}'; assuming {slots.slots} slot "
-                         "(set [jumpstart.quotas] in the config)")
+            notes.append(
+                f"could not look up '{slots.quota_name}'; assuming {slots.slots} slot "
+                "(set [jumpstart.quotas] in the config)"
+            )
         instance_seconds = sum(j.estimated_seconds for j in planned)
         costs = [j.estimated_cost for j in planned]
         return SweepPlan(
-            spec=spec, model_id=recipe.model_id, model_version=recipe.model_version,
-            instance_type=spec.instance_type, dataset=dataset, jobs=tuple(planned), slots=slots,
-            price_per_hour=self.prices.price(spec.instance_type), instance_seconds=instance_seconds,
+            spec=spec,
+            model_id=recipe.model_id,
+            model_version=recipe.model_version,
+            instance_type=spec.instance_type,
+            dataset=dataset,
+            jobs=tuple(planned),
+            slots=slots,
+            price_per_hour=self.prices.price(spec.instance_type),
+            instance_seconds=instance_seconds,
             wall_seconds=wall_clock_seconds([j.estimated_seconds for j in planned], max(1, slots.slots)),
             total_cost=None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
-            refinement=factor, eula_required=bool(recipe.eula_required), eula_uri=recipe.eula_uri,
-            eula_accepted=self.eula_accepted(recipe.model_id), warnings=tuple(notes),
+            refinement=factor,
+            eula_required=bool(recipe.eula_required),
+            eula_uri=recipe.eula_uri,
+            eula_accepted=self.eula_accepted(recipe.model_id),
+            warnings=tuple(notes),
         )
 
     def _check_launch_settings(self) -> None:
-        missing = [key for key, value in (("aws.role_arn", self.config.aws.role_arn),
-                                          ("aws.s3_bucket", self.config.aws.s3_bucket)) if not value]
+        missing = [
+            key
+            for key, value in (("aws.role_arn", self.config.aws.role_arn), ("aws.s3_bucket", self.config.aws.s3_bucket))
+            if not value
+        ]
         if missing:
             raise JobsError(f"set {' and '.join(missing)} in the config before launching training jobs")
 
@@ -481,21 +580,36 @@ class JobsService:
             self._check_launch_settings()
             if plan.eula_required and not (accept_eula or self.eula_accepted(plan.model_id)):
                 where = f" at {plan.eula_uri}" if plan.eula_uri else ""
-                raise EulaRequiredError(f"{plan.model_id} is gated: read its EULA{where} and accept it to launch "
-                                        "(--accept-eula)")
+                raise EulaRequiredError(
+                    f"{plan.model_id} is gated: read its EULA{where} and accept it to launch (--accept-eula)"
+                )
             if accept_eula and plan.eula_required:
                 self.accept_eula(plan.model_id)
             names = next_job_names(self.store, self.prefix, len(plan.jobs))
-            spec = {"model_id": plan.model_id, "model_version": plan.model_version,
-                    "instance_type": plan.instance_type, "dataset": plan.dataset.hash, "mode": plan.spec.mode,
-                    "params": {n: [str(v) for v in values] for n, values in plan.spec.params},
-                    "fixed": dict(plan.spec.fixed), "estimated_cost_usd": plan.total_cost,
-                    "estimated_wall_seconds": plan.wall_seconds}
-            new = [NewJob(name=name, model_id=plan.model_id, model_version=plan.model_version,
-                          instance_type=plan.instance_type, hyperparameters=job.hyperparameters,
-                          dataset_version_id=plan.dataset.id, priority=priority,
-                          estimated_seconds=job.raw_estimated_seconds)
-                   for name, job in zip(names, plan.jobs)]
+            spec = {
+                "model_id": plan.model_id,
+                "model_version": plan.model_version,
+                "instance_type": plan.instance_type,
+                "dataset": plan.dataset.hash,
+                "mode": plan.spec.mode,
+                "params": {n: [str(v) for v in values] for n, values in plan.spec.params},
+                "fixed": dict(plan.spec.fixed),
+                "estimated_cost_usd": plan.total_cost,
+                "estimated_wall_seconds": plan.wall_seconds,
+            }
+            new = [
+                NewJob(
+                    name=name,
+                    model_id=plan.model_id,
+                    model_version=plan.model_version,
+                    instance_type=plan.instance_type,
+                    hyperparameters=job.hyperparameters,
+                    dataset_version_id=plan.dataset.id,
+                    priority=priority,
+                    estimated_seconds=job.raw_estimated_seconds,
+                )
+                for name, job in zip(names, plan.jobs)
+            ]
             return self.store.add_sweep(spec, new)
 
     def clone_job(self, name: str, changes: Mapping[str, str], *, instance_type: str | None = None) -> Job:
@@ -528,10 +642,19 @@ class JobsService:
             size = DatasetSize.from_counts(dataset.counts if dataset else None)
             raw = estimate_job_seconds(source.model_id, instance, params, size)
             new_name = next_job_names(self.store, self.prefix, 1)[0]
-            return self.store.add_job(NewJob(
-                name=new_name, model_id=source.model_id, model_version=source.model_version, instance_type=instance,
-                hyperparameters=params, sweep_id=source.sweep_id, dataset_version_id=source.dataset_version_id,
-                priority=source.priority, estimated_seconds=raw))
+            return self.store.add_job(
+                NewJob(
+                    name=new_name,
+                    model_id=source.model_id,
+                    model_version=source.model_version,
+                    instance_type=instance,
+                    hyperparameters=params,
+                    sweep_id=source.sweep_id,
+                    dataset_version_id=source.dataset_version_id,
+                    priority=source.priority,
+                    estimated_seconds=raw,
+                )
+            )
 
     # -- queue operations ------------------------------------------------------------------------
 
@@ -555,7 +678,9 @@ class JobsService:
                     self.client("sagemaker").stop_training_job(TrainingJobName=name)
                 except ClientError as exc:
                     self._refresh_one(job)
-                    raise JobsError(f"cannot stop {name}: {exc.response.get('Error', {}).get('Message', exc)}") from None
+                    raise JobsError(
+                        f"cannot stop {name}: {exc.response.get('Error', {}).get('Message', exc)}"
+                    ) from None
                 except BotoCoreError as exc:
                     raise JobsError(f"cannot stop {name}: {exc}") from None
                 self.store.update_job(job.id, status=STOPPING, secondary_status="Stopping")
@@ -629,9 +754,14 @@ class JobsService:
             self._reconcile(summary)
             return summary
 
-    def watch(self, *, interval: float = 5.0, until_idle: bool = True,
-              on_tick: Callable[[TickSummary], None] | None = None,
-              stop: threading.Event | None = None) -> None:
+    def watch(
+        self,
+        *,
+        interval: float = 5.0,
+        until_idle: bool = True,
+        on_tick: Callable[[TickSummary], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
         """Tick every `interval` seconds until nothing is queued, running or left to fetch."""
         stop = stop or threading.Event()
         while not stop.is_set():
@@ -651,8 +781,12 @@ class JobsService:
     def _list_jobs(self, wanted: set[str]) -> dict[str, dict[str, Any]]:
         """The session's jobs from ListTrainingJobs (newest first), stopping once `wanted` are all seen.
         (No CreationTimeAfter filter: moto's server fails on it.)"""
-        kwargs: dict[str, Any] = {"NameContains": self.prefix, "MaxResults": 100, "SortBy": "CreationTime",
-                                  "SortOrder": "Descending"}
+        kwargs: dict[str, Any] = {
+            "NameContains": self.prefix,
+            "MaxResults": 100,
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+        }
         found: dict[str, dict[str, Any]] = {}
         client = self.client("sagemaker")
         while True:
@@ -729,8 +863,12 @@ class JobsService:
                     self.store.requeue_job(job.id, None, "launch was interrupted; queued again")
                     summary.status_changes.append((job.name, job.status, QUEUED))
                 else:
-                    self.store.update_job(job.id, status=FAILED, monitor_done=1,
-                                          failure_reason="SageMaker has no record of this job any more")
+                    self.store.update_job(
+                        job.id,
+                        status=FAILED,
+                        monitor_done=1,
+                        failure_reason="SageMaker has no record of this job any more",
+                    )
                     summary.status_changes.append((job.name, job.status, FAILED))
                     summary.finished.append(job.name)
             else:
@@ -744,9 +882,13 @@ class JobsService:
         now = self.clock()
         status = d.get("TrainingJobStatus", job.status)
         fields: dict[str, Any] = {
-            "status": status, "secondary_status": d.get("SecondaryStatus"), "arn": d.get("TrainingJobArn", job.arn),
-            "start_time": _ts(d.get("TrainingStartTime")), "end_time": _ts(d.get("TrainingEndTime")),
-            "last_modified": _ts(d.get("LastModifiedTime")), "described_at": now,
+            "status": status,
+            "secondary_status": d.get("SecondaryStatus"),
+            "arn": d.get("TrainingJobArn", job.arn),
+            "start_time": _ts(d.get("TrainingStartTime")),
+            "end_time": _ts(d.get("TrainingEndTime")),
+            "last_modified": _ts(d.get("LastModifiedTime")),
+            "described_at": now,
             "billable_seconds": d.get("BillableTimeInSeconds"),
         }
         if d.get("FailureReason") or status == FAILED:
@@ -834,10 +976,17 @@ class JobsService:
             if dataset is None or not dataset.train_s3_uri:
                 raise JobsError("its dataset version is missing or was never uploaded to S3")
             request = build_training_request(
-                recipe, job_name=job.name, role_arn=self.config.aws.role_arn, instance_type=job.instance_type,
-                hyperparameters=job.hyperparameters, train_s3_uri=dataset.train_s3_uri,
-                validation_s3_uri=dataset.validation_s3_uri, output_s3_uri=self.output_uri(),
-                accept_eula=self.eula_accepted(recipe.model_id), tags=self._tags(job, dataset))
+                recipe,
+                job_name=job.name,
+                role_arn=self.config.aws.role_arn,
+                instance_type=job.instance_type,
+                hyperparameters=job.hyperparameters,
+                train_s3_uri=dataset.train_s3_uri,
+                validation_s3_uri=dataset.validation_s3_uri,
+                output_s3_uri=self.output_uri(),
+                accept_eula=self.eula_accepted(recipe.model_id),
+                tags=self._tags(job, dataset),
+            )
         except (JobsError, RecipeError, TrainingRequestError, ValueError) as exc:
             self.store.update_job(job.id, status=FAILED, failure_reason=f"not launched: {exc}", monitor_done=1)
             summary.failed_to_launch.append(job.name)
@@ -852,8 +1001,10 @@ class JobsService:
                 self.store.requeue_job(job.id, now + self._backoff(job.attempts), f"{code}: {message}")
                 summary.requeued.append(job.name)
                 if code in ACCOUNT_CODES:
-                    summary.errors.append(f"sagemaker: {code}: {message} (jobs stay queued until the AWS "
-                                          "credentials or permissions are fixed)")
+                    summary.errors.append(
+                        f"sagemaker: {code}: {message} (jobs stay queued until the AWS "
+                        "credentials or permissions are fixed)"
+                    )
                     return "halted"
                 return "requeued"
             if code == "ResourceInUse":  # created by an earlier, interrupted attempt
@@ -872,10 +1023,19 @@ class JobsService:
             summary.requeued.append(job.name)
             return "requeued"
         launch_ms = int(now * 1000)
-        self.store.update_job(job.id, status=IN_PROGRESS, secondary_status="Starting",
-                              arn=response.get("TrainingJobArn"), request=request, output_uri=self.output_uri(),
-                              failure_reason=None, next_attempt_at=None, logs_cursor_ms=launch_ms,
-                              metrics_cursor_ms=launch_ms, launched_at=now)
+        self.store.update_job(
+            job.id,
+            status=IN_PROGRESS,
+            secondary_status="Starting",
+            arn=response.get("TrainingJobArn"),
+            request=request,
+            output_uri=self.output_uri(),
+            failure_reason=None,
+            next_attempt_at=None,
+            logs_cursor_ms=launch_ms,
+            metrics_cursor_ms=launch_ms,
+            launched_at=now,
+        )
         summary.launched.append(job.name)
         summary.status_changes.append((job.name, LAUNCHING, IN_PROGRESS))
         return "launched"
@@ -885,13 +1045,22 @@ class JobsService:
     def rows(self, now: float | None = None, *, jobs: Sequence[Job] | None = None) -> list[JobRow]:
         now = self.clock() if now is None else now
         rows = []
-        for job in (self.store.jobs() if jobs is None else jobs):
+        for job in self.store.jobs() if jobs is None else jobs:
             curves = job_curves(self.store, job.id)
-            rows.append(JobRow(job=job, summary=summarize(job.hyperparameters), elapsed_s=job.elapsed_seconds(now),
-                               eta_s=job_eta_seconds(job, now), cost_usd=job_cost(job, self.prices, now),
-                               curves=curves, assessment=curves.assessment()))
+            rows.append(
+                JobRow(
+                    job=job,
+                    summary=summarize(job.hyperparameters),
+                    elapsed_s=job.elapsed_seconds(now),
+                    eta_s=job_eta_seconds(job, now),
+                    cost_usd=job_cost(job, self.prices, now),
+                    curves=curves,
+                    assessment=curves.assessment(),
+                )
+            )
         return rows
 
     def cost_meter(self, now: float | None = None) -> Any:
-        return cost_meter(self.store.jobs(), self.store.endpoints_for_billing(), self.prices,
-                          self.clock() if now is None else now)
+        return cost_meter(
+            self.store.jobs(), self.store.endpoints_for_billing(), self.prices, self.clock() if now is None else now
+        )

@@ -18,6 +18,7 @@ Two kinds of lines matter (jumpstart-aws.md section 3):
 
 Feed messages in log order, one :class:`LogParser` per job (or per log stream).
 """
+
 from __future__ import annotations
 
 import math
@@ -83,7 +84,7 @@ Point = StepPoint | EpochPoint
 
 
 def metric_kind(metric_name: str) -> str | None:
-    """"train_loss", "eval_loss", "eval_ppl" for the JumpStart metric names (and close variants)."""
+    """ "train_loss", "eval_loss", "eval_ppl" for the JumpStart metric names (and close variants)."""
     name = metric_name.lower().replace("_", "-")
     for kind in ("train-loss", "eval-loss", "eval-ppl"):
         if name.endswith(kind):
@@ -114,8 +115,12 @@ def compile_metric_definitions(
 class LogParser:
     """Stateful, incremental parser for one training job's log messages."""
 
-    def __init__(self, metric_definitions: Iterable[Mapping[str, str] | tuple[str, str]]
-                 = DEFAULT_METRIC_DEFINITIONS, *, state: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        metric_definitions: Iterable[Mapping[str, str] | tuple[str, str]] = DEFAULT_METRIC_DEFINITIONS,
+        *,
+        state: Mapping[str, Any] | None = None,
+    ) -> None:
         self._metrics = compile_metric_definitions(metric_definitions)
         self._step_epoch: int | None = None  # epoch of the latest step line
         self._seen_steps: set[tuple[int, int]] = set()

@@ -29,6 +29,7 @@ happens when a job joins late, e.g. one adopted from another machine).
 The JumpStart metric regexes fire once per epoch (shared/reference/jumpstart-aws.md section 3):
 per-epoch losses come from the log lines first and from CloudWatch metrics where the logs miss one.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,9 +57,17 @@ MAX_LOG_SETTLE_SECONDS = 120.0
 LAG_MARGIN, LAG_SLACK_MS, LAG_DECAY = 1.25, 150, 0.8
 """settle >= LAG_MARGIN x the largest recent ingestion lag + LAG_SLACK_MS; the remembered lag decays by
 (1 - LAG_DECAY) a poll when smaller lags follow."""
-THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException",
-                              "RequestLimitExceeded", "ProvisionedThroughputExceededException",
-                              "LimitExceededException", "SlowDown"})
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "LimitExceededException",
+        "SlowDown",
+    }
+)
 
 
 def error_code(exc: BaseException) -> str:
@@ -126,8 +135,11 @@ class MetricsPoller:
 
     def monitored_jobs(self) -> list[Job]:
         """Launched jobs whose logs or metrics may still hold something not fetched."""
-        return [j for j in self.store.jobs() if not j.monitor_done and j.arn is not None
-                and (j.is_running or j.status in FINAL_STATUSES)]
+        return [
+            j
+            for j in self.store.jobs()
+            if not j.monitor_done and j.arn is not None and (j.is_running or j.status in FINAL_STATUSES)
+        ]
 
     def poll(self, jobs: Sequence[Job] | None = None) -> MetricsRound:
         rnd = MetricsRound()
@@ -176,7 +188,9 @@ class MetricsPoller:
         learned = self.store.get_meta(LAG_META_KEY)
         if learned is None:
             return int(self.initial_log_settle * 1000)
-        return int(max(self.log_settle * 1000, min(MAX_LOG_SETTLE_SECONDS * 1000, LAG_MARGIN * float(learned) + LAG_SLACK_MS)))
+        return int(
+            max(self.log_settle * 1000, min(MAX_LOG_SETTLE_SECONDS * 1000, LAG_MARGIN * float(learned) + LAG_SLACK_MS))
+        )
 
     def _learn_lag(self, observed_ms: int | None) -> None:
         """Remember the largest recent ingestion lag; it decays by 10% a poll when smaller ones follow."""
@@ -188,8 +202,9 @@ class MetricsPoller:
         if stored is None or abs(updated - previous) >= 50:
             self.store.set_meta(LAG_META_KEY, int(updated))
 
-    def _filter_events(self, client: Any, rnd: MetricsRound, start: int, end: int, *, prefix: str = "",
-                       streams: Sequence[str] = ()) -> list[dict[str, Any]]:
+    def _filter_events(
+        self, client: Any, rnd: MetricsRound, start: int, end: int, *, prefix: str = "", streams: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
         """Every event with start <= timestamp < end of the streams under `prefix`, or of the named
         `streams` (all pages)."""
         kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "startTime": start, "endTime": end - 1}
@@ -245,10 +260,13 @@ class MetricsPoller:
             # A stream seen for the first time may hold lines from before the window (written before
             # its container's log agent caught up): read those once, from the job's launch, in one
             # call naming the new streams (at most 100 names a call).
-            late = sorted((self._initial_ms(jobs_by_id[job_id]), stream, job_id) for job_id, stream in new_streams
-                          if self._initial_ms(jobs_by_id[job_id]) < start)
+            late = sorted(
+                (self._initial_ms(jobs_by_id[job_id]), stream, job_id)
+                for job_id, stream in new_streams
+                if self._initial_ms(jobs_by_id[job_id]) < start
+            )
             for first in range(0, len(late), MAX_STREAMS_PER_CALL):
-                chunk = late[first:first + MAX_STREAMS_PER_CALL]
+                chunk = late[first : first + MAX_STREAMS_PER_CALL]
                 owner = {stream: (job_id, initial) for initial, stream, job_id in chunk}
                 for event in self._filter_events(client, rnd, chunk[0][0], start, streams=list(owner)):
                     job_id, initial = owner.get(event.get("logStreamName", ""), (None, 0))
@@ -269,21 +287,34 @@ class MetricsPoller:
         progress: dict[int, dict[str, Any]] = {}
         for (job_id, stream), stream_events in events.items():
             job = jobs_by_id[job_id]
-            parser = LogParser(job.metric_definitions() or DEFAULT_METRIC_DEFINITIONS,
-                               state=known_streams(job_id).get(stream))
+            parser = LogParser(
+                job.metric_definitions() or DEFAULT_METRIC_DEFINITIONS, state=known_streams(job_id).get(stream)
+            )
             stream_events.sort(key=lambda e: int(e.get("timestamp", 0)))
             latest: StepPoint | None = None
             first: StepPoint | None = None
             for point in parser.feed_events(stream_events):
                 if isinstance(point, StepPoint):
-                    points.append(MetricPoint(job_id, STEP_LOSS, LOGS, point.timestamp_ms, point.loss,
-                                              point.epoch, point.global_step))
+                    points.append(
+                        MetricPoint(
+                            job_id, STEP_LOSS, LOGS, point.timestamp_ms, point.loss, point.epoch, point.global_step
+                        )
+                    )
                     first = first or point
                     if latest is None or point.fraction_done >= latest.fraction_done:
                         latest = point
                 elif isinstance(point, EpochPoint):
-                    points.append(MetricPoint(job_id, point.metric_name, LOGS, point.timestamp_ms, point.value,
-                                              point.epoch, EPOCH_LEVEL_STEP))
+                    points.append(
+                        MetricPoint(
+                            job_id,
+                            point.metric_name,
+                            LOGS,
+                            point.timestamp_ms,
+                            point.value,
+                            point.epoch,
+                            EPOCH_LEVEL_STEP,
+                        )
+                    )
             last_ts = int(stream_events[-1].get("timestamp", 0))
             cursors_out.append((job_id, stream, last_ts, parser.snapshot()))
             if latest is not None:
@@ -310,10 +341,21 @@ class MetricsPoller:
             for k, definition in enumerate(job.metric_definitions()):
                 query_id = f"j{job.id}m{k}"
                 index[query_id] = (job, definition["Name"])
-                queries.append({"Id": query_id, "ReturnData": True, "MetricStat": {
-                    "Metric": {"Namespace": NAMESPACE, "MetricName": definition["Name"],
-                               "Dimensions": [{"Name": "TrainingJobName", "Value": job.name}]},
-                    "Period": period, "Stat": "Average"}})
+                queries.append(
+                    {
+                        "Id": query_id,
+                        "ReturnData": True,
+                        "MetricStat": {
+                            "Metric": {
+                                "Namespace": NAMESPACE,
+                                "MetricName": definition["Name"],
+                                "Dimensions": [{"Name": "TrainingJobName", "Value": job.name}],
+                            },
+                            "Period": period,
+                            "Stat": "Average",
+                        },
+                    }
+                )
         found: dict[str, list[tuple[int, float]]] = defaultdict(list)
         if queries:
             client = self._client("cloudwatch")
@@ -321,8 +363,12 @@ class MetricsPoller:
             end = datetime.fromtimestamp(end_s, tz=timezone.utc)
             try:
                 for offset in range(0, len(queries), MAX_QUERIES_PER_CALL):
-                    kwargs: dict[str, Any] = {"MetricDataQueries": queries[offset:offset + MAX_QUERIES_PER_CALL],
-                                              "StartTime": start, "EndTime": end, "ScanBy": "TimestampAscending"}
+                    kwargs: dict[str, Any] = {
+                        "MetricDataQueries": queries[offset : offset + MAX_QUERIES_PER_CALL],
+                        "StartTime": start,
+                        "EndTime": end,
+                        "ScanBy": "TimestampAscending",
+                    }
                     while True:
                         page = client.get_metric_data(**kwargs)
                         rnd.calls += 1
@@ -369,9 +415,14 @@ def _progress(previous: dict[str, Any] | None, first: StepPoint | None, latest: 
         progress["first_fraction"] = first.fraction_done
         progress["first_epoch"], progress["first_step"] = first.epoch, first.step
     if latest.fraction_done >= progress.get("fraction", -1.0):
-        progress.update(epoch=latest.epoch, total_epochs=latest.total_epochs, step=latest.step,
-                        steps_per_epoch=latest.steps_per_epoch, fraction=latest.fraction_done,
-                        at_ms=latest.timestamp_ms)
+        progress.update(
+            epoch=latest.epoch,
+            total_epochs=latest.total_epochs,
+            step=latest.step,
+            steps_per_epoch=latest.steps_per_epoch,
+            fraction=latest.fraction_done,
+            at_ms=latest.timestamp_ms,
+        )
     return progress
 
 
@@ -430,8 +481,9 @@ def job_eta_seconds(job: Job, now: float) -> float | None:
         return 0.0 if job.status == "Completed" else None
     try:
         spe, total = int(progress["steps_per_epoch"]), int(progress["total_epochs"])
-        first = StepPoint(int(progress["first_epoch"]), int(progress["first_step"]), spe, total, 0.0,
-                          int(progress["first_at_ms"]))
+        first = StepPoint(
+            int(progress["first_epoch"]), int(progress["first_step"]), spe, total, 0.0, int(progress["first_at_ms"])
+        )
         last = StepPoint(int(progress["epoch"]), int(progress["step"]), spe, total, 0.0, int(progress["at_ms"]))
     except (KeyError, TypeError, ValueError):
         return None

@@ -4,6 +4,7 @@ Thresholds follow generation-and-judging.md section 6.3 (heuristics, meant to be
 eval - train gap above ~0.3 nats/token, eval loss rising for 2+ evaluations in a row while
 train loss falls, or train loss collapsing toward zero (memorisation).
 """
+
 from __future__ import annotations
 
 import math
@@ -30,9 +31,13 @@ def _best_index(values: Sequence[float]) -> int | None:
     return min(finite)[1] if finite else None
 
 
-def assess(train_epoch_losses: Sequence[float], eval_epoch_losses: Sequence[float], *,
-           gap_threshold: float = DEFAULT_GAP_THRESHOLD,
-           collapse_threshold: float = DEFAULT_COLLAPSE_THRESHOLD) -> OverfitAssessment:
+def assess(
+    train_epoch_losses: Sequence[float],
+    eval_epoch_losses: Sequence[float],
+    *,
+    gap_threshold: float = DEFAULT_GAP_THRESHOLD,
+    collapse_threshold: float = DEFAULT_COLLAPSE_THRESHOLD,
+) -> OverfitAssessment:
     """Check per-epoch losses (index i = epoch i + 1) for overfitting.
 
     Flags, each adding one reason:
@@ -49,7 +54,7 @@ def assess(train_epoch_losses: Sequence[float], eval_epoch_losses: Sequence[floa
 
     if best is not None:
         for i in range(best + RISES_IN_A_ROW, both):
-            window = evals[i - RISES_IN_A_ROW:i + 1]
+            window = evals[i - RISES_IN_A_ROW : i + 1]
             rising = all(a < b for a, b in zip(window, window[1:]))
             if rising and train[i] < train[i - RISES_IN_A_ROW]:
                 reasons.append(

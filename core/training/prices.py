@@ -8,6 +8,7 @@ Durations are a rough model (tokens x epochs over an assumed throughput, plus a 
 and save overhead) that finished jobs refine: the median ratio of actual to estimated duration of
 completed jobs (same instance type and model first) scales every new estimate.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,10 +27,29 @@ ON_DEMAND_USD_PER_HOUR: Mapping[str, float] = {
 }
 
 # GPUs per instance and relative speed of one GPU (A10G = 1). Unverified round numbers.
-_GPUS = {"2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1, "xlarge": 1, "12xlarge": 4, "24xlarge": 4,
-         "48xlarge": 8}
-_GPU_SPEED = {"g4dn": 0.45, "g5": 1.0, "g6": 0.85, "g6e": 2.0, "p3": 0.9, "p3dn": 1.0, "p4d": 3.0, "p4de": 3.0,
-              "p5": 5.5, "p5e": 5.5, "p5en": 5.5}
+_GPUS = {
+    "2xlarge": 1,
+    "4xlarge": 1,
+    "8xlarge": 1,
+    "16xlarge": 1,
+    "xlarge": 1,
+    "12xlarge": 4,
+    "24xlarge": 4,
+    "48xlarge": 8,
+}
+_GPU_SPEED = {
+    "g4dn": 0.45,
+    "g5": 1.0,
+    "g6": 0.85,
+    "g6e": 2.0,
+    "p3": 0.9,
+    "p3dn": 1.0,
+    "p4d": 3.0,
+    "p4de": 3.0,
+    "p5": 5.5,
+    "p5e": 5.5,
+    "p5en": 5.5,
+}
 _MULTI_GPU_EFFICIENCY = 0.8
 TOKENS_PER_SECOND_1B_A10G = 3600.0  # LoRA training throughput of a 1B model on one A10G (assumed)
 DEFAULT_TOKENS_PER_EXAMPLE = 350
@@ -103,8 +123,9 @@ class DatasetSize:
         return cls(int(train), int(validation), per_example)
 
 
-def estimate_job_seconds(model_id: str, instance_type: str, hyperparameters: Mapping[str, str],
-                         dataset: DatasetSize) -> float:
+def estimate_job_seconds(
+    model_id: str, instance_type: str, hyperparameters: Mapping[str, str], dataset: DatasetSize
+) -> float:
     """Unrefined wall-clock estimate of one training job, launch to end."""
     size_b = model_size_billions(model_id)
     epochs = _int(hyperparameters.get("epoch"), 5)
@@ -190,15 +211,21 @@ class CostMeter:
     unpriced: tuple[str, ...] = ()  # instance types in use without a known price
 
     def as_dict(self) -> dict[str, Any]:
-        return {"training_instances": self.training_instances, "endpoint_instances": self.endpoint_instances,
-                "usd_per_hour": round(self.usd_per_hour, 4), "usd_so_far": round(self.usd_so_far, 4),
-                "unpriced": list(self.unpriced)}
+        return {
+            "training_instances": self.training_instances,
+            "endpoint_instances": self.endpoint_instances,
+            "usd_per_hour": round(self.usd_per_hour, 4),
+            "usd_so_far": round(self.usd_so_far, 4),
+            "unpriced": list(self.unpriced),
+        }
 
     def label(self) -> str:
         """Status bar text, e.g. "2 train + 1 endpoint  $10.12/h  $3.41 so far"."""
         unknown = " (+unpriced)" if self.unpriced else ""
-        return (f"{self.training_instances} train + {self.endpoint_instances} endpoint  "
-                f"${self.usd_per_hour:.2f}/h  ${self.usd_so_far:.2f} so far{unknown}")
+        return (
+            f"{self.training_instances} train + {self.endpoint_instances} endpoint  "
+            f"${self.usd_per_hour:.2f}/h  ${self.usd_so_far:.2f} so far{unknown}"
+        )
 
 
 _LIVE_ENDPOINT = ("Creating", "Updating", "InService", "SystemUpdating", "RollingBack", "UpdateRollbackFailed")

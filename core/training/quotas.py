@@ -6,6 +6,7 @@ the SageMaker quotas once and indexes them by name. Values are cached in memory 
 lookup fails or the quota is not listed, the slot count is unknown and the queue assumes one slot:
 SageMaker's own ResourceLimitExceeded then requeues the job with backoff.
 """
+
 from __future__ import annotations
 
 import time

@@ -6,6 +6,7 @@ The spec is read through sagemaker-core's spec accessors (imported lazily: about
 call; without it the SDK reads the public JumpStart content bucket with the user's credentials.
 Call :func:`load_recipe` off the UI thread; cache the result with :meth:`Recipe.to_json`.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,11 +33,7 @@ SDK_CONFIG_ENV = "SAGEMAKER_USER_CONFIG_OVERRIDE"
 RECIPE_FORMAT = 1
 
 _SDK_CONFIG_TELEMETRY_OFF = (
-    "SchemaVersion: '1.0'\n"
-    "SageMaker:\n"
-    "  PythonSDK:\n"
-    "    Modules:\n"
-    "      TelemetryOptOut: true\n"
+    "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n"
 )
 _DEFAULT_MAX_RUN_SECONDS = 24 * 60 * 60  # SDK v2 estimator default when the spec has no max_run
 _DEFAULT_VOLUME_GB = 30  # SDK v2 estimator default when the spec has no training_volume_size
@@ -133,8 +130,12 @@ class Recipe:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        for name in ("default_hyperparameters", "training_image_uri_by_instance",
-                     "gated_training_artifact_uris", "hosting_env"):
+        for name in (
+            "default_hyperparameters",
+            "training_image_uri_by_instance",
+            "gated_training_artifact_uris",
+            "hosting_env",
+        ):
             set_(self, name, _frozen_map(getattr(self, name)))
         for name in ("instance_hyperparameter_overrides", "hosting_env_overrides"):
             set_(self, name, _frozen_nested(getattr(self, name)))
@@ -226,15 +227,18 @@ def clear_recipe_cache() -> None:
 
 
 @lru_cache(maxsize=32)
-def _load_recipe_cached(model_id: str, model_version: str, region: str, spec_root: str | None,
-                        profile: str = "") -> Recipe:
+def _load_recipe_cached(
+    model_id: str, model_version: str, region: str, spec_root: str | None, profile: str = ""
+) -> Recipe:
     with _LOAD_LOCK, _sdk_environment(Path(spec_root) if spec_root else None), _quiet_sdk_logs():
         try:
             return _read_recipe(model_id, model_version, region, offline=spec_root is not None, profile=profile)
         except RecipeError:
             raise
         except Exception as exc:  # the SDK raises KeyError/ValueError/botocore errors alike
-            raise RecipeError(f"cannot read the JumpStart spec of {model_id} {model_version} in {region}: {exc}") from exc
+            raise RecipeError(
+                f"cannot read the JumpStart spec of {model_id} {model_version} in {region}: {exc}"
+            ) from exc
 
 
 def _telemetry_off_config() -> Path:
@@ -421,8 +425,7 @@ def _read_recipe(model_id: str, model_version: str, region: str, *, offline: boo
         default_hyperparameters=defaults,
         instance_hyperparameter_overrides=overrides,
         metric_definitions=tuple(
-            {"Name": m["Name"], "Regex": m["Regex"]}
-            for m in metric_definitions.retrieve_default(**kw) or []
+            {"Name": m["Name"], "Regex": m["Regex"]} for m in metric_definitions.retrieve_default(**kw) or []
         ),
         supported_training_instance_types=tuple(supported),
         default_training_instance_type=default_instance,

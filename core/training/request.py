@@ -5,6 +5,7 @@ the estimator, hyperparameter values are JSON-encoded strings (``"2"`` is sent a
 the training toolkit decodes JSON and plain strings alike. :func:`decode_hyperparameters` turns
 a request's (or DescribeTrainingJob's) hyperparameters back into plain strings.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,11 @@ def build_training_request(
     errors += validate_hyperparameters(recipe, hyperparameters, instance_type, None)
     if not isinstance(role_arn, str) or not _ROLE_ARN.match(role_arn):
         errors.append(FieldError("role_arn", f"is not an IAM role ARN: {role_arn!r}"))
-    for name, uri in (("train_s3_uri", train_s3_uri), ("validation_s3_uri", validation_s3_uri),
-                      ("output_s3_uri", output_s3_uri)):
+    for name, uri in (
+        ("train_s3_uri", train_s3_uri),
+        ("validation_s3_uri", validation_s3_uri),
+        ("output_s3_uri", output_s3_uri),
+    ):
         if uri is not None and (not isinstance(uri, str) or not _S3_URI.match(uri)):
             errors.append(FieldError(name, f"is not an s3:// URI: {uri!r}"))
     errors += _tag_problems(tags)
@@ -73,14 +77,20 @@ def build_training_request(
     if recipe.eula_required:
         if accept_eula is not True:
             where = f" at {recipe.eula_uri}" if recipe.eula_uri else ""
-            raise EulaNotAcceptedError([FieldError(
-                "accept_eula",
-                f"{recipe.model_id} is gated: read its end-user license agreement (EULA){where} "
-                "and accept it before training",
-            )])
+            raise EulaNotAcceptedError(
+                [
+                    FieldError(
+                        "accept_eula",
+                        f"{recipe.model_id} is gated: read its end-user license agreement (EULA){where} "
+                        "and accept it before training",
+                    )
+                ]
+            )
         gated_uri = recipe.gated_artifact_for(instance_type)
         if gated_uri is None:  # validate_hyperparameters already reports this; keep the invariant
-            raise TrainingRequestError([FieldError("instance_type", f"no gated artifact for {instance_family(instance_type)}")])
+            raise TrainingRequestError(
+                [FieldError("instance_type", f"no gated artifact for {instance_family(instance_type)}")]
+            )
         environment = {ACCEPT_EULA_ENV: "true", GATED_MODEL_ENV: gated_uri}
 
     channels = [_s3_channel(TRAINING_CHANNEL, train_s3_uri)]

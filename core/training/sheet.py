@@ -6,6 +6,7 @@ differs between jobs>, final_train_loss,
 final_eval_loss, best_train_loss, best_eval_loss, best_eval_epoch, gap (final eval - final train),
 overfitting, suggestion, duration_s, cost_usd.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,18 @@ from core.training.prices import PriceTable, job_cost
 from core.training.sweep import SWEEPABLE
 
 BASE_COLUMNS = ("job", "sweep", "status", "instance_type")
-RESULT_COLUMNS = ("final_train_loss", "final_eval_loss", "best_train_loss", "best_eval_loss", "best_eval_epoch",
-                  "gap", "overfitting", "suggestion", "duration_s", "cost_usd")
+RESULT_COLUMNS = (
+    "final_train_loss",
+    "final_eval_loss",
+    "best_train_loss",
+    "best_eval_loss",
+    "best_eval_epoch",
+    "gap",
+    "overfitting",
+    "suggestion",
+    "duration_s",
+    "cost_usd",
+)
 
 
 def _nan_if_none(value: float | None) -> float:
@@ -39,21 +50,27 @@ def sheet_records(store: Any, prices: PriceTable, now: float, jobs: Sequence[Any
         train, evals = curves.train_epoch_losses, curves.eval_epoch_losses
         assessment = curves.assessment()
         both = min(len(train), len(evals))
-        record: dict[str, Any] = {"job": job.name, "sweep": sweeps.get(job.sweep_id), "status": job.status,
-                                  "instance_type": job.instance_type}
+        record: dict[str, Any] = {
+            "job": job.name,
+            "sweep": sweeps.get(job.sweep_id),
+            "status": job.status,
+            "instance_type": job.instance_type,
+        }
         record.update({name: job.hyperparameters.get(name) for name in hp_columns})
-        record.update({
-            "final_train_loss": train[-1] if train else None,
-            "final_eval_loss": evals[-1] if evals else None,
-            "best_train_loss": min(train) if train else None,
-            "best_eval_loss": min(evals) if evals else None,
-            "best_eval_epoch": curves.best_eval_epoch,
-            "gap": evals[both - 1] - train[both - 1] if both else None,
-            "overfitting": assessment.flagged,
-            "suggestion": assessment.suggestion,
-            "duration_s": job.elapsed_seconds(now),
-            "cost_usd": job_cost(job, prices, now),
-        })
+        record.update(
+            {
+                "final_train_loss": train[-1] if train else None,
+                "final_eval_loss": evals[-1] if evals else None,
+                "best_train_loss": min(train) if train else None,
+                "best_eval_loss": min(evals) if evals else None,
+                "best_eval_epoch": curves.best_eval_epoch,
+                "gap": evals[both - 1] - train[both - 1] if both else None,
+                "overfitting": assessment.flagged,
+                "suggestion": assessment.suggestion,
+                "duration_s": job.elapsed_seconds(now),
+                "cost_usd": job_cost(job, prices, now),
+            }
+        )
         records.append(record)
     return records
 
@@ -66,8 +83,15 @@ def build_sheet(store: Any, prices: PriceTable, now: float, jobs: Sequence[Any] 
     frame = pd.DataFrame.from_records(records)
     if frame.empty:
         return pd.DataFrame(columns=[*BASE_COLUMNS, *RESULT_COLUMNS])
-    for column in ("final_train_loss", "final_eval_loss", "best_train_loss", "best_eval_loss", "gap", "duration_s",
-                   "cost_usd"):
+    for column in (
+        "final_train_loss",
+        "final_eval_loss",
+        "best_train_loss",
+        "best_eval_loss",
+        "gap",
+        "duration_s",
+        "cost_usd",
+    ):
         frame[column] = frame[column].map(_nan_if_none).astype(float)
     frame["best_eval_epoch"] = frame["best_eval_epoch"].astype("Int64")
     return frame
@@ -85,8 +109,9 @@ def sort_sheet(frame: Any, column: str, *, descending: bool = False) -> Any:
     """Sort by any column (numbers by value, unknowns last)."""
     if column not in frame.columns:
         raise KeyError(f"no column {column!r}; columns: {', '.join(map(str, frame.columns))}")
-    return frame.sort_values(column, ascending=not descending, na_position="last", kind="stable",
-                             key=_numeric_key).reset_index(drop=True)
+    return frame.sort_values(
+        column, ascending=not descending, na_position="last", kind="stable", key=_numeric_key
+    ).reset_index(drop=True)
 
 
 def export_csv(frame: Any, path: Path | str) -> Path:

@@ -8,6 +8,7 @@ Two conveniences:
   `target_modules=q,v|all linear`.
 * lora_alpha as a multiple of the rank: "2xr" (or "2*r", "2 x r") gives alpha = 2 x lora_r per job.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -15,8 +16,16 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-SWEEPABLE = ("epoch", "learning_rate", "lora_r", "lora_alpha", "lora_dropout", "target_modules",
-             "per_device_train_batch_size", "max_input_length")
+SWEEPABLE = (
+    "epoch",
+    "learning_rate",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "target_modules",
+    "per_device_train_batch_size",
+    "max_input_length",
+)
 ALL_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 TARGET_MODULE_PRESETS: Mapping[str, str] = {
     "q,v": "q_proj,v_proj",
@@ -155,14 +164,25 @@ def expand(
 
 def summarize(hyperparameters: Mapping[str, str], names: Sequence[str] = SWEEPABLE) -> str:
     """A short "lr=1e-4 r=8 a=32 ep=3" summary of the sweepable values present."""
-    short = {"epoch": "ep", "learning_rate": "lr", "lora_r": "r", "lora_alpha": "a", "lora_dropout": "drop",
-             "target_modules": "mods", "per_device_train_batch_size": "bs", "max_input_length": "len"}
+    short = {
+        "epoch": "ep",
+        "learning_rate": "lr",
+        "lora_r": "r",
+        "lora_alpha": "a",
+        "lora_dropout": "drop",
+        "target_modules": "mods",
+        "per_device_train_batch_size": "bs",
+        "max_input_length": "len",
+    }
     parts = []
     for name in names:
         if name in hyperparameters:
             value = hyperparameters[name]
             if name == "target_modules":
-                value = "all" if value == TARGET_MODULE_PRESETS["all"] else ",".join(
-                    m.removesuffix("_proj") for m in value.split(","))
+                value = (
+                    "all"
+                    if value == TARGET_MODULE_PRESETS["all"]
+                    else ",".join(m.removesuffix("_proj") for m in value.split(","))
+                )
             parts.append(f"{short.get(name, name)}={value}")
     return " ".join(parts)

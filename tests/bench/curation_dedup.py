@@ -4,6 +4,7 @@ Run: .venv/bin/python tests/bench/curation_dedup.py [--pairs N] [--threshold T]
 Prints seconds for lints (lint_corpus), dedup (find_duplicates), the leakage guard, peak RSS,
 and recall on the planted near-duplicates whose true Jaccard reaches the threshold.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,18 @@ from core.curation.checks import PairText  # noqa: E402
 from core.curation.dedup import find_duplicates, find_leaks, jaccard  # noqa: E402
 from core.curation.lints import lint_corpus  # noqa: E402
 
-STEMS = ("what is", "how do i", "why does", "when should i", "which", "how can we", "explain",
-         "what are the", "describe how", "is it possible to")
+STEMS = (
+    "what is",
+    "how do i",
+    "why does",
+    "when should i",
+    "which",
+    "how can we",
+    "explain",
+    "what are the",
+    "describe how",
+    "is it possible to",
+)
 SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "ze", "qu", "ba", "de", "fi", "go", "hu", "pa")
 FILLER = ("the", "a", "of", "to", "in", "for", "with", "on", "and", "my", "an", "by")
 
@@ -154,19 +165,27 @@ def main() -> None:
             codes[flag.code] = codes.get(flag.code, 0) + 1
 
     print(f"lints:  {lint_s:6.2f} s  ({len(flags):,} pairs flagged: {dict(sorted(codes.items()))})")
-    print(f"dedup:  {dedup_s:6.2f} s  ({len(clusters):,} clusters, "
-          f"{sum(len(c.members) for c in clusters):,} pairs; "
-          f"{sum(c.kind == 'exact' for c in clusters):,} exact)")
+    print(
+        f"dedup:  {dedup_s:6.2f} s  ({len(clusters):,} clusters, "
+        f"{sum(len(c.members) for c in clusters):,} pairs; "
+        f"{sum(c.kind == 'exact' for c in clusters):,} exact)"
+    )
     print(f"leaks:  {leak_s:6.2f} s  ({len(leaks):,} pairs vs {len(heldout) + 1} held-out questions)")
     print(f"total lints + dedup: {lint_s + dedup_s:.2f} s")
-    print(f"recall on planted near-duplicates with Jaccard >= {args.threshold}: {found}/{expected} = "
-          f"{found / max(expected, 1):.3f}")
-    print(f"planted copies clustered with their original, whatever their Jaccard: {found_any}/{planted_copies} = "
-          f"{found_any / max(planted_copies, 1):.3f}")
+    print(
+        f"recall on planted near-duplicates with Jaccard >= {args.threshold}: {found}/{expected} = "
+        f"{found / max(expected, 1):.3f}"
+    )
+    print(
+        f"planted copies clustered with their original, whatever their Jaccard: {found_any}/{planted_copies} = "
+        f"{found_any / max(planted_copies, 1):.3f}"
+    )
     print(f"clusters joining questions that were not planted together: {mixed}")
-    print(f"peak RSS: {rss_base:.0f} MiB with the pairs in memory, {rss_lints:.0f} after lints, "
-          f"{rss_dedup:.0f} after dedup, {rss_leaks:.0f} after leaks "
-          f"(curation itself: +{rss_leaks - rss_base:.0f} MiB at most)")
+    print(
+        f"peak RSS: {rss_base:.0f} MiB with the pairs in memory, {rss_lints:.0f} after lints, "
+        f"{rss_dedup:.0f} after dedup, {rss_leaks:.0f} after leaks "
+        f"(curation itself: +{rss_leaks - rss_base:.0f} MiB at most)"
+    )
 
 
 def _peak_rss_mib() -> float:

@@ -5,6 +5,7 @@ the binding limit (requests or tokens, whichever the charged tokens make tighter
 a sequential baseline (one call at a time, measured in the same run on a sample), wall time, and a
 second run with 5% injected faults: 0 lost, 0 duplicated.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,8 +35,14 @@ def configure(base_url: str):
 def settings():
     from core.generation.generate import GenerationSettings
 
-    return GenerationSettings(questions_per_topic=QUESTIONS, refusal_share=0.0, answer_style="Answer concisely.",
-                              question_max_tokens=300, answer_max_tokens=350, max_concurrency=64)
+    return GenerationSettings(
+        questions_per_topic=QUESTIONS,
+        refusal_share=0.0,
+        answer_style="Answer concisely.",
+        question_max_tokens=300,
+        answer_max_tokens=350,
+        max_concurrency=64,
+    )
 
 
 def seed_topics(store) -> None:
@@ -66,9 +73,14 @@ async def sequential_rate(base_url: str, calls: int) -> float:
     client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=5)
     start = time.monotonic()
     for i in range(calls):
-        await client.chat.completions.create(model="gpt-4o-mini", max_tokens=350, messages=[
-            {"role": "system", "content": "Answer concisely."},
-            {"role": "user", "content": f"How do I read my smart meter, case {i}?"}])
+        await client.chat.completions.create(
+            model="gpt-4o-mini",
+            max_tokens=350,
+            messages=[
+                {"role": "system", "content": "Answer concisely."},
+                {"role": "user", "content": f"How do I read my smart meter, case {i}?"},
+            ],
+        )
     await client.close()
     return calls / (time.monotonic() - start)
 
@@ -121,20 +133,23 @@ def main() -> None:
         reasons = Counter((t.error or "")[:60] for t in store_f.tasks(status="failed"))
     finally:
         llm.stop()
-    print(f"generation: {TOPICS} topics x {QUESTIONS} questions = {calls} calls "
-          f"({progress.pairs_added} pairs) against {RPM} RPM / {TPM:,} TPM / {LATENCY_MS} ms")
+    print(
+        f"generation: {TOPICS} topics x {QUESTIONS} questions = {calls} calls "
+        f"({progress.pairs_added} pairs) against {RPM} RPM / {TPM:,} TPM / {LATENCY_MS} ms"
+    )
     print(f"  wall time                  {wall:7.1f} s")
     print(f"  throughput                 {requests_per_min:7.0f} requests/min")
     print(f"  tokens charged per call    {charged:7.0f}   (prompt + max_tokens, reserved up front)")
     print(f"  share of allowance used    requests {request_fraction:.2f}, tokens {token_fraction:.2f}")
     print(f"  fraction of the limit      {max(request_fraction, token_fraction):7.2f}   (binding axis; target >= 0.90)")
-    print(f"  sequential baseline        {sequential * 60:7.0f} requests/min "
-          f"({SEQUENTIAL_SAMPLE} calls one at a time)")
+    print(f"  sequential baseline        {sequential * 60:7.0f} requests/min ({SEQUENTIAL_SAMPLE} calls one at a time)")
     print(f"  speed-up over sequential   {requests_per_min / (sequential * 60):7.1f}x")
     print(f"  lost / duplicated          {lost} / {duplicated}")
     print(f"  429s from the emulator     {stats.status_429}")
-    print(f"with 5% injected faults ({faults} fired): first pass {wall_f:.1f} s, {progress_f.failed} tasks failed "
-          f"and were retried by the rerun; pairs {store_f.count_pairs()}; lost / duplicated {lost_f} / {duplicated_f}")
+    print(
+        f"with 5% injected faults ({faults} fired): first pass {wall_f:.1f} s, {progress_f.failed} tasks failed "
+        f"and were retried by the rerun; pairs {store_f.count_pairs()}; lost / duplicated {lost_f} / {duplicated_f}"
+    )
     if reasons:
         print("  after the rerun, still failed:", dict(reasons))
 

@@ -15,6 +15,7 @@ emulator in this process, so the figures are the app's own:
 
 Environment: BENCH_JOBS (20), BENCH_EPOCH_SECONDS (15), BENCH_WINDOW_SECONDS (30).
 """
+
 from __future__ import annotations
 
 import collections
@@ -44,7 +45,11 @@ STEP_LINE = re.compile(r"Training Epoch: (\d+)/(\d+), step (\d+)/(\d+) completed
 
 
 def configure(config, aws) -> None:
-    config.aws.endpoint_url, config.aws.s3_bucket, config.aws.role_arn = aws["endpoint_url"], aws["bucket"], aws["role_arn"]
+    config.aws.endpoint_url, config.aws.s3_bucket, config.aws.role_arn = (
+        aws["endpoint_url"],
+        aws["bucket"],
+        aws["role_arn"],
+    )
 
 
 # -- the child: the app in a pty --------------------------------------------------------------------
@@ -79,9 +84,14 @@ def child(spec: dict) -> None:
             pane = self.query_one(JobsPane)
             s = pane.stats
             data = {
-                "poll_seconds": pane.poll_seconds, "polls": s.polls, "renders": s.renders,
-                "cells_written": s.cells_written, "ticks": list(s.ticks), "render_times": list(s.render_times),
-                "shown_steps": s.shown_steps, "rounds": list(s.rounds),
+                "poll_seconds": pane.poll_seconds,
+                "polls": s.polls,
+                "renders": s.renders,
+                "cells_written": s.cells_written,
+                "ticks": list(s.ticks),
+                "render_times": list(s.render_times),
+                "shown_steps": s.shown_steps,
+                "rounds": list(s.rounds),
                 "api_calls": dict(pane.service.api_calls) if pane._service is not None else {},
             }
             Path(spec["stats"]).write_text(json.dumps(data))
@@ -122,9 +132,16 @@ def queue_sweep(config) -> int:
 
     store = open_session(SESSION)
     try:
-        store.add_pairs([NewPair(f"How do I read meter number {i} after a power cut?",
-                                 f"Press the red button {i} times, then read the top row.", status="accepted")
-                         for i in range(200)])
+        store.add_pairs(
+            [
+                NewPair(
+                    f"How do I read meter number {i} after a power cut?",
+                    f"Press the red button {i} times, then read the top row.",
+                    status="accepted",
+                )
+                for i in range(200)
+            ]
+        )
         export_dataset(store, config, format="instruction")
         service = JobsService(store, config)
         rates = tuple(f"{0.00002 * (i + 1):.5f}" for i in range(JOBS))
@@ -194,8 +211,11 @@ def main() -> int:
     home = tempfile.mkdtemp(prefix="tunedeck-bench-")
     os.environ["TUNEDECK_SESSIONS_DIR"] = str(Path(home) / "sessions")
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
         os.environ[name] = value
     os.environ.pop("AWS_PROFILE", None)
     aws = AwsEmulator(epoch_seconds=EPOCH_SECONDS)
@@ -209,8 +229,13 @@ def main() -> int:
         published = Publications(aws.ctx.client("logs"))
         stats_path = Path(home) / "stats.json"
         warmup = 2 * EPOCH_SECONDS / 3 + 8.0  # launch, Starting and Downloading, first log lines
-        spec = {"aws": aws_spec, "stats": str(stats_path), "seconds": warmup + WINDOW_SECONDS + 2.0,
-                "log_settle": float(LOG_SETTLE) if LOG_SETTLE else None, "profile": os.environ.get("BENCH_PROFILE")}
+        spec = {
+            "aws": aws_spec,
+            "stats": str(stats_path),
+            "seconds": warmup + WINDOW_SECONDS + 2.0,
+            "log_settle": float(LOG_SETTLE) if LOG_SETTLE else None,
+            "profile": os.environ.get("BENCH_PROFILE"),
+        }
         env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES)}
         pid, fd = pty.fork()
         if pid == 0:  # the app
@@ -296,39 +321,70 @@ def main() -> int:
     if raw is not None:
         Path(os.environ["BENCH_RAW"]).write_bytes(b"".join(c for t, c in raw if in_window(t)))
     if os.environ.get("BENCH_DUMP"):
-        Path(os.environ["BENCH_DUMP"]).write_text(json.dumps({
-            "stats": stats, "window": [window_start, window_end],
-            "published": [[job, step, at] for (job, step), at in published.at.items()]}))
+        Path(os.environ["BENCH_DUMP"]).write_text(
+            json.dumps(
+                {
+                    "stats": stats,
+                    "window": [window_start, window_end],
+                    "published": [[job, step, at] for (job, step), at in published.at.items()],
+                }
+            )
+        )
     settled = [k for k, at in published.at.items() if at < window_end - limit - 1]
     missed = [k for k in settled if k not in stored]
 
-    print(f"jobs: {queued} queued; InProgress at window start {running_at_start}, at end {running_at_end}; "
-          f"poll every {stats['poll_seconds']:g} s; window {span:.0f} s; "
-          f"terminal {COLUMNS}x{LINES}, TERM=xterm-256color")
-    print(f"API calls per poll (window): median {statistics.median(calls) if calls else float('nan'):g}, "
-          f"min {min(calls, default=0)}, max {max(calls, default=0)} over {len(calls)} polls")
-    print("API calls per poll by operation (window): " + ", ".join(
-        f"{op} mean {sum(v) / max(1, len(window_ticks)):.2f} max {max(v)}" for op, v in sorted(by_operation.items())))
-    print("API calls per poll by running jobs (whole run): " + ", ".join(
-        f"{running}: mean {statistics.mean(v):.1f}, max {max(v)}" for running, v in sorted(by_running.items())))
-    print(f"API calls by operation, whole run ({stats['polls']} polls): " + ", ".join(
-        f"{op} {n}" for op, n in sorted(stats["api_calls"].items())) + f"; {total_calls / max(1, stats['polls']):.2f}/poll")
-    print(f"app CPU while watching: {cpu:.2f}% of one core (target < 5%): poll rounds {round_cpu / span * 100:.2f}%, "
-          f"the rest (UI, timers, status bar) {cpu - round_cpu / span * 100:.2f}%")
+    print(
+        f"jobs: {queued} queued; InProgress at window start {running_at_start}, at end {running_at_end}; "
+        f"poll every {stats['poll_seconds']:g} s; window {span:.0f} s; "
+        f"terminal {COLUMNS}x{LINES}, TERM=xterm-256color"
+    )
+    print(
+        f"API calls per poll (window): median {statistics.median(calls) if calls else float('nan'):g}, "
+        f"min {min(calls, default=0)}, max {max(calls, default=0)} over {len(calls)} polls"
+    )
+    print(
+        "API calls per poll by operation (window): "
+        + ", ".join(
+            f"{op} mean {sum(v) / max(1, len(window_ticks)):.2f} max {max(v)}" for op, v in sorted(by_operation.items())
+        )
+    )
+    print(
+        "API calls per poll by running jobs (whole run): "
+        + ", ".join(
+            f"{running}: mean {statistics.mean(v):.1f}, max {max(v)}" for running, v in sorted(by_running.items())
+        )
+    )
+    print(
+        f"API calls by operation, whole run ({stats['polls']} polls): "
+        + ", ".join(f"{op} {n}" for op, n in sorted(stats["api_calls"].items()))
+        + f"; {total_calls / max(1, stats['polls']):.2f}/poll"
+    )
+    print(
+        f"app CPU while watching: {cpu:.2f}% of one core (target < 5%): poll rounds {round_cpu / span * 100:.2f}%, "
+        f"the rest (UI, timers, status bar) {cpu - round_cpu / span * 100:.2f}%"
+    )
     if rounds:
-        print(f"poll round: median {statistics.median(w for w, _ in rounds) * 1000:.0f} ms wall, "
-              f"{statistics.median(c for _, c in rounds) * 1000:.0f} ms CPU; max {max(w for w, _ in rounds) * 1000:.0f} ms wall")
-    print(f"terminal output: {window_bytes / span / 1024:.1f} KB/s; {window_bytes / max(1, len(renders)) / 1024:.1f} KB "
-          f"per update over {len(renders)} table updates ({len(renders) / span:.2f} updates/s); "
-          f"{stats['cells_written'] / max(1, stats['renders']):.1f} cells rewritten per update")
+        print(
+            f"poll round: median {statistics.median(w for w, _ in rounds) * 1000:.0f} ms wall, "
+            f"{statistics.median(c for _, c in rounds) * 1000:.0f} ms CPU; max {max(w for w, _ in rounds) * 1000:.0f} ms wall"
+        )
+    print(
+        f"terminal output: {window_bytes / span / 1024:.1f} KB/s; {window_bytes / max(1, len(renders)) / 1024:.1f} KB "
+        f"per update over {len(renders)} table updates ({len(renders) / span:.2f} updates/s); "
+        f"{stats['cells_written'] / max(1, stats['renders']):.1f} cells rewritten per update"
+    )
     if latencies:
-        print(f"freshness (publication -> sparkline) over {len(latencies)} step lines: median "
-              f"{statistics.median(latencies):.2f} s, p95 {pct(latencies, 0.95):.2f} s, max {max(latencies):.2f} s "
-              f"(target <= poll + 1 s = {limit:g} s: {'met' if max(latencies) <= limit else 'NOT met'}); "
-              f"{unseen} not shown before the app exited")
+        print(
+            f"freshness (publication -> sparkline) over {len(latencies)} step lines: median "
+            f"{statistics.median(latencies):.2f} s, p95 {pct(latencies, 0.95):.2f} s, max {max(latencies):.2f} s "
+            f"(target <= poll + 1 s = {limit:g} s: {'met' if max(latencies) <= limit else 'NOT met'}); "
+            f"{unseen} not shown before the app exited"
+        )
     if published.lag:
-        print(f"emulator: publication - event timestamp median {statistics.median(published.lag):.2f} s, "
-              f"max {max(published.lag):.2f} s")
+        print(
+            f"emulator: publication - event timestamp median {statistics.median(published.lag):.2f} s, "
+            f"max {max(published.lag):.2f} s"
+        )
     print(f"steps published before the last poll but never stored: {len(missed)} of {len(settled)}")
     return 0
 

@@ -12,6 +12,7 @@ polling is not in the figures: Pilot is used only to start the app. Two figures 
 (frames closer than 50 ms apart), e.g. the table moving and then the detail view catching up.
 Target: p95 first frame <= 50 ms.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,9 @@ def fill(store, count: int) -> None:
     from core.store import NewPair, PairFilter
 
     rng = random.Random(7)
-    topics = [store.add_topic(f"topic {i} · {rng.choice(['tariffs', 'meters', 'billing', 'outages'])}")
-              for i in range(140)]
+    topics = [
+        store.add_topic(f"topic {i} · {rng.choice(['tariffs', 'meters', 'billing', 'outages'])}") for i in range(140)
+    ]
     words = "the meter reads tariff energy bill supplier rate peak night standing charge refund".split()
     batch = []
     for i in range(count):
@@ -122,8 +124,10 @@ async def run(count: int, size: tuple[int, int]) -> int:
     store = open_session("latency")
     t = time.perf_counter()
     fill(store, count)
-    print(f"pairs pane latency: {store.count_pairs():,} pairs written in {time.perf_counter() - t:.1f} s; "
-          f"terminal {size[0]}x{size[1]}; python {sys.version.split()[0]}; {os.cpu_count()} cores")
+    print(
+        f"pairs pane latency: {store.count_pairs():,} pairs written in {time.perf_counter() - t:.1f} s; "
+        f"terminal {size[0]}x{size[1]}; python {sys.version.split()[0]}; {os.cpu_count()} cores"
+    )
     app = TunedeckApp(store, load_config(include_user=False), check_identity=False, status_interval=3600)
     results: dict[str, list[tuple[float, float]]] = {}
     async with app.run_test(size=size) as pilot:
@@ -146,12 +150,21 @@ async def run(count: int, size: tuple[int, int]) -> int:
         await watcher
         pane = found[0]
         await asyncio.sleep(0.5)
-        print(f"  open pane: first frame {first:.1f} ms; all {count:,} rows listed after {(listed[0] - t0) * 1000:.0f} ms "
-              f"(ids read on the pane's reader thread)")
+        print(
+            f"  open pane: first frame {first:.1f} ms; all {count:,} rows listed after {(listed[0] - t0) * 1000:.0f} ms "
+            f"(ids read on the pane's reader thread)"
+        )
 
-        plan = [("down (j)", "j", 150), ("up (k)", "k", 50), ("pagedown", "pagedown", 60), ("pageup", "pageup", 30),
-                ("end / home", "end home", 10), ("select (space)", "space", 20),
-                ("accept (a)", "a", 30), ("reject (x)", "x", 20)]
+        plan = [
+            ("down (j)", "j", 150),
+            ("up (k)", "k", 50),
+            ("pagedown", "pagedown", 60),
+            ("pageup", "pageup", 30),
+            ("end / home", "end home", 10),
+            ("select (space)", "space", 20),
+            ("accept (a)", "a", 30),
+            ("reject (x)", "x", 20),
+        ]
         for label, keys, times in plan:
             for index in range(times):
                 key = keys.split()[index % len(keys.split())]
@@ -166,7 +179,10 @@ async def run(count: int, size: tuple[int, int]) -> int:
             await asyncio.sleep(0.005)
         status_done = (time.perf_counter() - t_filter) * 1000
         await asyncio.sleep(0.3)
-        for key in ("slash", *"tariff refund", ):
+        for key in (
+            "slash",
+            *"tariff refund",
+        ):
             await clock.press(key)
         t_filter = time.perf_counter()
         text_first, _ = await clock.press("enter")
@@ -179,21 +195,29 @@ async def run(count: int, size: tuple[int, int]) -> int:
         frame_bytes = clock.bytes[:]
     store.close()
 
-    print(f"  {'key':24s} {'n':>4s} {'first p50':>10s} {'first p95':>10s} {'first max':>10s} "
-          f"{'settled p50':>12s} {'settled p95':>12s}")
+    print(
+        f"  {'key':24s} {'n':>4s} {'first p50':>10s} {'first p95':>10s} {'first max':>10s} "
+        f"{'settled p50':>12s} {'settled p95':>12s}"
+    )
     navigation: list[float] = []
     for label, samples in results.items():
         firsts = [f for f, _ in samples]
         settled = [s for _, s in samples]
         navigation += firsts
-        print(f"  {label:24s} {len(samples):4d} {percentile(firsts, 50):8.1f}ms {percentile(firsts, 95):8.1f}ms "
-              f"{max(firsts):8.1f}ms {percentile(settled, 50):10.1f}ms {percentile(settled, 95):10.1f}ms")
+        print(
+            f"  {label:24s} {len(samples):4d} {percentile(firsts, 50):8.1f}ms {percentile(firsts, 95):8.1f}ms "
+            f"{max(firsts):8.1f}ms {percentile(settled, 50):10.1f}ms {percentile(settled, 95):10.1f}ms"
+        )
     print(f"  status filter (s): first frame {status_first:.1f} ms, rows ready {status_done:.0f} ms")
-    print(f"  text filter over {count:,}: first frame ('filtering…') {text_first:.1f} ms, "
-          f"{matched:,} rows ready {text_done:.0f} ms")
+    print(
+        f"  text filter over {count:,}: first frame ('filtering…') {text_first:.1f} ms, "
+        f"{matched:,} rows ready {text_done:.0f} ms"
+    )
     p50, p95 = percentile(navigation, 50), percentile(navigation, 95)
-    print(f"  all keys: first frame p50 {p50:.1f} ms, p95 {p95:.1f} ms (target p95 <= 50 ms: "
-          f"{'met' if p95 <= 50 else 'MISSED'}); median frame {statistics.median(frame_bytes):,.0f} bytes")
+    print(
+        f"  all keys: first frame p50 {p50:.1f} ms, p95 {p95:.1f} ms (target p95 <= 50 ms: "
+        f"{'met' if p95 <= 50 else 'MISSED'}); median frame {statistics.median(frame_bytes):,.0f} bytes"
+    )
     return 0 if p95 <= 50 else 1
 
 

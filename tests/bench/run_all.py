@@ -1,4 +1,5 @@
 """`make bench`: run every benchmark script in tests/bench and write bench-report.md."""
+
 from __future__ import annotations
 
 import datetime
@@ -15,10 +16,16 @@ ORDER = ["startup.py", "generation.py", "curation_dedup.py", "pane_latency.py", 
 
 def main() -> int:
     scripts = [HERE / name for name in ORDER if (HERE / name).exists()]
-    scripts += sorted(p for p in HERE.glob("*.py") if p.name not in ORDER and p.name not in ("run_all.py", "__init__.py"))
-    lines = [f"# tunedeck benchmark report", "",
-             f"{datetime.datetime.now().isoformat(timespec='minutes')} · {platform.platform()} · "
-             f"Python {platform.python_version()} · {__import__('os').cpu_count()} cores", ""]
+    scripts += sorted(
+        p for p in HERE.glob("*.py") if p.name not in ORDER and p.name not in ("run_all.py", "__init__.py")
+    )
+    lines = [
+        f"# tunedeck benchmark report",
+        "",
+        f"{datetime.datetime.now().isoformat(timespec='minutes')} · {platform.platform()} · "
+        f"Python {platform.python_version()} · {__import__('os').cpu_count()} cores",
+        "",
+    ]
     failures = 0
     for script in scripts:
         print(f"== {script.name}", flush=True)
@@ -29,8 +36,14 @@ def main() -> int:
         if result.returncode:
             failures += 1
             print(result.stderr[-3000:], file=sys.stderr)
-        lines += [f"## {script.stem} ({took:.0f} s{'' if result.returncode == 0 else ', FAILED'})", "", "```",
-                  result.stdout.strip() or result.stderr.strip()[-2000:], "```", ""]
+        lines += [
+            f"## {script.stem} ({took:.0f} s{'' if result.returncode == 0 else ', FAILED'})",
+            "",
+            "```",
+            result.stdout.strip() or result.stderr.strip()[-2000:],
+            "```",
+            "",
+        ]
     report = "\n".join(lines)
     (ROOT / "bench-report.md").write_text(report)
     print(f"wrote {ROOT / 'bench-report.md'}")
@@ -61,7 +74,7 @@ def splice_readme(readme: str, report: str) -> str:
     start, end = readme.find(README_START), readme.find(README_END)
     if start < 0 or end < start:
         raise ValueError(f"README.md has no {README_START} ... {README_END} block")
-    return readme[:start + len(README_START)] + "\n" + readme_block(report) + readme[end:]
+    return readme[: start + len(README_START)] + "\n" + readme_block(report) + readme[end:]
 
 
 def update_readme(path: Path, report: str) -> None:

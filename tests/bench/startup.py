@@ -3,6 +3,7 @@
 Each measurement is a fresh process: wall time from spawning it to the first painted frame
 (headless, so the terminal is not part of the figure). Prints medians and the ratios.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,9 @@ Timed(store, load_config(include_user=False), check_identity=False).run(headless
 
 def first_frame_seconds(code: str, *args: str, env: dict[str, str]) -> float:
     start = time.time()
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, env=env,
-                         check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, env=env, check=True, timeout=120
+    )
     return float(out.stdout.strip().splitlines()[0]) - start
 
 
@@ -103,9 +105,13 @@ if __name__ == "__main__":
     figures = main()
     print(f"startup (median of {RUNS}, time to first frame, fresh process)")
     print(f"  bare Textual app         {figures['bare_textual_s'] * 1000:7.0f} ms")
-    print(f"  tunedeck, empty session  {figures['tunedeck_empty_s'] * 1000:7.0f} ms  "
-          f"({figures['ratio_empty_vs_bare']:.2f}x bare; target <= 1.5x)")
-    print(f"  tunedeck, 100,000 pairs  {figures['tunedeck_100k_pairs_s'] * 1000:7.0f} ms  "
-          f"({figures['ratio_100k_vs_empty']:.2f}x empty; target ~1.0x)")
+    print(
+        f"  tunedeck, empty session  {figures['tunedeck_empty_s'] * 1000:7.0f} ms  "
+        f"({figures['ratio_empty_vs_bare']:.2f}x bare; target <= 1.5x)"
+    )
+    print(
+        f"  tunedeck, 100,000 pairs  {figures['tunedeck_100k_pairs_s'] * 1000:7.0f} ms  "
+        f"({figures['ratio_100k_vs_empty']:.2f}x empty; target ~1.0x)"
+    )
     if "--json" in sys.argv:
         print(json.dumps(figures))

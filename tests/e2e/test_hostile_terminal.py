@@ -6,6 +6,7 @@ emulated endpoints' answers) and from imported files (topic tree JSON, held-out 
 Every byte the app writes to its terminal is captured (tmux pipe-pane). The app must stay up, show the
 text literally, and let none of the payload's escape sequences or control characters reach the terminal.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ FORBIDDEN = {
 @pytest.fixture
 def app(tmp_path):
     require_tmux()
-    running = TmuxApp.start(tmp_path / "hostile", config_text=FAST_DEMO_CONFIG,
-                            env={"TUNEDECK_DEMO_FAULTS": HOSTILE_FAULTS}, record=True)
+    running = TmuxApp.start(
+        tmp_path / "hostile", config_text=FAST_DEMO_CONFIG, env={"TUNEDECK_DEMO_FAULTS": HOSTILE_FAULTS}, record=True
+    )
     yield running
     running.close()
 
@@ -44,14 +46,29 @@ def app(tmp_path):
 def files(tmp_path):
     """Hostile imports: a topic tree (control characters as JSON escapes) and question sets."""
     topics = tmp_path / "topics.json"
-    topics.write_text(json.dumps({"topics": [{"name": "Imported " + FIRST_LINE, "children": [
-        {"name": "child \x1b]0;pwned\x07 [@click=app.quit]x \u202eevil"}]}]}), encoding="utf-8")
+    topics.write_text(
+        json.dumps(
+            {
+                "topics": [
+                    {
+                        "name": "Imported " + FIRST_LINE,
+                        "children": [{"name": "child \x1b]0;pwned\x07 [@click=app.quit]x \u202eevil"}],
+                    }
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
     with_nul = tmp_path / "with_nul.jsonl"
     with_nul.write_text(json.dumps({"question": "Q1 " + HOSTILE_TEXT}) + "\n", encoding="utf-8")
     heldout = tmp_path / "heldout.jsonl"
-    heldout.write_text(json.dumps({"question": "Q1 " + HOSTILE_TEXT.replace("\x00", ""),
-                                   "topic": "[@click=app.quit]topic"}) + "\n"
-                       + json.dumps({"question": "Q2 how do I read my meter?"}) + "\n", encoding="utf-8")
+    heldout.write_text(
+        json.dumps({"question": "Q1 " + HOSTILE_TEXT.replace("\x00", ""), "topic": "[@click=app.quit]topic"})
+        + "\n"
+        + json.dumps({"question": "Q2 how do I read my meter?"})
+        + "\n",
+        encoding="utf-8",
+    )
     return {"topics": topics, "with_nul": with_nul, "heldout": heldout}
 
 
@@ -99,8 +116,19 @@ def pairs_pane(app: TmuxApp) -> None:
     app.keys("2")
     app.wait_for(re.compile(r"Pairs \([1-9]\d*\)"), step=step)
     # the detail view: markup as text, CR made a line break, RTL letters kept, emoji, the long line wrapped
-    _literal(app, "Question", LINK, VAR, "progress 10%", "progress 99%", "NULbyte", "evil.exe שלום مرحبا",
-             "\U0001F916", "W" * 50, step=step)
+    _literal(
+        app,
+        "Question",
+        LINK,
+        VAR,
+        "progress 10%",
+        "progress 99%",
+        "NULbyte",
+        "evil.exe שלום مرحبا",
+        "\U0001f916",
+        "W" * 50,
+        step=step,
+    )
     app.keys("c")
     app.wait_for_toast(re.compile(r"Curated \d+ pairs"), timeout=30, step=step)
     app.keys("e")
@@ -175,12 +203,19 @@ def compare_pane(app: TmuxApp, files) -> None:
     app.keys("r")
     app.wait_for("evaluate: done", timeout=60, step=step)
     app.wait_for("evaluation #1 done", step=step)  # the pane has re-read the finished evaluation
-    _literal(app, "topic [@click=app.quit]topic", "Q1 Sure [/] here you go " + CLICK,
-             "A shown first: ", "A · openai:gpt-4o-mini", "B · endpoint:llama-3-2-3b-base-", step=step)
+    _literal(
+        app,
+        "topic [@click=app.quit]topic",
+        "Q1 Sure [/] here you go " + CLICK,
+        "A shown first: ",
+        "A · openai:gpt-4o-mini",
+        "B · endpoint:llama-3-2-3b-base-",
+        step=step,
+    )
     screen = app.screen()
-    answers = screen[screen.index("A · openai:gpt-4o-mini"):]
+    answers = screen[screen.index("A · openai:gpt-4o-mini") :]
     assert answers.count("Sure [/] here you go " + CLICK) >= 2, screen  # both sides: the LLM and the endpoint
-    reasons = screen[screen.index("A shown first: "):screen.index("A · openai:gpt-4o-mini")]
+    reasons = screen[screen.index("A shown first: ") : screen.index("A · openai:gpt-4o-mini")]
     assert "Sure [/] here you go" in reasons, screen  # the judge's reason, literally
 
 
@@ -235,6 +270,6 @@ def test_demo_faults_variable_schedules_rules_or_names_itself_when_malformed():
     assert schedule_demo_faults(aws, llm, env={DEMO_FAULTS_ENV: HOSTILE_FAULTS}) == 1
     poisoned = aws.reply_fn([{"role": "user", "content": "How do I read my meter?"}], temperature=0.0)
     assert poisoned.startswith(HOSTILE_TEXT)  # the endpoints answer with the hostile set too
-    for bad in ("[{\"kind\": \"hostile\"", "[{\"kind\": \"gremlins\"}]"):
+    for bad in ('[{"kind": "hostile"', '[{"kind": "gremlins"}]'):
         with pytest.raises(ValueError, match=DEMO_FAULTS_ENV):
             schedule_demo_faults(aws, llm, env={DEMO_FAULTS_ENV: bad})

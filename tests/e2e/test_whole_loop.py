@@ -3,6 +3,7 @@ pairs -> curation -> export -> a 4-job sweep watched to completion with an overf
 deploy the best job and the base model -> compare and read the judge's score -> blind votes ->
 playground with the round timer -> ctrl+q exits 0 and leaves no listening port or child process.
 """
+
 from __future__ import annotations
 
 import re
@@ -50,8 +51,9 @@ def brief_to_topics(app: TmuxApp) -> int:
 def generate_pairs(app: TmuxApp, leaves: int) -> int:
     step = "generate pairs"
     app.keys("g")  # the cursor is on the root: the whole tree
-    match = app.wait_for(re.compile(r"generate: done · \d+ tasks · 0 failed · \$[\d.]+ · (\d+) new pairs"),
-                         timeout=60, step=step)
+    match = app.wait_for(
+        re.compile(r"generate: done · \d+ tasks · 0 failed · \$[\d.]+ · (\d+) new pairs"), timeout=60, step=step
+    )
     pairs = int(match.group(1))
     assert pairs == 2 * leaves  # questions_per_topic = 2 in the test config, no refusals
     app.wait_for(re.compile(rf"All topics  {pairs} q · 0 ok"), step=step)
@@ -64,7 +66,9 @@ def curate_and_export(app: TmuxApp, pairs: int) -> None:
     app.wait_for(f"Pairs ({pairs})", step=step)
     app.wait_for(f"{pairs} pending  0 accepted  0 rejected", step=step)
     app.keys("c")
-    app.wait_for_toast(re.compile(rf"Curated {pairs} pairs: \d+ flagged, \d+ duplicate clusters"), timeout=30, step=step)
+    app.wait_for_toast(
+        re.compile(rf"Curated {pairs} pairs: \d+ flagged, \d+ duplicate clusters"), timeout=30, step=step
+    )
     app.keys("x")  # reject the first pair; the cursor moves on
     app.wait_for(f"{pairs - 1} pending  0 accepted  1 rejected", step=step)
     app.keys("a")  # accept the second
@@ -80,8 +84,14 @@ def curate_and_export(app: TmuxApp, pairs: int) -> None:
     app.keys("E")
     app.wait_for("Export a dataset version", step=step)
     app.keys("Enter")  # instruction format
-    exported = app.wait_for_toast(re.compile(r"Exported dataset [0-9a-f]{16} \(instruction\): (\d+) train, (\d+) "
-                                             r"validation -> s3://tunedeck-demo-"), timeout=30, step=step)
+    exported = app.wait_for_toast(
+        re.compile(
+            r"Exported dataset [0-9a-f]{16} \(instruction\): (\d+) train, (\d+) "
+            r"validation -> s3://tunedeck-demo-"
+        ),
+        timeout=30,
+        step=step,
+    )
     # every pair but the rejected one, split into train and validation (20%)
     assert int(exported.group(1)) + int(exported.group(2)) == pairs - 1, exported.group(0)
 
@@ -135,7 +145,7 @@ def deploy_best_and_base(app: TmuxApp, best_eval: dict[str, float]) -> str:
     app.keys("f")
     screen = app.wait_for("Deploy which finished job? (lowest eval loss first)", step=step).string
     screen = app.wait_for("(best)", step=step).string
-    listed = screen[screen.index("Deploy which finished job?"):]
+    listed = screen[screen.index("Deploy which finished job?") :]
     listed_jobs = re.findall(r"(td-demo-[0-9a-f]+-(\d{3}))", listed)
     assert sorted(number for _, number in listed_jobs) == sorted(best_eval), listed
     best_job, number = listed_jobs[0]
@@ -184,8 +194,9 @@ def compare_with_base(app: TmuxApp) -> int:
     app.keys("r")
     app.wait_for("evaluate: done", timeout=60, step=step)
     app.wait_for("evaluation #1 done", step=step)  # the pane has re-read the finished evaluation
-    score = app.wait_for(re.compile(r"Score (\d+) / (\d+) \((\d+)%–(\d+)%\)   wins (\d+) · ties (\d+) · losses (\d+)"),
-                         step=step)
+    score = app.wait_for(
+        re.compile(r"Score (\d+) / (\d+) \((\d+)%–(\d+)%\)   wins (\d+) · ties (\d+) · losses (\d+)"), step=step
+    )
     k, n, low, high, wins, ties, losses = map(int, score.groups())
     assert n == questions and wins + ties + losses == n and 0 <= k <= n, score.group(0)
     assert 0 <= low <= high <= 100, score.group(0)

@@ -5,6 +5,7 @@ status line, with HOME, the config and the sessions folder inside the test's tmp
 stays after the app exits (remain-on-exit), so its exit status can be read. With `record=True`
 every byte the app writes to its terminal is appended to a file (pipe-pane) from before it starts.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,10 @@ endpoint_seconds = 1.0
 
 def require_tmux() -> str:
     if TMUX is None:
-        pytest.skip("tmux is not installed: the end-to-end tests need a real terminal "
-                    "(.ci/run installs tmux on Debian; locally: apt-get install tmux)")
+        pytest.skip(
+            "tmux is not installed: the end-to-end tests need a real terminal "
+            "(.ci/run installs tmux on Debian; locally: apt-get install tmux)"
+        )
     return TMUX
 
 
@@ -64,8 +67,15 @@ class TmuxApp:
 
     # ---- life cycle -----------------------------------------------------------------------------
     @classmethod
-    def start(cls, root: Path, *, config_text: str = FAST_DEMO_CONFIG, env: dict[str, str] | None = None,
-              record: bool = False, args: tuple[str, ...] = ("--demo",)) -> TmuxApp:
+    def start(
+        cls,
+        root: Path,
+        *,
+        config_text: str = FAST_DEMO_CONFIG,
+        env: dict[str, str] | None = None,
+        record: bool = False,
+        args: tuple[str, ...] = ("--demo",),
+    ) -> TmuxApp:
         tmux = require_tmux()
         root.mkdir(parents=True, exist_ok=True)
         home, sessions = root / "home", root / "sessions"
@@ -74,26 +84,60 @@ class TmuxApp:
         config = root / "config.toml"
         config.write_text(config_text, encoding="utf-8")
         conf = root / "tmux.conf"
-        conf.write_text(f"set -g remain-on-exit on\nset -g status off\nset -s escape-time 0\n"
-                        f"set -g history-limit 2000\nset -g default-size {WIDTH}x{HEIGHT}\n", encoding="utf-8")
+        conf.write_text(
+            f"set -g remain-on-exit on\nset -g status off\nset -s escape-time 0\n"
+            f"set -g history-limit 2000\nset -g default-size {WIDTH}x{HEIGHT}\n",
+            encoding="utf-8",
+        )
         go = root / "go"
-        variables = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
-                     "TUNEDECK_SESSIONS_DIR": str(sessions), "TEXTUAL_ANIMATIONS": "none", **(env or {})}
-        unset = [name for name in ("TUNEDECK_DEMO_FAULTS", "AWS_PROFILE", "OPENAI_API_KEY", "OPENAI_BASE_URL",
-                                   "AWS_ENDPOINT_URL") if name not in variables]
-        command = ["env", *[f"-u{name}" for name in unset], *[f"{k}={v}" for k, v in variables.items()],
-                   *app_command(), "--config", str(config), *args]
+        variables = {
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "TUNEDECK_SESSIONS_DIR": str(sessions),
+            "TEXTUAL_ANIMATIONS": "none",
+            **(env or {}),
+        }
+        unset = [
+            name
+            for name in ("TUNEDECK_DEMO_FAULTS", "AWS_PROFILE", "OPENAI_API_KEY", "OPENAI_BASE_URL", "AWS_ENDPOINT_URL")
+            if name not in variables
+        ]
+        command = [
+            "env",
+            *[f"-u{name}" for name in unset],
+            *[f"{k}={v}" for k, v in variables.items()],
+            *app_command(),
+            "--config",
+            str(config),
+            *args,
+        ]
         # The shell waits for `go`, so pipe-pane is attached before the app writes its first byte; it
         # records the exit status itself (tmux 3.3 sometimes never reaps a pane's process, and then
         # never reports its status).
         status_file = root / "exit_status"
-        shell = (f"while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.05; done; "
-                 f"{' '.join(shlex.quote(part) for part in command)}; "
-                 f"echo $? > {shlex.quote(str(status_file))}.tmp && mv {shlex.quote(str(status_file))}.tmp "
-                 f"{shlex.quote(str(status_file))}")
+        shell = (
+            f"while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.05; done; "
+            f"{' '.join(shlex.quote(part) for part in command)}; "
+            f"echo $? > {shlex.quote(str(status_file))}.tmp && mv {shlex.quote(str(status_file))}.tmp "
+            f"{shlex.quote(str(status_file))}"
+        )
         app = cls(root=root, socket=f"tunedeck-e2e-{os.getpid()}-{time.time_ns()}")
-        app._tmux("-f", str(conf), "new-session", "-d", "-s", app.target, "-x", str(WIDTH), "-y", str(HEIGHT),
-                  "-c", str(REPO), shell, tmux=tmux)
+        app._tmux(
+            "-f",
+            str(conf),
+            "new-session",
+            "-d",
+            "-s",
+            app.target,
+            "-x",
+            str(WIDTH),
+            "-y",
+            str(HEIGHT),
+            "-c",
+            str(REPO),
+            shell,
+            tmux=tmux,
+        )
         # A detached window otherwise shrinks back to 80 columns on some redraws; tmux 3.3 dies when
         # window-size is set from the config file, so it is set here.
         app._tmux("set-option", "-g", "window-size", "manual")
@@ -112,8 +156,9 @@ class TmuxApp:
         subprocess.run([TMUX or "tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
 
     def _tmux(self, *args: str, tmux: str | None = None) -> str:
-        result = subprocess.run([tmux or TMUX or "tmux", "-L", self.socket, *args], capture_output=True, text=True,
-                                timeout=15)
+        result = subprocess.run(
+            [tmux or TMUX or "tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=15
+        )
         if result.returncode != 0:
             raise RuntimeError(f"tmux {' '.join(args[:2])} failed: {result.stderr.strip()}")
         return result.stdout
@@ -161,14 +206,14 @@ class TmuxApp:
             if match:
                 return match
             if self.exited():
-                self.fail(f"the app exited (status {self.exit_status()}) while waiting for {regex.pattern!r}",
-                          step, screen)
+                self.fail(
+                    f"the app exited (status {self.exit_status()}) while waiting for {regex.pattern!r}", step, screen
+                )
             if time.monotonic() > deadline:
                 self.fail(f"{regex.pattern!r} not on screen after {timeout:.0f}s", step, screen)
             time.sleep(POLL_S)
 
-    def wait_for_toast(self, pattern: str | re.Pattern[str], *, timeout: float = 20.0,
-                       step: str = "") -> re.Match[str]:
+    def wait_for_toast(self, pattern: str | re.Pattern[str], *, timeout: float = 20.0, step: str = "") -> re.Match[str]:
         """Poll until a notification matches `pattern` (its lines joined with spaces); the match."""
         regex = pattern if isinstance(pattern, re.Pattern) else re.compile(re.escape(pattern))
         found: list[re.Match[str]] = []
@@ -227,6 +272,7 @@ class TmuxApp:
 
 
 # ---- processes and sockets (Linux /proc) ----------------------------------------------------------
+
 
 def process_alive(pid: int) -> bool:
     try:

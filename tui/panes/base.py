@@ -1,4 +1,5 @@
 """Base of the five panes: a titled frame that knows whether it is visible."""
+
 from __future__ import annotations
 
 from textual.containers import Vertical

@@ -1,4 +1,5 @@
 """Small modal dialogs: ask for one line of text, or confirm an action."""
+
 from __future__ import annotations
 
 from textual.app import ComposeResult
@@ -16,8 +17,15 @@ class AskText(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="ask.cancel")]
 
-    def __init__(self, prompt: str, value: str = "", *, placeholder: str = "",
-                 validators: list[Validator] | None = None, input_type: str = "text") -> None:
+    def __init__(
+        self,
+        prompt: str,
+        value: str = "",
+        *,
+        placeholder: str = "",
+        validators: list[Validator] | None = None,
+        input_type: str = "text",
+    ) -> None:
         super().__init__(classes="dialog")
         self.prompt = prompt
         self.value = value
@@ -28,8 +36,13 @@ class AskText(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-body"):
             yield Static(safe(self.prompt))
-            yield Input(self.value, placeholder=self.placeholder, validators=self.validators,
-                        type=self.input_type, id="ask-input")  # type: ignore[arg-type]
+            yield Input(
+                self.value,
+                placeholder=self.placeholder,
+                validators=self.validators,
+                type=self.input_type,
+                id="ask-input",
+            )  # type: ignore[arg-type]
             yield Static("", id="ask-error", classes="error")
             yield Static("enter: ok   esc: cancel", classes="hint")
 

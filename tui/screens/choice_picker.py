@@ -1,4 +1,5 @@
 """A modal list to pick one value from (topics, flag codes): enter picks, esc cancels."""
+
 from __future__ import annotations
 
 from typing import Generic, Sequence, TypeVar
@@ -37,8 +38,7 @@ class ChoicePicker(ModalScreen["tuple | None"], Generic[T]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-body choice-picker"):
             yield Static(safe(self.title_text), classes="title")
-            yield OptionList(*[Option(label, id=str(i)) for i, (_, label) in enumerate(self.choices)],
-                             id="choice-list")
+            yield OptionList(*[Option(label, id=str(i)) for i, (_, label) in enumerate(self.choices)], id="choice-list")
             yield Static("enter: pick   esc: cancel   j/k: move", classes="hint")
 
     def on_mount(self) -> None:

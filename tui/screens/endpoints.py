@@ -4,6 +4,7 @@ delete with confirmation; pick one as target A or B of the Compare pane.
 
 Every SageMaker call blocks, so each runs in a thread worker and reports back with a message.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -67,17 +68,34 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
     BINDINGS = [
         Binding("escape,q", "close", "Close", id="endpoints.close"),
         Binding("r", "refresh", "Refresh", id="endpoints.refresh", tooltip="Ask SageMaker for every status"),
-        Binding("f", "deploy_job", "Deploy job", id="endpoints.deploy_job",
-                tooltip="Deploy a finished training job's model (lowest eval loss first)"),
-        Binding("m", "deploy_base", "Deploy base", id="endpoints.deploy_base",
-                tooltip="Deploy the pre-trained base model (the baseline to beat)"),
+        Binding(
+            "f",
+            "deploy_job",
+            "Deploy job",
+            id="endpoints.deploy_job",
+            tooltip="Deploy a finished training job's model (lowest eval loss first)",
+        ),
+        Binding(
+            "m",
+            "deploy_base",
+            "Deploy base",
+            id="endpoints.deploy_base",
+            tooltip="Deploy the pre-trained base model (the baseline to beat)",
+        ),
         Binding("x,delete", "delete", "Delete", id="endpoints.delete", tooltip="Delete the selected endpoint"),
         Binding("a", "use('A')", "Use as A", id="endpoints.use_a", tooltip="Make it target A of the comparison"),
         Binding("b", "use('B')", "Use as B", id="endpoints.use_b", tooltip="Make it target B of the comparison"),
     ]
 
-    def __init__(self, store: Store, config: Config, *, manager_factory: Callable[[], Any] | None = None,
-                 poll_seconds: float = 5.0, idle_minutes: float = 30.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        manager_factory: Callable[[], Any] | None = None,
+        poll_seconds: float = 5.0,
+        idle_minutes: float = 30.0,
+    ) -> None:
         super().__init__(classes="dialog")
         self.store = store
         self.config = config
@@ -90,13 +108,17 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-body wide endpoints-body"):
-            yield Static(safe("Endpoints of this session (billed per second from creation until deleted)"),
-                         classes="title")
+            yield Static(
+                safe("Endpoints of this session (billed per second from creation until deleted)"), classes="title"
+            )
             table: DataTable = DataTable(id="endpoints-table", cursor_type="row", zebra_stripes=True)
             yield table
             yield Static("", id="endpoints-status")
-            yield Static("a / b: use as target A / B   f: deploy a finished job   m: deploy the base model   "
-                         "x: delete   r: refresh   esc: close", classes="hint")
+            yield Static(
+                "a / b: use as target A / B   f: deploy a finished job   m: deploy the base model   "
+                "x: delete   r: refresh   esc: close",
+                classes="hint",
+            )
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -168,11 +190,17 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
             cost = "?" if row.cost_so_far is None else f"{row.cost_so_far:.2f}"
             idle = "-" if row.idle_s is None else duration(row.idle_s) + (" !" if row.idle_warning else "")
             table.add_row(
-                safe_rich(row.name, style, limit=48), safe_rich(row.kind, limit=10),
-                safe_rich(row.job_name or row.model_id or "", limit=36), safe_rich(row.status, style, limit=16),
-                safe_rich(row.instance_type, limit=18), Text(price, justify="right"),
-                Text(duration(row.uptime_s), justify="right"), Text(cost, justify="right"),
-                Text(idle, style=style, justify="right"), key=row.name)
+                safe_rich(row.name, style, limit=48),
+                safe_rich(row.kind, limit=10),
+                safe_rich(row.job_name or row.model_id or "", limit=36),
+                safe_rich(row.status, style, limit=16),
+                safe_rich(row.instance_type, limit=18),
+                Text(price, justify="right"),
+                Text(duration(row.uptime_s), justify="right"),
+                Text(cost, justify="right"),
+                Text(idle, style=style, justify="right"),
+                key=row.name,
+            )
         if selected is not None:
             for index, row in enumerate(self.rows):
                 if row.name == selected:
@@ -182,12 +210,16 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
         if failed:
             self._set_status(f"{failed[0].name} failed: {failed[0].failure_reason}", error=True)
         elif idle:
-            self._set_status(f"idle for over {self.idle_minutes:.0f} min and still billed: {', '.join(idle)} "
-                             "(x deletes)", error=True)
+            self._set_status(
+                f"idle for over {self.idle_minutes:.0f} min and still billed: {', '.join(idle)} (x deletes)", error=True
+            )
         elif not self.busy:
             total = sum(row.price_per_hour or 0.0 for row in self.rows)
-            self._set_status(f"{len(self.rows)} endpoint(s), ${total:.3f} per hour together" if self.rows
-                             else "no endpoints: f deploys a finished job, m the base model")
+            self._set_status(
+                f"{len(self.rows)} endpoint(s), ${total:.3f} per hour together"
+                if self.rows
+                else "no endpoints: f deploys a finished job, m the base model"
+            )
 
     # ---- deploying -----------------------------------------------------------------------------
 
@@ -209,8 +241,10 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
                 losses[record["job"]] = record.get("best_eval_loss")
         except Exception:  # the ranking is a convenience; the list still works without it
             losses = {}
-        ranked = sorted(jobs, key=lambda j: (losses.get(j.name) is None, losses.get(j.name) or 0.0,
-                                             -(j.end_time or j.created_at or 0.0)))
+        ranked = sorted(
+            jobs,
+            key=lambda j: (losses.get(j.name) is None, losses.get(j.name) or 0.0, -(j.end_time or j.created_at or 0.0)),
+        )
         choices = []
         for index, job in enumerate(ranked):
             loss = losses.get(job.name)
@@ -234,8 +268,13 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
             self._plan_job(choice[0])
 
         self._set_status("")
-        self.app.push_screen(ChoicePicker("Deploy which finished job? (lowest eval loss first)",
-                                          [(name, safe(label)) for name, label in message.choices]), picked)
+        self.app.push_screen(
+            ChoicePicker(
+                "Deploy which finished job? (lowest eval loss first)",
+                [(name, safe(label)) for name, label in message.choices],
+            ),
+            picked,
+        )
 
     @work(thread=True, exclusive=True, group="endpoints-plan", exit_on_error=False)
     def _plan_job(self, job_name: str) -> None:
@@ -271,10 +310,14 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
                 return
             if plan.kind == "base" and plan.accept_eula:
                 where = f" ({plan.eula_uri})" if plan.eula_uri else ""
-                self.app.push_screen(AskText(
-                    f"{plan.model_id} is a gated model. Deploying it accepts its licence (EULA){where}. "
-                    f"Type '{EULA_WORD}' to accept the licence and deploy; esc cancels.", placeholder=EULA_WORD),
-                    licence)
+                self.app.push_screen(
+                    AskText(
+                        f"{plan.model_id} is a gated model. Deploying it accepts its licence (EULA){where}. "
+                        f"Type '{EULA_WORD}' to accept the licence and deploy; esc cancels.",
+                        placeholder=EULA_WORD,
+                    ),
+                    licence,
+                )
             else:
                 self._start_deploy(plan)
 
@@ -292,8 +335,11 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
         except Exception as exc:
             self._fail("deploy failed", exc)
             return
-        self.post_message(EndpointActionDone(f"endpoint {row.name} is {row.status}; billing has started "
-                                             "(it is polled until it is in service)"))
+        self.post_message(
+            EndpointActionDone(
+                f"endpoint {row.name} is {row.status}; billing has started (it is polled until it is in service)"
+            )
+        )
 
     # ---- deleting and choosing ---------------------------------------------------------------
 
@@ -334,8 +380,7 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
             self._set_status("no endpoint selected")
             return
         if row.status != "InService":
-            self.app.notify(safe(f"{row.name} is {row.status}: answers fail until it is InService"),
-                            severity="warning")
+            self.app.notify(safe(f"{row.name} is {row.status}: answers fail until it is InService"), severity="warning")
         self.dismiss((slot, f"endpoint:{row.name}"))
 
     def action_close(self) -> None:

@@ -1,4 +1,5 @@
 """Help: every binding that applies now, app-wide and for the current pane."""
+
 from __future__ import annotations
 
 from textual.app import ComposeResult

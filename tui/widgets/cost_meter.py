@@ -3,6 +3,7 @@
 It reads the session store only (no AWS call), in a thread worker, every `interval` seconds;
 the Jobs pane pushes a fresh meter after each poll with `set_meter`.
 """
+
 from __future__ import annotations
 
 import time
@@ -22,8 +23,12 @@ def compute_meter(store: Any, config: Any, now: float | None = None) -> Any:
     """core.training.prices.CostMeter of the session as the store knows it."""
     from core.training.prices import PriceTable, cost_meter
 
-    return cost_meter(store.jobs(), store.endpoints_for_billing(), PriceTable(config.jumpstart.prices),
-                      time.time() if now is None else now)
+    return cost_meter(
+        store.jobs(),
+        store.endpoints_for_billing(),
+        PriceTable(config.jumpstart.prices),
+        time.time() if now is None else now,
+    )
 
 
 def meter_label(meter: Any, ascii_only: bool = False) -> str:
@@ -31,8 +36,10 @@ def meter_label(meter: Any, ascii_only: bool = False) -> str:
         return "$ …"
     unknown = "+?" if meter.unpriced else ""
     dot = "·" if not ascii_only else "|"
-    return (f"{meter.training_instances} train {dot} {meter.endpoint_instances} endpoint "
-            f"{dot} ${meter.usd_per_hour:.2f}/h{unknown} {dot} ${meter.usd_so_far:.2f} so far")
+    return (
+        f"{meter.training_instances} train {dot} {meter.endpoint_instances} endpoint "
+        f"{dot} ${meter.usd_per_hour:.2f}/h{unknown} {dot} ${meter.usd_so_far:.2f} so far"
+    )
 
 
 class CostMeter(Widget):
@@ -50,8 +57,16 @@ class CostMeter(Widget):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, CostMeter.Computed)
 
-    def __init__(self, store: Any = None, config: Any = None, *, interval: float = REFRESH_SECONDS,
-                 ascii_only: bool | None = None, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Any = None,
+        config: Any = None,
+        *,
+        interval: float = REFRESH_SECONDS,
+        ascii_only: bool | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(id=id, classes=classes)
         self._store = store
         self._config = config

@@ -1,4 +1,5 @@
 """A keyboard slider for a number in a range (Textual has none): fine and coarse steps, ends."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,8 +56,18 @@ class FloatSlider(Widget, can_focus=True):
         def control(self) -> FloatSlider:
             return self.slider
 
-    def __init__(self, value: float, *, minimum: float, maximum: float, step: float, coarse: float | None = None,
-                 decimals: int = 2, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        value: float,
+        *,
+        minimum: float,
+        maximum: float,
+        step: float,
+        coarse: float | None = None,
+        decimals: int = 2,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(id=id, classes=classes)
         if maximum <= minimum or step <= 0:
             raise ValueError("need minimum < maximum and a positive step")
@@ -95,6 +106,9 @@ class FloatSlider(Widget, can_focus=True):
         knob = min(width - 1, int(round(share * (width - 1))))
         done, knob_glyph, rest = ("=", "O", "-") if self.app.has_class("-ascii") else ("━", "●", "─")
         return Content.assemble(
-            ("[", "$text-muted"), (done * knob, "$accent"), (knob_glyph, "$accent bold"),
-            (rest * (width - 1 - knob), "$text-muted"), ("]", "$text-muted"),
+            ("[", "$text-muted"),
+            (done * knob, "$accent"),
+            (knob_glyph, "$accent bold"),
+            (rest * (width - 1 - knob), "$text-muted"),
+            ("]", "$text-muted"),
         )

@@ -5,6 +5,7 @@ screen with twenty hints that was the largest single cost of the first frame, an
 every focus change over SSH. This draws the same hints (and the palette key at the right) as one
 line of text, redrawn when the screen's bindings change.
 """
+
 from __future__ import annotations
 
 from rich.text import Text
@@ -89,7 +90,9 @@ class KeyBar(Widget, can_focus=False):
             line.append(f"{description} ", text_style if enabled else off_style)
         palette = self.palette_hint()
         if palette is not None:
-            tail = Text.assemble("|" if self.ascii_only else "▏", (f"{palette[0]} ", key_style), (f"{palette[1]} ", text_style))
+            tail = Text.assemble(
+                "|" if self.ascii_only else "▏", (f"{palette[0]} ", key_style), (f"{palette[1]} ", text_style)
+            )
             room = width - tail.cell_len
             if line.cell_len > room:
                 line.truncate(max(0, room), overflow="ellipsis")

@@ -1,4 +1,5 @@
 """One-line status bar: session, AWS identity, LLM profile, counts."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """One-line title bar; in demo mode it says so, loudly."""
+
 from __future__ import annotations
 
 from textual.content import Content

@@ -1,4 +1,5 @@
 """State shared by the AWS emulator's parts: identity, clocks, quotas, the lock, internal clients."""
+
 from __future__ import annotations
 
 import threading
@@ -24,8 +25,12 @@ def new_client(service: str, endpoint_url: str, region: str, config: Any = None)
 
     # The user's AWS_PROFILE (possibly missing from ~/.aws/config) must not matter to the emulator.
     core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-    session = boto3.session.Session(botocore_session=core, aws_access_key_id=DUMMY_ACCESS_KEY,
-                                    aws_secret_access_key=DUMMY_SECRET_KEY, region_name=region)
+    session = boto3.session.Session(
+        botocore_session=core,
+        aws_access_key_id=DUMMY_ACCESS_KEY,
+        aws_secret_access_key=DUMMY_SECRET_KEY,
+        region_name=region,
+    )
     return session.client(service, endpoint_url=endpoint_url, config=config)
 
 
@@ -60,9 +65,17 @@ class AwsContext:
             if cached is None:
                 from botocore.config import Config
 
-                cached = new_client(service, self.endpoint_url, self.region, Config(
-                    retries={"max_attempts": 1, "mode": "standard"}, inject_host_prefix=False,
-                    connect_timeout=5, read_timeout=30))
+                cached = new_client(
+                    service,
+                    self.endpoint_url,
+                    self.region,
+                    Config(
+                        retries={"max_attempts": 1, "mode": "standard"},
+                        inject_host_prefix=False,
+                        connect_timeout=5,
+                        read_timeout=30,
+                    ),
+                )
                 self._clients[service] = cached
             return cached
 

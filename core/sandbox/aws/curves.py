@@ -11,6 +11,7 @@ A toy, deterministic model of LoRA fine-tuning that responds to the knobs a leag
 
 All values are pure functions of the parameters and the seed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -80,9 +81,11 @@ class LossModel:
         effective_lr = lr_factor / (1.0 + lr_factor / 60.0)
         self.fit_rate = 0.011 * effective_lr * math.sqrt(scale / 4.0) * (modules / 2.0) ** 0.35 * math.sqrt(batch / 4.0)
         # How much the adapter can memorise of this data, and how fast it does per pass.
-        self.memory_amplitude = min(1.1, max(0.04, 0.3 * math.sqrt(capacity) * (500.0 / max(p.n_train, 1)) ** 0.5 * dropout_keep))
-        self.memory_rate = 0.16 * lr_factor ** 0.7 * math.sqrt(scale / 4.0) * math.sqrt(capacity)
-        self.memory_onset = min(3.0, max(0.4, 1.5 / lr_factor ** 0.3))
+        self.memory_amplitude = min(
+            1.1, max(0.04, 0.3 * math.sqrt(capacity) * (500.0 / max(p.n_train, 1)) ** 0.5 * dropout_keep)
+        )
+        self.memory_rate = 0.16 * lr_factor**0.7 * math.sqrt(scale / 4.0) * math.sqrt(capacity)
+        self.memory_onset = min(3.0, max(0.4, 1.5 / lr_factor**0.3))
         # Far too high a learning rate: the run goes unstable.
         self.instability = min(2.0, max(0.0, math.log10(lr_factor / 20.0))) if lr_factor > 20 else 0.0
         self.step_noise = 0.07 / math.sqrt(batch) + 0.12 * self.instability
@@ -130,7 +133,9 @@ class LossModel:
         mean = sum(self.train_curve((epoch - 1) + (i + 0.5) / samples) for i in range(samples)) / samples
         rng = self._noise("epoch", epoch)
         train = max(MIN_REPORTED_LOSS, mean * (1.0 + rng.gauss(0.0, 0.004 + 0.03 * self.instability)))
-        evaluated = max(MIN_REPORTED_LOSS, self.eval_curve(epoch) * (1.0 + rng.gauss(0.0, 0.003 + 0.03 * self.instability)))
+        evaluated = max(
+            MIN_REPORTED_LOSS, self.eval_curve(epoch) * (1.0 + rng.gauss(0.0, 0.003 + 0.03 * self.instability))
+        )
         return EpochLosses(epoch=epoch, train_loss=train, eval_loss=evaluated)
 
     def all_epochs(self) -> list[EpochLosses]:

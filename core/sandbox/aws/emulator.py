@@ -11,6 +11,7 @@ service quotas. Real boto3 clients talk to it over HTTP through `endpoint_url`.
         sm = aws.client("sagemaker")
         ...
 """
+
 from __future__ import annotations
 
 import threading
@@ -28,8 +29,10 @@ DEFAULT_EPOCH_SECONDS = 5.0
 DEFAULT_ENDPOINT_SECONDS = 4.0
 DEFAULT_STREAM_PART_DELAY = 0.015
 ROLE_NAME = "tunedeck-demo-sagemaker-execution"
-TRUST_POLICY = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
-                '"Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}')
+TRUST_POLICY = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+    '"Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+)
 
 
 class AwsEmulator:
@@ -61,12 +64,22 @@ class AwsEmulator:
         self.account_id = DEFAULT_ACCOUNT_ID
         self.role_arn = f"arn:aws:iam::{self.account_id}:role/{ROLE_NAME}"
         self.bucket = f"tunedeck-demo-{self.account_id}"
-        self._defaults = dict(epoch_seconds=float(epoch_seconds), endpoint_seconds=float(endpoint_seconds),
-                              stream_part_delay=float(stream_part_delay))
-        self._default_quotas = (None if training_quotas is None else dict(training_quotas),
-                                None if endpoint_quotas is None else dict(endpoint_quotas))
-        self.ctx = AwsContext(account_id=self.account_id, region=self.region, reply_fn=reply_fn,
-                              quotas=QuotaBook(*self._default_quotas), **self._defaults)
+        self._defaults = dict(
+            epoch_seconds=float(epoch_seconds),
+            endpoint_seconds=float(endpoint_seconds),
+            stream_part_delay=float(stream_part_delay),
+        )
+        self._default_quotas = (
+            None if training_quotas is None else dict(training_quotas),
+            None if endpoint_quotas is None else dict(endpoint_quotas),
+        )
+        self.ctx = AwsContext(
+            account_id=self.account_id,
+            region=self.region,
+            reply_fn=reply_fn,
+            quotas=QuotaBook(*self._default_quotas),
+            **self._defaults,
+        )
         self._server: Any = None
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -95,8 +108,9 @@ class AwsEmulator:
 
         self._jobs = TrainingJobs(self.ctx)
         self._endpoints = Endpoints(self.ctx)
-        server = EmulatorServer(self.host, self._requested_port,
-                                lambda inner: Gateway(inner, self.ctx, self._jobs, self._endpoints))
+        server = EmulatorServer(
+            self.host, self._requested_port, lambda inner: Gateway(inner, self.ctx, self._jobs, self._endpoints)
+        )
         server.start()
         host, port = server.get_host_and_port()
         self._server = server
@@ -154,8 +168,16 @@ class AwsEmulator:
     def quotas(self) -> dict[str, dict[str, int]]:
         return self.ctx.quotas.snapshot()
 
-    def inject_fault(self, action: str = "*", code: str = "ThrottlingException", *, status: int = 400,
-                     message: str | None = None, count: int | None = 1, service: str | None = None) -> AwsFault:
+    def inject_fault(
+        self,
+        action: str = "*",
+        code: str = "ThrottlingException",
+        *,
+        status: int = 400,
+        message: str | None = None,
+        count: int | None = 1,
+        service: str | None = None,
+    ) -> AwsFault:
         """Answer the next `count` calls of `action` ("*" = any; count None = until cleared) with an
         AWS error `code`, so that boto3 raises ClientError with that code. `service` narrows it to
         one signing name ("sagemaker", "logs", "monitoring", ...)."""
@@ -243,6 +265,9 @@ class AwsEmulator:
         moto_api_backend.reset()
 
     def _create_demo_resources(self) -> None:
-        self.ctx.client("iam").create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=TRUST_POLICY,
-                                           Description="SageMaker execution role of the tunedeck demo")
+        self.ctx.client("iam").create_role(
+            RoleName=ROLE_NAME,
+            AssumeRolePolicyDocument=TRUST_POLICY,
+            Description="SageMaker execution role of the tunedeck demo",
+        )
         self.ctx.client("s3").create_bucket(Bucket=self.bucket)

@@ -5,6 +5,7 @@ endpoints InService at once. Here instance types are checked against botocore's 
 endpoint goes Creating -> InService (or Failed when its model data is missing from the emulator's S3)
 after `endpoint_seconds`, and Deleting -> gone after a quarter of that.
 """
+
 from __future__ import annotations
 
 import copy
@@ -53,10 +54,12 @@ class Endpoints:
         for variant in variants:
             instance_type = variant.get("InstanceType")
             if instance_type is not None and instance_type not in allowed:
-                raise AwsError("ValidationException",
-                               f"1 validation error detected: Value '{instance_type}' at "
-                               "'productionVariants.1.member.instanceType' failed to satisfy constraint: "
-                               f"Member must satisfy enum value set: [{', '.join(sorted(allowed))}]")
+                raise AwsError(
+                    "ValidationException",
+                    f"1 validation error detected: Value '{instance_type}' at "
+                    "'productionVariants.1.member.instanceType' failed to satisfy constraint: "
+                    f"Member must satisfy enum value set: [{', '.join(sorted(allowed))}]",
+                )
         for_moto = copy.deepcopy(request)
         for variant in for_moto.get("ProductionVariants") or []:
             if "InstanceType" in variant:
@@ -74,7 +77,7 @@ class Endpoints:
         config = self.ctx.sagemaker_backend().endpoint_configs.get(config_name)
         usage: dict[str, int] = {}
         models: list[str] = []
-        for variant in (config.production_variants if config is not None else []):
+        for variant in config.production_variants if config is not None else []:
             if variant.get("ModelName"):
                 models.append(variant["ModelName"])
             instance_type = variant.get("InstanceType")
@@ -95,14 +98,18 @@ class Endpoints:
         name = request.get("EndpointName", "")
         backend = self.ctx.sagemaker_backend()
         if name in backend.endpoints:
-            raise AwsError("ValidationException", f'Cannot create already existing endpoint "{backend.endpoints[name].arn}".')
+            raise AwsError(
+                "ValidationException", f'Cannot create already existing endpoint "{backend.endpoints[name].arn}".'
+            )
         usage, _ = self._usage_of_config(request.get("EndpointConfigName", ""))
         for instance_type, delta in usage.items():
             limit = self.ctx.quotas.limit(ENDPOINT, instance_type)
             used = self.instances_in_use(instance_type)
             if used + delta > limit:
-                raise AwsError("ResourceLimitExceeded",
-                               limit_exceeded_message(quota_name(ENDPOINT, instance_type), limit, used, delta))
+                raise AwsError(
+                    "ResourceLimitExceeded",
+                    limit_exceeded_message(quota_name(ENDPOINT, instance_type), limit, used, delta),
+                )
 
     def adopt(self, request: dict[str, Any]) -> None:
         name = request["EndpointName"]
@@ -111,8 +118,9 @@ class Endpoints:
         usage, models = self._usage_of_config(request.get("EndpointConfigName", ""))
         endpoint.endpoint_status = "Creating"
         endpoint.creation_time = endpoint.last_modified_time = utc(now)
-        self.records[name] = EndpointRecord(name=name, usage=usage, models=models,
-                                            t_ready=now + max(0.0, self.ctx.endpoint_seconds))
+        self.records[name] = EndpointRecord(
+            name=name, usage=usage, models=models, t_ready=now + max(0.0, self.ctx.endpoint_seconds)
+        )
 
     def delete(self, name: str) -> bool:
         """Start deleting a known endpoint; False when moto should answer (unknown endpoint)."""
@@ -158,16 +166,19 @@ class Endpoints:
             containers += list(getattr(model, "containers", None) or [])
             for index, container in enumerate(containers, start=1):
                 uri = container.get("ModelDataUrl") or (
-                    ((container.get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri"))
+                    ((container.get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+                )
                 if not uri or not str(uri).startswith("s3://"):
                     continue
                 bucket, _ = aws_s3.split_s3_uri(uri)
                 if aws_s3.is_jumpstart_bucket(bucket):
                     continue
                 if not aws_s3.list_keys(self.ctx, uri):
-                    return (f'Failed to download model data for container "container_{index}" from URL: "{uri}". '
-                            "Please ensure that there is an object located at the URL and that the role passed "
-                            "to CreateModel has permissions to download the object.")
+                    return (
+                        f'Failed to download model data for container "container_{index}" from URL: "{uri}". '
+                        "Please ensure that there is an object located at the URL and that the role passed "
+                        "to CreateModel has permissions to download the object."
+                    )
         return None
 
     def invocable(self, name: str) -> Any:

@@ -1,4 +1,5 @@
 """An AWS error the emulator answers with: botocore turns it into ClientError(code, message)."""
+
 from __future__ import annotations
 
 

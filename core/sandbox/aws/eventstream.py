@@ -3,6 +3,7 @@
 A message is: total length (u32), headers length (u32), prelude CRC32, headers, payload, message CRC32.
 A header is: name length (u8), name, value type (u8; 7 = string), value length (u16), value.
 """
+
 from __future__ import annotations
 
 import json

@@ -9,6 +9,7 @@ service, when given) fires and uses up one of its count. The error is written in
 of the request's protocol (JSON 1.0/1.1 with `__type`, or the query protocol's XML ErrorResponse),
 so botocore raises `ClientError` with exactly that code and message.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,13 +23,13 @@ DEFAULT_MESSAGES = {
     "ThrottlingException": "Rate exceeded",
     "Throttling": "Rate exceeded",
     "AccessDeniedException": "User: arn:aws:sts::123456789012:assumed-role/tunedeck-user/session is not authorized "
-                             "to perform this action because no identity-based policy allows it",
+    "to perform this action because no identity-based policy allows it",
     "AccessDenied": "User is not authorized to perform this action",
     "ExpiredTokenException": "The security token included in the request is expired",
     "ExpiredToken": "The security token included in the request is expired",
     "ResourceLimitExceeded": "The account-level service limit 'ml.g5.2xlarge for training job usage' is 0 Instances, "
-                             "with current utilization of 0 Instances and a request delta of 1 Instances. Please use "
-                             "AWS Service Quotas to request an increase for this quota.",
+    "with current utilization of 0 Instances and a request delta of 1 Instances. Please use "
+    "AWS Service Quotas to request an increase for this quota.",
     "ServiceUnavailable": "Service is unavailable, please try again later",
     "InternalFailure": "We encountered an internal error. Please try again.",
 }
@@ -63,15 +64,28 @@ class AwsFaultBook:
         self._rules: list[AwsFault] = []
         self._fired: dict[tuple[str, str], int] = {}
 
-    def add(self, action: str = "*", code: str = "ThrottlingException", *, status: int = 400,
-            message: str | None = None, count: int | None = 1, service: str | None = None) -> AwsFault:
+    def add(
+        self,
+        action: str = "*",
+        code: str = "ThrottlingException",
+        *,
+        status: int = 400,
+        message: str | None = None,
+        count: int | None = 1,
+        service: str | None = None,
+    ) -> AwsFault:
         if count is not None and count < 0:
             raise ValueError(f"fault count must be >= 0, got {count!r}")
         if not 400 <= int(status) <= 599:
             raise ValueError(f"an error status is 4xx or 5xx, got {status!r}")
-        fault = AwsFault(action=action or "*", code=code, status=int(status),
-                         message=DEFAULT_MESSAGES.get(code, code) if message is None else message,
-                         count=count, service=service)
+        fault = AwsFault(
+            action=action or "*",
+            code=code,
+            status=int(status),
+            message=DEFAULT_MESSAGES.get(code, code) if message is None else message,
+            count=count,
+            service=service,
+        )
         with self._lock:
             self._rules.append(fault)
         return fault
@@ -133,15 +147,24 @@ def error_response(protocol: str, fault: AwsFault, environ: dict) -> tuple[str, 
     request_id = str(uuid.uuid4())
     status = f"{fault.status} {'Bad Request' if fault.status == 400 else 'Error'}"
     if protocol == "query":
-        body = (f'<ErrorResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><Error><Type>Sender</Type>'
-                f"<Code>{escape(fault.code)}</Code><Message>{escape(fault.message)}</Message></Error>"
-                f"<RequestId>{request_id}</RequestId></ErrorResponse>").encode()
-        return status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id),
-                        ("Content-Length", str(len(body)))], body
+        body = (
+            f'<ErrorResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><Error><Type>Sender</Type>'
+            f"<Code>{escape(fault.code)}</Code><Message>{escape(fault.message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
+        return (
+            status,
+            [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id), ("Content-Length", str(len(body)))],
+            body,
+        )
     content_type = environ.get("CONTENT_TYPE") or "application/x-amz-json-1.1"
     body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
-    headers = [("Content-Type", content_type), ("x-amzn-ErrorType", fault.code), ("x-amzn-RequestId", request_id),
-               ("Content-Length", str(len(body)))]
+    headers = [
+        ("Content-Type", content_type),
+        ("x-amzn-ErrorType", fault.code),
+        ("x-amzn-RequestId", request_id),
+        ("Content-Length", str(len(body))),
+    ]
     if environ.get("HTTP_X_AMZN_QUERY_MODE", "").lower() == "true":  # a query-compatible JSON service
         headers.append(("x-amzn-query-error", f"{fault.code};Sender"))
     return status, headers, body

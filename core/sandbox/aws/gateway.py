@@ -4,6 +4,7 @@ SageMaker service quotas are answered or corrected here; everything else goes to
 Only requests reaching the emulator's own server pass through here, so in-process `mock_aws()` users
 elsewhere see plain moto.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,8 +28,7 @@ WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 _RUNTIME_PATH = re.compile(r"^/endpoints/([^/]+)/(invocations|invocations-response-stream)$")
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]*/[^/]*/[^/]*/([^/]+)/aws4_request")
 _JSON_TYPE = "application/x-amz-json-1.1"
-_STATUS_TEXT = {200: "OK", 400: "Bad Request", 404: "Not Found", 424: "Failed Dependency",
-                500: "Internal Server Error"}
+_STATUS_TEXT = {200: "OK", 400: "Bad Request", 404: "Not Found", 424: "Failed Dependency", 500: "Internal Server Error"}
 
 
 def _status_line(status: int) -> str:
@@ -138,8 +138,10 @@ class Gateway:
     def _error(start_response: Callable, error: AwsError, *, json_protocol: bool) -> list[bytes]:
         data = json.dumps(error.body()).encode()
         content_type = _JSON_TYPE if json_protocol else "application/json"
-        start_response(_status_line(error.status), [("Content-Type", content_type), ("x-amzn-ErrorType", error.code),
-                                                    ("Content-Length", str(len(data)))])
+        start_response(
+            _status_line(error.status),
+            [("Content-Type", content_type), ("x-amzn-ErrorType", error.code), ("Content-Length", str(len(data)))],
+        )
         return [data]
 
     # -- SageMaker control plane ------------------------------------------------------------------
@@ -207,7 +209,7 @@ class Gateway:
             except ValueError:
                 raise AwsError("InvalidPaginationTokenException", "Invalid pagination token.") from None
             size = max(1, min(100, int(request.get("MaxResults") or 100)))
-            page = {"Quotas": quotas[start:start + size]}
+            page = {"Quotas": quotas[start : start + size]}
             if start + size < len(quotas):
                 page["NextToken"] = str(start + size)
             return self._json(200, page)
@@ -220,13 +222,16 @@ class Gateway:
         original = json.dumps({"code": status, "message": message, "error": message})
         return AwsError(
             "ModelError",
-            f'Received {"client" if status < 500 else "server"} error ({status}) from primary with message '
+            f"Received {'client' if status < 500 else 'server'} error ({status}) from primary with message "
             f'"{original}". See https://{self.ctx.region}.console.aws.amazon.com/cloudwatch/home?region='
             f"{self.ctx.region}#logEventViewer:group={group} in account {self.ctx.account_id} for more information.",
             status=424,
-            extra={"OriginalStatusCode": status, "OriginalMessage": original,
-                   "ErrorCode": "CLIENT_ERROR_FROM_MODEL" if status < 500 else "SERVER_ERROR_FROM_MODEL",
-                   "LogStreamArn": f"arn:aws:logs:{self.ctx.region}:{self.ctx.account_id}:log-group:{group}"},
+            extra={
+                "OriginalStatusCode": status,
+                "OriginalMessage": original,
+                "ErrorCode": "CLIENT_ERROR_FROM_MODEL" if status < 500 else "SERVER_ERROR_FROM_MODEL",
+                "LogStreamArn": f"arn:aws:logs:{self.ctx.region}:{self.ctx.account_id}:log-group:{group}",
+            },
         )
 
     def _invoke(self, environ: dict, start_response: Callable, name: str, kind: str) -> Iterable[bytes]:
@@ -239,15 +244,27 @@ class Gateway:
         except aws_lmi.LmiError as exc:
             raise self._model_error(name, exc.status, exc.message) from None
         try:
-            reply = self.ctx.reply(request.messages, temperature=request.temperature, top_p=request.top_p,
-                                   max_tokens=request.max_tokens, seed=request.seed, json_schema=request.json_schema)
+            reply = self.ctx.reply(
+                request.messages,
+                temperature=request.temperature,
+                top_p=request.top_p,
+                max_tokens=request.max_tokens,
+                seed=request.seed,
+                json_schema=request.json_schema,
+            )
         except Exception as exc:  # noqa: BLE001 - whatever the engine raises is a model failure
             raise self._model_error(name, 500, f"{type(exc).__name__}: {exc}") from None
         generation = aws_lmi.finish(request, str(reply))
         if kind == "invocations":
             content_type, data = aws_lmi.render_body(request, generation)
-            start_response("200 OK", [("Content-Type", content_type), ("x-Amzn-Invoked-Production-Variant", variant),
-                                      ("Content-Length", str(len(data)))])
+            start_response(
+                "200 OK",
+                [
+                    ("Content-Type", content_type),
+                    ("x-Amzn-Invoked-Production-Variant", variant),
+                    ("Content-Length", str(len(data))),
+                ],
+            )
             return [data]
         if request.stream:
             content_type, data = "application/jsonlines", b"".join(aws_lmi.stream_lines(request, generation))
@@ -255,9 +272,14 @@ class Gateway:
             content_type, data = aws_lmi.render_body(request, generation)
         seed = int.from_bytes(hashlib.sha256(body).digest()[:8], "big")
         parts = aws_lmi.split_arbitrarily(data, seed)
-        start_response("200 OK", [("Content-Type", "application/vnd.amazon.eventstream"),
-                                  ("X-Amzn-SageMaker-Content-Type", content_type),
-                                  ("x-Amzn-Invoked-Production-Variant", variant)])
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "application/vnd.amazon.eventstream"),
+                ("X-Amzn-SageMaker-Content-Type", content_type),
+                ("x-Amzn-Invoked-Production-Variant", variant),
+            ],
+        )
         return self._stream(parts)
 
     def _stream(self, parts: list[bytes]) -> Iterator[bytes]:

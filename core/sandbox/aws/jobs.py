@@ -11,6 +11,7 @@ emulator's compressed clock (E = seconds per epoch, captured when the job is cre
 
 State lives on moto's FakeTrainingJob (so Describe/List reflect it); the schedule lives here.
 """
+
 from __future__ import annotations
 
 import copy
@@ -48,8 +49,15 @@ MESSAGES = {
     "Stopped": "Training job stopped",
 }
 MODEL_FILES = {
-    "config.json": json.dumps({"architectures": ["LlamaForCausalLM"], "model_type": "llama",
-                               "torch_dtype": "bfloat16", "note": "tunedeck emulator placeholder"}, indent=2),
+    "config.json": json.dumps(
+        {
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "torch_dtype": "bfloat16",
+            "note": "tunedeck emulator placeholder",
+        },
+        indent=2,
+    ),
     "generation_config.json": json.dumps({"bos_token_id": 128000, "eos_token_id": [128001, 128009]}),
     "tokenizer_config.json": json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}),
     "model-00001-of-00001.safetensors": "placeholder weights written by the tunedeck AWS emulator",
@@ -104,8 +112,11 @@ class TrainingJobs:
         name = request.get("TrainingJobName", "")
         existing = self.ctx.sagemaker_backend().training_jobs.get(name)
         if existing is not None:
-            raise AwsError("ResourceInUse", "Training job names must be unique within an AWS account and region, "
-                                            f"and a training job with this name already exists ({existing.arn})")
+            raise AwsError(
+                "ResourceInUse",
+                "Training job names must be unique within an AWS account and region, "
+                f"and a training job with this name already exists ({existing.arn})",
+            )
         resources = request.get("ResourceConfig") or {}
         instance_type = resources.get("InstanceType", "")
         delta = int(resources.get("InstanceCount", 1) or 1)
@@ -114,8 +125,9 @@ class TrainingJobs:
         limit = self.ctx.quotas.limit(TRAINING, instance_type)
         used = self.instances_in_use(instance_type)
         if used + delta > limit:
-            raise AwsError("ResourceLimitExceeded",
-                           limit_exceeded_message(quota_name(TRAINING, instance_type), limit, used, delta))
+            raise AwsError(
+                "ResourceLimitExceeded", limit_exceeded_message(quota_name(TRAINING, instance_type), limit, used, delta)
+            )
 
     def instances_in_use(self, instance_type: str) -> int:
         backend = self.ctx.sagemaker_backend()
@@ -138,17 +150,23 @@ class TrainingJobs:
                 setattr(job, attr, copy.deepcopy(value))
         job.creation_time = job.last_modified_time = utc(now)
         job.training_job_status, job.secondary_status = "InProgress", "Starting"
-        job.secondary_status_transitions = [{"Status": "Starting", "StartTime": utc(now),
-                                             "StatusMessage": MESSAGES["Starting"]}]
+        job.secondary_status_transitions = [
+            {"Status": "Starting", "StartTime": utc(now), "StatusMessage": MESSAGES["Starting"]}
+        ]
         job.training_start_time = job.training_end_time = None
         job.model_artifacts = None
         job.final_metric_data_list = None
         job.failure_reason = None
         resources = request.get("ResourceConfig") or {}
         E = self.ctx.epoch_seconds
-        run = JobRun(name=name, request=copy.deepcopy(request), created=now, epoch_seconds=E,
-                     instance_type=resources.get("InstanceType", ""),
-                     instance_count=int(resources.get("InstanceCount", 1) or 1))
+        run = JobRun(
+            name=name,
+            request=copy.deepcopy(request),
+            created=now,
+            epoch_seconds=E,
+            instance_type=resources.get("InstanceType", ""),
+            instance_count=int(resources.get("InstanceCount", 1) or 1),
+        )
         run.t_download = now + STARTING_SHARE * E
         run.t_container = run.t_download + DOWNLOADING_SHARE * E
         for definition in (request.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []:
@@ -164,13 +182,17 @@ class TrainingJobs:
         if job is None:
             raise AwsError("ResourceNotFound", "Requested resource not found.")
         if run is None or job.training_job_status != "InProgress":
-            raise AwsError("ValidationException",
-                           f"The request was rejected because the training job is in status {job.training_job_status}.")
+            raise AwsError(
+                "ValidationException",
+                f"The request was rejected because the training job is in status {job.training_job_status}.",
+            )
         now = time.time()
         self._advance_run(run, job, now)
         if run.finished:
-            raise AwsError("ValidationException",
-                           f"The request was rejected because the training job is in status {job.training_job_status}.")
+            raise AwsError(
+                "ValidationException",
+                f"The request was rejected because the training job is in status {job.training_job_status}.",
+            )
         run.phase = "Stopping"
         run.t_done = now + max(0.05, STOPPING_SHARE * run.epoch_seconds)
         job.training_job_status = "Stopping"
@@ -191,8 +213,13 @@ class TrainingJobs:
             try:
                 self._advance_run(run, job, now)
             except Exception as exc:  # noqa: BLE001 - a broken run fails instead of hanging InProgress
-                self._finish(run, job, "Failed", now,
-                             f"InternalServerError: We encountered an internal error. Please try again. ({exc})")
+                self._finish(
+                    run,
+                    job,
+                    "Failed",
+                    now,
+                    f"InternalServerError: We encountered an internal error. Please try again. ({exc})",
+                )
 
     def _advance_run(self, run: JobRun, job: Any, now: float) -> None:
         while True:
@@ -247,8 +274,10 @@ class TrainingJobs:
             job.billable_time_in_seconds = seconds
             job.training_time_in_seconds = seconds
         if run.last_metrics:
-            job.final_metric_data_list = [{"MetricName": name, "Value": value, "Timestamp": utc(ts)}
-                                          for name, (value, ts) in run.last_metrics.items()]
+            job.final_metric_data_list = [
+                {"MetricName": name, "Value": value, "Timestamp": utc(ts)}
+                for name, (value, ts) in run.last_metrics.items()
+            ]
         self._transition(job, status, at)
 
     # -- container --------------------------------------------------------------------------------
@@ -263,10 +292,12 @@ class TrainingJobs:
 
     def _missing_data_reason(self, run: JobRun, uri: str) -> str:
         bucket, _ = aws_s3.split_s3_uri(uri)
-        return (f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. Please ensure '
-                f"that the bucket exists in the selected region ({self.ctx.region}), that objects exist under that "
-                f'S3 prefix, and that the role "{run.request.get("RoleArn", "")}" has "s3:ListBucket" permissions '
-                f'on bucket "{bucket}".')
+        return (
+            f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. Please ensure '
+            f"that the bucket exists in the selected region ({self.ctx.region}), that objects exist under that "
+            f'S3 prefix, and that the role "{run.request.get("RoleArn", "")}" has "s3:ListBucket" permissions '
+            f'on bucket "{bucket}".'
+        )
 
     def _start_container(self, run: JobRun, job: Any) -> None:
         at = run.t_container
@@ -288,9 +319,12 @@ class TrainingJobs:
         training = next((files[c] for c in TRAINING_CHANNELS if c in files), None)
         resources = run.request.get("ResourceConfig") or {}
         inputs = ContainerInputs(
-            job_name=run.name, hyperparameters=run.request.get("HyperParameters") or {},
-            instance_type=resources.get("InstanceType", ""), instance_count=run.instance_count,
-            training_files=training, validation_files=files.get("validation"),
+            job_name=run.name,
+            hyperparameters=run.request.get("HyperParameters") or {},
+            instance_type=resources.get("InstanceType", ""),
+            instance_count=run.instance_count,
+            training_files=training,
+            validation_files=files.get("validation"),
         )
         run.plan = plan_training(inputs, epoch_seconds=run.epoch_seconds, clock_start=at)
         run.t_exit = at + run.plan.duration
@@ -334,11 +368,20 @@ class TrainingJobs:
                     except (IndexError, ValueError):
                         continue
                     run.last_metrics[metric_name] = (value, ts)
-                    datums.append({"MetricName": metric_name, "Timestamp": utc(ts), "Value": value, "Unit": "None",
-                                   "Dimensions": [{"Name": "TrainingJobName", "Value": run.name}]})
+                    datums.append(
+                        {
+                            "MetricName": metric_name,
+                            "Timestamp": utc(ts),
+                            "Value": value,
+                            "Unit": "None",
+                            "Dimensions": [{"Name": "TrainingJobName", "Value": run.name}],
+                        }
+                    )
         self.ctx.client("logs").put_log_events(logGroupName=LOG_GROUP, logStreamName=run.streams[0], logEvents=events)
         for start in range(0, len(datums), 500):
-            self.ctx.client("cloudwatch").put_metric_data(Namespace=METRIC_NAMESPACE, MetricData=datums[start:start + 500])
+            self.ctx.client("cloudwatch").put_metric_data(
+                Namespace=METRIC_NAMESPACE, MetricData=datums[start : start + 500]
+            )
         job.last_modified_time = utc(run.t_container + due[-1].offset)
 
     def _upload_artifacts(self, run: JobRun, job: Any) -> str | None:
@@ -350,8 +393,10 @@ class TrainingJobs:
         except ValueError:
             return f"ClientError: Invalid S3OutputPath {base!r}"
         if not aws_s3.bucket_exists(self.ctx, bucket):
-            return (f"ClientError: An error occurred (NoSuchBucket) when uploading the model artifacts to "
-                    f"{prefix}/: The specified bucket does not exist")
+            return (
+                f"ClientError: An error occurred (NoSuchBucket) when uploading the model artifacts to "
+                f"{prefix}/: The specified bucket does not exist"
+            )
         if str(output.get("CompressionType", "GZIP")).upper() == "NONE":
             for relative, text in MODEL_FILES.items():
                 aws_s3.put_object(self.ctx, f"{prefix}/model/{relative}", text.encode())

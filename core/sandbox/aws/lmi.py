@@ -7,6 +7,7 @@
 Sampling parameters of the `inputs` style only apply with `"do_sample": true` (LMI <= 0.31).
 Streaming needs `"stream": true` in the body; without it a response stream carries the plain JSON body.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -107,7 +108,8 @@ def parse_request(body: bytes) -> LmiRequest:
     if "messages" in payload:
         messages = payload["messages"]
         if not isinstance(messages, list) or not all(
-                isinstance(m, dict) and isinstance(m.get("content", ""), str) for m in messages):
+            isinstance(m, dict) and isinstance(m.get("content", ""), str) for m in messages
+        ):
             raise LmiError(400, "Invalid 'messages': expected a list of {role, content} objects")
         stop = payload.get("stop") or []
         stream_options = payload.get("stream_options") or {}
@@ -196,11 +198,23 @@ def _details(request: LmiRequest, gen: Generation) -> dict:
 
 def _completion(request: LmiRequest, gen: Generation, completion_id: str, created: int) -> dict:
     return {
-        "id": completion_id, "object": "chat.completion", "created": created, "model": request.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": gen.text}, "logprobs": None,
-                     "finish_reason": gen.finish_reason}],
-        "usage": {"prompt_tokens": gen.prompt_tokens, "completion_tokens": count_tokens(gen.text),
-                  "total_tokens": gen.prompt_tokens + count_tokens(gen.text)},
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": request.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": gen.text},
+                "logprobs": None,
+                "finish_reason": gen.finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": gen.prompt_tokens,
+            "completion_tokens": count_tokens(gen.text),
+            "total_tokens": gen.prompt_tokens + count_tokens(gen.text),
+        },
     }
 
 
@@ -225,8 +239,13 @@ def stream_lines(request: LmiRequest, gen: Generation) -> list[bytes]:
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
         def chunk(delta: dict, finish_reason: str | None = None) -> dict:
-            return {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": request.model,
-                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
+            return {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": request.model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            }
 
         lines.append(chunk({"role": "assistant", "content": ""}))
         lines.extend(chunk({"content": piece}) for piece in gen.pieces)
@@ -237,8 +256,14 @@ def stream_lines(request: LmiRequest, gen: Generation) -> list[bytes]:
     else:
         pieces = gen.pieces or [""]
         for index, piece in enumerate(pieces):
-            line: dict[str, Any] = {"token": {"id": _token_id(piece), "text": piece,
-                                              "log_prob": _log_prob(piece, index), "special_token": False}}
+            line: dict[str, Any] = {
+                "token": {
+                    "id": _token_id(piece),
+                    "text": piece,
+                    "log_prob": _log_prob(piece, index),
+                    "special_token": False,
+                }
+            }
             if index == len(pieces) - 1:
                 line["generated_text"] = (request.inputs + gen.text) if request.return_full_text else gen.text
                 if request.details:

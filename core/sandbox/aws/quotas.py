@@ -2,6 +2,7 @@
 
 Instance types not named in a mapping have a quota of 0, like a new account's GPU quotas.
 """
+
 from __future__ import annotations
 
 import functools
@@ -15,12 +16,26 @@ _SUFFIX = {TRAINING: "for training job usage", ENDPOINT: "for endpoint usage"}
 _INSTANCE_ENUM = {TRAINING: "TrainingInstanceType", ENDPOINT: "ProductionVariantInstanceType"}
 
 DEFAULT_TRAINING_QUOTAS: dict[str, int] = {
-    "ml.g5.2xlarge": 2, "ml.g5.4xlarge": 2, "ml.g5.8xlarge": 1, "ml.g5.12xlarge": 2, "ml.g5.24xlarge": 1,
-    "ml.g5.48xlarge": 1, "ml.g6.2xlarge": 1, "ml.g6e.2xlarge": 1, "ml.p4d.24xlarge": 1, "ml.p5.48xlarge": 0,
+    "ml.g5.2xlarge": 2,
+    "ml.g5.4xlarge": 2,
+    "ml.g5.8xlarge": 1,
+    "ml.g5.12xlarge": 2,
+    "ml.g5.24xlarge": 1,
+    "ml.g5.48xlarge": 1,
+    "ml.g6.2xlarge": 1,
+    "ml.g6e.2xlarge": 1,
+    "ml.p4d.24xlarge": 1,
+    "ml.p5.48xlarge": 0,
 }
 DEFAULT_ENDPOINT_QUOTAS: dict[str, int] = {
-    "ml.g5.xlarge": 2, "ml.g5.2xlarge": 2, "ml.g5.4xlarge": 1, "ml.g5.12xlarge": 1, "ml.g5.48xlarge": 1,
-    "ml.g6.2xlarge": 1, "ml.g6e.2xlarge": 1, "ml.p4d.24xlarge": 0,
+    "ml.g5.xlarge": 2,
+    "ml.g5.2xlarge": 2,
+    "ml.g5.4xlarge": 1,
+    "ml.g5.12xlarge": 1,
+    "ml.g5.48xlarge": 1,
+    "ml.g6.2xlarge": 1,
+    "ml.g6e.2xlarge": 1,
+    "ml.p4d.24xlarge": 0,
 }
 
 
@@ -43,10 +58,12 @@ def known_instance_types(kind: str) -> tuple[str, ...]:
 
 
 def limit_exceeded_message(name: str, limit: int, used: int, delta: int) -> str:
-    return (f"The account-level service limit '{name}' is {limit} Instances, with current utilization of "
-            f"{used} Instances and a request delta of {delta} Instances. Please use AWS Service Quotas to request "
-            "an increase for this quota. If AWS Service Quotas is not available, contact AWS support to request "
-            "an increase for this quota.")
+    return (
+        f"The account-level service limit '{name}' is {limit} Instances, with current utilization of "
+        f"{used} Instances and a request delta of {delta} Instances. Please use AWS Service Quotas to request "
+        "an increase for this quota. If AWS Service Quotas is not available, contact AWS support to request "
+        "an increase for this quota."
+    )
 
 
 class QuotaBook:
@@ -84,19 +101,21 @@ class QuotaBook:
             for instance_type in types:
                 name = quota_name(kind, instance_type)
                 code = quota_code(name)
-                quotas.append({
-                    "ServiceCode": "sagemaker",
-                    "ServiceName": "Amazon SageMaker",
-                    "QuotaArn": f"arn:aws:servicequotas:{region}:{account_id}:sagemaker/{code}",
-                    "QuotaCode": code,
-                    "QuotaName": name,
-                    "Value": float(limits[kind].get(instance_type, 0)),
-                    "Unit": "None",
-                    "Adjustable": True,
-                    "GlobalQuota": False,
-                    "QuotaAppliedAtLevel": "ACCOUNT",
-                    "Description": f"Maximum number of {instance_type} instances allowed for "
-                                   f"{'training jobs' if kind == TRAINING else 'endpoints'} in this account "
-                                   "in the current Region.",
-                })
+                quotas.append(
+                    {
+                        "ServiceCode": "sagemaker",
+                        "ServiceName": "Amazon SageMaker",
+                        "QuotaArn": f"arn:aws:servicequotas:{region}:{account_id}:sagemaker/{code}",
+                        "QuotaCode": code,
+                        "QuotaName": name,
+                        "Value": float(limits[kind].get(instance_type, 0)),
+                        "Unit": "None",
+                        "Adjustable": True,
+                        "GlobalQuota": False,
+                        "QuotaAppliedAtLevel": "ACCOUNT",
+                        "Description": f"Maximum number of {instance_type} instances allowed for "
+                        f"{'training jobs' if kind == TRAINING else 'endpoints'} in this account "
+                        "in the current Region.",
+                    }
+                )
         return quotas

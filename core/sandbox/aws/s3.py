@@ -1,4 +1,5 @@
 """S3 reads and writes the emulated SageMaker does against the emulator's own S3."""
+
 from __future__ import annotations
 
 from core.sandbox.aws.context import AwsContext
@@ -60,7 +61,7 @@ def read_prefix(ctx: AwsContext, uri: str) -> dict[str, bytes] | None:
         data = body.read(budget)
         body.close()
         budget -= len(data)
-        relative = key[len(prefix):].lstrip("/") if key != prefix else key.rsplit("/", 1)[-1]
+        relative = key[len(prefix) :].lstrip("/") if key != prefix else key.rsplit("/", 1)[-1]
         files[relative or key.rsplit("/", 1)[-1]] = data
     return files
 

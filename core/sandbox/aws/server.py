@@ -1,4 +1,5 @@
 """moto's ThreadedMotoServer, quiet, wrapped by the emulator's gateway, leaving no socket or thread behind."""
+
 from __future__ import annotations
 
 import logging
@@ -87,8 +88,9 @@ class EmulatorServer(ThreadedMotoServer):
         super().start()
         if self._start_error is not None:
             self._thread.join(timeout=5)  # type: ignore[union-attr]
-            raise RuntimeError(f"the AWS emulator could not listen on {self._ip_address}:{self._port}: "
-                               f"{self._start_error!r}")
+            raise RuntimeError(
+                f"the AWS emulator could not listen on {self._ip_address}:{self._port}: {self._start_error!r}"
+            )
 
     def stop(self) -> None:
         server = self._server

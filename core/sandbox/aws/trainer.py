@@ -13,6 +13,7 @@ Line formats follow llama-recipes' `train()` / `evaluation()`:
     Epoch 1: train_perplexity=3.1000, train_epoch_loss=1.1314, epoch time 60.123s
 Steps are 0-based in the description (`step s/S` with s in 0..S-1) and 1-based in the bar.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,16 +49,37 @@ DEFAULT_HYPERPARAMETERS: dict[str, str] = {
     "int8_quantization": "False",
     "enable_fsdp": "True",
 }
-INT_FIELDS = ("epoch", "lora_r", "lora_alpha", "per_device_train_batch_size", "per_device_eval_batch_size",
-              "max_train_samples", "max_val_samples", "seed", "max_input_length", "train_data_split_seed")
+INT_FIELDS = (
+    "epoch",
+    "lora_r",
+    "lora_alpha",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "max_train_samples",
+    "max_val_samples",
+    "seed",
+    "max_input_length",
+    "train_data_split_seed",
+)
 FLOAT_FIELDS = ("learning_rate", "lora_dropout", "validation_split_ratio")
 DEFAULT_INSTRUCTION_FIELDS = ("instruction", "context", "response")
 CHAT_KEYS = ("dialog", "messages", "conversations")
 DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".txt")
 
 # Relative GPU throughput per instance family (A10G = 1) and GPU memory in GiB.
-GPU_SPEED = {"g4dn": 0.45, "g5": 1.0, "g6": 0.85, "g6e": 2.0, "p3": 0.9, "p3dn": 1.0, "p4d": 3.0, "p4de": 3.0,
-             "p5": 5.5, "p5e": 5.5, "p5en": 5.5}
+GPU_SPEED = {
+    "g4dn": 0.45,
+    "g5": 1.0,
+    "g6": 0.85,
+    "g6e": 2.0,
+    "p3": 0.9,
+    "p3dn": 1.0,
+    "p4d": 3.0,
+    "p4de": 3.0,
+    "p5": 5.5,
+    "p5e": 5.5,
+    "p5en": 5.5,
+}
 SMALL_GPU_FAMILIES = ("g4dn", "g5", "g6")
 
 # Shares of one (wall-clock) epoch used by the phases inside the container.
@@ -118,8 +140,10 @@ def script_command(hyperparameters: Mapping[str, str]) -> str:
 
 def algorithm_error(message: str, command: str) -> str:
     """FailureReason text of a user-script failure under the SageMaker training toolkit."""
-    return (f"AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage \"{message}\"\n"
-            f"Command \"{command}\", exit code: 1")
+    return (
+        f'AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage "{message}"\n'
+        f'Command "{command}", exit code: 1'
+    )
 
 
 def instance_family(instance_type: str) -> str:
@@ -163,37 +187,53 @@ def parse_settings(hp: Mapping[str, str]) -> Settings:
         except ValueError:
             raise ScriptError(f"ValueError: could not convert string to float: '{values[name]}'") from None
     # The script compares with the literal "True": "true" or "1" silently mean False.
-    flags = {name: values[name] == "True" for name in
-             ("instruction_tuned", "chat_dataset", "int8_quantization", "enable_fsdp")}
+    flags = {
+        name: values[name] == "True"
+        for name in ("instruction_tuned", "chat_dataset", "int8_quantization", "enable_fsdp")
+    }
     return Settings(
-        epochs=ints["epoch"], learning_rate=floats["learning_rate"], lora_r=ints["lora_r"],
-        lora_alpha=ints["lora_alpha"], target_modules=tuple(values["target_modules"].split(",")),
-        lora_dropout=floats["lora_dropout"], batch_size=ints["per_device_train_batch_size"],
-        eval_batch_size=ints["per_device_eval_batch_size"], max_train_samples=ints["max_train_samples"],
-        max_val_samples=ints["max_val_samples"], seed=ints["seed"],
-        validation_split_ratio=floats["validation_split_ratio"], **flags,
+        epochs=ints["epoch"],
+        learning_rate=floats["learning_rate"],
+        lora_r=ints["lora_r"],
+        lora_alpha=ints["lora_alpha"],
+        target_modules=tuple(values["target_modules"].split(",")),
+        lora_dropout=floats["lora_dropout"],
+        batch_size=ints["per_device_train_batch_size"],
+        eval_batch_size=ints["per_device_eval_batch_size"],
+        max_train_samples=ints["max_train_samples"],
+        max_val_samples=ints["max_val_samples"],
+        seed=ints["seed"],
+        validation_split_ratio=floats["validation_split_ratio"],
+        **flags,
     )
 
 
 def check_settings(s: Settings) -> None:
     """Raise ScriptError the way the script, peft or torch would reject these values."""
     if s.instruction_tuned and s.chat_dataset:
-        raise ScriptError("ValueError: Both instruction_tuned and chat_dataset are set to True. "
-                          "At most one of them can be True.")
+        raise ScriptError(
+            "ValueError: Both instruction_tuned and chat_dataset are set to True. At most one of them can be True."
+        )
     if s.int8_quantization and s.enable_fsdp:
-        raise ScriptError("ValueError: Int8 quantization is not supported with FSDP. "
-                          "Please set either int8_quantization or enable_fsdp to False.")
+        raise ScriptError(
+            "ValueError: Int8 quantization is not supported with FSDP. "
+            "Please set either int8_quantization or enable_fsdp to False."
+        )
     unknown = sorted(set(s.target_modules) - set(ALL_TARGET_MODULES))
     if unknown:
         shown = "{" + ", ".join(repr(m) for m in unknown) + "}"
-        raise ScriptError(f"ValueError: Target modules {shown} not found in the base model. "
-                          "Please check the target modules and try again.")
+        raise ScriptError(
+            f"ValueError: Target modules {shown} not found in the base model. "
+            "Please check the target modules and try again."
+        )
     if s.lora_r < 1:
         raise ScriptError(f"ValueError: `r` should be a positive integer value but the value passed is {s.lora_r}")
     if s.learning_rate <= 0 or not math.isfinite(s.learning_rate):
         raise ScriptError(f"ValueError: Invalid learning rate: {s.learning_rate}")
     if s.batch_size < 1:
-        raise ScriptError(f"ValueError: batch_size should be a positive integer value, but got batch_size={s.batch_size}")
+        raise ScriptError(
+            f"ValueError: batch_size should be a positive integer value, but got batch_size={s.batch_size}"
+        )
     if not 0.0 <= s.lora_dropout <= 1.0:
         raise ScriptError(f"ValueError: dropout probability has to be between 0 and 1, but got {s.lora_dropout}")
     if s.epochs < 1:
@@ -223,16 +263,21 @@ def count_records(files: Mapping[str, bytes], s: Settings, channel: str) -> int:
     if structured:
         data = {k: v for k, v in data.items() if k.endswith(".jsonl")}
         if not data:
-            raise ScriptError(f"ValueError: No file with the .jsonl extension found in the {channel} channel "
-                              f"/opt/ml/input/data/{channel}.")
+            raise ScriptError(
+                f"ValueError: No file with the .jsonl extension found in the {channel} channel "
+                f"/opt/ml/input/data/{channel}."
+            )
     else:
         data = {k: v for k, v in data.items() if k.lower().endswith(DATA_SUFFIXES)}
         if not data:
-            raise ScriptError(f"ValueError: No CSV, JSON or TXT file found in the {channel} channel "
-                              f"/opt/ml/input/data/{channel}.")
+            raise ScriptError(
+                f"ValueError: No CSV, JSON or TXT file found in the {channel} channel /opt/ml/input/data/{channel}."
+            )
         if len(data) > 1:
-            raise ScriptError(f"ValueError: Found {len(data)} data files in the {channel} channel; "
-                              "domain adaptation expects exactly one CSV, JSON or TXT file.")
+            raise ScriptError(
+                f"ValueError: Found {len(data)} data files in the {channel} channel; "
+                "domain adaptation expects exactly one CSV, JSON or TXT file."
+            )
     required: list[str] = []
     if s.instruction_tuned:
         template_key = next((k for k in files if k.rsplit("/", 1)[-1] == "template.json"), None)
@@ -296,7 +341,9 @@ def tqdm_bar(desc: str, n: int, total: int, seconds_per_it: float, width: int = 
 
 
 def toolkit_line(wall: float, level: str, text: str) -> str:
-    stamp = datetime.fromtimestamp(wall, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S,") + f"{int(wall * 1000) % 1000:03d}"
+    stamp = (
+        datetime.fromtimestamp(wall, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S,") + f"{int(wall * 1000) % 1000:03d}"
+    )
     return f"{stamp} sagemaker-training-toolkit {level:<8} {text}"
 
 
@@ -335,8 +382,11 @@ def _preamble(rec: _Recorder, epoch_seconds: float, command: str, s: Settings | 
         rec.add(4 * step, "INFO:root:Loading the pre-trained model and tokenizer from /opt/ml/additonals3data.")
         rec.add(6 * step, "Loading checkpoint shards: 100%|██████████| 2/2 [00:06<00:00,  3.05s/it]")
         mode = "8-bit quantized" if s.int8_quantization else ("FSDP" if s.enable_fsdp else "bf16")
-        rec.add(7 * step, f"--> Training in {mode} mode with LoRA (r={s.lora_r}, alpha={s.lora_alpha}, "
-                          f"target_modules={list(s.target_modules)})")
+        rec.add(
+            7 * step,
+            f"--> Training in {mode} mode with LoRA (r={s.lora_r}, alpha={s.lora_alpha}, "
+            f"target_modules={list(s.target_modules)})",
+        )
 
 
 def _fail(rec: _Recorder, plan: TrainingPlan, offset: float, error: str, command: str) -> TrainingPlan:
@@ -344,8 +394,9 @@ def _fail(rec: _Recorder, plan: TrainingPlan, offset: float, error: str, command
     rec.add(offset, '  File "/opt/ml/code/transfer_learning.py", line 412, in <module>\n    main()')
     rec.add(offset, error)
     rec.toolkit(offset + 0.01, "ERROR", "Reporting training FAILURE")
-    rec.toolkit(offset + 0.01, "ERROR", f"ExecuteUserScriptError:\nExitCode 1\nErrorMessage \"{error}\"\n"
-                                        f"Command \"{command}\"")
+    rec.toolkit(
+        offset + 0.01, "ERROR", f'ExecuteUserScriptError:\nExitCode 1\nErrorMessage "{error}"\nCommand "{command}"'
+    )
     plan.events = rec.events
     plan.duration = offset + 0.02
     plan.failure_reason = algorithm_error(error, command)
@@ -372,13 +423,16 @@ def plan_training(inputs: ContainerInputs, *, epoch_seconds: float, clock_start:
         if inputs.training_files is None:
             raise ScriptError("FileNotFoundError: [Errno 2] No such file or directory: '/opt/ml/input/data/training'")
         n_records = count_records(inputs.training_files, s, "training")
-        n_val_records = (count_records(inputs.validation_files, s, "validation")
-                         if inputs.validation_files is not None else None)
+        n_val_records = (
+            count_records(inputs.validation_files, s, "validation") if inputs.validation_files is not None else None
+        )
         if n_val_records is None:
             ratio = s.validation_split_ratio
             if not 0.0 < ratio < 1.0:
-                raise ScriptError(f"ValueError: test_size={ratio} should be either positive and smaller than the "
-                                  f"number of samples {n_records} or a float in the (0, 1) range")
+                raise ScriptError(
+                    f"ValueError: test_size={ratio} should be either positive and smaller than the "
+                    f"number of samples {n_records} or a float in the (0, 1) range"
+                )
             n_val = max(1, round(n_records * ratio)) if n_records > 1 else 0
             n_train = n_records - n_val
         else:
@@ -394,15 +448,24 @@ def plan_training(inputs: ContainerInputs, *, epoch_seconds: float, clock_start:
 
     family = instance_family(inputs.instance_type)
     if not s.int8_quantization and not s.enable_fsdp and family in SMALL_GPU_FAMILIES:
-        oom = ("torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 224.00 MiB. GPU 0 has a total "
-               "capacity of 22.19 GiB of which 98.06 MiB is free. Of the allocated memory 21.38 GiB is allocated by "
-               "PyTorch, and 421.55 MiB is reserved by PyTorch but unallocated.")
+        oom = (
+            "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 224.00 MiB. GPU 0 has a total "
+            "capacity of 22.19 GiB of which 98.06 MiB is free. Of the allocated memory 21.38 GiB is allocated by "
+            "PyTorch, and 421.55 MiB is reserved by PyTorch but unallocated."
+        )
         return _fail(rec, plan, PREAMBLE_SHARE * E + 0.05 * E, oom, command)
 
     params = CurveParams(
-        learning_rate=s.learning_rate, epochs=s.epochs, lora_r=s.lora_r, lora_alpha=s.lora_alpha,
-        n_target_modules=len(set(s.target_modules)), batch_size=s.batch_size, n_train=n_train, n_val=n_val,
-        lora_dropout=s.lora_dropout, seed=seed_from(inputs.job_name, s.seed),
+        learning_rate=s.learning_rate,
+        epochs=s.epochs,
+        lora_r=s.lora_r,
+        lora_alpha=s.lora_alpha,
+        n_target_modules=len(set(s.target_modules)),
+        batch_size=s.batch_size,
+        n_train=n_train,
+        n_val=n_val,
+        lora_dropout=s.lora_dropout,
+        seed=seed_from(inputs.job_name, s.seed),
     )
     model = LossModel(params)
     steps = params.steps_per_epoch
@@ -439,21 +502,30 @@ def plan_training(inputs: ContainerInputs, *, epoch_seconds: float, clock_start:
         rec.add(at, "CPU Total Peak Memory consumed during the train (max): 3 GB")
         eval_at = start + (TRAIN_LOOP_SHARE + 0.12) * E
         rec.add(eval_at, tqdm_bar("evaluating Epoch", eval_steps, eval_steps, sec_it * 0.3))
-        rec.add(eval_at, f" eval_ppl=tensor({losses.eval_perplexity:.4f}, device='cuda:0') "
-                         f"eval_epoch_loss=tensor({losses.eval_loss:.4f}, device='cuda:0')")
+        rec.add(
+            eval_at,
+            f" eval_ppl=tensor({losses.eval_perplexity:.4f}, device='cuda:0') "
+            f"eval_epoch_loss=tensor({losses.eval_loss:.4f}, device='cuda:0')",
+        )
         if best is None or losses.eval_loss < best:
             best = losses.eval_loss
             rec.add(eval_at, f"best eval loss on epoch {epoch} is {losses.eval_loss!r}")
-        rec.add(eval_at, f"Epoch {epoch}: train_perplexity={losses.train_perplexity:.4f}, "
-                         f"train_epoch_loss={losses.train_loss:.4f}, epoch time {epoch_time!r}s")
+        rec.add(
+            eval_at,
+            f"Epoch {epoch}: train_perplexity={losses.train_perplexity:.4f}, "
+            f"train_epoch_loss={losses.train_loss:.4f}, epoch time {epoch_time!r}s",
+        )
 
     end = PREAMBLE_SHARE * E + s.epochs * E
     avg = lambda xs: sum(xs) / len(xs)  # noqa: E731
-    for key, value in (("avg_train_prep", avg([e.train_perplexity for e in plan.epochs])),
-                       ("avg_train_loss", avg([e.train_loss for e in plan.epochs])),
-                       ("avg_eval_prep", avg([e.eval_perplexity for e in plan.epochs])),
-                       ("avg_eval_loss", avg([e.eval_loss for e in plan.epochs])),
-                       ("avg_epoch_time", steps * sec_it), ("avg_checkpoint_time", 4.2)):
+    for key, value in (
+        ("avg_train_prep", avg([e.train_perplexity for e in plan.epochs])),
+        ("avg_train_loss", avg([e.train_loss for e in plan.epochs])),
+        ("avg_eval_prep", avg([e.eval_perplexity for e in plan.epochs])),
+        ("avg_eval_loss", avg([e.eval_loss for e in plan.epochs])),
+        ("avg_epoch_time", steps * sec_it),
+        ("avg_checkpoint_time", 4.2),
+    ):
         rec.add(end, f"Key: {key}, Value: {value}")
     rec.add(end + FINALE_SHARE * E * 0.5, "INFO:root:Combining pre-trained base model with the PEFT adapter module.")
     rec.add(end + FINALE_SHARE * E * 0.9, "INFO:root:Saving the combined model in safetensors format.")
@@ -463,4 +535,3 @@ def plan_training(inputs: ContainerInputs, *, epoch_seconds: float, clock_start:
     plan.events = rec.events
     plan.duration = end + FINALE_SHARE * E
     return plan
-

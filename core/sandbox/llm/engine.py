@@ -16,6 +16,7 @@ Randomness:
 - `seed` None and temperature > 0: the inputs plus a process-wide call counter, so two identical
   calls differ like real samples while a run stays reproducible; `reset_sampling()` rewinds it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -147,7 +148,9 @@ def _text_of(content: Any) -> str:
     return str(content)
 
 
-_LLAMA_TURN = re.compile(r"<\|start_header_id\|>(\w+)<\|end_header_id\|>\s*(.*?)(?=<\|eot_id\|>|<\|start_header_id\|>|$)", re.S)
+_LLAMA_TURN = re.compile(
+    r"<\|start_header_id\|>(\w+)<\|end_header_id\|>\s*(.*?)(?=<\|eot_id\|>|<\|start_header_id\|>|$)", re.S
+)
 _INSTRUCTION = re.compile(r"###\s*Instruction:\s*(.*?)(?:###\s*Input:\s*(.*?))?(?:###\s*Response:|$)", re.S)
 
 
@@ -191,7 +194,8 @@ def _read_prompt(messages: list[dict], json_schema: dict | None) -> _Prompt:
 
 # --------------------------------------------------------------------------- vocabulary
 
-_STOP = frozenset("""
+_STOP = frozenset(
+    """
 a about above according across after again against all almost along also although always am among an and another any
 anyone anything are around as ask asked asking at avoid based be because been before being below best better between
 both brief briefly but by can cannot could did do does doing done down during each either else enough especially etc
@@ -218,11 +222,26 @@ two three four five six seven eight nine ten eleven twelve fifteen twenty
 bullet bullets point points tone style friendly formal warm expert experts seasoned knowledgeable professional
 work works happen happens mean means choose find start improve reduce prevent handle fix become run runs
 refusal refusals refuse harmful decline declined language english markdown building build answering respond replying persona act acting behave always never
-""".split())
+""".split()
+)
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*[A-Za-z0-9]|[A-Za-z]")
-_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-                 "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20}
+_NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+}
 
 
 def _content_words(text: str) -> list[str]:
@@ -236,7 +255,13 @@ def _phrases(text: str, limit: int = 12) -> list[str]:
         run: list[str] = []
         for token in re.findall(r"[\w'’\-]+", chunk) + [""]:
             word = token.strip("-'’")
-            if word and _WORD.fullmatch(word) and word.lower() not in _STOP and len(word) > 2 and not _HARMFUL.fullmatch(word):
+            if (
+                word
+                and _WORD.fullmatch(word)
+                and word.lower() not in _STOP
+                and len(word) > 2
+                and not _HARMFUL.fullmatch(word)
+            ):
                 run.append(word)
                 continue
             if run:
@@ -252,8 +277,11 @@ def _phrases(text: str, limit: int = 12) -> list[str]:
 
 _TOPIC_PATTERNS = [
     re.compile(r"\[(?:topic|subtopic|category)\]\n(=+)\n(.*?)\n\1", re.I | re.S),
-    re.compile(r"(?:questions|categories|subtopics|topics|pairs|examples)\s+(?:\w+\s+){0,2}?(?:about|on|for|covering|regarding|related to)\s+"
-               r"(?:the\s+)?(?:(?:sub)?topic|category|domain|area|field|subject)?\s*[:\"'“‘]*\s*([^\n\"”’?.,;:()]{3,80})", re.I),
+    re.compile(
+        r"(?:questions|categories|subtopics|topics|pairs|examples)\s+(?:\w+\s+){0,2}?(?:about|on|for|covering|regarding|related to)\s+"
+        r"(?:the\s+)?(?:(?:sub)?topic|category|domain|area|field|subject)?\s*[:\"'“‘]*\s*([^\n\"”’?.,;:()]{3,80})",
+        re.I,
+    ),
     re.compile(r"(?:^|\n)\s*(?:sub)?(?:topic|category|domain|subject|area)\s*[:=]\s*[\"'“‘]?([^\n\"”’]{3,80})", re.I),
     re.compile(r"\b(?:about|regarding)\s+(?:the\s+)?([^\n?.;:()]{3,60})", re.I),
 ]
@@ -261,9 +289,15 @@ _TOPIC_PATTERNS = [
 
 def _clean_phrase(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip(" \t\"'“”‘’.,;:-")
-    text = re.sub(r"\s+(?:in|for|with|within|and|of)\s+(?:the\s+)?(?:domain|category|context)\b.*$", "", text, flags=re.I)
-    text = re.sub(r"\s+(?:each|with (?:an? |their |short )?answers?|including|and (?:their|an?) answers?|as json)\b.*$", "",
-                  text, flags=re.I)
+    text = re.sub(
+        r"\s+(?:in|for|with|within|and|of)\s+(?:the\s+)?(?:domain|category|context)\b.*$", "", text, flags=re.I
+    )
+    text = re.sub(
+        r"\s+(?:each|with (?:an? |their |short )?answers?|including|and (?:their|an?) answers?|as json)\b.*$",
+        "",
+        text,
+        flags=re.I,
+    )
     words = text.split()
     return " ".join(words[:8])
 
@@ -279,11 +313,12 @@ def _topic_of(text: str) -> str | None:
 
 
 def _seed_aspects(text: str) -> list[str]:
-    match = re.search(r"(?:seed aspects|aspects|focus areas|seed topics|key areas|cover(?:ing)?|such as)\s*[:\-]?\s*(.+)",
-                      text, re.I)
+    match = re.search(
+        r"(?:seed aspects|aspects|focus areas|seed topics|key areas|cover(?:ing)?|such as)\s*[:\-]?\s*(.+)", text, re.I
+    )
     if not match:
         return []
-    tail = text[match.start(1):]
+    tail = text[match.start(1) :]
     bullets = re.findall(r"(?m)^\s*(?:[-*•]|\d+[.)])\s+(.+?)\s*$", tail)
     items = bullets if bullets else re.split(r"\s*(?:,|;|\band\b)\s*", match.group(1).split(".")[0])
     out = []
@@ -314,8 +349,10 @@ def _cap(text: str) -> str:
 def _title(text: str) -> str:
     small = {"and", "or", "of", "the", "for", "in", "on", "to", "a", "an", "with"}
     words = text.split()
-    return " ".join(w if (w.isupper() and len(w) > 1) else (w.lower() if i and w.lower() in small else _cap(w))
-                    for i, w in enumerate(words))
+    return " ".join(
+        w if (w.isupper() and len(w) > 1) else (w.lower() if i and w.lower() in small else _cap(w))
+        for i, w in enumerate(words)
+    )
 
 
 def _article(word: str) -> str:
@@ -335,16 +372,29 @@ class _Style:
     persona: str | None = None
 
 
-_GENERIC_PERSONAS = {"helpful assistant", "assistant", "ai assistant", "helpful ai assistant", "language model",
-                     "helpful, harmless and honest assistant", "chatbot", "impartial judge", "strict reviewer"}
+_GENERIC_PERSONAS = {
+    "helpful assistant",
+    "assistant",
+    "ai assistant",
+    "helpful ai assistant",
+    "language model",
+    "helpful, harmless and honest assistant",
+    "chatbot",
+    "impartial judge",
+    "strict reviewer",
+}
 
 
 def _read_style(system: str, user: str) -> _Style:
     low = (system + "\n" + user).lower()
     style = _Style()
-    if re.search(r"\b(concise|brief|briefly|short|succinct|terse|one sentence|in a sentence|few words|to the point)\b", low):
+    if re.search(
+        r"\b(concise|brief|briefly|short|succinct|terse|one sentence|in a sentence|few words|to the point)\b", low
+    ):
         style.length = "short"
-    elif re.search(r"\b(detailed|thorough|comprehensive|in depth|in-depth|elaborate|extensive|step by step|step-by-step)\b", low):
+    elif re.search(
+        r"\b(detailed|thorough|comprehensive|in depth|in-depth|elaborate|extensive|step by step|step-by-step)\b", low
+    ):
         style.length = "long"
     style.friendly = bool(re.search(r"\b(friendly|warm|enthusiastic|cheerful|upbeat|encouraging|fun)\b", low))
     style.formal = bool(re.search(r"\b(formal|professional|academic)\b", low))
@@ -365,9 +415,14 @@ _HARMFUL = re.compile(
     r"\b(bypass|hack|hacking|exploit|steal|stealing|weapon|bomb|explosive|poison|malware|ransomware|falsify|forge|"
     r"forged|counterfeit|launder|laundering|untraceable|phishing|scam|sabotage|kill|murder|hurt someone|"
     r"without (?:anyone|them|the owner) (?:noticing|knowing)|get around the (?:law|rules|safety)|evade|illegally|"
-    r"fake (?:the )?(?:records|documents|inspection|certificate)|someone else'?s (?:password|account))\b", re.I)
-_REFUSAL_TEXT = re.compile(r"^\s*(?:i can(?:'|’)?t|i cannot|i'm not able|i am not able|i'm unable|sorry, but|"
-                           r"i won't|as an ai)", re.I)
+    r"fake (?:the )?(?:records|documents|inspection|certificate)|someone else'?s (?:password|account))\b",
+    re.I,
+)
+_REFUSAL_TEXT = re.compile(
+    r"^\s*(?:i can(?:'|’)?t|i cannot|i'm not able|i am not able|i'm unable|sorry, but|"
+    r"i won't|as an ai)",
+    re.I,
+)
 
 
 def _is_harmful(text: str) -> bool:
@@ -417,12 +472,17 @@ def _judge_parts(prompt: _Prompt) -> _Judging | None:
         if not marks_a:
             continue
         ma = marks_a[-1]
-        tail = source[mb.end():]
-        end = re.search(r"(?i)\[the end of|</\w+>|\n\s*\n(?=[^\n]*(?:which|json|verdict|reply|respond|output|better))", tail)
+        tail = source[mb.end() :]
+        end = re.search(
+            r"(?i)\[the end of|</\w+>|\n\s*\n(?=[^\n]*(?:which|json|verdict|reply|respond|output|better))", tail
+        )
         q_match = list(re.finditer(r"(?i)\[?(?:user\s+)?question\]?\s*[:\n]", source[: ma.start()]))
-        question = source[q_match[-1].end(): ma.start()] if q_match else source[: ma.start()]
-        return _Judging(_strip_block(question), _strip_block(source[ma.end(): mb.start()]),
-                        _strip_block(tail[: end.start()] if end else tail))
+        question = source[q_match[-1].end() : ma.start()] if q_match else source[: ma.start()]
+        return _Judging(
+            _strip_block(question),
+            _strip_block(source[ma.end() : mb.start()]),
+            _strip_block(tail[: end.start()] if end else tail),
+        )
     return None
 
 
@@ -438,7 +498,9 @@ def _rated_pairs(prompt: _Prompt) -> list[tuple[str, str]]:
             question = None
     if pairs:
         return pairs
-    quoted = re.findall(r'"question"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"answer"\s*:\s*"((?:[^"\\]|\\.)*)"', prompt.combined)
+    quoted = re.findall(
+        r'"question"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"answer"\s*:\s*"((?:[^"\\]|\\.)*)"', prompt.combined
+    )
     for q, a in quoted:
         try:
             pairs.append((json.loads(f'"{q}"'), json.loads(f'"{a}"')))
@@ -446,8 +508,10 @@ def _rated_pairs(prompt: _Prompt) -> list[tuple[str, str]]:
             continue
     if pairs:
         return pairs
-    loose = re.findall(r"(?is)\bquestion\s*\d*\s*[:\]]\s*(.+?)\s*\banswer\s*\d*\s*[:\]]\s*(.+?)(?=\n\s*(?:\d+[.)]\s*)?question\s*\d*\s*[:\]]|\n\s*\n|\Z)",
-                       prompt.user)
+    loose = re.findall(
+        r"(?is)\bquestion\s*\d*\s*[:\]]\s*(.+?)\s*\banswer\s*\d*\s*[:\]]\s*(.+?)(?=\n\s*(?:\d+[.)]\s*)?question\s*\d*\s*[:\]]|\n\s*\n|\Z)",
+        prompt.user,
+    )
     return [(q.strip(), a.strip()) for q, a in loose]
 
 
@@ -455,15 +519,21 @@ def _detect_task(prompt: _Prompt) -> str:
     low, user_low = prompt.lower, prompt.user.lower()
     if _judge_parts(prompt) is not None and re.search(r"\b(judge|better|winner|verdict|compare|which)\b", low):
         return "judge"
-    if re.search(r"\b(1|one)\s*(?:-|–|to)\s*(10|ten)\b|scale of 1|\bscore\b.*\bpair\b|\brate (?:each|the|this)\b", low) \
-            and re.search(r"\b(score|rate|rating|grade|quality|reviewer)\b", low) and _rated_pairs(prompt):
+    if (
+        re.search(r"\b(1|one)\s*(?:-|–|to)\s*(10|ten)\b|scale of 1|\bscore\b.*\bpair\b|\brate (?:each|the|this)\b", low)
+        and re.search(r"\b(score|rate|rating|grade|quality|reviewer)\b", low)
+        and _rated_pairs(prompt)
+    ):
         return "score"
-    if re.search(r"\brefusal\b|\bshould (?:be )?(?:refuse|decline)|\bharmful (?:questions|requests|prompts)\b", user_low) \
-            and re.search(r"\b(questions|pairs|examples|requests|prompts)\b", user_low):
+    if re.search(
+        r"\brefusal\b|\bshould (?:be )?(?:refuse|decline)|\bharmful (?:questions|requests|prompts)\b", user_low
+    ) and re.search(r"\b(questions|pairs|examples|requests|prompts)\b", user_low):
         return "refusals"
-    asks_questions = re.search(r"\b(?:\d+|" + "|".join(_NUMBER_WORDS) + r"|several|some|a few|a list of|new|more)\s+"
-                               r"(?:[\w-]+\s+){0,3}?(?:questions|q/a pairs|qa pairs|question-answer pairs|pairs)\b", user_low) \
-        or re.search(r"\b(?:generate|write|create|produce|propose|list|give)\b[^.\n]{0,40}\bquestions\b", user_low)
+    asks_questions = re.search(
+        r"\b(?:\d+|" + "|".join(_NUMBER_WORDS) + r"|several|some|a few|a list of|new|more)\s+"
+        r"(?:[\w-]+\s+){0,3}?(?:questions|q/a pairs|qa pairs|question-answer pairs|pairs)\b",
+        user_low,
+    ) or re.search(r"\b(?:generate|write|create|produce|propose|list|give)\b[^.\n]{0,40}\bquestions\b", user_low)
     if asks_questions:
         return "questions"
     if re.search(r"\b(categories|subtopics|sub-topics|topic tree|taxonomy|subcategories)\b", user_low):
@@ -505,56 +575,113 @@ _REFUSAL_QUESTIONS = [
     "How can I make {s} dangerous for the people next door?",
 ]
 
-_FACETS = ["Fundamentals", "Costs and Financing", "Safety and Regulations", "Maintenance and Troubleshooting",
-           "Planning and Setup", "Common Misconceptions", "Tools and Equipment", "Measuring Results",
-           "Best Practices", "Trends and Outlook"]
+_FACETS = [
+    "Fundamentals",
+    "Costs and Financing",
+    "Safety and Regulations",
+    "Maintenance and Troubleshooting",
+    "Planning and Setup",
+    "Common Misconceptions",
+    "Tools and Equipment",
+    "Measuring Results",
+    "Best Practices",
+    "Trends and Outlook",
+]
 
-_SUBTOPIC_TEMPLATES = ["Basics of {c}", "Choosing {c}", "Costs of {c}", "Common problems with {c}", "Maintaining {c}",
-                       "Rules and standards for {c}", "Comparing options for {c}", "{c} for beginners",
-                       "Measuring the performance of {c}", "Safety considerations for {c}", "Planning {c}",
-                       "Myths about {c}", "Advanced techniques for {c}", "Case studies: {c}"]
+_SUBTOPIC_TEMPLATES = [
+    "Basics of {c}",
+    "Choosing {c}",
+    "Costs of {c}",
+    "Common problems with {c}",
+    "Maintaining {c}",
+    "Rules and standards for {c}",
+    "Comparing options for {c}",
+    "{c} for beginners",
+    "Measuring the performance of {c}",
+    "Safety considerations for {c}",
+    "Planning {c}",
+    "Myths about {c}",
+    "Advanced techniques for {c}",
+    "Case studies: {c}",
+]
 
 # Templates avoid {s} as the grammatical subject of a verb, so plural subjects read correctly.
 _LEADS = {
-    "why": ["It matters because choices about {s} directly shape the outcomes people care about in {c}: cost, safety and quality.",
-            "The main reason is that decisions about {s} set the conditions that everything else in {c} depends on."],
-    "how": ["The most reliable way to approach {s} is to work in small, measurable steps.",
-            "Start with a clear goal for {s}, then work towards it in small, checkable steps."],
-    "difference": ["{S} and {s2} overlap, but the focus of {s} is day-to-day practice while the focus of {s2} is the wider setting.",
-                   "The key difference is scope: with {s} the focus is the specific task, with {s2} it is the conditions around it."],
-    "when": ["Choosing {s} makes sense when the goal is clear and conditions in {c} are stable; otherwise a simpler option is safer.",
-             "It depends on the situation: investing in {s} pays off when the stakes are high and conditions in {c} are well understood."],
-    "cost": ["The cost of {s} depends mostly on scale, quality of materials and the labour involved.",
-             "Prices for {s} vary widely; scale, quality and local labour rates drive most of the difference."],
-    "what": ["The role of {s} in {c} is central: it shapes how decisions are made and how results are judged.",
-             "In {c}, the term {s} refers to the practices and choices that keep results predictable and safe.",
-             "When it comes to {s}, the core idea is matching the approach to the goal, and in {c} that goal is usually reliability."],
+    "why": [
+        "It matters because choices about {s} directly shape the outcomes people care about in {c}: cost, safety and quality.",
+        "The main reason is that decisions about {s} set the conditions that everything else in {c} depends on.",
+    ],
+    "how": [
+        "The most reliable way to approach {s} is to work in small, measurable steps.",
+        "Start with a clear goal for {s}, then work towards it in small, checkable steps.",
+    ],
+    "difference": [
+        "{S} and {s2} overlap, but the focus of {s} is day-to-day practice while the focus of {s2} is the wider setting.",
+        "The key difference is scope: with {s} the focus is the specific task, with {s2} it is the conditions around it.",
+    ],
+    "when": [
+        "Choosing {s} makes sense when the goal is clear and conditions in {c} are stable; otherwise a simpler option is safer.",
+        "It depends on the situation: investing in {s} pays off when the stakes are high and conditions in {c} are well understood.",
+    ],
+    "cost": [
+        "The cost of {s} depends mostly on scale, quality of materials and the labour involved.",
+        "Prices for {s} vary widely; scale, quality and local labour rates drive most of the difference.",
+    ],
+    "what": [
+        "The role of {s} in {c} is central: it shapes how decisions are made and how results are judged.",
+        "In {c}, the term {s} refers to the practices and choices that keep results predictable and safe.",
+        "When it comes to {s}, the core idea is matching the approach to the goal, and in {c} that goal is usually reliability.",
+    ],
 }
 
 _BODY = {
-    "how": ["In practice, define what success with {s} looks like, then check it against a few measurable outcomes.",
-            "Most practitioners handle {s} by combining clear guidelines with regular checks rather than one-off fixes.",
-            "A sensible routine is to assess the current state, change one thing at a time and measure the effect."],
-    "link": ["Decisions about {s} are closely tied to {s2}, so a change to one usually affects the other.",
-             "It helps to plan {s} together with {s2}, because the two compete for the same time and budget."],
-    "pitfall": ["A common mistake is to treat {s} as a one-time task; conditions in {c} change, so it needs regular review.",
-                "Watch out for overconfidence: work on {s} often looks simple until the edge cases appear.",
-                "The usual pitfalls are vague goals, skipped documentation and ignoring early warning signs."],
-    "example": ["For example, someone working in {c} might review {s} every month and adjust as soon as the numbers drift.",
-                "As a concrete example, comparing two options for {s} side by side on cost, effort and risk usually makes the choice clear."],
-    "close": ["In short, steady attention to {s} beats big one-off efforts.",
-              "Overall, a clear goal, simple measurements and regular review cover most of the work on {s}."],
+    "how": [
+        "In practice, define what success with {s} looks like, then check it against a few measurable outcomes.",
+        "Most practitioners handle {s} by combining clear guidelines with regular checks rather than one-off fixes.",
+        "A sensible routine is to assess the current state, change one thing at a time and measure the effect.",
+    ],
+    "link": [
+        "Decisions about {s} are closely tied to {s2}, so a change to one usually affects the other.",
+        "It helps to plan {s} together with {s2}, because the two compete for the same time and budget.",
+    ],
+    "pitfall": [
+        "A common mistake is to treat {s} as a one-time task; conditions in {c} change, so it needs regular review.",
+        "Watch out for overconfidence: work on {s} often looks simple until the edge cases appear.",
+        "The usual pitfalls are vague goals, skipped documentation and ignoring early warning signs.",
+    ],
+    "example": [
+        "For example, someone working in {c} might review {s} every month and adjust as soon as the numbers drift.",
+        "As a concrete example, comparing two options for {s} side by side on cost, effort and risk usually makes the choice clear.",
+    ],
+    "close": [
+        "In short, steady attention to {s} beats big one-off efforts.",
+        "Overall, a clear goal, simple measurements and regular review cover most of the work on {s}.",
+    ],
 }
 
-_TIPS = ["Set a clear, measurable goal for {s}.", "Write down how {s} is done today before changing it.",
-         "Check {s2} whenever you change {s}.", "Review the results after a fixed period, not when it feels right.",
-         "Keep a short log of problems with {s} and what fixed them.", "Ask someone experienced in {c} to check your plan."]
+_TIPS = [
+    "Set a clear, measurable goal for {s}.",
+    "Write down how {s} is done today before changing it.",
+    "Check {s2} whenever you change {s}.",
+    "Review the results after a fixed period, not when it feels right.",
+    "Keep a short log of problems with {s} and what fixed them.",
+    "Ask someone experienced in {c} to check your plan.",
+]
 
 _OPENERS_FRIENDLY = ["Great question!", "Happy to help!", "Good one, let's dig in."]
-_REFUSALS = ["I can't help with that.", "I'm not able to help with that request.", "Sorry, but I can't assist with that."]
-_REFUSAL_WHY = ["It could put people at risk or break the law.", "It would mean helping someone deceive others or cause harm."]
-_REFUSAL_ALT = ["If it helps, I can explain the safe and legal way to handle {s} instead.",
-                "I'm happy to walk through the legitimate rules for {s} if that's useful."]
+_REFUSALS = [
+    "I can't help with that.",
+    "I'm not able to help with that request.",
+    "Sorry, but I can't assist with that.",
+]
+_REFUSAL_WHY = [
+    "It could put people at risk or break the law.",
+    "It would mean helping someone deceive others or cause harm.",
+]
+_REFUSAL_ALT = [
+    "If it helps, I can explain the safe and legal way to handle {s} instead.",
+    "I'm happy to walk through the legitimate rules for {s} if that's useful.",
+]
 
 
 _NO_SECOND = "the wider setting"
@@ -567,10 +694,17 @@ class _Writer:
         self.prompt, self.style, self.sampler, self.task = prompt, style, sampler, task
         self.counts = _requested_counts(prompt.user) or _requested_counts(prompt.combined)
         user_topic = _topic_of(prompt.user)
-        self.topic = user_topic or _topic_of(prompt.system) or (_phrases(prompt.user, 1) or _phrases(prompt.combined, 1) or ["this subject"])[0]
+        self.topic = (
+            user_topic
+            or _topic_of(prompt.system)
+            or (_phrases(prompt.user, 1) or _phrases(prompt.combined, 1) or ["this subject"])[0]
+        )
         explicit = re.search(r"(?im)^\s*domain\s*[:=]\s*[\"'“‘]?([^\n\"”’.]{3,80})", prompt.combined)
-        self.domain = (_clean_phrase(explicit.group(1)) if explicit else None) or _topic_of(prompt.system) \
+        self.domain = (
+            (_clean_phrase(explicit.group(1)) if explicit else None)
+            or _topic_of(prompt.system)
             or (_phrases(prompt.system, 1) or [None])[0]
+        )
         self.aspects = _seed_aspects(prompt.user)
         phrases = [p for p in _phrases(prompt.user) + _phrases(prompt.system) if p.lower() != self.topic.lower()]
         seen: set[str] = set()
@@ -607,7 +741,9 @@ class _Writer:
         head = re.split(r"\s+(?:for|in|among|at|within|during)\s+", topic, maxsplit=1)[0]
         if head != topic and _content_words(head):
             subjects.append(head)
-        subjects += [k for k in self.keywords[:4] if k.lower() not in topic.lower() and k.lower() != (self.domain or "").lower()]
+        subjects += [
+            k for k in self.keywords[:4] if k.lower() not in topic.lower() and k.lower() != (self.domain or "").lower()
+        ]
         return list(dict.fromkeys(subjects))[:4]
 
     def question(self, topic: str | None = None, refusal: bool = False) -> str:
@@ -624,8 +760,11 @@ class _Writer:
                 meta.append((s, c, s2))
         fresh = [i for i, o in enumerate(options) if o.lower() not in self._used_questions]
         if fresh:
-            index = fresh[self.sampler.choose_index([options[i] for i in fresh], f"question:{self._question_index}",
-                                                    [bias[i] for i in fresh])]
+            index = fresh[
+                self.sampler.choose_index(
+                    [options[i] for i in fresh], f"question:{self._question_index}", [bias[i] for i in fresh]
+                )
+            ]
             picked = options[index]
         else:
             index = self.sampler.choose_index(options, f"question:{self._question_index}", bias)
@@ -644,21 +783,36 @@ class _Writer:
             phrases = _phrases(question, 4)
             subject = phrases[0] if phrases else self.topic
             context = self._context(subject)
-            second = phrases[1] if len(phrases) > 1 and phrases[1].lower() != context.lower() else self._second(subject, context)
+            second = (
+                phrases[1]
+                if len(phrases) > 1 and phrases[1].lower() != context.lower()
+                else self._second(subject, context)
+            )
         if _is_harmful(question):
             return self.refusal(subject)
         slot = f"answer:{question}"
         q = question.lower()
-        kind = ("difference" if re.search(r"\b(difference|compare|versus|vs\.?)\b", q) else
-                "cost" if re.search(r"\b(cost|price|expensive|cheap|budget)\b", q) else
-                "why" if re.match(r"\s*why\b", q) else
-                "how" if re.match(r"\s*(how|what steps|what should)\b", q) else
-                "when" if re.match(r"\s*(when|should)\b", q) else "what")
+        kind = (
+            "difference"
+            if re.search(r"\b(difference|compare|versus|vs\.?)\b", q)
+            else "cost"
+            if re.search(r"\b(cost|price|expensive|cheap|budget)\b", q)
+            else "why"
+            if re.match(r"\s*why\b", q)
+            else "how"
+            if re.match(r"\s*(how|what steps|what should)\b", q)
+            else "when"
+            if re.match(r"\s*(when|should)\b", q)
+            else "what"
+        )
         fill = lambda t: self._fill(t, subject, context, second)  # noqa: E731
         sentences = [fill(self.sampler.choose(_LEADS[kind], slot + ":lead"))]
         length = "short" if brief and self.style.length != "long" else self.style.length
-        plan = {"short": [], "normal": ["how", "pitfall", "close"],
-                "long": ["how", "link", "pitfall", "example", "close"]}[length]
+        plan = {
+            "short": [],
+            "normal": ["how", "pitfall", "close"],
+            "long": ["how", "link", "pitfall", "example", "close"],
+        }[length]
         extra = self.sampler.jitter(slot + ":len", 1)
         if length == "short" and extra > 0:
             plan = ["close"]
@@ -673,10 +827,17 @@ class _Writer:
             opener = self.sampler.choose(_OPENERS_FRIENDLY, slot + ":open")
         if self.style.persona and length != "short":
             persona = self.style.persona
-            opener = ((opener + " ") if opener else "") + f"Speaking as {_article(persona)} {persona}, here is how I see it."
+            opener = (
+                (opener + " ") if opener else ""
+            ) + f"Speaking as {_article(persona)} {persona}, here is how I see it."
         text = " ".join(([opener] if opener else []) + sentences)
         if self.style.formal:
-            text = text.replace("can't", "cannot").replace("it's", "it is").replace("let's", "let us").replace("I'm", "I am")
+            text = (
+                text.replace("can't", "cannot")
+                .replace("it's", "it is")
+                .replace("let's", "let us")
+                .replace("I'm", "I am")
+            )
         if (self.style.bullets or self.style.steps or length == "long") and length != "short":
             tips = [fill(t) for t in _TIPS]
             chosen: list[str] = []
@@ -690,8 +851,13 @@ class _Writer:
     def refusal(self, subject: str | None = None) -> str:
         subject = subject or self.topic
         slot = f"refusal:{subject}"
-        return " ".join([self.sampler.choose(_REFUSALS, slot + ":a"), self.sampler.choose(_REFUSAL_WHY, slot + ":b"),
-                         self.sampler.choose(_REFUSAL_ALT, slot + ":c").format(s=subject)])
+        return " ".join(
+            [
+                self.sampler.choose(_REFUSALS, slot + ":a"),
+                self.sampler.choose(_REFUSAL_WHY, slot + ":b"),
+                self.sampler.choose(_REFUSAL_ALT, slot + ":c").format(s=subject),
+            ]
+        )
 
     # -- names
     def category(self) -> str:
@@ -714,7 +880,11 @@ class _Writer:
         core = category if category.isupper() else category.lower()
         facet = next((f for f in _FACETS if category.lower().endswith(f.lower())), None)
         if facet:
-            things = [a.lower() for a in self.aspects] + [k.lower() for k in self.keywords[:4]] + [(self.domain or self.topic).lower()]
+            things = (
+                [a.lower() for a in self.aspects]
+                + [k.lower() for k in self.keywords[:4]]
+                + [(self.domain or self.topic).lower()]
+            )
             options = [f"{facet[:1]}{facet[1:].lower()} for {t}" for t in dict.fromkeys(things)]
         else:
             options = [_cap(t.format(c=core)) for t in _SUBTOPIC_TEMPLATES]
@@ -748,16 +918,26 @@ class _Writer:
         diff = qa - qb + noise
         subject = (_phrases(parts.question, 1) or [self.topic])[0]
         if abs(diff) < 0.04:
-            return "tie", f"Both answers address {subject} with similar accuracy and completeness; neither is clearly better."
+            return (
+                "tie",
+                f"Both answers address {subject} with similar accuracy and completeness; neither is clearly better.",
+            )
         winner, loser = ("A", "B") if diff > 0 else ("B", "A")
-        why = self.sampler.choose([
-            f"Answer {winner} is more accurate and covers {subject} more completely, while Answer {loser} {{weak}}.",
-            f"Answer {winner} answers the question about {subject} directly and completely; Answer {loser} {{weak}}.",
-        ], "judge:reason")
+        why = self.sampler.choose(
+            [
+                f"Answer {winner} is more accurate and covers {subject} more completely, while Answer {loser} {{weak}}.",
+                f"Answer {winner} answers the question about {subject} directly and completely; Answer {loser} {{weak}}.",
+            ],
+            "judge:reason",
+        )
         weak_text = parts.answer_b if loser == "B" else parts.answer_a
-        weak = ("declines a reasonable question" if _is_refusal(weak_text) else
-                "is too thin to be useful" if len(_WORD.findall(weak_text)) < 15 else
-                "drifts away from what was asked")
+        weak = (
+            "declines a reasonable question"
+            if _is_refusal(weak_text)
+            else "is too thin to be useful"
+            if len(_WORD.findall(weak_text)) < 15
+            else "drifts away from what was asked"
+        )
         return winner, why.format(weak=weak)
 
     def pair(self, index: int) -> tuple[str, str] | None:
@@ -800,17 +980,84 @@ def _quality(question: str, answer: str) -> float:
 # --------------------------------------------------------------------------- schema-driven JSON
 
 _SEMANTIC_NAMES: list[tuple[str, set[str]]] = [
-    ("question", {"question", "questions", "prompt", "prompts", "instruction", "instructions", "query", "queries", "q"}),
-    ("answer", {"answer", "answers", "response", "responses", "completion", "completions", "output", "reply", "a",
-                "ideal_answer", "reference_answer", "refusal_answer"}),
+    (
+        "question",
+        {"question", "questions", "prompt", "prompts", "instruction", "instructions", "query", "queries", "q"},
+    ),
+    (
+        "answer",
+        {
+            "answer",
+            "answers",
+            "response",
+            "responses",
+            "completion",
+            "completions",
+            "output",
+            "reply",
+            "a",
+            "ideal_answer",
+            "reference_answer",
+            "refusal_answer",
+        },
+    ),
     ("verdict", {"winner", "verdict", "better", "preferred", "preference", "choice", "decision", "better_answer"}),
-    ("score", {"score", "scores", "rating", "ratings", "grade", "quality", "overall", "accuracy", "relevance", "clarity",
-               "usefulness", "helpfulness", "correctness", "completeness", "coherence", "domain_relevance"}),
-    ("reason", {"reason", "reasons", "reasoning", "rationale", "justification", "explanation", "critique", "feedback",
-                "comment", "comments", "analysis", "notes"}),
+    (
+        "score",
+        {
+            "score",
+            "scores",
+            "rating",
+            "ratings",
+            "grade",
+            "quality",
+            "overall",
+            "accuracy",
+            "relevance",
+            "clarity",
+            "usefulness",
+            "helpfulness",
+            "correctness",
+            "completeness",
+            "coherence",
+            "domain_relevance",
+        },
+    ),
+    (
+        "reason",
+        {
+            "reason",
+            "reasons",
+            "reasoning",
+            "rationale",
+            "justification",
+            "explanation",
+            "critique",
+            "feedback",
+            "comment",
+            "comments",
+            "analysis",
+            "notes",
+        },
+    ),
     ("confidence", {"confidence", "probability", "certainty"}),
-    ("category", {"category", "categories", "topic", "topics", "theme", "themes", "area", "areas", "aspect", "aspects",
-                  "section", "sections"}),
+    (
+        "category",
+        {
+            "category",
+            "categories",
+            "topic",
+            "topics",
+            "theme",
+            "themes",
+            "area",
+            "areas",
+            "aspect",
+            "aspects",
+            "section",
+            "sections",
+        },
+    ),
     ("subtopic", {"subtopic", "subtopics", "sub_topics", "sub_topic", "children", "subcategories", "subcategory"}),
     ("name", {"name", "title", "label", "heading"}),
     ("description", {"description", "summary", "overview", "details", "definition", "brief"}),
@@ -828,9 +1075,18 @@ def _semantic(name: str | None) -> str | None:
     for sem, names in _SEMANTIC_NAMES:
         if key in names:
             return sem
-    for fragment, sem in (("question", "question"), ("answer", "answer"), ("reason", "reason"), ("score", "score"),
-                          ("rating", "score"), ("subtopic", "subtopic"), ("categor", "category"), ("topic", "category"),
-                          ("winner", "verdict"), ("refus", "refusal")):
+    for fragment, sem in (
+        ("question", "question"),
+        ("answer", "answer"),
+        ("reason", "reason"),
+        ("score", "score"),
+        ("rating", "score"),
+        ("subtopic", "subtopic"),
+        ("categor", "category"),
+        ("topic", "category"),
+        ("winner", "verdict"),
+        ("refus", "refusal"),
+    ):
         if fragment in key:
             return sem
     return None
@@ -951,8 +1207,9 @@ class _SchemaFiller:
 
     def _object(self, schema: dict, name: str | None, parent: _ObjectContext) -> dict:
         group = _semantic(name) if name else parent.group
-        ctx = _ObjectContext(group=group if name else parent.group, index=parent.index, depth=parent.depth + 1,
-                             category=parent.category)
+        ctx = _ObjectContext(
+            group=group if name else parent.group, index=parent.index, depth=parent.depth + 1, category=parent.category
+        )
         props = schema.get("properties") or {}
         if not props:
             return self._default_object(ctx) if parent.depth == 0 and name is None else {}
@@ -983,7 +1240,12 @@ class _SchemaFiller:
         for noun in _COUNT_NOUNS.get(item_sem or "", ()):
             if wanted is None and noun in counts:
                 wanted = counts[noun]
-        if wanted is None and self.w.task == "score" and self.w._pairs and item_sem in (None, "score", "question", "answer"):
+        if (
+            wanted is None
+            and self.w.task == "score"
+            and self.w._pairs
+            and item_sem in (None, "score", "question", "answer")
+        ):
             wanted = len(self.w._pairs)
         if wanted is None and ctx.depth <= 1 and "_first" in counts and item_sem not in ("keyword", "subtopic"):
             wanted = counts["_first"]
@@ -1001,14 +1263,25 @@ class _SchemaFiller:
         item_sem = sem
         if item_sem is None and self._type(items) == "object":
             props = {(_semantic(k) or "") for k in (items.get("properties") or {})}
-            item_sem = "question" if "question" in props else "category" if props & {"category", "name"} and "subtopic" in props else None
+            item_sem = (
+                "question"
+                if "question" in props
+                else "category"
+                if props & {"category", "name"} and "subtopic" in props
+                else None
+            )
         count = self._count(schema, name, item_sem, ctx)
         out: list = []
         for i in range(count):
-            child = _ObjectContext(group=sem, index=i, depth=ctx.depth + 1, question=ctx.question, category=ctx.category)
+            child = _ObjectContext(
+                group=sem, index=i, depth=ctx.depth + 1, question=ctx.question, category=ctx.category
+            )
             item_schema = prefix[i] if i < len(prefix) else items
-            value = self.value(item_schema, None, child) if self._type(self._resolve(item_schema)) != "object" \
+            value = (
+                self.value(item_schema, None, child)
+                if self._type(self._resolve(item_schema)) != "object"
                 else self._object(self._resolve(item_schema), None, child)
+            )
             if schema.get("uniqueItems") and value in out:
                 for attempt in range(5):
                     child.index = i + 1000 * (attempt + 1)
@@ -1027,10 +1300,18 @@ class _SchemaFiller:
             hi = 10 if hi is None else hi
             if self.w.task == "judge":
                 parts = self.w._judging
-                quality = _quality(parts.question, parts.answer_a if "a" in (name or "").lower().split("_") else parts.answer_b) if parts else 0.6
+                quality = (
+                    _quality(
+                        parts.question, parts.answer_a if "a" in (name or "").lower().split("_") else parts.answer_b
+                    )
+                    if parts
+                    else 0.6
+                )
             else:
                 quality = self.w.quality(ctx.index)
-            offset = {"accuracy": 0.0, "helpfulness": -0.04, "clarity": 0.05, "domain_relevance": 0.03}.get((name or "").lower(), 0.0)
+            offset = {"accuracy": 0.0, "helpfulness": -0.04, "clarity": 0.05, "domain_relevance": 0.03}.get(
+                (name or "").lower(), 0.0
+            )
             value = lo + (hi - lo) * min(1.0, max(0.0, quality + offset))
         elif sem == "confidence":
             lo = 0.0 if lo is None else lo
@@ -1041,10 +1322,24 @@ class _SchemaFiller:
         else:
             lo = 0 if lo is None else lo
             hi = (lo + 10) if hi is None else hi
-            value = lo + (hi - lo) * _unit(self.sampler.key, "number", name, ctx.index, self.sampler.rng.random() if self.sampler.temperature > 0 else 0)
-        if "exclusiveMinimum" in schema and isinstance(schema["exclusiveMinimum"], (int, float)) and value <= schema["exclusiveMinimum"]:
+            value = lo + (hi - lo) * _unit(
+                self.sampler.key,
+                "number",
+                name,
+                ctx.index,
+                self.sampler.rng.random() if self.sampler.temperature > 0 else 0,
+            )
+        if (
+            "exclusiveMinimum" in schema
+            and isinstance(schema["exclusiveMinimum"], (int, float))
+            and value <= schema["exclusiveMinimum"]
+        ):
             value = schema["exclusiveMinimum"] + (1 if integer else 1e-3)
-        if "exclusiveMaximum" in schema and isinstance(schema["exclusiveMaximum"], (int, float)) and value >= schema["exclusiveMaximum"]:
+        if (
+            "exclusiveMaximum" in schema
+            and isinstance(schema["exclusiveMaximum"], (int, float))
+            and value >= schema["exclusiveMaximum"]
+        ):
             value = schema["exclusiveMaximum"] - (1 if integer else 1e-3)
         if integer:
             value = int(round(value))
@@ -1114,7 +1409,9 @@ class _SchemaFiller:
         if sem in ("category", "name"):
             if ctx.group == "subtopic":
                 return self.w.subtopic(ctx.category)
-            if ctx.group == "category" or (task == "topics" and ctx.group is None and not (name or "").lower() in ("topic", "category")):
+            if ctx.group == "category" or (
+                task == "topics" and ctx.group is None and not (name or "").lower() in ("topic", "category")
+            ):
                 return self.w.category()
             return self.w.topic
         if sem == "description":
@@ -1136,7 +1433,8 @@ def _norm_verdict(option: str) -> str | None:
     word = option.strip().strip("[]()\"'.").lower()
     word = re.sub(r"^(answer|assistant|response|model)[ _]*", "", word)
     return {"a": "A", "1": "A", "first": "A", "b": "B", "2": "B", "second": "B"}.get(
-        word, "tie" if word in ("tie", "draw", "equal", "c", "neither", "both") else None)
+        word, "tie" if word in ("tie", "draw", "equal", "c", "neither", "both") else None
+    )
 
 
 # --------------------------------------------------------------------------- default shapes
@@ -1180,16 +1478,38 @@ def _default_schema(task: str, prompt: _Prompt) -> dict:
         return example
     string = {"type": "string"}
     if task == "judge":
-        return {"type": "object", "properties": {"winner": {"type": "string", "enum": ["A", "B", "tie"]}, "reason": string}}
+        return {
+            "type": "object",
+            "properties": {"winner": {"type": "string", "enum": ["A", "B", "tie"]}, "reason": string},
+        }
     if task == "score":
-        pair = {"type": "object", "properties": {"question": string, "answer": string,
-                                                  "rating": {"type": "integer", "minimum": 1, "maximum": 10}}}
+        pair = {
+            "type": "object",
+            "properties": {
+                "question": string,
+                "answer": string,
+                "rating": {"type": "integer", "minimum": 1, "maximum": 10},
+            },
+        }
         if len(_rated_pairs(prompt)) > 1:
             return {"type": "object", "properties": {"ratings": {"type": "array", "items": pair}}}
-        return {"type": "object", "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 10}, "reason": string}}
+        return {
+            "type": "object",
+            "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 10}, "reason": string},
+        }
     if task == "topics":
-        return {"type": "object", "properties": {"categories": {"type": "array", "items": {
-            "type": "object", "properties": {"name": string, "subtopics": {"type": "array", "items": string}}}}}}
+        return {
+            "type": "object",
+            "properties": {
+                "categories": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"name": string, "subtopics": {"type": "array", "items": string}},
+                    },
+                }
+            },
+        }
     if task in ("questions", "refusals"):
         with_answers = task == "refusals" or bool(re.search(r"\banswers?\b|\bpairs\b", prompt.user, re.I))
         item = {"type": "object", "properties": {"question": string, "answer": string}} if with_answers else string
@@ -1245,8 +1565,15 @@ def _free_text(writer: _Writer, prompt: _Prompt) -> str:
 # --------------------------------------------------------------------------- entry point
 
 
-def reply(messages: list[dict], *, temperature: float = 1.0, top_p: float = 1.0, max_tokens: int | None = None,
-          seed: int | None = None, json_schema: dict | None = None) -> str:
+def reply(
+    messages: list[dict],
+    *,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_tokens: int | None = None,
+    seed: int | None = None,
+    json_schema: dict | None = None,
+) -> str:
     """The assistant's reply to `messages`. With `json_schema`, JSON that validates against it
     (an object schema without properties gets the task's natural shape). `max_tokens` cuts the text
     at ceil(chars/4) tokens, which can leave JSON incomplete, as a real model would."""
@@ -1267,8 +1594,9 @@ def reply(messages: list[dict], *, temperature: float = 1.0, top_p: float = 1.0,
         text = json.dumps(value, ensure_ascii=False)
     elif _free_form_is_json(task, prompt):
         schema = _default_schema(task, prompt)
-        text = json.dumps(_SchemaFiller(schema, writer).value(schema, None, _ObjectContext(group=None, depth=0)),
-                          ensure_ascii=False)
+        text = json.dumps(
+            _SchemaFiller(schema, writer).value(schema, None, _ObjectContext(group=None, depth=0)), ensure_ascii=False
+        )
     else:
         text = _free_text(writer, prompt)
     return truncate_to_tokens(text, max_tokens)[0]

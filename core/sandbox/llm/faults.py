@@ -7,6 +7,7 @@ rate limiter; content faults ("malformed_json", "truncated", "hostile") after it
 turned away by the limiter never uses one up. "malformed_json" only matches requests that asked
 for JSON (a json_schema or json_object response format).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,7 @@ HOSTILE_MARKERS: tuple[str, ...] = (
     "\r",
     "\x00",
     "\u202e",
-    "\U0001F916",
+    "\U0001f916",
 )
 """Substrings every hostile reply contains (plus a line of LONG_LINE_CHARS characters)."""
 
@@ -40,8 +41,9 @@ HOSTILE_TEXT = (
     "[link=https://example.invalid]x[/link] with [$accent]accent[/] styling."
     "\x1b[2J\x1b]0;pwned\x07 progress 10%\rprogress 99% NUL\x00byte "
     "RTL \u202eevil.exe\u202c \u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627 "
-    "emoji \U0001F916\U0001F525\U0001F44D\U0001F3FD family \U0001F468\u200d\U0001F469\u200d\U0001F467\n"
-    + "W" * LONG_LINE_CHARS + "\n"
+    "emoji \U0001f916\U0001f525\U0001f44d\U0001f3fd family \U0001f468\u200d\U0001f469\u200d\U0001f467\n"
+    + "W" * LONG_LINE_CHARS
+    + "\n"
 )
 """Markup that Textual or Rich would interpret, terminal escape sequences, a lone CR, NUL, RTL
 override, emoji with ZWJ sequences and a very long line."""
@@ -91,14 +93,29 @@ class FaultRule:
         return data
 
 
-def _make_rule(kind: Any, *, count: int | None = None, probability: float | None = None, seed: int = 0,
-               model: str | None = None, prompt_contains: str | None = None, retry_after_ms: int = 1000,
-               stall_s: float | None = None) -> FaultRule:
+def _make_rule(
+    kind: Any,
+    *,
+    count: int | None = None,
+    probability: float | None = None,
+    seed: int = 0,
+    model: str | None = None,
+    prompt_contains: str | None = None,
+    retry_after_ms: int = 1000,
+    stall_s: float | None = None,
+) -> FaultRule:
     if probability is None:
         probability, count = 1.0, (1 if count is None else count)
-    return FaultRule(kind=str(kind), count=None if count is None else int(count), probability=float(probability),
-                     seed=int(seed), model=model, prompt_contains=prompt_contains, retry_after_ms=int(retry_after_ms),
-                     stall_s=None if stall_s is None else float(stall_s))
+    return FaultRule(
+        kind=str(kind),
+        count=None if count is None else int(count),
+        probability=float(probability),
+        seed=int(seed),
+        model=model,
+        prompt_contains=prompt_contains,
+        retry_after_ms=int(retry_after_ms),
+        stall_s=None if stall_s is None else float(stall_s),
+    )
 
 
 class FaultInjector:
@@ -109,14 +126,31 @@ class FaultInjector:
         self._rules: list[FaultRule] = []
         self._fired: dict[str, int] = {}
 
-    def add(self, kind: str, *, count: int | None = None, probability: float | None = None, seed: int = 0,
-            model: str | None = None, prompt_contains: str | None = None, retry_after_ms: int = 1000,
-            stall_s: float | None = None) -> FaultRule:
+    def add(
+        self,
+        kind: str,
+        *,
+        count: int | None = None,
+        probability: float | None = None,
+        seed: int = 0,
+        model: str | None = None,
+        prompt_contains: str | None = None,
+        retry_after_ms: int = 1000,
+        stall_s: float | None = None,
+    ) -> FaultRule:
         """Schedule a fault. Without `probability` it hits the next `count` (default 1) matching
         requests; with it, each matching request fails with that probability (seeded), `count`
         times at most (default: until cleared)."""
-        rule = _make_rule(kind, count=count, probability=probability, seed=seed, model=model,
-                          prompt_contains=prompt_contains, retry_after_ms=retry_after_ms, stall_s=stall_s)
+        rule = _make_rule(
+            kind,
+            count=count,
+            probability=probability,
+            seed=seed,
+            model=model,
+            prompt_contains=prompt_contains,
+            retry_after_ms=retry_after_ms,
+            stall_s=stall_s,
+        )
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -134,12 +168,12 @@ class FaultInjector:
         elif isinstance(spec, list):
             rules = spec
         else:
-            raise ValueError("expected a fault object, a list of them, or {\"faults\": [...]}")
+            raise ValueError('expected a fault object, a list of them, or {"faults": [...]}')
         allowed = {"kind", "count", "probability", "seed", "model", "prompt_contains", "retry_after_ms", "stall_s"}
         parsed = []
         for item in rules:
             if not isinstance(item, dict) or "kind" not in item:
-                raise ValueError(f"each fault needs a \"kind\": {json.dumps(item, default=str)[:200]}")
+                raise ValueError(f'each fault needs a "kind": {json.dumps(item, default=str)[:200]}')
             unknown = set(item) - allowed
             if unknown:
                 raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
@@ -161,8 +195,9 @@ class FaultInjector:
             self._rules.clear()
             self._fired.clear()
 
-    def pick(self, model: str, prompt_text: str, *, kinds: frozenset[str] | set[str],
-             json_requested: bool) -> FaultRule | None:
+    def pick(
+        self, model: str, prompt_text: str, *, kinds: frozenset[str] | set[str], json_requested: bool
+    ) -> FaultRule | None:
         """The rule that fires for this request at this stage, if any (uses up one of its count)."""
         with self._lock:
             for rule in self._rules:

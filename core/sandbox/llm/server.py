@@ -18,6 +18,7 @@ max_tokens) tokens up front; when max_tokens is absent the completion tokens are
 A request that does not fit gets 429 (type "requests" or "tokens", code "rate_limit_exceeded")
 with retry-after-ms / retry-after; it is not charged.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,15 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Callable
 
 from core.sandbox.llm import engine as llm_engine
-from core.sandbox.llm.faults import CONTENT_KINDS, TRANSPORT_KINDS, FaultInjector, FaultRule, hostile, malformed, truncated
+from core.sandbox.llm.faults import (
+    CONTENT_KINDS,
+    TRANSPORT_KINDS,
+    FaultInjector,
+    FaultRule,
+    hostile,
+    malformed,
+    truncated,
+)
 
 DEFAULT_MODELS: tuple[str, ...] = (
     "gpt-4o-mini",
@@ -97,8 +106,9 @@ class Admission:
 class RateLimiter:
     """RPM and TPM token buckets; None disables an axis."""
 
-    def __init__(self, rpm: float | None, tpm: float | None, window_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rpm: float | None, tpm: float | None, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         now = clock()
@@ -128,12 +138,16 @@ class RateLimiter:
                     unit = "requests per min (RPM)" if name == "requests" else "tokens per min (TPM)"
                     used = math.ceil(bucket.capacity - max(0.0, bucket.level))
                     if math.isinf(wait):
-                        message = (f"Request too large for {model} on {unit}: Limit {int(bucket.limit)}, "
-                                   f"Requested {amount}. The input or output tokens must be reduced in order to run "
-                                   "successfully.")
+                        message = (
+                            f"Request too large for {model} on {unit}: Limit {int(bucket.limit)}, "
+                            f"Requested {amount}. The input or output tokens must be reduced in order to run "
+                            "successfully."
+                        )
                         return Admission(False, name, None, self._headers(), message)
-                    message = (f"Rate limit reached for {model} on {unit}: Limit {int(bucket.limit)}, Used {used}, "
-                               f"Requested {amount}. Please try again in {go_duration(wait)}.")
+                    message = (
+                        f"Rate limit reached for {model} on {unit}: Limit {int(bucket.limit)}, Used {used}, "
+                        f"Requested {amount}. Please try again in {go_duration(wait)}."
+                    )
                     return Admission(False, name, wait, self._headers(), message)
             if self._requests is not None:
                 self._requests.level -= 1
@@ -207,8 +221,15 @@ _UNSET: Any = _Unset()
 
 
 class _RequestError(Exception):
-    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
 
@@ -219,12 +240,29 @@ class _RequestError(Exception):
 class LlmEmulator:
     """OpenAI-compatible emulator on 127.0.0.1. `start()` / `stop()`; usable as a context manager."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, rpm: float | None = None, tpm: float | None = None,
-                 rate_window_s: float = 60.0, latency_ms: float = 2.0, ms_per_token: float = 0.0,
-                 stall_s: float = 10.0, models: tuple[str, ...] = DEFAULT_MODELS) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        rate_window_s: float = 60.0,
+        latency_ms: float = 2.0,
+        ms_per_token: float = 0.0,
+        stall_s: float = 10.0,
+        models: tuple[str, ...] = DEFAULT_MODELS,
+    ) -> None:
         self._host, self._port = host, port
-        self._initial = EmulatorConfig(rpm=rpm, tpm=tpm, rate_window_s=rate_window_s, latency_ms=latency_ms,
-                                       ms_per_token=ms_per_token, stall_s=stall_s, models=tuple(models))
+        self._initial = EmulatorConfig(
+            rpm=rpm,
+            tpm=tpm,
+            rate_window_s=rate_window_s,
+            latency_ms=latency_ms,
+            ms_per_token=ms_per_token,
+            stall_s=stall_s,
+            models=tuple(models),
+        )
         self._config = self._initial
         self._lock = threading.Lock()
         self._limiter = RateLimiter(rpm, tpm, rate_window_s)
@@ -242,8 +280,12 @@ class LlmEmulator:
         self._stopping.clear()
         server = _Server((self._host, self._port), _Handler, self)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"llm-emulator:{server.server_address[1]}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"llm-emulator:{server.server_address[1]}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -291,20 +333,39 @@ class LlmEmulator:
     def config(self) -> EmulatorConfig:
         return self._config
 
-    def configure(self, *, rpm: float | None = _UNSET, tpm: float | None = _UNSET, rate_window_s: float = _UNSET,
-                  latency_ms: float = _UNSET, ms_per_token: float = _UNSET, stall_s: float = _UNSET,
-                  models: tuple[str, ...] = _UNSET) -> EmulatorConfig:
+    def configure(
+        self,
+        *,
+        rpm: float | None = _UNSET,
+        tpm: float | None = _UNSET,
+        rate_window_s: float = _UNSET,
+        latency_ms: float = _UNSET,
+        ms_per_token: float = _UNSET,
+        stall_s: float = _UNSET,
+        models: tuple[str, ...] = _UNSET,
+    ) -> EmulatorConfig:
         """Change settings; arguments left out keep their value, rpm/tpm None means unlimited.
         Changing rpm, tpm or rate_window_s starts the limiter afresh with full buckets."""
-        changes = {k: v for k, v in dict(rpm=rpm, tpm=tpm, rate_window_s=rate_window_s, latency_ms=latency_ms,
-                                         ms_per_token=ms_per_token, stall_s=stall_s, models=models).items()
-                   if v is not _UNSET}
+        changes = {
+            k: v
+            for k, v in dict(
+                rpm=rpm,
+                tpm=tpm,
+                rate_window_s=rate_window_s,
+                latency_ms=latency_ms,
+                ms_per_token=ms_per_token,
+                stall_s=stall_s,
+                models=models,
+            ).items()
+            if v is not _UNSET
+        }
         for key in ("rpm", "tpm"):
             if changes.get(key) is not None and float(changes[key]) <= 0:
                 raise ValueError(f"{key} must be positive or None, got {changes[key]!r}")
         for key in ("rate_window_s", "latency_ms", "ms_per_token", "stall_s"):
-            if key in changes and (changes[key] is None or float(changes[key]) < 0 or
-                                   (key == "rate_window_s" and float(changes[key]) == 0)):
+            if key in changes and (
+                changes[key] is None or float(changes[key]) < 0 or (key == "rate_window_s" and float(changes[key]) == 0)
+            ):
                 raise ValueError(f"{key} must be a positive number, got {changes[key]!r}")
         if "models" in changes:
             changes["models"] = tuple(changes["models"])
@@ -367,8 +428,9 @@ class _Server(HTTPServer):
         super().__init__(address, handler)
 
     def process_request(self, request: socket.socket, client_address: Any) -> None:  # type: ignore[override]
-        worker = threading.Thread(target=self._serve_connection, args=(request, client_address),
-                                  name="llm-emulator-conn", daemon=True)
+        worker = threading.Thread(
+            target=self._serve_connection, args=(request, client_address), name="llm-emulator-conn", daemon=True
+        )
         with self._workers_lock:
             self._workers[worker] = request
         worker.start()
@@ -452,10 +514,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _send_error(self, status: int, message: str, type_: str, *, param: str | None = None,
-                    code: str | None = None, headers: dict[str, str] | None = None) -> None:
-        self._send_json(status, _error_body(message, type_, param=param, code=code),
-                        {"x-request-id": f"req_{uuid.uuid4().hex}", **(headers or {})})
+    def _send_error(
+        self,
+        status: int,
+        message: str,
+        type_: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._send_json(
+            status,
+            _error_body(message, type_, param=param, code=code),
+            {"x-request-id": f"req_{uuid.uuid4().hex}", **(headers or {})},
+        )
 
     def _read_json(self) -> Any:
         length = self.headers.get("Content-Length")
@@ -470,8 +543,11 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             return json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise _RequestError(400, "We could not parse the JSON body of your request. (HINT: This likely means you "
-                                     "aren't using your HTTP library correctly.)") from None
+            raise _RequestError(
+                400,
+                "We could not parse the JSON body of your request. (HINT: This likely means you "
+                "aren't using your HTTP library correctly.)",
+            ) from None
 
     # -- routing
     def do_GET(self) -> None:  # noqa: N802
@@ -487,24 +563,33 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         try:
             if path.startswith("/_control/"):
-                self._control(method, path[len("/_control/"):])
+                self._control(method, path[len("/_control/") :])
                 return
             if path.startswith("/v1/") and not self._authorised():
-                self._send_error(401, "You didn't provide an API key. You need to provide your API key in an "
-                                      "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                                 "invalid_request_error", code="invalid_api_key")
+                self._send_error(
+                    401,
+                    "You didn't provide an API key. You need to provide your API key in an "
+                    "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                    "invalid_request_error",
+                    code="invalid_api_key",
+                )
                 return
             if method == "POST" and path == "/v1/chat/completions":
                 self._chat()
             elif method == "GET" and path == "/v1/models":
                 self._send_json(200, {"object": "list", "data": [self._model_card(m) for m in self.emu.config.models]})
             elif method == "GET" and path.startswith("/v1/models/"):
-                model = path[len("/v1/models/"):]
+                model = path[len("/v1/models/") :]
                 if model in self.emu.config.models:
                     self._send_json(200, self._model_card(model))
                 else:
-                    self._send_error(404, f"The model '{model}' does not exist", "invalid_request_error",
-                                     param="model", code="model_not_found")
+                    self._send_error(
+                        404,
+                        f"The model '{model}' does not exist",
+                        "invalid_request_error",
+                        param="model",
+                        code="model_not_found",
+                    )
             else:
                 self._send_error(404, f"Invalid URL ({method} {path})", "invalid_request_error")
         except _RequestError as exc:
@@ -562,8 +647,9 @@ class _Handler(BaseHTTPRequestHandler):
         emu._record(body, self.headers.get("x-stainless-retry-count"))
         prompt_text = _message_text(request["messages"])
 
-        fault = emu.faults.pick(request["model"], prompt_text, kinds=TRANSPORT_KINDS,
-                                json_requested=request["json_schema"] is not None)
+        fault = emu.faults.pick(
+            request["model"], prompt_text, kinds=TRANSPORT_KINDS, json_requested=request["json_schema"] is not None
+        )
         if fault is not None and self._transport_fault(fault, request):
             return
 
@@ -579,18 +665,25 @@ class _Handler(BaseHTTPRequestHandler):
                 headers["retry-after-ms"] = str(max(1, math.ceil(admission.retry_after_s * 1000)))
                 headers["retry-after"] = str(max(1, math.ceil(admission.retry_after_s)))
             emu._count(rate_limited=1, status_429=1)
-            self._send_error(429, admission.message, admission.kind or "requests", code="rate_limit_exceeded",
-                             headers=headers)
+            self._send_error(
+                429, admission.message, admission.kind or "requests", code="rate_limit_exceeded", headers=headers
+            )
             return
 
-        content_fault = emu.faults.pick(request["model"], prompt_text, kinds=CONTENT_KINDS,
-                                        json_requested=request["json_schema"] is not None)
+        content_fault = emu.faults.pick(
+            request["model"], prompt_text, kinds=CONTENT_KINDS, json_requested=request["json_schema"] is not None
+        )
         started = time.monotonic()
         choices = []
         for index in range(request["n"]):
             seed = request["seed"] + index if request["seed"] is not None else None
-            text = llm_engine.reply(request["messages"], temperature=request["temperature"], top_p=request["top_p"],
-                                    seed=seed, json_schema=request["json_schema"])
+            text = llm_engine.reply(
+                request["messages"],
+                temperature=request["temperature"],
+                top_p=request["top_p"],
+                seed=seed,
+                json_schema=request["json_schema"],
+            )
             text, cut = llm_engine.truncate_to_tokens(text, request["max_tokens"])
             finish = "length" if cut else "stop"
             for stop in request["stop"]:
@@ -602,11 +695,18 @@ class _Handler(BaseHTTPRequestHandler):
         completion_tokens = sum(llm_engine.count_tokens(text) for text, _ in choices)
         if request["max_tokens"] is None:
             limiter.charge_tokens(completion_tokens)
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                 "total_tokens": prompt_tokens + completion_tokens,
-                 "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                 "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                               "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         headers = {**limiter.headers(), "x-request-id": f"req_{uuid.uuid4().hex}", "openai-model": request["model"]}
@@ -617,14 +717,28 @@ class _Handler(BaseHTTPRequestHandler):
         if not emu._sleep(config.latency_ms / 1000 + config.ms_per_token * completion_tokens / 1000):
             return
         headers["openai-processing-ms"] = str(int((time.monotonic() - started) * 1000))
-        self._send_json(200, {
-            "id": completion_id, "object": "chat.completion", "created": created, "model": request["model"],
-            "system_fingerprint": "fp_tunedeck_emulator", "service_tier": "default",
-            "choices": [{"index": i, "message": {"role": "assistant", "content": text, "refusal": None,
-                                                 "annotations": []},
-                         "logprobs": None, "finish_reason": finish} for i, (text, finish) in enumerate(choices)],
-            "usage": usage,
-        }, headers)
+        self._send_json(
+            200,
+            {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": request["model"],
+                "system_fingerprint": "fp_tunedeck_emulator",
+                "service_tier": "default",
+                "choices": [
+                    {
+                        "index": i,
+                        "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
+                        "logprobs": None,
+                        "finish_reason": finish,
+                    }
+                    for i, (text, finish) in enumerate(choices)
+                ],
+                "usage": usage,
+            },
+            headers,
+        )
 
     def _transport_fault(self, fault: FaultRule, request: dict[str, Any]) -> bool:
         """Act out a transport fault; True when the request is finished (False: a stall that ended)."""
@@ -635,31 +749,51 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "401":  # as a careless OpenAI-compatible proxy words it: the whole key, echoed
             emu._count(errors=1)
             key = self.headers.get("Authorization", "")[7:].strip()
-            self._send_error(401, f"Incorrect API key provided: {key}. You can find your API key at "
-                                  "https://platform.openai.com/account/api-keys.", "invalid_request_error",
-                             code="invalid_api_key")
+            self._send_error(
+                401,
+                f"Incorrect API key provided: {key}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                "invalid_request_error",
+                code="invalid_api_key",
+            )
         elif kind == "429":
             wait_ms = max(1, fault.retry_after_ms)
             emu._count(status_429=1)
-            self._send_error(429, f"Rate limit reached for {request['model']} on requests per min (RPM): "
-                                  f"Please try again in {go_duration(wait_ms / 1000)}.", "requests",
-                             code="rate_limit_exceeded",
-                             headers={**limiter.headers(), "retry-after-ms": str(wait_ms),
-                                      "retry-after": str(max(1, math.ceil(wait_ms / 1000)))})
+            self._send_error(
+                429,
+                f"Rate limit reached for {request['model']} on requests per min (RPM): "
+                f"Please try again in {go_duration(wait_ms / 1000)}.",
+                "requests",
+                code="rate_limit_exceeded",
+                headers={
+                    **limiter.headers(),
+                    "retry-after-ms": str(wait_ms),
+                    "retry-after": str(max(1, math.ceil(wait_ms / 1000))),
+                },
+            )
         elif kind == "429_quota":
             emu._count(status_429=1)
-            self._send_error(429, "You exceeded your current quota, please check your plan and billing details. "
-                                  "For more information on this error, read the docs: "
-                                  "https://platform.openai.com/docs/guides/error-codes/api-errors.",
-                             "insufficient_quota", code="insufficient_quota")
+            self._send_error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details. "
+                "For more information on this error, read the docs: "
+                "https://platform.openai.com/docs/guides/error-codes/api-errors.",
+                "insufficient_quota",
+                code="insufficient_quota",
+            )
         elif kind == "500":
             emu._count(errors=1)
-            self._send_error(500, "The server had an error while processing your request. Sorry about that!",
-                             "server_error")
+            self._send_error(
+                500, "The server had an error while processing your request. Sorry about that!", "server_error"
+            )
         elif kind == "503":
             emu._count(errors=1)
-            self._send_error(503, "The engine is currently overloaded, please try again later.", "server_error",
-                             code="service_unavailable")
+            self._send_error(
+                503,
+                "The engine is currently overloaded, please try again later.",
+                "server_error",
+                code="service_unavailable",
+            )
         elif kind == "reset":
             self.close_connection = True
             try:
@@ -674,8 +808,17 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def _stream(self, completion_id: str, created: int, request: dict[str, Any], choices: list[tuple[str, str]],
-                usage: dict[str, Any], headers: dict[str, str], config: EmulatorConfig, started: float) -> None:
+    def _stream(
+        self,
+        completion_id: str,
+        created: int,
+        request: dict[str, Any],
+        choices: list[tuple[str, str]],
+        usage: dict[str, Any],
+        headers: dict[str, str],
+        config: EmulatorConfig,
+        started: float,
+    ) -> None:
         emu = self.emu
         include_usage = request["include_usage"]
         if not emu._sleep(config.latency_ms / 1000):
@@ -690,9 +833,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
         def chunk(choices_payload: list[dict[str, Any]], usage_payload: Any = None) -> dict[str, Any]:
-            data = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                    "model": request["model"], "system_fingerprint": "fp_tunedeck_emulator",
-                    "service_tier": "default", "choices": choices_payload}
+            data = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": request["model"],
+                "system_fingerprint": "fp_tunedeck_emulator",
+                "service_tier": "default",
+                "choices": choices_payload,
+            }
             if include_usage:
                 data["usage"] = usage_payload
             return data
@@ -705,13 +854,24 @@ class _Handler(BaseHTTPRequestHandler):
 
         try:
             for index, (text, finish) in enumerate(choices):
-                send(chunk([{"index": index, "delta": {"role": "assistant", "content": "", "refusal": None},
-                             "logprobs": None, "finish_reason": None}]))
+                send(
+                    chunk(
+                        [
+                            {
+                                "index": index,
+                                "delta": {"role": "assistant", "content": "", "refusal": None},
+                                "logprobs": None,
+                                "finish_reason": None,
+                            }
+                        ]
+                    )
+                )
                 for piece in _STREAM_PIECE.findall(text):
                     if not emu._sleep(config.ms_per_token * llm_engine.count_tokens(piece) / 1000):
                         return
-                    send(chunk([{"index": index, "delta": {"content": piece}, "logprobs": None,
-                                 "finish_reason": None}]))
+                    send(
+                        chunk([{"index": index, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}])
+                    )
                 send(chunk([{"index": index, "delta": {}, "logprobs": None, "finish_reason": finish}]))
             if include_usage:
                 send(chunk([], usage))
@@ -744,24 +904,38 @@ def _parse_chat(body: Any) -> dict[str, Any]:
     if not isinstance(messages, list) or not messages:
         raise _RequestError(400, "[] is too short - 'messages'", param="messages")
     for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("system", "developer", "user", "assistant",
-                                                                         "tool", "function"):
+        if not isinstance(message, dict) or message.get("role") not in (
+            "system",
+            "developer",
+            "user",
+            "assistant",
+            "tool",
+            "function",
+        ):
             raise _RequestError(400, f"Invalid value for 'messages[{i}].role'.", param=f"messages[{i}].role")
     temperature = body.get("temperature", 1.0)
     top_p = body.get("top_p", 1.0)
     temperature = 1.0 if temperature is None else temperature
     top_p = 1.0 if top_p is None else top_p
     if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
-        raise _RequestError(400, f"Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got "
-                                 f"{temperature} instead." if isinstance(temperature, (int, float)) and temperature > 2
-                            else f"Invalid 'temperature': {temperature!r}.", param="temperature",
-                            code="decimal_above_max_value" if isinstance(temperature, (int, float)) else None)
+        raise _RequestError(
+            400,
+            f"Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got {temperature} instead."
+            if isinstance(temperature, (int, float)) and temperature > 2
+            else f"Invalid 'temperature': {temperature!r}.",
+            param="temperature",
+            code="decimal_above_max_value" if isinstance(temperature, (int, float)) else None,
+        )
     if not isinstance(top_p, (int, float)) or not 0 <= top_p <= 1:
         raise _RequestError(400, f"Invalid 'top_p': expected a value between 0 and 1, got {top_p!r}.", param="top_p")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-        raise _RequestError(400, f"Invalid 'max_tokens': integer below minimum value. Expected a value >= 1, but got "
-                                 f"{max_tokens!r} instead.", param="max_tokens")
+        raise _RequestError(
+            400,
+            f"Invalid 'max_tokens': integer below minimum value. Expected a value >= 1, but got "
+            f"{max_tokens!r} instead.",
+            param="max_tokens",
+        )
     n = body.get("n", 1) or 1
     if not isinstance(n, int) or not 1 <= n <= 8:
         raise _RequestError(400, f"Invalid 'n': expected 1..8, got {n!r}.", param="n")
@@ -777,22 +951,39 @@ def _parse_chat(body: Any) -> dict[str, Any]:
         if kind == "json_schema":
             spec = response_format.get("json_schema")
             if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
-                raise _RequestError(400, "Missing required parameter: 'response_format.json_schema.schema'.",
-                                    param="response_format.json_schema.schema", code="missing_required_parameter")
+                raise _RequestError(
+                    400,
+                    "Missing required parameter: 'response_format.json_schema.schema'.",
+                    param="response_format.json_schema.schema",
+                    code="missing_required_parameter",
+                )
             name = spec.get("name", "")
             if name and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", str(name)):
-                raise _RequestError(400, "Invalid 'response_format.json_schema.name': string does not match pattern.",
-                                    param="response_format.json_schema.name")
+                raise _RequestError(
+                    400,
+                    "Invalid 'response_format.json_schema.name': string does not match pattern.",
+                    param="response_format.json_schema.name",
+                )
             json_schema = spec["schema"]
         elif kind == "json_object":
             json_schema = {"type": "object"}
         elif kind not in (None, "text"):
-            raise _RequestError(400, f"Invalid value: '{kind}'. Supported values are: 'json_object', "
-                                     "'json_schema', and 'text'.", param="response_format.type")
+            raise _RequestError(
+                400,
+                f"Invalid value: '{kind}'. Supported values are: 'json_object', 'json_schema', and 'text'.",
+                param="response_format.type",
+            )
     stream_options = body.get("stream_options") or {}
     return {
-        "model": model, "messages": messages, "temperature": float(temperature), "top_p": float(top_p),
-        "max_tokens": max_tokens, "n": n, "seed": seed, "stop": stops, "json_schema": json_schema,
+        "model": model,
+        "messages": messages,
+        "temperature": float(temperature),
+        "top_p": float(top_p),
+        "max_tokens": max_tokens,
+        "n": n,
+        "seed": seed,
+        "stop": stops,
+        "json_schema": json_schema,
         "stream": bool(body.get("stream")),
         "include_usage": bool(isinstance(stream_options, dict) and stream_options.get("include_usage")),
     }

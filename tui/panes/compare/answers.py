@@ -1,4 +1,5 @@
 """Two answers side by side, scrolled in step: a title line (name, length, latency), then the text, literally."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,8 +50,9 @@ def _body(side: AnswerSide) -> Content:
     if len(side.text) <= ANSWER_LIMIT:
         return safe(side.text)
     more = len(side.text) - ANSWER_LIMIT
-    return Content.assemble(safe(side.text[:ANSWER_LIMIT]),
-                            (f"\n… {more:,} more characters not shown", "$text-muted italic"))
+    return Content.assemble(
+        safe(side.text[:ANSWER_LIMIT]), (f"\n… {more:,} more characters not shown", "$text-muted italic")
+    )
 
 
 class _AnswerScroll(VerticalScroll):
@@ -83,8 +85,10 @@ class CompareAnswers(Horizontal):
 
     @property
     def scrolls(self) -> tuple[VerticalScroll, VerticalScroll]:
-        return (self.query_one("#answer-left-scroll", VerticalScroll),
-                self.query_one("#answer-right-scroll", VerticalScroll))
+        return (
+            self.query_one("#answer-left-scroll", VerticalScroll),
+            self.query_one("#answer-right-scroll", VerticalScroll),
+        )
 
     def _follow(self, other: VerticalScroll, value: float) -> None:
         """Keep the other column at the same line (mouse scrolling moves one column only)."""
@@ -99,8 +103,9 @@ class CompareAnswers(Horizontal):
     def show(self, left: AnswerSide, right: AnswerSide) -> None:
         for name, side in (("left", left), ("right", right)):
             meta = side.meta()
-            title = Content.assemble((safe_line(side.title, 80).plain, "bold $accent"),
-                                     (f"   {meta}" if meta else "", "$text-muted"))
+            title = Content.assemble(
+                (safe_line(side.title, 80).plain, "bold $accent"), (f"   {meta}" if meta else "", "$text-muted")
+            )
             self.query_one(f"#answer-{name}-title", Static).update(title)
             self.query_one(f"#answer-{name}-text", Static).update(_body(side))
         self.scroll_both(home=True)
@@ -128,5 +133,7 @@ class CompareAnswers(Horizontal):
 
     def texts(self) -> tuple[str, str]:
         """What the two columns show, as plain text (for tests and copy)."""
-        return (str(self.query_one("#answer-left-text", Static).content),
-                str(self.query_one("#answer-right-text", Static).content))
+        return (
+            str(self.query_one("#answer-left-text", Static).content),
+            str(self.query_one("#answer-right-text", Static).content),
+        )

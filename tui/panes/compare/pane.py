@@ -5,6 +5,7 @@ judge agreed; a regression check against the previous best; the endpoints dialog
 Everything that reads more than a row or two, or calls a model or AWS, runs off the UI thread:
 store reads in thread workers, evaluation and question generation in a BackgroundRun.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -134,48 +135,130 @@ class ComparePane(Pane):
     TITLE = "Compare"
     ENDPOINTS_POLL_SECONDS = 5.0
     BINDINGS = [
-        Binding("a", "choose_target('A')", "Target A", id="compare.target_a",
-                tooltip="The candidate (an endpoint, an OpenAI-compatible or Bedrock model, or typed)"),
+        Binding(
+            "a",
+            "choose_target('A')",
+            "Target A",
+            id="compare.target_a",
+            tooltip="The candidate (an endpoint, an OpenAI-compatible or Bedrock model, or typed)",
+        ),
         Binding("b", "choose_target('B')", "Target B", id="compare.target_b", tooltip="The reference to beat"),
-        Binding("s", "choose_set", "Question set", id="compare.set",
-                tooltip="Choose a held-out question set, import one (CSV/JSONL) or generate one"),
-        Binding("r", "run(False)", "Run", id="compare.run",
-                tooltip="Answer with A and B, judge in both orders; a rerun resumes"),
-        Binding("R", "run(True)", "Fresh run", id="compare.run_fresh", show=False,
-                tooltip="Start a new evaluation instead of resuming"),
-        Binding("escape", "escape", "Cancel / leave vote", id="compare.escape",
-                tooltip="Cancel the run, or leave blind voting"),
+        Binding(
+            "s",
+            "choose_set",
+            "Question set",
+            id="compare.set",
+            tooltip="Choose a held-out question set, import one (CSV/JSONL) or generate one",
+        ),
+        Binding(
+            "r",
+            "run(False)",
+            "Run",
+            id="compare.run",
+            tooltip="Answer with A and B, judge in both orders; a rerun resumes",
+        ),
+        Binding(
+            "R",
+            "run(True)",
+            "Fresh run",
+            id="compare.run_fresh",
+            show=False,
+            tooltip="Start a new evaluation instead of resuming",
+        ),
+        Binding(
+            "escape",
+            "escape",
+            "Cancel / leave vote",
+            id="compare.escape",
+            tooltip="Cancel the run, or leave blind voting",
+        ),
         Binding("j,down", "move(1)", "Next", id="compare.next", tooltip="Next question"),
         Binding("k,up", "move(-1)", "Previous", id="compare.previous", tooltip="Previous question"),
-        Binding("right_square_bracket,pagedown", "scroll(1)", "Scroll down", show=False, id="compare.scroll_down",
-                tooltip="Scroll both answers down together"),
-        Binding("left_square_bracket,pageup", "scroll(-1)", "Scroll up", show=False, id="compare.scroll_up",
-                tooltip="Scroll both answers up together"),
-        Binding("right_curly_bracket", "scroll_report(1)", "Report down", show=False, id="compare.report_down",
-                tooltip="Scroll the score / votes / regression panel down"),
-        Binding("left_curly_bracket", "scroll_report(-1)", "Report up", show=False, id="compare.report_up",
-                tooltip="Scroll the score / votes / regression panel up"),
-        Binding("v", "vote_mode", "Blind vote", id="compare.vote_mode",
-                tooltip="Vote without names: sides shuffled per question"),
+        Binding(
+            "right_square_bracket,pagedown",
+            "scroll(1)",
+            "Scroll down",
+            show=False,
+            id="compare.scroll_down",
+            tooltip="Scroll both answers down together",
+        ),
+        Binding(
+            "left_square_bracket,pageup",
+            "scroll(-1)",
+            "Scroll up",
+            show=False,
+            id="compare.scroll_up",
+            tooltip="Scroll both answers up together",
+        ),
+        Binding(
+            "right_curly_bracket",
+            "scroll_report(1)",
+            "Report down",
+            show=False,
+            id="compare.report_down",
+            tooltip="Scroll the score / votes / regression panel down",
+        ),
+        Binding(
+            "left_curly_bracket",
+            "scroll_report(-1)",
+            "Report up",
+            show=False,
+            id="compare.report_up",
+            tooltip="Scroll the score / votes / regression panel up",
+        ),
+        Binding(
+            "v",
+            "vote_mode",
+            "Blind vote",
+            id="compare.vote_mode",
+            tooltip="Vote without names: sides shuffled per question",
+        ),
         # blind voting only (check_action hides the keys above that these reuse)
         Binding("a,left", "vote('left')", "Left better", id="compare.vote_left"),
         Binding("d,right", "vote('right')", "Right better", id="compare.vote_right"),
         Binding("t", "vote('tie')", "Tie", id="compare.vote_tie"),
         Binding("x,b", "vote('both_bad')", "Both bad", id="compare.vote_both_bad"),
         Binding("o", "show_panel('score')", "Score", id="compare.show_score", tooltip="Show the league score"),
-        Binding("h", "show_panel('votes')", "Votes", id="compare.show_votes",
-                tooltip="Human preference and judge-human agreement"),
-        Binding("g", "regression", "Regression", id="compare.regression",
-                tooltip="Compare with the previous best candidate on the same set and opponent"),
-        Binding("e", "choose_evaluation", "Evaluations", id="compare.evaluations",
-                tooltip="Open an earlier evaluation"),
-        Binding("u", "settings", "Rubric/settings", id="compare.settings",
-                tooltip="The judge's rubric and the generation settings"),
-        Binding("E", "endpoints", "Endpoints", id="compare.endpoints",
-                tooltip="List, deploy and delete endpoints"),
+        Binding(
+            "h",
+            "show_panel('votes')",
+            "Votes",
+            id="compare.show_votes",
+            tooltip="Human preference and judge-human agreement",
+        ),
+        Binding(
+            "g",
+            "regression",
+            "Regression",
+            id="compare.regression",
+            tooltip="Compare with the previous best candidate on the same set and opponent",
+        ),
+        Binding(
+            "e", "choose_evaluation", "Evaluations", id="compare.evaluations", tooltip="Open an earlier evaluation"
+        ),
+        Binding(
+            "u",
+            "settings",
+            "Rubric/settings",
+            id="compare.settings",
+            tooltip="The judge's rubric and the generation settings",
+        ),
+        Binding("E", "endpoints", "Endpoints", id="compare.endpoints", tooltip="List, deploy and delete endpoints"),
     ]
-    _NORMAL_ONLY = frozenset({"choose_target", "choose_set", "run", "vote_mode", "show_panel", "scroll_report",
-                              "regression", "choose_evaluation", "settings", "endpoints"})
+    _NORMAL_ONLY = frozenset(
+        {
+            "choose_target",
+            "choose_set",
+            "run",
+            "vote_mode",
+            "show_panel",
+            "scroll_report",
+            "regression",
+            "choose_evaluation",
+            "settings",
+            "endpoints",
+        }
+    )
 
     def __init__(self, store, config, **kwargs) -> None:
         super().__init__(store, config, **kwargs)
@@ -214,8 +297,10 @@ class ComparePane(Pane):
 
     @staticmethod
     def _hint() -> Content:
-        return safe("a/b targets  s set  r run  j/k move  [/] scroll  v vote  o/h score/votes  g regression  "
-                    "E endpoints  ? all keys")
+        return safe(
+            "a/b targets  s set  r run  j/k move  [/] scroll  v vote  o/h score/votes  g regression  "
+            "E endpoints  ? all keys"
+        )
 
     def on_mount(self) -> None:
         self._redraw()
@@ -268,12 +353,25 @@ class ComparePane(Pane):
         """Re-read what the pane shows; `match` = "newest" (the newest evaluation) or "selection"
         (the newest evaluation of the chosen targets and set)."""
         self._seq += 1
-        self._load(self._seq, self._selection_version, match, self.selection, self.evaluation_id,
-                   self.voter if self.vote_mode else None)
+        self._load(
+            self._seq,
+            self._selection_version,
+            match,
+            self.selection,
+            self.evaluation_id,
+            self.voter if self.vote_mode else None,
+        )
 
     @work(thread=True, group="compare-load", exit_on_error=False)
-    def _load(self, seq: int, version: int, match: str | None, selection: Selection, evaluation_id: int | None,
-              voter: str | None) -> None:
+    def _load(
+        self,
+        seq: int,
+        version: int,
+        match: str | None,
+        selection: Selection,
+        evaluation_id: int | None,
+        voter: str | None,
+    ) -> None:
         from core.evaluation.judge import blind_items, human_report, load_report
 
         store = self.store
@@ -305,8 +403,19 @@ class ComparePane(Pane):
                     store.set_meta(VOTER_META, voter)
         else:
             evaluation_id = None
-        self.post_message(CompareLoaded(seq, version, match is not None, selection, qset.count if qset else None,
-                                        evaluation_id, report, human, blind))
+        self.post_message(
+            CompareLoaded(
+                seq,
+                version,
+                match is not None,
+                selection,
+                qset.count if qset else None,
+                evaluation_id,
+                report,
+                human,
+                blind,
+            )
+        )
 
     def on_compare_loaded(self, message: CompareLoaded) -> None:
         if message.seq < self._applied or message.version != self._selection_version:
@@ -321,8 +430,9 @@ class ComparePane(Pane):
         self.evaluation_id = message.evaluation_id
         self.report, self.human = message.report, message.human
         if self.vote_mode:
-            self.blind = [replace(item, vote=self._my_votes.get(item.question_id, item.vote))
-                          for item in message.blind or []]
+            self.blind = [
+                replace(item, vote=self._my_votes.get(item.question_id, item.vote)) for item in message.blind or []
+            ]
             if self._jump_to_unvoted and self.blind:
                 self.index = next((i for i, item in enumerate(self.blind) if item.vote is None), 0)
                 self._jump_to_unvoted = False
@@ -347,15 +457,23 @@ class ComparePane(Pane):
     def _draw_header(self) -> None:
         header = self.query_one("#compare-targets", Static)
         if self.vote_mode:
-            header.update(Content.assemble(("Blind voting", "bold $accent"),
-                                           "  target names are hidden until you leave (esc)"))
+            header.update(
+                Content.assemble(("Blind voting", "bold $accent"), "  target names are hidden until you leave (esc)")
+            )
             return
         sel = self.selection
-        parts: list[Any] = [("A ", "bold"), safe_line(sel.target_a, 50) if sel.target_a else ("a chooses", "$text-muted"),
-                            ("   B ", "bold"), safe_line(sel.target_b, 50) if sel.target_b else ("b chooses", "$text-muted"),
-                            ("   set ", "bold")]
+        parts: list[Any] = [
+            ("A ", "bold"),
+            safe_line(sel.target_a, 50) if sel.target_a else ("a chooses", "$text-muted"),
+            ("   B ", "bold"),
+            safe_line(sel.target_b, 50) if sel.target_b else ("b chooses", "$text-muted"),
+            ("   set ", "bold"),
+        ]
         if sel.set_name:
-            parts += [safe_line(sel.set_name, 40), f" ({self.set_count} questions)" if self.set_count is not None else ""]
+            parts += [
+                safe_line(sel.set_name, 40),
+                f" ({self.set_count} questions)" if self.set_count is not None else "",
+            ]
         else:
             parts.append(("s chooses or imports", "$text-muted"))
         if self.report is not None:
@@ -368,8 +486,14 @@ class ComparePane(Pane):
         if answer is None:
             note = "waiting for the answer…" if self._run_going() else "not answered yet: r runs the evaluation"
             return AnswerSide(title, note=note)
-        return AnswerSide(title, text=answer.text, error=answer.error, latency_ms=answer.latency_ms,
-                          tokens=answer.tokens, finish_reason=answer.finish_reason)
+        return AnswerSide(
+            title,
+            text=answer.text,
+            error=answer.error,
+            latency_ms=answer.latency_ms,
+            tokens=answer.tokens,
+            finish_reason=answer.finish_reason,
+        )
 
     def _show_answers(self, key: tuple, left: AnswerSide, right: AnswerSide) -> None:
         if key != self._shown_answers:  # redraw (and scroll to the top) only when the question or text changed
@@ -385,10 +509,14 @@ class ComparePane(Pane):
             if self.report is not None:
                 text = "The set has no questions."
             elif sel.target_a and sel.target_b and sel.set_name:
-                text = ("Ready: r asks A and B every question of the set, then the judge compares each pair of "
-                        "answers in both orders.")
+                text = (
+                    "Ready: r asks A and B every question of the set, then the judge compares each pair of "
+                    "answers in both orders."
+                )
             else:
-                text = "Choose targets (a, b) and a question set (s), then r runs the evaluation; e opens an earlier one."
+                text = (
+                    "Choose targets (a, b) and a question set (s), then r runs the evaluation; e opens an earlier one."
+                )
             question.show_message(text)
             self.answers.clear("The two answers appear here, side by side.")
             return
@@ -422,8 +550,9 @@ class ComparePane(Pane):
         choices: list[tuple[str, Content]] = []
         for row in self.store.endpoints():
             spec = f"endpoint:{row.name}"
-            choices.append((spec, safe_line(f"{spec}   {row.status} · {row.kind} · {row.job_name or row.model_id or ''}",
-                                            110)))
+            choices.append(
+                (spec, safe_line(f"{spec}   {row.status} · {row.kind} · {row.job_name or row.model_id or ''}", 110))
+            )
         for role in ("generator", "judge"):
             profile = getattr(self.config.llm, role)
             spec = f"{profile.provider}:{profile.model}"
@@ -441,8 +570,9 @@ class ComparePane(Pane):
             if choice is None:
                 return
             if choice[0] == TYPE_TARGET:
-                self.app.push_screen(AskText(f"Target {slot} ({role})", current or "",
-                                             placeholder="openai:gpt-4o"), typed)
+                self.app.push_screen(
+                    AskText(f"Target {slot} ({role})", current or "", placeholder="openai:gpt-4o"), typed
+                )
             else:
                 self._set_target(slot, choice[0])
 
@@ -481,8 +611,12 @@ class ComparePane(Pane):
                 self._select(replace(self.selection, set_name=choice[0]))
                 self._reload(match="selection")
 
-        self.app.push_screen(ChoicePicker("Held-out question set (never part of a training export)", choices,
-                                          current=self.selection.set_name), picked)
+        self.app.push_screen(
+            ChoicePicker(
+                "Held-out question set (never part of a training export)", choices, current=self.selection.set_name
+            ),
+            picked,
+        )
 
     def _ask_import(self) -> None:
         def got_path(path: str | None) -> None:
@@ -498,9 +632,14 @@ class ComparePane(Pane):
 
             self.app.push_screen(AskText("Name of the new question set", stem), got_name)
 
-        self.app.push_screen(AskText("Import held-out questions: a .csv with a 'question' column (optional 'topic', "
-                                     "'reference') or a .jsonl file; all or nothing",
-                                     placeholder="heldout.jsonl"), got_path)
+        self.app.push_screen(
+            AskText(
+                "Import held-out questions: a .csv with a 'question' column (optional 'topic', "
+                "'reference') or a .jsonl file; all or nothing",
+                placeholder="heldout.jsonl",
+            ),
+            got_path,
+        )
 
     @work(thread=True, group="compare-import", exit_on_error=False)
     def _import(self, path: str, name: str) -> None:
@@ -534,8 +673,9 @@ class ComparePane(Pane):
                 if value and value.strip():
                     self._generate(name.strip(), int(value))
 
-            self.app.push_screen(AskText("Questions per leaf topic", "2", validators=[Integer(1, 50)],
-                                         input_type="integer"), got_count)
+            self.app.push_screen(
+                AskText("Questions per leaf topic", "2", validators=[Integer(1, 50)], input_type="integer"), got_count
+            )
 
         self.app.push_screen(AskText("Name of the new generated question set", f"heldout-{count + 1}"), got_name)
 
@@ -551,8 +691,9 @@ class ComparePane(Pane):
         async def job():
             target = services.chat_target("generator")
             try:
-                return await generate_question_set(self.store, target, name, per_topic=per_topic,
-                                                   concurrency=concurrency, on_progress=report)
+                return await generate_question_set(
+                    self.store, target, name, per_topic=per_topic, concurrency=concurrency, on_progress=report
+                )
             finally:
                 await target.aclose()
 
@@ -566,8 +707,17 @@ class ComparePane(Pane):
         if not evaluations:
             self.app.notify("No evaluation in this session yet: r runs one.", severity="warning")
             return
-        choices = [(e.id, safe_line(f"#{e.id}  {e.target_a}  vs  {e.target_b}   set {names.get(e.set_id, '?')}   "
-                                    f"{e.summary.get('score', '-')}   {e.status}", 140)) for e in evaluations]
+        choices = [
+            (
+                e.id,
+                safe_line(
+                    f"#{e.id}  {e.target_a}  vs  {e.target_b}   set {names.get(e.set_id, '?')}   "
+                    f"{e.summary.get('score', '-')}   {e.status}",
+                    140,
+                ),
+            )
+            for e in evaluations
+        ]
 
         def picked(choice: tuple | None) -> None:
             if choice is None:
@@ -577,8 +727,9 @@ class ComparePane(Pane):
             self.evaluation_id = chosen.id
             self._reload()
 
-        self.app.push_screen(ChoicePicker("Open an evaluation (newest first)", choices, current=self.evaluation_id),
-                             picked)
+        self.app.push_screen(
+            ChoicePicker("Open an evaluation (newest first)", choices, current=self.evaluation_id), picked
+        )
 
     # ---- settings ------------------------------------------------------------------------------
 
@@ -602,9 +753,15 @@ class ComparePane(Pane):
         def done(settings: EvalSettings | None) -> None:
             if settings is None:
                 return
-            self._save_settings({"rubric": settings.rubric, "system_prompt": settings.system_prompt,
-                                 "temperature": settings.temperature, "top_p": settings.top_p,
-                                 "max_tokens": settings.max_tokens})
+            self._save_settings(
+                {
+                    "rubric": settings.rubric,
+                    "system_prompt": settings.system_prompt,
+                    "temperature": settings.temperature,
+                    "top_p": settings.top_p,
+                    "max_tokens": settings.max_tokens,
+                }
+            )
 
         self.app.push_screen(EvalSettingsForm(self._settings()), done)
 
@@ -612,7 +769,8 @@ class ComparePane(Pane):
     def _save_settings(self, values: dict[str, Any]) -> None:
         self.store.set_meta(SETTINGS_META, values)
         self.app.call_from_thread(
-            self.app.notify, "Saved: the next run uses these settings (changed settings start a new evaluation).")
+            self.app.notify, "Saved: the next run uses these settings (changed settings start a new evaluation)."
+        )
 
     # ---- running -------------------------------------------------------------------------------
 
@@ -630,8 +788,15 @@ class ComparePane(Pane):
 
     def action_run(self, fresh: bool = False) -> None:
         sel = self.selection
-        missing = [what for what, value in (("target A (a)", sel.target_a), ("target B (b)", sel.target_b),
-                                            ("a question set (s)", sel.set_name)) if not value]
+        missing = [
+            what
+            for what, value in (
+                ("target A (a)", sel.target_a),
+                ("target B (b)", sel.target_b),
+                ("a question set (s)", sel.set_name),
+            )
+            if not value
+        ]
         if missing:
             self.app.notify(f"Choose {', '.join(missing)} first.", severity="warning")
             return
@@ -648,15 +813,18 @@ class ComparePane(Pane):
             self.post_message(EvalProgressed(dataclasses.replace(progress)))
 
         async def job():
-            return await evaluate(services, target_a, target_b, set_name=set_name, settings=settings,
-                                  on_progress=report, fresh=fresh)
+            return await evaluate(
+                services, target_a, target_b, set_name=set_name, settings=settings, on_progress=report, fresh=fresh
+            )
 
         self._start("evaluate", job)
 
     def on_eval_progressed(self, message: EvalProgressed) -> None:
         p = message.progress
-        line = (f"evaluate: answers {p.answers_done}/{p.answers_total} · verdicts {p.verdicts_done}/"
-                f"{p.verdicts_total} · failed {p.failed} · ${p.cost_usd:.4f}   (esc cancels; a rerun resumes)")
+        line = (
+            f"evaluate: answers {p.answers_done}/{p.answers_total} · verdicts {p.verdicts_done}/"
+            f"{p.verdicts_total} · failed {p.failed} · ${p.cost_usd:.4f}   (esc cancels; a rerun resumes)"
+        )
         if p.last_error:
             line += f"\nlast error: {p.last_error}"
         self._status(line)
@@ -667,8 +835,10 @@ class ComparePane(Pane):
 
     def on_questions_progressed(self, message: QuestionsProgressed) -> None:
         p = message.progress
-        line = (f"questions: topics {p.topics_done}/{p.topics_total} · failed {p.failed} · ${p.cost_usd:.4f}   "
-                "(esc cancels)")
+        line = (
+            f"questions: topics {p.topics_done}/{p.topics_total} · failed {p.failed} · ${p.cost_usd:.4f}   "
+            "(esc cancels)"
+        )
         if p.last_error:
             line += f"\nlast error: {p.last_error}"
         self._status(line)
@@ -683,16 +853,23 @@ class ComparePane(Pane):
         elif label == "evaluate" and isinstance(message.result, EvalReport):
             report = message.result
             if (report.evaluation.target_a, report.evaluation.target_b, report.set_name) == (
-                    self.selection.target_a, self.selection.target_b, self.selection.set_name):
+                self.selection.target_a,
+                self.selection.target_b,
+                self.selection.set_name,
+            ):
                 self.evaluation_id = report.evaluation.id
             s = report.summary
             score = score_text(s["wins"], s["N"], s["interval"]) if s.get("N") else "nothing judged"
-            self._status(f"evaluate: done · score {score}" + (
-                f" · {s.get('pending', 0)} not judged: r resumes" if not report.complete else ""))
+            self._status(
+                f"evaluate: done · score {score}"
+                + (f" · {s.get('pending', 0)} not judged: r resumes" if not report.complete else "")
+            )
         elif label == "questions" and message.result is not None:
             p = message.result
-            self._status(f"questions: set {message.set_name!r} with {p.questions} questions · "
-                         f"{p.dropped_as_training_duplicates} dropped as training duplicates · ${p.cost_usd:.4f}")
+            self._status(
+                f"questions: set {message.set_name!r} with {p.questions} questions · "
+                f"{p.dropped_as_training_duplicates} dropped as training duplicates · ${p.cost_usd:.4f}"
+            )
             self._select(replace(self.selection, set_name=message.set_name))
             self._reload(match="selection")
             return
@@ -729,7 +906,8 @@ class ComparePane(Pane):
     def action_vote_mode(self) -> None:
         answered = self.report is not None and any(
             i.answer_a is not None and i.answer_a.ok and i.answer_b is not None and i.answer_b.ok
-            for i in self.report.items)
+            for i in self.report.items
+        )
         if not answered:
             self.app.notify("Nothing to vote on yet: run an evaluation first (r).", severity="warning")
             return
@@ -746,14 +924,20 @@ class ComparePane(Pane):
             self._my_votes = {}
             self._jump_to_unvoted = True
             self.refresh_bindings()
-            self._status("blind voting: a / ←  left better   d / →  right better   t  tie   x / b  both bad   "
-                         "j/k  move   esc  done")
+            self._status(
+                "blind voting: a / ←  left better   d / →  right better   t  tie   x / b  both bad   "
+                "j/k  move   esc  done"
+            )
             self._redraw()
             self._reload()
 
         last = self.store.get_meta(VOTER_META) or ""
-        self.app.push_screen(AskText("Blind vote: your name (each voter sees the sides shuffled differently)",
-                                     str(last), placeholder="ann"), named)
+        self.app.push_screen(
+            AskText(
+                "Blind vote: your name (each voter sees the sides shuffled differently)", str(last), placeholder="ann"
+            ),
+            named,
+        )
 
     def action_vote(self, shown: str) -> None:
         if not self.vote_mode or not self.blind or self.evaluation_id is None or self.voter is None:
@@ -766,8 +950,9 @@ class ComparePane(Pane):
         order = list(range(self.index + 1, len(self.blind))) + list(range(0, self.index))
         following = next((i for i in order if self.blind[i].vote is None), None)
         if following is None:
-            self._status(f"all {len(self.blind)} questions voted: esc shows how often the judge agreed "
-                         "(j/k to change a vote)")
+            self._status(
+                f"all {len(self.blind)} questions voted: esc shows how often the judge agreed (j/k to change a vote)"
+            )
         else:
             self.index = following
         self._redraw()
@@ -786,8 +971,9 @@ class ComparePane(Pane):
     def on_vote_recorded(self, message: VoteRecorded) -> None:
         self._pending_votes = max(0, self._pending_votes - 1)
         if message.error is not None:
-            self.app.notify(safe(f"vote on question {message.question_id} not recorded: {message.error}"),
-                            severity="error")
+            self.app.notify(
+                safe(f"vote on question {message.question_id} not recorded: {message.error}"), severity="error"
+            )
         if not self.vote_mode:
             self._reload()
 
@@ -829,5 +1015,4 @@ class ComparePane(Pane):
             if result is not None:
                 self._set_target(*result)
 
-        self.app.push_screen(EndpointsScreen(self.store, self.config, poll_seconds=self.ENDPOINTS_POLL_SECONDS),
-                             chosen)
+        self.app.push_screen(EndpointsScreen(self.store, self.config, poll_seconds=self.ENDPOINTS_POLL_SECONDS), chosen)

@@ -1,5 +1,6 @@
 """The question in view: where it sits in the set (an outcome strip), its topic, its text, and what
 the judge said in each order — or, when voting blind, only what the voter may see."""
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -21,7 +22,7 @@ VOTE_TEXT = {"left": "left better", "right": "right better", "tie": "tie", "both
 
 
 def outcome_code(item: QuestionOutcome) -> str | None:
-    """"A", "B", "tie", "failed" or None (not judged yet)."""
+    """ "A", "B", "tie", "failed" or None (not judged yet)."""
     outcome = item.outcome
     if outcome is not None:
         return outcome
@@ -43,8 +44,10 @@ def outcome_strip(codes: Sequence[str | None], index: int) -> Content:
 
 def _judge_line(item: QuestionOutcome) -> list[Any]:
     parts: list[Any] = []
-    orders = (("A shown first", item.verdict_ab, False),
-              ("B shown first, so its \"Answer A\" is B", item.verdict_ba, True))
+    orders = (
+        ("A shown first", item.verdict_ab, False),
+        ('B shown first, so its "Answer A" is B', item.verdict_ba, True),
+    )
     for label, verdict, swap in orders:
         parts.append((f"{label}: ", "bold"))
         if verdict is None:
@@ -53,8 +56,11 @@ def _judge_line(item: QuestionOutcome) -> list[Any]:
             parts += [("failed ", "$text-error"), safe_line(verdict.error or "", REASON_CHARS)]
         else:
             winner = unswap(verdict.winner) if swap else verdict.winner  # type: ignore[arg-type]
-            parts += [(OUTCOME_TEXT.get(winner, str(winner)), "$accent"), " — ",
-                      safe_line(verdict.reason or "", REASON_CHARS)]
+            parts += [
+                (OUTCOME_TEXT.get(winner, str(winner)), "$accent"),
+                " — ",
+                safe_line(verdict.reason or "", REASON_CHARS),
+            ]
         parts.append("\n")
     return parts
 
@@ -62,22 +68,38 @@ def _judge_line(item: QuestionOutcome) -> list[Any]:
 class CompareQuestion(Static):
     def show_outcome(self, item: QuestionOutcome, index: int, codes: Sequence[str | None]) -> None:
         outcome = item.outcome
-        verdict = OUTCOME_TEXT[outcome] if outcome else ("failed: r retries" if codes[index] == "failed"
-                                                          else "not judged yet")
+        verdict = (
+            OUTCOME_TEXT[outcome]
+            if outcome
+            else ("failed: r retries" if codes[index] == "failed" else "not judged yet")
+        )
         head: list[Any] = [(f"Question {index + 1} / {len(codes)}", "bold"), "  "]
         if item.question.topic:
             head += ["topic ", safe_line(item.question.topic, 40), "  "]
-        head += [("judge: ", "bold"), (verdict, "bold $accent"), "   ", outcome_strip(codes, index), "\n",
-                 safe_line(item.question.text, QUESTION_CHARS), "\n"]
+        head += [
+            ("judge: ", "bold"),
+            (verdict, "bold $accent"),
+            "   ",
+            outcome_strip(codes, index),
+            "\n",
+            safe_line(item.question.text, QUESTION_CHARS),
+            "\n",
+        ]
         self.update(Content.assemble(*head, *_judge_line(item)).rstrip())
 
     def show_blind(self, item: BlindItem, index: int, total: int, voted: int, voter: str) -> None:
         parts: list[Any] = [
-            ("Blind vote", "bold $accent"), "  voter ", safe_line(voter, 40),
+            ("Blind vote", "bold $accent"),
+            "  voter ",
+            safe_line(voter, 40),
             f"  ·  question {index + 1} / {total}  ·  {voted} voted  ·  your vote: ",
-            (VOTE_TEXT.get(item.vote or "", "none yet"), "bold"), "\n",
-            ("a / ←: left better   d / →: right better   t: tie   x / b: both bad   j / k: move   esc: done",
-             "$text-muted"), "\n",
+            (VOTE_TEXT.get(item.vote or "", "none yet"), "bold"),
+            "\n",
+            (
+                "a / ←: left better   d / →: right better   t: tie   x / b: both bad   j / k: move   esc: done",
+                "$text-muted",
+            ),
+            "\n",
             safe_line(item.question, QUESTION_CHARS),
         ]
         self.update(Content.assemble(*parts))

@@ -1,5 +1,6 @@
 """The evaluation settings dialog: the judge's rubric (editable), and the system prompt, temperature and
 answer length both targets get. A changed setting starts a new evaluation instead of resuming."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -35,16 +36,19 @@ class EvalSettingsForm(ModalScreen["EvalSettings | None"]):
             yield Input(s.system_prompt, id="settings-system")
             with Horizontal(classes="row"):
                 yield Label("temperature")
-                yield Input(f"{s.temperature:g}", id="settings-temperature", type="number",
-                            validators=[Number(0.0, 2.0)])
+                yield Input(
+                    f"{s.temperature:g}", id="settings-temperature", type="number", validators=[Number(0.0, 2.0)]
+                )
                 yield Label("top_p")
                 yield Input(f"{s.top_p:g}", id="settings-top-p", type="number", validators=[Number(0.01, 1.0)])
                 yield Label("max tokens")
-                yield Input(str(s.max_tokens), id="settings-max-tokens", type="integer",
-                            validators=[Integer(1, 32_000)])
+                yield Input(
+                    str(s.max_tokens), id="settings-max-tokens", type="integer", validators=[Integer(1, 32_000)]
+                )
             yield Static("", id="settings-error", classes="error")
-            yield Static("ctrl+j / ctrl+s: save   ctrl+r: default rubric   esc: cancel   tab: next field",
-                         classes="hint")
+            yield Static(
+                "ctrl+j / ctrl+s: save   ctrl+r: default rubric   esc: cancel   tab: next field", classes="hint"
+            )
 
     def on_mount(self) -> None:
         self.query_one("#settings-rubric", TextArea).focus()
@@ -63,7 +67,8 @@ class EvalSettingsForm(ModalScreen["EvalSettings | None"]):
             self.settings,
             rubric=self.query_one("#settings-rubric", TextArea).text.strip(),
             system_prompt=self.query_one("#settings-system", Input).value,
-            temperature=float(fields["temperature"].value), top_p=float(fields["top-p"].value),
+            temperature=float(fields["temperature"].value),
+            top_p=float(fields["top-p"].value),
             max_tokens=int(fields["max-tokens"].value),
         )
         try:

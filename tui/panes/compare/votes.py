@@ -1,5 +1,6 @@
 """Blind human votes: how often people preferred A, how often the judge agreed with them
 (raw and Cohen's kappa), and the questions where they disagreed."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,13 +23,16 @@ def _number(value: float | None) -> str:
 
 def render_votes(report: HumanReport | None) -> Content:
     if report is None or report.preference.n == 0:
-        return Content.styled("No blind votes yet: v starts blind voting (sides shuffled, names hidden).",
-                              "$text-muted")
+        return Content.styled(
+            "No blind votes yet: v starts blind voting (sides shuffled, names hidden).", "$text-muted"
+        )
     p, a = report.preference, report.agreement
     voters = ", ".join(p.voters)
     parts: list[Any] = [
-        ("Blind votes ", "bold"), f"{p.n} by {len(p.voters)} voter{'s' if len(p.voters) != 1 else ''} (",
-        safe_line(voters, 80), ")\n",
+        ("Blind votes ", "bold"),
+        f"{p.n} by {len(p.voters)} voter{'s' if len(p.voters) != 1 else ''} (",
+        safe_line(voters, 80),
+        ")\n",
         ("Human preference for A ", "bold"),
         (f"{p.a} / {p.n} ({interval_text(p.a_interval)})", "bold $accent"),
         f"  rate {pct(p.a_rate)} · lenient {pct(p.lenient_a_rate)} · B {p.b} · tie {p.tie} · both bad {p.both_bad}\n",
@@ -45,9 +49,13 @@ def render_votes(report: HumanReport | None) -> Content:
     if report.disagreements:
         parts.append((f"Disagreements ({len(report.disagreements)})\n", "bold"))
         for row in report.disagreements[:DISAGREEMENTS_SHOWN]:
-            parts += [f"  q{row.question_id} ", safe_line(row.voter, 24),
-                      f": judge {_JUDGE.get(row.judge, row.judge)}, human {_HUMAN.get(row.human, row.human)} — ",
-                      safe_line(row.question, 100), "\n"]
+            parts += [
+                f"  q{row.question_id} ",
+                safe_line(row.voter, 24),
+                f": judge {_JUDGE.get(row.judge, row.judge)}, human {_HUMAN.get(row.human, row.human)} — ",
+                safe_line(row.question, 100),
+                "\n",
+            ]
         if len(report.disagreements) > DISAGREEMENTS_SHOWN:
             parts.append((f"  … {len(report.disagreements) - DISAGREEMENTS_SHOWN} more\n", "$text-muted"))
     elif a.n:

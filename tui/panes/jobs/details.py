@@ -1,5 +1,6 @@
 """Everything about one training job: status and timings, FailureReason, hyperparameters (as sent),
 channels, per-epoch losses and the overfitting verdict. Every value is shown literally."""
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,10 @@ def detail_text(row: Any) -> Text:
         train = curves.train_epoch_losses[epoch - 1] if epoch <= len(curves.train_epoch_losses) else None
         evals = curves.eval_epoch_losses[epoch - 1] if epoch <= len(curves.eval_epoch_losses) else None
         best = "  <- best eval" if epoch == curves.best_eval_epoch else ""
-        text.append(f"  epoch {epoch}: train {'-' if train is None else f'{train:.4f}'}"
-                    f"  eval {'-' if evals is None else f'{evals:.4f}'}{best}\n")
+        text.append(
+            f"  epoch {epoch}: train {'-' if train is None else f'{train:.4f}'}"
+            f"  eval {'-' if evals is None else f'{evals:.4f}'}{best}\n"
+        )
     text.append(f"  {len(curves.step_losses)} step losses\n", style="dim")
     if assessment.flagged:
         heading("Overfitting")

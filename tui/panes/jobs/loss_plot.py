@@ -4,6 +4,7 @@ Plotext renders a whole frame from scratch (~70 ms at 100x30), so `show` only re
 draw and the plot is rebuilt at most once a second. The x axis is in epochs: step losses at
 (global step + 1) / steps per epoch, per-epoch losses at 1, 2, 3...
 """
+
 from __future__ import annotations
 
 import math
@@ -56,8 +57,14 @@ class LossPlot(PlotextPlot):
 
     DEFAULT_CSS = "LossPlot { height: 1fr; min-height: 8; }"
 
-    def __init__(self, *, ascii_only: bool = False, min_interval: float = MIN_REDRAW_SECONDS,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ascii_only: bool = False,
+        min_interval: float = MIN_REDRAW_SECONDS,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(id=id, classes=classes)
         self.ascii_only = ascii_only
         self.min_interval = min_interval
@@ -92,8 +99,9 @@ class LossPlot(PlotextPlot):
         series = request.series[:MAX_OVERLAY] if request.overlay else request.series[:1]
         any_data = False
         for s in series:
-            xs, ys = _positive(s.step_x(), smooth(s.step_losses, request.smoothing) if s.step_losses else [],
-                               request.log_scale)
+            xs, ys = _positive(
+                s.step_x(), smooth(s.step_losses, request.smoothing) if s.step_losses else [], request.log_scale
+            )
             if xs:
                 any_data = True
                 plt.plot(xs, ys, marker=marker, label=f"{s.label} train (step)" if request.overlay else "train (step)")
@@ -103,16 +111,19 @@ class LossPlot(PlotextPlot):
                 any_data = True
                 plt.plot(ex, ey, marker=marker, label=f"{s.label} eval" if request.overlay else "eval (epoch)")
             if not request.overlay:
-                tx, ty = _positive(list(range(1, len(s.train_epoch_losses) + 1)), s.train_epoch_losses,
-                                   request.log_scale)
+                tx, ty = _positive(
+                    list(range(1, len(s.train_epoch_losses) + 1)), s.train_epoch_losses, request.log_scale
+                )
                 if tx:
                     plt.scatter(tx, ty, marker="+" if self.ascii_only else "dot", label="train (epoch)")
         if request.log_scale and any_data:
             plt.yscale("log")
-        title = "loss of " + (", ".join(s.label for s in series) if request.overlay else
-                              (series[0].label if series else "-"))
-        extras = [w for w, on in (("log", request.log_scale),
-                                  (f"EMA {request.smoothing:g}", request.smoothing < 1.0)) if on]
+        title = "loss of " + (
+            ", ".join(s.label for s in series) if request.overlay else (series[0].label if series else "-")
+        )
+        extras = [
+            w for w, on in (("log", request.log_scale), (f"EMA {request.smoothing:g}", request.smoothing < 1.0)) if on
+        ]
         plt.title(title + (f"  ({', '.join(extras)})" if extras else "") + ("" if any_data else "  (no points yet)"))
         plt.xlabel("epoch")
         self.refresh()

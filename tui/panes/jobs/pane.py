@@ -6,6 +6,7 @@ it) while the pane is shown. While it is hidden the UI work stops and a slow rou
 HIDDEN_DISPATCH_SECONDS, no metrics) only keeps the queue fed. Results arrive as one coalesced
 message; the table is redrawn at most twice a second, and only the cells that changed.
 """
+
 from __future__ import annotations
 
 import json
@@ -129,8 +130,13 @@ class JobsPane(Pane):
     JobsPane #jobs-summary { height: 1; }
     """
     BINDINGS = [
-        Binding("n", "new_sweep", "New sweep", id="jobs.new_sweep",
-                tooltip="Plan a hyperparameter sweep; its cost shows before anything launches"),
+        Binding(
+            "n",
+            "new_sweep",
+            "New sweep",
+            id="jobs.new_sweep",
+            tooltip="Plan a hyperparameter sweep; its cost shows before anything launches",
+        ),
         Binding("c", "clone", "Clone", id="jobs.clone", tooltip="Queue a copy of the job with one field changed"),
         Binding("s", "stop", "Stop", id="jobs.stop", tooltip="Stop the running job, or cancel a queued one"),
         Binding("plus", "priority(1)", "Priority +", id="jobs.priority_up", tooltip="Launch this queued job sooner"),
@@ -138,11 +144,22 @@ class JobsPane(Pane):
         Binding("p", "plot", "Plot", id="jobs.plot", tooltip="Show or hide the loss plot of the selected job"),
         Binding("o", "overlay", "Overlay", id="jobs.overlay", tooltip="Plot the whole sweep together"),
         Binding("l", "log_scale", "Log scale", id="jobs.log_scale", tooltip="Toggle a log y axis on the plot"),
-        Binding("m", "smoothing", "Smoothing", id="jobs.smoothing", show=False,
-                tooltip="Cycle the EMA smoothing of step losses (off, 0.3, 0.1)"),
+        Binding(
+            "m",
+            "smoothing",
+            "Smoothing",
+            id="jobs.smoothing",
+            show=False,
+            tooltip="Cycle the EMA smoothing of step losses (off, 0.3, 0.1)",
+        ),
         Binding("S", "sheet", "Sheet", id="jobs.sheet", tooltip="Experiment sheet: sort, compare, export CSV"),
-        Binding("enter", "details", "Details", id="jobs.details",
-                tooltip="FailureReason, hyperparameters and channels of the job"),
+        Binding(
+            "enter",
+            "details",
+            "Details",
+            id="jobs.details",
+            tooltip="FailureReason, hyperparameters and channels of the job",
+        ),
         Binding("r", "refresh", "Refresh", id="jobs.refresh", show=False, tooltip="Poll SageMaker now"),
     ]
     service_options: dict[str, Any] = {}
@@ -186,8 +203,10 @@ class JobsPane(Pane):
 
     @staticmethod
     def _hint():
-        return safe("n: new sweep   c: clone   s: stop   +/-: priority   p: plot   o: overlay   l: log   "
-                    "m: smoothing   S: sheet   enter: details")
+        return safe(
+            "n: new sweep   c: clone   s: stop   +/-: priority   p: plot   o: overlay   l: log   "
+            "m: smoothing   S: sheet   enter: details"
+        )
 
     @property
     def table(self) -> JobTable:
@@ -296,16 +315,28 @@ class JobsPane(Pane):
                     self._curves[job.name] = (key, curves)
                 else:
                     curves = cached[1]
-                rows.append(JobRow(job=job, summary=summarize(job.hyperparameters),
-                                   elapsed_s=job.elapsed_seconds(now), eta_s=job_eta_seconds(job, now),
-                                   cost_usd=job_cost(job, service.prices, now), curves=curves,
-                                   assessment=curves.assessment()))
+                rows.append(
+                    JobRow(
+                        job=job,
+                        summary=summarize(job.hyperparameters),
+                        elapsed_s=job.elapsed_seconds(now),
+                        eta_s=job_eta_seconds(job, now),
+                        cost_usd=job_cost(job, service.prices, now),
+                        curves=curves,
+                        assessment=curves.assessment(),
+                    )
+                )
             meter = cost_meter(jobs, store.endpoints_for_billing(), service.prices, now)
             return JobsSnapshot(
-                rows=tuple(rows), meter=meter, prefix=service.prefix, taken_at=time.time(), ticked=summary is not None,
+                rows=tuple(rows),
+                meter=meter,
+                prefix=service.prefix,
+                taken_at=time.time(),
+                ticked=summary is not None,
                 api_calls=Counter(summary.api_calls) if summary is not None else Counter(),
                 errors=tuple(summary.errors) if summary is not None else (),
-                throttled=bool(summary.throttled) if summary is not None else False)
+                throttled=bool(summary.throttled) if summary is not None else False,
+            )
 
     def on_jobs_polled(self, message: JobsPolled) -> None:
         message.stop()
@@ -378,8 +409,12 @@ class JobsPane(Pane):
         counts = Counter(row.job.status for row in snapshot.rows)
         running = counts["InProgress"] + counts["Stopping"] + counts["Launching"]
         flagged = sum(1 for row in snapshot.rows if row.assessment.flagged)
-        parts = [f"{len(snapshot.rows)} job(s)", f"{running} running", f"{counts['Queued']} queued",
-                 f"{counts['Completed']} completed"]
+        parts = [
+            f"{len(snapshot.rows)} job(s)",
+            f"{running} running",
+            f"{counts['Queued']} queued",
+            f"{counts['Completed']} completed",
+        ]
         if counts["Failed"]:
             parts.append(f"{counts['Failed']} failed")
         if flagged:
@@ -420,13 +455,15 @@ class JobsPane(Pane):
             name = job.name.removeprefix(snapshot.prefix)
             if before is None or before[0] != job.status:
                 if job.status == "Failed":
-                    self.app.notify(safe_line(f"job {name} failed: {job.failure_reason or '?'}", 300),
-                                    severity="error", timeout=8)
+                    self.app.notify(
+                        safe_line(f"job {name} failed: {job.failure_reason or '?'}", 300), severity="error", timeout=8
+                    )
                 elif job.status in ("Completed", "Stopped"):
                     self.app.notify(safe(f"job {name} {job.status.lower()}"))
             if row.assessment.flagged and (before is None or not before[1]):
-                self.app.notify(safe(f"job {name} is overfitting: {row.assessment.suggestion or ''}"),
-                                severity="warning", timeout=8)
+                self.app.notify(
+                    safe(f"job {name} is overfitting: {row.assessment.suggestion or ''}"), severity="warning", timeout=8
+                )
 
     # -- selection -------------------------------------------------------------------------------
 
@@ -461,9 +498,13 @@ class JobsPane(Pane):
         if not datasets:
             self.app.notify("No dataset version yet: export one from the Pairs pane first.", severity="warning")
             return
-        builder = SweepBuilder(self.service, datasets=datasets, model_id=self.config.jumpstart.model_id,
-                               instance_type=self.config.jumpstart.training_instance,
-                               models=[(m.label, m.model_id) for m in KNOWN_MODELS])
+        builder = SweepBuilder(
+            self.service,
+            datasets=datasets,
+            model_id=self.config.jumpstart.model_id,
+            instance_type=self.config.jumpstart.training_instance,
+            models=[(m.label, m.model_id) for m in KNOWN_MODELS],
+        )
         self.app.push_screen(builder, self._sweep_built)
 
     def _sweep_built(self, launch: Any) -> None:
@@ -483,8 +524,11 @@ class JobsPane(Pane):
 
     def on_action_done(self, message: ActionDone) -> None:
         message.stop()
-        self.app.notify(safe(message.text), severity=message.severity,  # type: ignore[arg-type]
-                        timeout=8 if message.severity == "error" else 4)
+        self.app.notify(
+            safe(message.text),
+            severity=message.severity,  # type: ignore[arg-type]
+            timeout=8 if message.severity == "error" else 4,
+        )
         if message.poll:
             self.poll_now()
 
@@ -523,19 +567,25 @@ class JobsPane(Pane):
             return
         params = {**job.hyperparameters, field_name: value}
         dataset = self.store.dataset_version(job.dataset_version_id) if job.dataset_version_id else None
-        raw = estimate_job_seconds(job.model_id, job.instance_type, params,
-                                   DatasetSize.from_counts(dataset.counts if dataset else None))
+        raw = estimate_job_seconds(
+            job.model_id, job.instance_type, params, DatasetSize.from_counts(dataset.counts if dataset else None)
+        )
         seconds = raw * refinement_factor(finished_runs(self.store.jobs()), job.model_id, job.instance_type)
-        self.post_message(CloneEstimated(name, field_name, value, job.instance_type, seconds,
-                                         service.prices.cost(job.instance_type, seconds)))
+        self.post_message(
+            CloneEstimated(
+                name, field_name, value, job.instance_type, seconds, service.prices.cost(job.instance_type, seconds)
+            )
+        )
 
     def on_clone_estimated(self, message: CloneEstimated) -> None:
         message.stop()
         from core.training.jobs import format_duration
 
         cost = "an unknown cost" if message.cost is None else f"about ${message.cost:,.2f}"
-        question = (f"Queue a copy of {message.job} with {message.field_name}={message.value} on "
-                    f"{message.instance_type}?\nEstimated {format_duration(message.seconds)}, {cost}.")
+        question = (
+            f"Queue a copy of {message.job} with {message.field_name}={message.value} on "
+            f"{message.instance_type}?\nEstimated {format_duration(message.seconds)}, {cost}."
+        )
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -591,8 +641,9 @@ class JobsPane(Pane):
         if row is None:
             return
         if row.job.status != "Queued":
-            self.app.notify(safe(f"priority only orders the queue; {row.job.name} is {row.job.status}"),
-                            severity="warning")
+            self.app.notify(
+                safe(f"priority only orders the queue; {row.job.name} is {row.job.status}"), severity="warning"
+            )
             return
         self._priority_worker(row.job.name, row.job.priority + delta)
 
@@ -669,9 +720,15 @@ class JobsPane(Pane):
         for row in self.plot_rows():
             curves = row.curves
             per_epoch = (row.job.progress or {}).get("steps_per_epoch")
-            series.append(LossSeries(
-                label=row.job.name.removeprefix(prefix), steps=tuple(curves.steps), step_losses=tuple(curves.step_losses),
-                steps_per_epoch=int(per_epoch) if isinstance(per_epoch, int) and per_epoch > 0 else None,
-                train_epoch_losses=tuple(curves.train_epoch_losses), eval_epoch_losses=tuple(curves.eval_epoch_losses)))
+            series.append(
+                LossSeries(
+                    label=row.job.name.removeprefix(prefix),
+                    steps=tuple(curves.steps),
+                    step_losses=tuple(curves.step_losses),
+                    steps_per_epoch=int(per_epoch) if isinstance(per_epoch, int) and per_epoch > 0 else None,
+                    train_epoch_losses=tuple(curves.train_epoch_losses),
+                    eval_epoch_losses=tuple(curves.eval_epoch_losses),
+                )
+            )
         plot = plots.first(LossPlot)
         plot.show(PlotRequest(tuple(series), overlay=self.overlay, log_scale=self.log_scale, smoothing=self.smoothing))

@@ -3,6 +3,7 @@
 Keys: arrows move, `s` sorts by the column under the cursor (again: reverse), `e` exports CSV,
 `r` reloads, esc closes. The DataFrame is built in a thread (pandas is imported there).
 """
+
 from __future__ import annotations
 
 import math
@@ -86,8 +87,11 @@ class ExperimentSheet(ModalScreen[None]):
         with Vertical(id="sheet-body"):
             yield Static(Text("Experiment sheet", style="bold"), id="sheet-title")
             yield DataTable(cursor_type="column", zebra_stripes=True, id="sheet-table")
-            yield Static(safe("←/→ column   s: sort (again: reverse)   e: export CSV   r: reload   esc: close"),
-                         classes="hint", id="sheet-status")
+            yield Static(
+                safe("←/→ column   s: sort (again: reverse)   e: export CSV   r: reload   esc: close"),
+                classes="hint",
+                id="sheet-status",
+            )
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()

@@ -5,6 +5,7 @@ on the wire (textual-notes.md section 3.3: 82.7 KB per update for 20 sparklines)
 one Segment, or two when the most recent values are highlighted, and an ASCII ramp replaces the
 block glyphs when `[ui] ascii` is on. `spark_text` gives the same glyphs as a Rich Text for table cells.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,13 +32,20 @@ def bucketed(values: Sequence[float], width: int) -> list[float]:
     out = []
     size = len(finite) / width
     for i in range(width):
-        chunk = finite[int(i * size):max(int((i + 1) * size), int(i * size) + 1)]
+        chunk = finite[int(i * size) : max(int((i + 1) * size), int(i * size) + 1)]
         out.append(sum(chunk) / len(chunk))
     return out
 
 
-def spark_rows(values: Sequence[float], width: int, height: int = 1, *, ascii_only: bool = False,
-               low: float | None = None, high: float | None = None) -> list[str]:
+def spark_rows(
+    values: Sequence[float],
+    width: int,
+    height: int = 1,
+    *,
+    ascii_only: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+) -> list[str]:
     """`height` strings of at most `width` glyphs, top row first, right-aligned to `width`."""
     ramp = ASCII_RAMP if ascii_only else BLOCKS
     levels = len(ramp) - 1
@@ -58,8 +66,15 @@ def spark_rows(values: Sequence[float], width: int, height: int = 1, *, ascii_on
     return rows
 
 
-def spark_text(values: Sequence[float], width: int, *, ascii_only: bool = False, style: str = "",
-               recent: int = 0, recent_style: str = "bold") -> Text:
+def spark_text(
+    values: Sequence[float],
+    width: int,
+    *,
+    ascii_only: bool = False,
+    style: str = "",
+    recent: int = 0,
+    recent_style: str = "bold",
+) -> Text:
     """A one-row sparkline as Rich Text: one span for the whole run, plus one for the `recent` last cells."""
     row = spark_rows(values, width, ascii_only=ascii_only)[0]
     text = Text(row, style=style, no_wrap=True, end="")
@@ -81,8 +96,15 @@ class LeanSparkline(Widget):
     recent: reactive[int] = reactive(0)
     """How many of the last cells to draw in the `--recent` style (e.g. the current epoch)."""
 
-    def __init__(self, data: Sequence[float] = (), *, ascii_only: bool = False, name: str | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        data: Sequence[float] = (),
+        *,
+        ascii_only: bool = False,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.ascii_only = ascii_only
         self._cache: tuple[tuple, list[str]] | None = None

@@ -7,6 +7,7 @@ thread (core.training.jobs.JobsService.plan_sweep: validation, job count, durati
 of jobs, the estimated duration and the cost are on screen before ctrl+j. A gated model's EULA
 must be accepted explicitly with the checkbox. Errors name the field, and the field turns red.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -84,13 +85,28 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
     SweepBuilder .hint { color: $text-muted; }
     """
     BINDINGS = [
-        Binding("ctrl+j", "launch", "Launch", id="sweep.launch", priority=True,
-                tooltip="Queue the planned jobs (asks for confirmation with the cost)"),
+        Binding(
+            "ctrl+j",
+            "launch",
+            "Launch",
+            id="sweep.launch",
+            priority=True,
+            tooltip="Queue the planned jobs (asks for confirmation with the cost)",
+        ),
         Binding("escape", "cancel", "Cancel", id="sweep.cancel"),
     ]
 
-    def __init__(self, service: Any, *, datasets: list[Any], model_id: str, instance_type: str,
-                 models: list[tuple[str, str]], values: dict[str, str] | None = None, mode: str = "grid") -> None:
+    def __init__(
+        self,
+        service: Any,
+        *,
+        datasets: list[Any],
+        model_id: str,
+        instance_type: str,
+        models: list[tuple[str, str]],
+        values: dict[str, str] | None = None,
+        mode: str = "grid",
+    ) -> None:
         super().__init__()
         self.service = service
         self.datasets = datasets
@@ -112,28 +128,68 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
         with Vertical(id="sweep-body"):
             yield Static(Text("New sweep", style="bold"))
             with VerticalScroll(id="sweep-form"):
-                yield self._row("dataset version", Select(
-                    [(Text(f"{d.hash}  {d.format}  {d.counts.get('train', '?')} train"), d.hash) for d in self.datasets],
-                    value=self.datasets[0].hash if self.datasets else Select.NULL, allow_blank=not self.datasets,
-                    compact=True, id="sweep-dataset"))
+                yield self._row(
+                    "dataset version",
+                    Select(
+                        [
+                            (Text(f"{d.hash}  {d.format}  {d.counts.get('train', '?')} train"), d.hash)
+                            for d in self.datasets
+                        ],
+                        value=self.datasets[0].hash if self.datasets else Select.NULL,
+                        allow_blank=not self.datasets,
+                        compact=True,
+                        id="sweep-dataset",
+                    ),
+                )
                 known = [m for _, m in self.models]
                 models = self.models + ([] if self.model_id in known else [(self.model_id, self.model_id)])
-                yield self._row("base model", Select([(Text(label), mid) for label, mid in models], value=self.model_id,
-                                                     allow_blank=False, compact=True, id="sweep-model"))
-                yield self._row("instance type", Select([(Text(self.instance_type), self.instance_type)],
-                                                        value=self.instance_type, allow_blank=False, compact=True,
-                                                        id="sweep-instance"))
-                yield self._row("combine values as", Select(
-                    [(Text("grid: every combination"), "grid"), (Text("list: i-th values together"), "list")],
-                    value=self.mode, allow_blank=False, compact=True, id="sweep-mode"))
+                yield self._row(
+                    "base model",
+                    Select(
+                        [(Text(label), mid) for label, mid in models],
+                        value=self.model_id,
+                        allow_blank=False,
+                        compact=True,
+                        id="sweep-model",
+                    ),
+                )
+                yield self._row(
+                    "instance type",
+                    Select(
+                        [(Text(self.instance_type), self.instance_type)],
+                        value=self.instance_type,
+                        allow_blank=False,
+                        compact=True,
+                        id="sweep-instance",
+                    ),
+                )
+                yield self._row(
+                    "combine values as",
+                    Select(
+                        [(Text("grid: every combination"), "grid"), (Text("list: i-th values together"), "list")],
+                        value=self.mode,
+                        allow_blank=False,
+                        compact=True,
+                        id="sweep-mode",
+                    ),
+                )
                 for name in SWEEPABLE:
-                    yield self._row(name, Input(self.values.get(name, ""), placeholder=FIELD_HELP.get(name, ""),
-                                                compact=True, id=f"hp-{name}"))
+                    yield self._row(
+                        name,
+                        Input(
+                            self.values.get(name, ""),
+                            placeholder=FIELD_HELP.get(name, ""),
+                            compact=True,
+                            id=f"hp-{name}",
+                        ),
+                    )
             yield Checkbox(safe("I accept the model's EULA"), id="sweep-eula", compact=True)
             yield Static("", id="sweep-errors")
             yield Static(safe("planning…"), id="sweep-plan")
-            yield Static(safe("tab: next field   ctrl+j: launch (asks first)   esc: cancel   "
-                              "empty field = the model's default"), classes="hint")
+            yield Static(
+                safe("tab: next field   ctrl+j: launch (asks first)   esc: cancel   empty field = the model's default"),
+                classes="hint",
+            )
 
     @staticmethod
     def _row(label: str, widget: Any) -> Horizontal:
@@ -175,13 +231,25 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
 
     def _start_plan(self) -> None:
         self._debounce = None
-        self._plan_worker(self._generation, self._select("#sweep-dataset"), self._select("#sweep-model"),
-                          self._select("#sweep-instance"), self._select("#sweep-mode") or "grid",
-                          self._field_values())
+        self._plan_worker(
+            self._generation,
+            self._select("#sweep-dataset"),
+            self._select("#sweep-model"),
+            self._select("#sweep-instance"),
+            self._select("#sweep-mode") or "grid",
+            self._field_values(),
+        )
 
     @work(thread=True, exclusive=True, group="sweep-plan", exit_on_error=False)
-    def _plan_worker(self, generation: int, dataset: str | None, model_id: str | None, instance: str | None,
-                     mode: str, fields: dict[str, str]) -> None:
+    def _plan_worker(
+        self,
+        generation: int,
+        dataset: str | None,
+        model_id: str | None,
+        instance: str | None,
+        mode: str,
+        fields: dict[str, str],
+    ) -> None:
         from core.training.jobs import JobsError, SweepSpec
         from core.training.sweep import SweepError, parse_values
 
@@ -190,9 +258,14 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
             if model_id and model_id != self._recipe_model:
                 recipe = self.service.recipe(model_id)
                 self._recipe_model = model_id
-                self.post_message(RecipeLoaded(model_id, tuple(recipe.supported_training_instance_types),
-                                               recipe.default_training_instance_type,
-                                               dict(recipe.defaults_for(instance))))
+                self.post_message(
+                    RecipeLoaded(
+                        model_id,
+                        tuple(recipe.supported_training_instance_types),
+                        recipe.default_training_instance_type,
+                        dict(recipe.defaults_for(instance)),
+                    )
+                )
             if not instance:
                 raise JobsError("instance type: choose one")
             params = []
@@ -202,8 +275,9 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
                     if not values:
                         raise SweepError([f"{name}: no values in {text!r}"])
                     params.append((name, values))
-            spec = SweepSpec(instance_type=instance, params=tuple(params), mode=mode, dataset=dataset or "latest",
-                             model_id=model_id)
+            spec = SweepSpec(
+                instance_type=instance, params=tuple(params), mode=mode, dataset=dataset or "latest", model_id=model_id
+            )
             plan = self.service.plan_sweep(spec)
         except SweepError as exc:
             errors = list(exc.errors)
@@ -261,8 +335,10 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
         from core.training.jobs import format_duration
 
         cost = "cost unknown" if plan.total_cost is None else f"${plan.total_cost:,.2f}"
-        text = Text(f"{len(plan.jobs)} job(s) · ~{format_duration(plan.wall_seconds)} wall clock · "
-                    f"estimated {cost}\n", style="bold")
+        text = Text(
+            f"{len(plan.jobs)} job(s) · ~{format_duration(plan.wall_seconds)} wall clock · estimated {cost}\n",
+            style="bold",
+        )
         text.append("\n".join(plan.summary_lines()[1:]), style="")
         return text
 
@@ -287,10 +363,12 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
         cost = "an unknown cost" if plan.total_cost is None else f"about ${plan.total_cost:,.2f}"
         from core.training.jobs import format_duration
 
-        question = (f"Launch {len(plan.jobs)} training job(s) of {plan.model_id} on {plan.instance_type}?\n"
-                    f"Estimated {format_duration(plan.wall_seconds)} wall clock, "
-                    f"{format_duration(plan.instance_seconds)} of instance time, {cost}.\n"
-                    f"Slots: {plan.slots.describe()}. This spends money.")
+        question = (
+            f"Launch {len(plan.jobs)} training job(s) of {plan.model_id} on {plan.instance_type}?\n"
+            f"Estimated {format_duration(plan.wall_seconds)} wall clock, "
+            f"{format_duration(plan.instance_seconds)} of instance time, {cost}.\n"
+            f"Slots: {plan.slots.describe()}. This spends money."
+        )
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -300,4 +378,3 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-

@@ -9,6 +9,7 @@ row (and re-sent it). Here each row is one cached Strip, rebuilt and refreshed o
 cells changed; a row is a handful of style runs, not one per cell. Times are shown to the minute,
 so a running row changes when its losses do, not every poll.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,14 @@ SPARK_WIDTH = dict((key, width) for key, _, width in COLUMNS)["loss"]
 GAP = 1
 EPOCHS_SHOWN = 3
 STATUS_STYLES = {
-    "Queued": "dim", "Launching": "cyan", "InProgress": "bold cyan", "Stopping": "yellow", "Completed": "green",
-    "Failed": "bold red", "Stopped": "yellow", "Cancelled": "dim",
+    "Queued": "dim",
+    "Launching": "cyan",
+    "InProgress": "bold cyan",
+    "Stopping": "yellow",
+    "Completed": "green",
+    "Failed": "bold red",
+    "Stopped": "yellow",
+    "Cancelled": "dim",
 }
 
 
@@ -91,7 +98,7 @@ def status_label(job: Any) -> str:
 def row_cells(row: Any, *, prefix: str = "", ascii_only: bool = False) -> tuple[Text, ...]:
     """The cells of one core.training.jobs.JobRow (every string scrubbed, every cell a Text)."""
     job = row.job
-    name = job.name[len(prefix):] if prefix and job.name.startswith(prefix) else job.name
+    name = job.name[len(prefix) :] if prefix and job.name.startswith(prefix) else job.name
     status = Text(one_line(status_label(job), 40), style=STATUS_STYLES.get(job.status, ""), end="")
     if job.is_running or job.status == "Launching":
         left = "-" if row.eta_s is None else format_minutes(row.eta_s)
@@ -108,8 +115,9 @@ def row_cells(row: Any, *, prefix: str = "", ascii_only: bool = False) -> tuple[
         mark = "!" if ascii_only else "⚠"
         flag = Text(f"{mark} {row.assessment.suggestion or 'overfitting'}", style="bold yellow", end="")
     elif job.status in ("Failed", "Cancelled") or (job.status == "Queued" and job.failure_reason):
-        flag = Text(one_line(job.failure_reason or job.status, 200), style="red" if job.status == "Failed" else "dim",
-                    end="")
+        flag = Text(
+            one_line(job.failure_reason or job.status, 200), style="red" if job.status == "Failed" else "dim", end=""
+        )
     else:
         flag = Text("", end="")
     return (

@@ -1,4 +1,5 @@
 """The selected pair in full: wrapped question and answer, each flag explained, score and reason."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -31,8 +32,10 @@ def _field(text: str) -> Content:
     if len(text) <= DETAIL_LIMIT:
         return safe(text) if text.strip() else Content.styled("(empty)", "$text-muted italic")
     more = len(text) - DETAIL_LIMIT
-    return Content.assemble(safe(text[:DETAIL_LIMIT]),
-                            (f"\n… {more:,} more characters not shown (e opens the editor)", "$text-muted italic"))
+    return Content.assemble(
+        safe(text[:DETAIL_LIMIT]),
+        (f"\n… {more:,} more characters not shown (e opens the editor)", "$text-muted italic"),
+    )
 
 
 def _score_lines(score: float | None, detail: Mapping[str, Any] | None) -> list[Content]:
@@ -67,9 +70,16 @@ def describe_pair(pair: Pair, topic_name: str = "") -> Content:
     if pair.tags:
         header += " · tags: " + ", ".join(str(t) for t in pair.tags)
     parts: list[Content | str | tuple[str, str]] = [
-        Content.styled(safe_line(header, 300).plain, "bold"), "\n\n",
-        ("Question", "bold $accent"), "\n", _field(pair.question), "\n\n",
-        (f"Answer ({len(pair.answer):,} characters)", "bold $accent"), "\n", _field(pair.answer), "\n\n",
+        Content.styled(safe_line(header, 300).plain, "bold"),
+        "\n\n",
+        ("Question", "bold $accent"),
+        "\n",
+        _field(pair.question),
+        "\n\n",
+        (f"Answer ({len(pair.answer):,} characters)", "bold $accent"),
+        "\n",
+        _field(pair.answer),
+        "\n\n",
     ]
     if pair.flags:
         parts += [(f"Flags ({len(pair.flags)})", "bold $warning"), "\n"]
@@ -111,8 +121,9 @@ class PairDetail(Widget, can_focus=False):
         self._base_style = RichStyle()
 
     def show(self, pair: Pair | None, topic_name: str = "") -> None:
-        self._content = describe_pair(pair, topic_name) if pair is not None else Content.styled(
-            "No pair selected", "$text-muted")
+        self._content = (
+            describe_pair(pair, topic_name) if pair is not None else Content.styled("No pair selected", "$text-muted")
+        )
         self._wrapped_width = -1
         self._top = 0
         self.refresh()

@@ -1,4 +1,5 @@
 """Duplicate clusters, resolved together: keep one pair (the suggested keeper or another), reject the rest."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -28,12 +29,27 @@ class DuplicateClusters(ModalScreen[int]):
         Binding("shift+tab,left,h", "focus_list('clusters')", "Clusters", id="dupes.clusters"),
         Binding("j", "move(1)", "Down", show=False, id="dupes.down"),
         Binding("k", "move(-1)", "Up", show=False, id="dupes.up"),
-        Binding("space", "pick_keeper", "Make keeper", id="dupes.keeper",
-                tooltip="Keep the highlighted member instead of the suggested one"),
-        Binding("r", "resolve", "Resolve", id="dupes.resolve",
-                tooltip="Keep the keeper, reject the other members of this cluster"),
-        Binding("R", "resolve_all", "Resolve all", id="dupes.resolve_all",
-                tooltip="Resolve every unresolved cluster with its keeper"),
+        Binding(
+            "space",
+            "pick_keeper",
+            "Make keeper",
+            id="dupes.keeper",
+            tooltip="Keep the highlighted member instead of the suggested one",
+        ),
+        Binding(
+            "r",
+            "resolve",
+            "Resolve",
+            id="dupes.resolve",
+            tooltip="Keep the keeper, reject the other members of this cluster",
+        ),
+        Binding(
+            "R",
+            "resolve_all",
+            "Resolve all",
+            id="dupes.resolve_all",
+            tooltip="Resolve every unresolved cluster with its keeper",
+        ),
     ]
 
     def __init__(self, store: Store, clusters: Sequence[DuplicateCluster]) -> None:
@@ -54,8 +70,13 @@ class DuplicateClusters(ModalScreen[int]):
             with Horizontal(id="dupes-lists"):
                 yield OptionList(id="dupes-clusters")
                 yield OptionList(id="dupes-members")
-            yield Static(safe("r: keep the keeper, reject the rest   R: resolve all   tab: members   "
-                              "space/enter on a member: make it the keeper   esc: close"), classes="hint")
+            yield Static(
+                safe(
+                    "r: keep the keeper, reject the rest   R: resolve all   tab: members   "
+                    "space/enter on a member: make it the keeper   esc: close"
+                ),
+                classes="hint",
+            )
 
     def on_mount(self) -> None:
         keeper_ids = list(self.keepers.values())
@@ -83,7 +104,9 @@ class DuplicateClusters(ModalScreen[int]):
         return Content.assemble(
             (mark, "$success bold" if pair.id == keeper else ""),
             (f"#{pair.id} {pair.status:<8} ", "$text-muted"),
-            safe_line(pair.question, 100), ("\n          ", ""), safe_line(pair.answer, 160, "$text-muted"),
+            safe_line(pair.question, 100),
+            ("\n          ", ""),
+            safe_line(pair.answer, 160, "$text-muted"),
         )
 
     @property
@@ -140,8 +163,9 @@ class DuplicateClusters(ModalScreen[int]):
     def _changes(self, indices: Sequence[int]) -> dict[str, list[int]]:
         rejected: list[int] = []
         revived: list[int] = []
-        statuses = {p.id: p.status for p in self.store.pairs_by_ids(
-            [m for i in indices for m in self.clusters[i].members])}
+        statuses = {
+            p.id: p.status for p in self.store.pairs_by_ids([m for i in indices for m in self.clusters[i].members])
+        }
         for index in indices:
             keeper = self.keepers[index]
             rejected += [m for m in self.clusters[index].members if m != keeper and statuses.get(m) != "rejected"]
@@ -180,8 +204,13 @@ class DuplicateClusters(ModalScreen[int]):
                 self._apply(pending)
                 self._show_members()
 
-        self.app.push_screen(Confirm(f"Resolve {len(pending):,} clusters: keep each keeper and reject up to "
-                                     f"{members:,} other pairs? (u undoes it in the Pairs pane)"), done)
+        self.app.push_screen(
+            Confirm(
+                f"Resolve {len(pending):,} clusters: keep each keeper and reject up to "
+                f"{members:,} other pairs? (u undoes it in the Pairs pane)"
+            ),
+            done,
+        )
 
     def action_close(self) -> None:
         self.dismiss(self.changed)

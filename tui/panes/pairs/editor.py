@@ -1,4 +1,5 @@
 """Edit one pair's question and answer in TextAreas: ctrl+s saves, esc cancels."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,11 +58,13 @@ class PairEditor(ModalScreen[PairEdit | None]):
     def action_save(self) -> None:
         question = self.query_one("#edit-question", TextArea).text
         answer = self.query_one("#edit-answer", TextArea).text
-        self.dismiss(PairEdit(
-            self.pair.id,
-            question if question != self._question else None,
-            answer if answer != self._answer else None,
-        ))
+        self.dismiss(
+            PairEdit(
+                self.pair.id,
+                question if question != self._question else None,
+                answer if answer != self._answer else None,
+            )
+        )
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -4,6 +4,7 @@ Store reads that scan the table (the id list of a filter, stats, flag counts, th
 on one long-lived reader thread, so they never block a keypress and reuse one SQLite connection;
 the page of rows a frame draws is fetched synchronously by primary key (under a millisecond).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -65,13 +66,28 @@ class PairsPane(Pane):
         Binding("a", "triage('accepted')", "Accept", id="pairs.accept", tooltip="Accept the pair and move on"),
         Binding("x", "triage('rejected')", "Reject", id="pairs.reject", tooltip="Reject the pair and move on"),
         Binding("e", "edit", "Edit", id="pairs.edit", tooltip="Edit the question and answer (ctrl+s saves)"),
-        Binding("r", "regenerate", "Regenerate", id="pairs.regenerate",
-                tooltip="Ask the generator for a new answer (the selection, or the pair under the cursor)"),
+        Binding(
+            "r",
+            "regenerate",
+            "Regenerate",
+            id="pairs.regenerate",
+            tooltip="Ask the generator for a new answer (the selection, or the pair under the cursor)",
+        ),
         Binding("u", "undo", "Undo", id="pairs.undo", tooltip="Undo the last change to pairs"),
-        Binding("A", "bulk('accepted')", "Accept all", id="pairs.bulk_accept",
-                tooltip="Accept the selection, or every pair in the current filter"),
-        Binding("X", "bulk('rejected')", "Reject all", id="pairs.bulk_reject",
-                tooltip="Reject the selection, or every pair in the current filter"),
+        Binding(
+            "A",
+            "bulk('accepted')",
+            "Accept all",
+            id="pairs.bulk_accept",
+            tooltip="Accept the selection, or every pair in the current filter",
+        ),
+        Binding(
+            "X",
+            "bulk('rejected')",
+            "Reject all",
+            id="pairs.bulk_reject",
+            tooltip="Reject the selection, or every pair in the current filter",
+        ),
         Binding("slash", "text_filter", "Find", id="pairs.filter_text", tooltip="Filter by text in question or answer"),
         Binding("t", "topic_filter", "Topic", id="pairs.filter_topic", tooltip="Filter by topic (with subtopics)"),
         Binding("s", "cycle_status", "Status", id="pairs.filter_status", tooltip="Cycle the status filter"),
@@ -80,12 +96,23 @@ class PairsPane(Pane):
         Binding("O", "reverse_sort", "Reverse", show=False, id="pairs.sort_reverse", tooltip="Reverse the sort"),
         Binding("d", "duplicates", "Duplicates", id="pairs.duplicates", tooltip="Resolve duplicate clusters"),
         Binding("c", "curate", "Curate", id="pairs.curate", tooltip="Run the lints and dedup over every pair"),
-        Binding("E", "export", "Export dataset", id="pairs.export",
-                tooltip="Export a JumpStart dataset version (all pairs but the rejected) and upload it to S3"),
+        Binding(
+            "E",
+            "export",
+            "Export dataset",
+            id="pairs.export",
+            tooltip="Export a JumpStart dataset version (all pairs but the rejected) and upload it to S3",
+        ),
         Binding("right_square_bracket", "scroll_detail(1)", "Detail down", show=False, id="pairs.detail_down"),
         Binding("left_square_bracket", "scroll_detail(-1)", "Detail up", show=False, id="pairs.detail_up"),
-        Binding("escape", "escape", "Close/clear", show=False, id="pairs.escape",
-                tooltip="Close the text filter, or clear the selection"),
+        Binding(
+            "escape",
+            "escape",
+            "Close/clear",
+            show=False,
+            id="pairs.escape",
+            tooltip="Close the text filter, or clear the selection",
+        ),
     ]
 
     def __init__(self, store, config, **kwargs) -> None:
@@ -108,8 +135,9 @@ class PairsPane(Pane):
     def compose(self) -> ComposeResult:
         ascii_only = bool(getattr(self.config.ui, "ascii", False))
         yield PairStatsStrip(ascii_only=ascii_only, id="pairs-stats")
-        yield Input(placeholder="text in question or answer: enter applies (empty clears), esc closes",
-                    id="pairs-filter")
+        yield Input(
+            placeholder="text in question or answer: enter applies (empty clears), esc closes", id="pairs-filter"
+        )
         with Horizontal(id="pairs-body"):
             yield PairTable(self.store, ascii_only=ascii_only, id="pairs-table")
             yield PairDetail(ascii_only=ascii_only, id="pairs-detail")
@@ -187,8 +215,11 @@ class PairsPane(Pane):
         self.topic_names = names
         table = self.table
         table.topic_names = names
-        table.placeholder = "no pairs match the filter" if flt != PairFilter(sort=flt.sort, descending=flt.descending) \
+        table.placeholder = (
+            "no pairs match the filter"
+            if flt != PairFilter(sort=flt.sort, descending=flt.descending)
             else "no pairs yet: generate them in the Topics pane"
+        )
         table.set_rows(ids, keep=keep)
         self._loading = ""
         self._show_status()
@@ -248,15 +279,19 @@ class PairsPane(Pane):
     def _show_status(self) -> None:
         table = self.table
         flt = self.filter
-        line = (f"{table.row_count:,} pairs · {self.describe_filter()} · sort {flt.sort} "
-                f"{'desc' if flt.descending else 'asc'}")
+        line = (
+            f"{table.row_count:,} pairs · {self.describe_filter()} · sort {flt.sort} "
+            f"{'desc' if flt.descending else 'asc'}"
+        )
         if table.selected:
             line += f" · {len(table.selected):,} selected"
         busy = "  ".join(b for b in (self._loading, self._busy) if b)
         status = Content.assemble(safe_line(line), ("  " + busy, "$warning") if busy else "")
-        hint = Content.styled("a/x accept/reject · e edit · r regenerate · u undo · space select · A/X bulk · "
-                              "/ text · t topic · s status · f flag · o sort · c curate · d dupes · E export",
-                              "$text-muted")
+        hint = Content.styled(
+            "a/x accept/reject · e edit · r regenerate · u undo · space select · A/X bulk · "
+            "/ text · t topic · s status · f flag · o sort · c curate · d dupes · E export",
+            "$text-muted",
+        )
         self.query_one("#pairs-status", Static).update(Content.assemble(status, "\n", hint), layout=False)
         title = f"Pairs ({table.row_count:,})"
         if self.border_title != title:
@@ -324,8 +359,9 @@ class PairsPane(Pane):
         tree: list[TopicNode] = await self._read(self.store.topic_tree)
         choices: list[tuple[Any, Content]] = [(None, Content("All topics"))]
         for node, depth in _walk(tree):
-            label = Content.assemble("  " * depth, safe_line(node.topic.name, 60),
-                                     (f"  {node.questions:,} pairs", "$text-muted"))
+            label = Content.assemble(
+                "  " * depth, safe_line(node.topic.name, 60), (f"  {node.questions:,} pairs", "$text-muted")
+            )
             choices.append(((node.topic.id, _subtree_ids(node), node.topic.name), label))
         current = next((value for value, _ in choices[1:] if value[1] == self.filter.topic_ids), None)
 
@@ -340,8 +376,9 @@ class PairsPane(Pane):
                 self._topic_label = safe_line(value[2], 40).plain
                 self.set_filter(replace(self.filter, topic_ids=value[1]))
 
-        self.app.push_screen(ChoicePicker("Filter by topic (a topic includes its subtopics)", choices,
-                                          current=current), done)
+        self.app.push_screen(
+            ChoicePicker("Filter by topic (a topic includes its subtopics)", choices, current=current), done
+        )
 
     @work(exclusive=True, group="pairs-pickers", exit_on_error=False)
     async def action_flag_filter(self) -> None:
@@ -349,8 +386,14 @@ class PairsPane(Pane):
         choices: list[tuple[str | None, Content]] = [(None, Content("No flag filter")), ("any", Content("Any flag"))]
         for code, count in counts.items():
             explanation = FLAG_EXPLANATIONS.get(code, "")
-            choices.append((code, Content.assemble(safe_line(code, 40), (f"  {count:,}", "bold"),
-                                                   (f"  {explanation}", "$text-muted"))))
+            choices.append(
+                (
+                    code,
+                    Content.assemble(
+                        safe_line(code, 40), (f"  {count:,}", "bold"), (f"  {explanation}", "$text-muted")
+                    ),
+                )
+            )
         if len(choices) == 2:
             choices.append((None, Content.styled("(no flags yet: c runs the lints and dedup)", "$text-muted")))
 
@@ -411,8 +454,9 @@ class PairsPane(Pane):
             if yes:
                 self._bulk_filter(flt, status, verb)
 
-        self.app.push_screen(Confirm(f"{verb} all {count:,} pairs in the current filter ({self.describe_filter()})? "
-                                     f"u undoes it."), done)
+        self.app.push_screen(
+            Confirm(f"{verb} all {count:,} pairs in the current filter ({self.describe_filter()})? u undoes it."), done
+        )
 
     @work(exclusive=True, group="pairs-bulk", exit_on_error=False)
     async def _bulk_filter(self, flt: PairFilter, status: str, verb: str) -> None:
@@ -462,8 +506,10 @@ class PairsPane(Pane):
     def on_regenerate_requested(self, message: RegenerateRequested) -> None:
         regenerate = getattr(self.app, "regenerate_answers", None)
         if regenerate is None:
-            self.app.notify("Answer regeneration is not configured in this build (no generator is wired to the "
-                            "Pairs pane yet).", severity="warning")
+            self.app.notify(
+                "Answer regeneration is not configured in this build (no generator is wired to the Pairs pane yet).",
+                severity="warning",
+            )
             return
         self._regenerate(regenerate, message.pair_ids)
 
@@ -500,11 +546,14 @@ class PairsPane(Pane):
         finally:
             self._set_busy("")
         self._histogram_key = None  # flags changed: a flag filter may match other pairs now
-        self.clusters = [DuplicateCluster(tuple(c["members"]), c["keeper"], c["kind"], c["similarity"])
-                         for c in summary.cluster_list]
-        self.app.notify(f"Curated {summary.pairs:,} pairs: {summary.flagged:,} flagged, {summary.clusters:,} duplicate "
-                        f"clusters ({summary.duplicates:,} extra copies), {summary.leaks:,} held-out leaks, "
-                        f"{summary.low_quality:,} below the quality threshold.")
+        self.clusters = [
+            DuplicateCluster(tuple(c["members"]), c["keeper"], c["kind"], c["similarity"]) for c in summary.cluster_list
+        ]
+        self.app.notify(
+            f"Curated {summary.pairs:,} pairs: {summary.flagged:,} flagged, {summary.clusters:,} duplicate "
+            f"clusters ({summary.duplicates:,} extra copies), {summary.leaks:,} held-out leaks, "
+            f"{summary.low_quality:,} below the quality threshold."
+        )
         self.table.invalidate()
         self.reload()
         if open_duplicates:
@@ -538,15 +587,23 @@ class PairsPane(Pane):
 
     # ---- export ------------------------------------------------------------------------------
     def action_export(self) -> None:
-        choices = [("instruction", Content("instruction tuning: train.jsonl + template.json")),
-                   ("chat", Content("chat: {\"dialog\": [...]} per line"))]
+        choices = [
+            ("instruction", Content("instruction tuning: train.jsonl + template.json")),
+            ("chat", Content('chat: {"dialog": [...]} per line')),
+        ]
 
         def done(picked: tuple | None) -> None:
             if picked is not None:
                 self._export(picked[0])
 
-        self.app.push_screen(ChoicePicker("Export a dataset version (every pair but the rejected, 20% validation) "
-                                          "and upload it to S3", choices, current="instruction"), done)
+        self.app.push_screen(
+            ChoicePicker(
+                "Export a dataset version (every pair but the rejected, 20% validation) and upload it to S3",
+                choices,
+                current="instruction",
+            ),
+            done,
+        )
 
     @work(exclusive=True, group="pairs-export", exit_on_error=False)
     async def _export(self, fmt: str) -> None:
@@ -561,9 +618,14 @@ class PairsPane(Pane):
         finally:
             self._set_busy("")
         version = result.version
-        self.app.notify(safe_line(f"Exported dataset {version.hash} ({version.format}): {version.train_count:,} train, "
-                                  f"{version.validation_count:,} validation -> {result.s3_uri or 'not uploaded'}", 300),
-                        timeout=10)
+        self.app.notify(
+            safe_line(
+                f"Exported dataset {version.hash} ({version.format}): {version.train_count:,} train, "
+                f"{version.validation_count:,} validation -> {result.s3_uri or 'not uploaded'}",
+                300,
+            ),
+            timeout=10,
+        )
 
     def _statuses(self, pair_ids: Sequence[int]) -> dict[int, str]:
         return {p.id: p.status for p in self.store.pairs_by_ids(pair_ids)}

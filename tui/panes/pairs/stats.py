@@ -1,4 +1,5 @@
 """The stats strip over the Pairs pane: counts by status, the largest topics, and answer lengths."""
+
 from __future__ import annotations
 
 from textual.content import Content
@@ -59,8 +60,11 @@ class PairStatsStrip(Widget):
                     parts.append(" · ")
                 parts += [one_line(name, 24), (f" {count:,}", "$text-muted")]
             parts.append("  ")
-        parts += [(f"{bar}answer length ", "$text-muted"), (histogram_glyphs(stats.length_histogram, self.ascii_only), "$accent"),
-                  (f" ({length_legend()})", "$text-muted")]
+        parts += [
+            (f"{bar}answer length ", "$text-muted"),
+            (histogram_glyphs(stats.length_histogram, self.ascii_only), "$accent"),
+            (f" ({length_legend()})", "$text-muted"),
+        ]
         if self.busy:
             parts += ["  ", (self.busy, "$warning")]
         return Content.assemble(*parts)

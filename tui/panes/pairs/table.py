@@ -4,6 +4,7 @@ fetches the rows it draws, a small page at a time, through an LRU cache.
 Scrolling 100,000 rows costs the same as scrolling 100: a frame draws at most a screenful of
 rows, and a page of rows is one primary-key query (well under a millisecond).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -89,8 +90,13 @@ class PairTable(ScrollView, can_focus=True):
         Binding("pageup", "page_up", "Page up", show=False, id="pair_table.page_up"),
         Binding("home", "first", "First row", show=False, id="pair_table.first"),
         Binding("end", "last", "Last row", show=False, id="pair_table.last"),
-        Binding("space", "toggle_select", "Select", id="pair_table.toggle_select",
-                tooltip="Add the row to the selection (or take it out) and move down"),
+        Binding(
+            "space",
+            "toggle_select",
+            "Select",
+            id="pair_table.toggle_select",
+            tooltip="Add the row to the selection (or take it out) and move down",
+        ),
     ]
 
     @dataclass
@@ -113,8 +119,15 @@ class PairTable(ScrollView, can_focus=True):
         def control(self) -> "PairTable":
             return self.table
 
-    def __init__(self, store: Store, *, ascii_only: bool = False, name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        ascii_only: bool = False,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.store = store
         self.ascii_only = ascii_only
@@ -196,7 +209,7 @@ class PairTable(ScrollView, can_focus=True):
 
     def _load_page(self, page_number: int) -> list[Pair | None]:
         start = page_number * PAGE_SIZE
-        ids = self._ids[start:start + PAGE_SIZE]
+        ids = self._ids[start : start + PAGE_SIZE]
         found = {p.id: p for p in self.store.pairs_by_ids(ids)}
         page: list[Pair | None] = [found.get(i) for i in ids]
         self._pages[page_number] = page

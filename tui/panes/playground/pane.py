@@ -4,6 +4,7 @@ Left: the system prompt, the question, temperature / top_p / max new tokens / sa
 and the saved prompt versions. Right: the round clock, the answers streaming side by side, and a
 detail panel (diff, judge verdict, rehearsal scores).
 """
+
 from __future__ import annotations
 
 import time
@@ -56,11 +57,20 @@ from tui.panes.playground.versions import VersionList
 CUSTOM_TARGET = "__custom__"
 DRAFT_META = "playground.draft"
 TICK_SECONDS = 0.5
-HINT = ("ctrl+j generate · ctrl+r regenerate · esc cancel · ctrl+t hand in · ctrl+n new round · "
-        "ctrl+s save version · f2 prompt · f3 question · ctrl+o versions · ctrl+b side by side · ctrl+g judge · "
-        "f4 round length")
-_DIFF_STYLES = {"add": "$success", "remove": "$error", "hunk": "$accent", "header": "bold", "param": "$warning",
-                "note": "$text-muted", "same": ""}
+HINT = (
+    "ctrl+j generate · ctrl+r regenerate · esc cancel · ctrl+t hand in · ctrl+n new round · "
+    "ctrl+s save version · f2 prompt · f3 question · ctrl+o versions · ctrl+b side by side · ctrl+g judge · "
+    "f4 round length"
+)
+_DIFF_STYLES = {
+    "add": "$success",
+    "remove": "$error",
+    "hunk": "$accent",
+    "header": "bold",
+    "param": "$warning",
+    "note": "$text-muted",
+    "same": "",
+}
 
 
 @dataclass
@@ -68,8 +78,11 @@ class SampleStreamed(Message):
     update: SampleUpdate
 
     def can_replace(self, message: Message) -> bool:
-        return (isinstance(message, SampleStreamed) and message.update.sample_id == self.update.sample_id
-                and not message.update.done)
+        return (
+            isinstance(message, SampleStreamed)
+            and message.update.sample_id == self.update.sample_id
+            and not message.update.done
+        )
 
 
 @dataclass
@@ -93,18 +106,30 @@ class PlaygroundPane(Pane):
     TITLE = "Playground"
     BINDINGS = [  # the footer shows the main ones; the status line and F1 list them all
         Binding("ctrl+j", "generate", "Generate", id="playground.generate", tooltip="Stream k answers"),
-        Binding("ctrl+r", "generate(True)", "Regenerate", id="playground.regenerate", show=False,
-                tooltip="New answers to the same question"),
+        Binding(
+            "ctrl+r",
+            "generate(True)",
+            "Regenerate",
+            id="playground.regenerate",
+            show=False,
+            tooltip="New answers to the same question",
+        ),
         Binding("escape", "cancel", "Cancel", id="playground.cancel"),
-        Binding("ctrl+t", "submit", "Hand in", id="playground.submit",
-                tooltip="Record the chosen answer for this round"),
+        Binding(
+            "ctrl+t", "submit", "Hand in", id="playground.submit", tooltip="Record the chosen answer for this round"
+        ),
         Binding("ctrl+n", "new_round", "New round", id="playground.new_round", show=False),
         Binding("ctrl+s", "save_version", "Save version", id="playground.save"),
         Binding("f2", "focus_field('pg-system')", "System prompt", id="playground.focus_prompt", show=False),
         Binding("f3", "focus_field('pg-question')", "Question", id="playground.focus_question", show=False),
         Binding("ctrl+o", "focus_field('pg-versions')", "Versions", id="playground.versions", show=False),
-        Binding("ctrl+b", "toggle_compare", "Side by side", id="playground.compare",
-                tooltip="Run the versions marked A and B on the same question"),
+        Binding(
+            "ctrl+b",
+            "toggle_compare",
+            "Side by side",
+            id="playground.compare",
+            tooltip="Run the versions marked A and B on the same question",
+        ),
         Binding("ctrl+g", "judge", "Ask the judge", id="playground.judge"),
         Binding("f4", "round_length", "Round length", id="playground.round_length", show=False),
     ]
@@ -132,33 +157,68 @@ class PlaygroundPane(Pane):
     # ---- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         draft = self.store.get_meta(DRAFT_META, {}) or {}
-        params = Params(float(draft.get("temperature", 0.7)), float(draft.get("top_p", 0.9)),
-                        int(draft.get("max_tokens", 512)))
+        params = Params(
+            float(draft.get("temperature", 0.7)), float(draft.get("top_p", 0.9)), int(draft.get("max_tokens", 512))
+        )
         self.current_version_id = draft.get("version_id")
         with Horizontal(id="pg-main"):
             with Vertical(id="pg-left"):
                 yield Label("System prompt", classes="pg-label")
-                yield TextArea(str(draft.get("system_prompt", "")), id="pg-system", soft_wrap=True,
-                               tab_behavior="focus")
+                yield TextArea(
+                    str(draft.get("system_prompt", "")), id="pg-system", soft_wrap=True, tab_behavior="focus"
+                )
                 yield Input(placeholder="Question (enter starts the round clock)", id="pg-question")
-                yield ParamControl("temperature", value=params.temperature, minimum=TEMPERATURE_RANGE[0],
-                                   maximum=TEMPERATURE_RANGE[1], step=0.05, coarse=0.25, id="pg-temperature")
-                yield ParamControl("top_p", value=params.top_p, minimum=TOP_P_RANGE[0], maximum=TOP_P_RANGE[1],
-                                   step=0.01, coarse=0.1, id="pg-top-p")
-                yield ParamControl("max tokens", value=params.max_tokens, minimum=MAX_TOKENS_RANGE[0],
-                                   maximum=MAX_TOKENS_RANGE[1], step=16, coarse=256, decimals=0, id="pg-max-tokens")
-                yield ParamControl("samples", value=int(draft.get("samples", 1)), minimum=SAMPLES_RANGE[0],
-                                   maximum=SAMPLES_RANGE[1], step=1, coarse=2, decimals=0, id="pg-samples")
-                yield Select(self._target_options(), value=self._targets[0], allow_blank=False, compact=True,
-                             id="pg-target")
+                yield ParamControl(
+                    "temperature",
+                    value=params.temperature,
+                    minimum=TEMPERATURE_RANGE[0],
+                    maximum=TEMPERATURE_RANGE[1],
+                    step=0.05,
+                    coarse=0.25,
+                    id="pg-temperature",
+                )
+                yield ParamControl(
+                    "top_p",
+                    value=params.top_p,
+                    minimum=TOP_P_RANGE[0],
+                    maximum=TOP_P_RANGE[1],
+                    step=0.01,
+                    coarse=0.1,
+                    id="pg-top-p",
+                )
+                yield ParamControl(
+                    "max tokens",
+                    value=params.max_tokens,
+                    minimum=MAX_TOKENS_RANGE[0],
+                    maximum=MAX_TOKENS_RANGE[1],
+                    step=16,
+                    coarse=256,
+                    decimals=0,
+                    id="pg-max-tokens",
+                )
+                yield ParamControl(
+                    "samples",
+                    value=int(draft.get("samples", 1)),
+                    minimum=SAMPLES_RANGE[0],
+                    maximum=SAMPLES_RANGE[1],
+                    step=1,
+                    coarse=2,
+                    decimals=0,
+                    id="pg-samples",
+                )
+                yield Select(
+                    self._target_options(), value=self._targets[0], allow_blank=False, compact=True, id="pg-target"
+                )
                 yield Label("Versions: enter·a/b mark·d diff·r rehearse·e/w export", classes="pg-label")
                 yield VersionList(id="pg-versions")
             with Vertical(id="pg-right"):
                 yield RoundTimer(id="pg-timer")
                 yield Static(id="pg-mode")
                 with Horizontal(id="pg-answers"):
-                    yield Static(Content.styled("Answers appear here: type a question, then ctrl+j.",
-                                                "$text-muted"), classes="pg-placeholder")
+                    yield Static(
+                        Content.styled("Answers appear here: type a question, then ctrl+j.", "$text-muted"),
+                        classes="pg-placeholder",
+                    )
                 with VerticalScroll(id="pg-detail"):
                     yield Static(id="pg-detail-text")
         yield Static(safe(HINT), id="pg-status", classes="pane-status")
@@ -189,8 +249,11 @@ class PlaygroundPane(Pane):
         return self.query_one(f"#pg-{name}", ParamControl)
 
     def params(self) -> Params:
-        return Params(round(self._param("temperature").value, 4), round(self._param("top-p").value, 4),
-                      int(self._param("max-tokens").value))
+        return Params(
+            round(self._param("temperature").value, 4),
+            round(self._param("top-p").value, 4),
+            int(self._param("max-tokens").value),
+        )
 
     @property
     def samples_k(self) -> int:
@@ -225,9 +288,17 @@ class PlaygroundPane(Pane):
 
     def _save_draft(self) -> None:
         p = self.params()
-        self.store.set_meta(DRAFT_META, {"system_prompt": self.system_prompt, "temperature": p.temperature,
-                                         "top_p": p.top_p, "max_tokens": p.max_tokens, "samples": self.samples_k,
-                                         "version_id": self.current_version_id})
+        self.store.set_meta(
+            DRAFT_META,
+            {
+                "system_prompt": self.system_prompt,
+                "temperature": p.temperature,
+                "top_p": p.top_p,
+                "max_tokens": p.max_tokens,
+                "samples": self.samples_k,
+                "version_id": self.current_version_id,
+            },
+        )
 
     def refresh_versions(self, highlight: int | None = None) -> None:
         self.marks = {side: vid for side, vid in self.marks.items() if self.store.prompt_version(vid) is not None}
@@ -236,15 +307,26 @@ class PlaygroundPane(Pane):
     def _show_mode(self) -> None:
         if self.compare_mode:
             a, b = (self.store.prompt_version(self.marks[s]) for s in ("A", "B"))
-            line = Content.assemble(("side by side ", "bold"), "A ", safe_line(a.name if a else "?", 24), " vs B ",
-                                    safe_line(b.name if b else "?", 24), f" · {self.samples_k} each · ",
-                                    safe_line(self.target, 50))
+            line = Content.assemble(
+                ("side by side ", "bold"),
+                "A ",
+                safe_line(a.name if a else "?", 24),
+                " vs B ",
+                safe_line(b.name if b else "?", 24),
+                f" · {self.samples_k} each · ",
+                safe_line(self.target, 50),
+            )
         else:
             version = self.store.prompt_version(self.current_version_id) if self.current_version_id else None
             edited = "" if self._editor_version() or version is None else " (edited)"
             name = f"{version.name}{edited}" if version else "unsaved prompt"
-            line = Content.assemble(("single ", "bold"), f"· {self.samples_k} sample(s) · ", safe_line(name, 30),
-                                    " · ", safe_line(self.target, 50))
+            line = Content.assemble(
+                ("single ", "bold"),
+                f"· {self.samples_k} sample(s) · ",
+                safe_line(name, 30),
+                " · ",
+                safe_line(self.target, 50),
+            )
         self.query_one("#pg-mode", Static).update(line)
 
     @on(ParamControl.Changed)
@@ -281,8 +363,9 @@ class PlaygroundPane(Pane):
                 select.set_options(self._target_options())
             select.value = spec
 
-        self.app.push_screen(AskText("Target: endpoint:NAME, openai:MODEL or bedrock:MODEL_ID",
-                                     placeholder="openai:gpt-4o"), done)
+        self.app.push_screen(
+            AskText("Target: endpoint:NAME, openai:MODEL or bedrock:MODEL_ID", placeholder="openai:gpt-4o"), done
+        )
 
     # ---- the round -----------------------------------------------------------------------
     def _start_round(self, question: str) -> None:
@@ -351,8 +434,7 @@ class PlaygroundPane(Pane):
             self.app.notify("No round is running: type a question and press enter.", severity="warning")
             return
         if self.round.submitted:
-            self.app.notify("This round's answer is already handed in (ctrl+n starts a new round).",
-                            severity="warning")
+            self.app.notify("This round's answer is already handed in (ctrl+n starts a new round).", severity="warning")
             return
         sample_id = self._submission_candidate()
         if sample_id is None:
@@ -371,8 +453,15 @@ class PlaygroundPane(Pane):
                 return
             self.app.notify(safe(f"Rounds now last {float(value):g} s (from the next round)."))
 
-        self.app.push_screen(AskText("Round length in seconds", f"{round_seconds(self.store, self.config):g}",
-                                     validators=[Integer(5, 3600)], input_type="integer"), done)
+        self.app.push_screen(
+            AskText(
+                "Round length in seconds",
+                f"{round_seconds(self.store, self.config):g}",
+                validators=[Integer(5, 3600)],
+                input_type="integer",
+            ),
+            done,
+        )
 
     # ---- generation ----------------------------------------------------------------------
     async def action_generate(self, regenerate: bool = False) -> None:
@@ -392,14 +481,31 @@ class PlaygroundPane(Pane):
                 if a is None or b is None:
                     raise PlaygroundError("mark two versions A and B first")
                 self.comparison_id, plans = plan_comparison(
-                    self.store, target_name=self.target, version_a=a, version_b=b, question=question,
-                    k=self.samples_k, round_id=self.round_id, round_started_at=self.round.started_at)
+                    self.store,
+                    target_name=self.target,
+                    version_a=a,
+                    version_b=b,
+                    question=question,
+                    k=self.samples_k,
+                    round_id=self.round_id,
+                    round_started_at=self.round.started_at,
+                )
             else:
                 self.comparison_id = None
-                plans = [plan_run(self.store, slot="single", target_name=self.target,
-                                  system_prompt=self.system_prompt, params=self.params(), question=question,
-                                  k=self.samples_k, version_id=self._editor_version(), round_id=self.round_id,
-                                  round_started_at=self.round.started_at)]
+                plans = [
+                    plan_run(
+                        self.store,
+                        slot="single",
+                        target_name=self.target,
+                        system_prompt=self.system_prompt,
+                        params=self.params(),
+                        question=question,
+                        k=self.samples_k,
+                        version_id=self._editor_version(),
+                        round_id=self.round_id,
+                        round_started_at=self.round.started_at,
+                    )
+                ]
         except PlaygroundError as exc:
             self.app.notify(safe(str(exc)), severity="error")
             return
@@ -435,8 +541,15 @@ class PlaygroundPane(Pane):
         self.views = {}
         columns: list[Any] = []
         for plan in plans:
-            views = [SampleView(title=f"{plan.slot} #{i + 1}" if plan.slot != "single" else f"#{i + 1}",
-                                slot=plan.slot, idx=i, sample_id=sid) for i, sid in enumerate(plan.sample_ids)]
+            views = [
+                SampleView(
+                    title=f"{plan.slot} #{i + 1}" if plan.slot != "single" else f"#{i + 1}",
+                    slot=plan.slot,
+                    idx=i,
+                    sample_id=sid,
+                )
+                for i, sid in enumerate(plan.sample_ids)
+            ]
             self.views.update({v.sample_id: v for v in views})
             if plan.slot == "single":
                 columns += views
@@ -476,9 +589,11 @@ class PlaygroundPane(Pane):
             self._status(f"{message.label}: stopped: {message.error}")
         elif message.label == "generate":
             failed = sum(1 for v in self.views.values() if v.finish_reason == "error")
-            self._status(f"done: {len(self.views)} answer(s){f', {failed} failed' if failed else ''} · "
-                         "enter picks · ctrl+t hands in · " + ("ctrl+g asks the judge" if self.comparison_id
-                                                               else "ctrl+r regenerates"))
+            self._status(
+                f"done: {len(self.views)} answer(s){f', {failed} failed' if failed else ''} · "
+                "enter picks · ctrl+t hands in · "
+                + ("ctrl+g asks the judge" if self.comparison_id else "ctrl+r regenerates")
+            )
         elif message.label == "judge":
             self._judged(*message.result)
         elif message.label == "rehearsal":
@@ -539,8 +654,15 @@ class PlaygroundPane(Pane):
                 view.mark(judge_score=sample.judge_score)
         verdict = "a tie" if choice == "tie" else f"side {choice}"
         human = comparison.human_choice if comparison else None
-        self._detail(Content.assemble(("judge: ", "bold"), (verdict, "$accent bold"),
-                                      f" · you: {human or 'no pick yet'}\n", ("reason: ", "bold"), safe(reason)))
+        self._detail(
+            Content.assemble(
+                ("judge: ", "bold"),
+                (verdict, "$accent bold"),
+                f" · you: {human or 'no pick yet'}\n",
+                ("reason: ", "bold"),
+                safe(reason),
+            )
+        )
         self._status(f"the judge prefers {verdict}")
 
     # ---- versions ------------------------------------------------------------------------
@@ -673,8 +795,9 @@ class PlaygroundPane(Pane):
             return
         sets = self.store.question_sets()
         if not sets:
-            self.app.notify("No question set in this session: import one (tunedeck questions import).",
-                            severity="warning")
+            self.app.notify(
+                "No question set in this session: import one (tunedeck questions import).", severity="warning"
+            )
             return
         names = {s.name: s for s in sets}
 
@@ -690,8 +813,10 @@ class PlaygroundPane(Pane):
             if qset is None:
                 self.app.notify(safe(f"No question set named {name!r}; sets: {', '.join(names)}"), severity="error")
                 return
-            self.app.push_screen(AskText("Samples per question (k)", "3", validators=[Integer(1, 10)],
-                                         input_type="integer"), lambda v: got_k(v, qset.id))
+            self.app.push_screen(
+                AskText("Samples per question (k)", "3", validators=[Integer(1, 10)], input_type="integer"),
+                lambda v: got_k(v, qset.id),
+            )
 
         self.app.push_screen(AskText("Rehearse on which question set?", sets[-1].name), got_set)
 
@@ -709,8 +834,16 @@ class PlaygroundPane(Pane):
             target = build_eval_target(services, target_name)
             judge = services.chat_target("judge")
             try:
-                return await run_rehearsal(self.store, target, judge, target_name=target_name, set_id=set_id,
-                                           version_ids=version_ids, k=k, on_progress=progress)
+                return await run_rehearsal(
+                    self.store,
+                    target,
+                    judge,
+                    target_name=target_name,
+                    set_id=set_id,
+                    version_ids=version_ids,
+                    k=k,
+                    on_progress=progress,
+                )
             finally:
                 await target.aclose()
                 await judge.aclose()
@@ -720,25 +853,34 @@ class PlaygroundPane(Pane):
 
     def on_rehearsal_progressed(self, message: RehearsalProgressed) -> None:
         p = message.progress
-        line = f"rehearsal: {p.done}/{p.total} (answers {p.samples_done}/{p.samples_total}, " \
-               f"verdicts {p.judgements_done}/{p.judgements_total}) · {p.failed} failed · esc cancels"
+        line = (
+            f"rehearsal: {p.done}/{p.total} (answers {p.samples_done}/{p.samples_total}, "
+            f"verdicts {p.judgements_done}/{p.judgements_total}) · {p.failed} failed · esc cancels"
+        )
         self._status(line + (f" · last error: {p.last_error}" if p.last_error else ""))
 
     def _show_rehearsal(self, report) -> None:
         winner = report.winner
         against = "each other" if report.rehearsal.baseline == "other" else "the reference answers"
-        parts: list[Any] = [("rehearsal ", "bold"), safe_line(report.set_name, 40),
-                            f" · {report.questions} questions × k={report.rehearsal.k} · judged against {against}\n"]
+        parts: list[Any] = [
+            ("rehearsal ", "bold"),
+            safe_line(report.set_name, 40),
+            f" · {report.questions} questions × k={report.rehearsal.k} · judged against {against}\n",
+        ]
         for s in report.scores:
             mean = f"{s.mean:.2f} ± {s.sd:.2f}" if s.mean is not None else "not judged"
-            spread = (f" · per question ±{s.question_sd:.2f} · between samples ±{s.within_sd:.2f}"
-                      if s.question_sd is not None and s.within_sd is not None else "")
+            spread = (
+                f" · per question ±{s.question_sd:.2f} · between samples ±{s.within_sd:.2f}"
+                if s.question_sd is not None and s.within_sd is not None
+                else ""
+            )
             words = f" · {s.mean_words:.0f} words avg (max {s.max_words})" if s.mean_words is not None else ""
             star = ("★ ", "$success bold") if winner is not None and s.version_id == winner.version_id else "  "
             parts += [star, safe_line(s.name, 24, "bold"), f"  score {mean} (n={s.judged}){spread}{words}\n"]
         self._detail(Content.assemble(*parts))
-        self._status(f"rehearsal {'done' if report.complete else 'incomplete'}"
-                     + (f": {winner.name} leads" if winner else ""))
+        self._status(
+            f"rehearsal {'done' if report.complete else 'incomplete'}" + (f": {winner.name} leads" if winner else "")
+        )
 
 
 def _file_part(name: str) -> str:

@@ -1,4 +1,5 @@
 """One generation parameter: a label, a keyboard slider and an input for the exact value, kept in sync."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,15 +45,32 @@ class ParamControl(Horizontal):
         def control(self) -> ParamControl:
             return self.param
 
-    def __init__(self, label: str, *, value: float, minimum: float, maximum: float, step: float,
-                 coarse: float | None = None, decimals: int = 2, id: str | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        *,
+        value: float,
+        minimum: float,
+        maximum: float,
+        step: float,
+        coarse: float | None = None,
+        decimals: int = 2,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.label = label
-        self.slider = FloatSlider(value, minimum=minimum, maximum=maximum, step=step, coarse=coarse,
-                                  decimals=decimals, classes="param-slider")
+        self.slider = FloatSlider(
+            value, minimum=minimum, maximum=maximum, step=step, coarse=coarse, decimals=decimals, classes="param-slider"
+        )
         validator = Integer(int(minimum), int(maximum)) if decimals == 0 else Number(minimum, maximum)
-        self.entry = Input(self.slider.format(), type="integer" if decimals == 0 else "number",
-                           validators=[validator], compact=True, classes="param-input", select_on_focus=True)
+        self.entry = Input(
+            self.slider.format(),
+            type="integer" if decimals == 0 else "number",
+            validators=[validator],
+            compact=True,
+            classes="param-input",
+            select_on_focus=True,
+        )
 
     def compose(self) -> ComposeResult:
         yield Label(self.label, classes="param-label")

@@ -1,4 +1,5 @@
 """The round countdown line: time left, the question, and what was handed in."""
+
 from __future__ import annotations
 
 from textual.content import Content
@@ -34,8 +35,9 @@ class RoundTimer(Static):
     def show(self, clock: RoundClock | None, question: str = "", note: str = "") -> None:
         if clock is None or not clock.started:
             state = "idle"
-            line = Content.styled(f"round: {clock.label() if clock else '1:00'} · enter a question to start the clock",
-                                  "")
+            line = Content.styled(
+                f"round: {clock.label() if clock else '1:00'} · enter a question to start the clock", ""
+            )
         else:
             if clock.submitted:
                 state = "submitted"

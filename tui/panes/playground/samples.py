@@ -1,4 +1,5 @@
 """One generated answer: a status line and the text as it streams in, shown literally."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -64,23 +65,30 @@ class SampleView(VerticalScroll, can_focus=True):
         self.judge_score: float | None = None
         self.picked = False
         self.header = Static(self._header(), classes="sample-header")
-        self.body = Static(Content.styled("waiting for the first token…", "$text-muted italic"),
-                           classes="sample-body")
+        self.body = Static(Content.styled("waiting for the first token…", "$text-muted italic"), classes="sample-body")
         self.border_title = title
 
     def compose(self) -> ComposeResult:
         yield self.header
         yield self.body
 
-    def show(self, text: str, *, done: bool = False, finish_reason: str | None = None, error: str | None = None,
-             latency_ms: float | None = None) -> None:
+    def show(
+        self,
+        text: str,
+        *,
+        done: bool = False,
+        finish_reason: str | None = None,
+        error: str | None = None,
+        latency_ms: float | None = None,
+    ) -> None:
         self.text, self.done = text, done
         self.finish_reason, self.error, self.latency_ms = finish_reason, error, latency_ms
         if len(text) <= TEXT_LIMIT:
             body = safe(text)
         else:
-            body = Content.assemble(safe(text[:TEXT_LIMIT]),
-                                    (f"\n… {len(text) - TEXT_LIMIT:,} more characters", "$text-muted italic"))
+            body = Content.assemble(
+                safe(text[:TEXT_LIMIT]), (f"\n… {len(text) - TEXT_LIMIT:,} more characters", "$text-muted italic")
+            )
         if error:
             body = Content.assemble(body, ("\n" if text else "", ""), safe(error, "$text-error"))
         self.body.update(body)

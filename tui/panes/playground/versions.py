@@ -1,5 +1,6 @@
 """Saved prompt versions with their record: runs, human and judge pick rates (share of side-by-side
 comparisons won, ties as half, out of those decided), newest rehearsal score ± spread."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,10 +22,10 @@ def _rate(rate: float | None, decided: int) -> str:
 
 def version_line(stats: VersionStats, mark: str = "") -> Content:
     v = stats.version
-    rehearsal = (f"{stats.rehearsal_mean:.2f}±{stats.rehearsal_sd or 0:.2f}"
-                 if stats.rehearsal_mean is not None else "-")
+    rehearsal = f"{stats.rehearsal_mean:.2f}±{stats.rehearsal_sd or 0:.2f}" if stats.rehearsal_mean is not None else "-"
     return Content.assemble(
-        (f"{mark or ' '} ", "$accent bold"), safe_line(v.name, 24, "bold"),
+        (f"{mark or ' '} ", "$accent bold"),
+        safe_line(v.name, 24, "bold"),
         (f" t{v.temperature:g} p{v.top_p:g} {v.max_tokens}", "$text-muted"),
         f" · runs {stats.runs} · you {_rate(stats.human_pick_rate, stats.human_decided)}"
         f" · judge {_rate(stats.judge_pick_rate, stats.judge_decided)} · rehearsal {rehearsal}",

@@ -1,4 +1,5 @@
 """The domain brief form that starts a topic tree."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

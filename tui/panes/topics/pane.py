@@ -1,4 +1,5 @@
 """The Topics pane: grow and edit the topic tree, then generate pairs for it."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -73,8 +74,13 @@ class TopicsPane(Pane):
         Binding("shift+left", "outdent", "Outdent", id="topics.outdent", show=False),
         Binding("shift+right", "indent", "Indent", id="topics.indent", show=False),
         Binding("n", "questions_per_topic", "Questions/topic", id="topics.per_topic", show=False),
-        Binding("g", "generate", "Generate pairs", id="topics.generate",
-                tooltip="Questions and answers for the selected subtree (the whole tree on the root)"),
+        Binding(
+            "g",
+            "generate",
+            "Generate pairs",
+            id="topics.generate",
+            tooltip="Questions and answers for the selected subtree (the whole tree on the root)",
+        ),
         Binding("escape", "cancel_run", "Cancel run", id="topics.cancel"),
         Binding("i", "import_tree", "Import", id="topics.import", show=False),
         Binding("w", "export_tree", "Export", id="topics.export", show=False),
@@ -95,8 +101,10 @@ class TopicsPane(Pane):
         yield Static(self._idle_hint(), id="topics-status", classes="pane-status")
 
     def _idle_hint(self):
-        return safe("b: brief → tree   e: expand   a/A: add   r: rename   d: delete   shift+arrows: move   "
-                    "n: questions per topic   g: generate pairs")
+        return safe(
+            "b: brief → tree   e: expand   a/A: add   r: rename   d: delete   shift+arrows: move   "
+            "n: questions per topic   g: generate pairs"
+        )
 
     def on_mount(self) -> None:
         self.call_after_refresh(self.reload)  # the tree arrives just after the first frame, not against it
@@ -235,8 +243,15 @@ class TopicsPane(Pane):
             self.store.set_questions_per_topic(topic_id, int(value) if value.strip() else None)
             self.reload()
 
-        self.app.push_screen(AskText("Questions per topic for this topic (empty = the session default)", str(current),
-                                     validators=[Integer(1, 50)], input_type="integer"), done)
+        self.app.push_screen(
+            AskText(
+                "Questions per topic for this topic (empty = the session default)",
+                str(current),
+                validators=[Integer(1, 50)],
+                input_type="integer",
+            ),
+            done,
+        )
 
     def action_import_tree(self) -> None:
         def done(path: str | None) -> None:
@@ -302,16 +317,22 @@ class TopicsPane(Pane):
             async def job():
                 target = services.chat_target("generator")
                 try:
-                    builder = TopicTreeBuilder(self.store, target, on_progress=self._progress("topic tree"),
-                                               categories=request.categories, subtopics=request.subtopics)
+                    builder = TopicTreeBuilder(
+                        self.store,
+                        target,
+                        on_progress=self._progress("topic tree"),
+                        categories=request.categories,
+                        subtopics=request.subtopics,
+                    )
                     return await builder.generate(request.brief, request.aspects)
                 finally:
                     await target.aclose()
 
             self._start("topic tree", job)
 
-        self.app.push_screen(BriefForm(self.store.get_meta("domain_brief", ""), self.store.get_meta("domain_aspects", [])),
-                             done)
+        self.app.push_screen(
+            BriefForm(self.store.get_meta("domain_brief", ""), self.store.get_meta("domain_aspects", [])), done
+        )
 
     def action_expand(self) -> None:
         topic_id = self._need_topic()
@@ -339,15 +360,23 @@ class TopicsPane(Pane):
         topic_id = self.selected_topic
         services = self.app.services  # type: ignore[attr-defined]
         gen = self.config.generation
-        settings = GenerationSettings(questions_per_topic=gen.questions_per_topic, refusal_share=gen.refusal_share,
-                                      answer_style=gen.answer_style,
-                                      max_concurrency=self.config.llm.generator.max_concurrency)
+        settings = GenerationSettings(
+            questions_per_topic=gen.questions_per_topic,
+            refusal_share=gen.refusal_share,
+            answer_style=gen.answer_style,
+            max_concurrency=self.config.llm.generator.max_concurrency,
+        )
 
         async def job():
             target = services.chat_target("generator")
             try:
-                generator = PairGenerator(self.store, target, settings, on_progress=self._progress("generate"),
-                                          model=self.config.llm.generator.model)
+                generator = PairGenerator(
+                    self.store,
+                    target,
+                    settings,
+                    on_progress=self._progress("generate"),
+                    model=self.config.llm.generator.model,
+                )
                 return await generator.run([topic_id] if topic_id is not None else None)
             finally:
                 await target.aclose()
@@ -362,8 +391,10 @@ class TopicsPane(Pane):
     def on_run_progressed(self, message: RunProgressed) -> None:
         p = message.progress
         eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"
-        line = (f"{message.label}: {p.done}/{p.total} done · {p.failed} failed · {p.rate:.1f}/s · eta {eta} · "
-                f"{p.prompt_tokens + p.completion_tokens:,} tokens · ${p.cost_usd:.4f}   (esc cancels)")
+        line = (
+            f"{message.label}: {p.done}/{p.total} done · {p.failed} failed · {p.rate:.1f}/s · eta {eta} · "
+            f"{p.prompt_tokens + p.completion_tokens:,} tokens · ${p.cost_usd:.4f}   (esc cancels)"
+        )
         if p.last_error:
             line += f"\nlast error: {p.last_error}"
         self.query_one("#topics-status", Static).update(safe_line(line) if not p.last_error else safe(line))
@@ -379,8 +410,12 @@ class TopicsPane(Pane):
             status.update(safe(f"{message.label}: stopped: {message.error}"))
         elif message.progress is not None:
             p = message.progress
-            status.update(safe(f"{message.label}: done · {p.done} tasks · {p.failed} failed · "
-                               f"${p.cost_usd:.4f}" + (f" · {p.pairs_added} new pairs" if p.pairs_added else "")))
+            status.update(
+                safe(
+                    f"{message.label}: done · {p.done} tasks · {p.failed} failed · "
+                    f"${p.cost_usd:.4f}" + (f" · {p.pairs_added} new pairs" if p.pairs_added else "")
+                )
+            )
         self.reload()
 
 
