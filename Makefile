@@ -25,7 +25,10 @@ screenshots: $(STAMP)
 	$(BIN)/python tools/screenshots.py
 
 lint: $(STAMP)
-	$(BIN)/python -m compileall -q core tui tests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info
