@@ -24,3 +24,13 @@ class IdentityResolved(Message):
 
     label: str
     online: bool
+
+
+@dataclass
+class RunFinished(Message, bubble=False):
+    """A BackgroundRun ended: with its result, or the error that stopped it, or cancelled by the user."""
+
+    label: str
+    result: object
+    error: BaseException | None
+    cancelled: bool

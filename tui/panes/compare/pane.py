@@ -3,7 +3,7 @@ them in both orders (the league score "k / N" with its interval); blind human vo
 judge agreed; a regression check against the previous best; the endpoints dialog.
 
 Everything that reads more than a row or two, or calls a model or AWS, runs off the UI thread:
-store reads in thread workers, evaluation and question generation in a BackgroundRun.
+store reads and writes in thread workers, evaluation and question generation in a BackgroundRun.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -35,29 +34,27 @@ from core.evaluation.judge import (
     TargetSpec,
     validate_voter,
 )
-from tui.background import BackgroundRun
+from core.evaluation.selection import Match, Selection, resolve_selection, save_settings, stored_settings
+from tui.background import RunSlot
 from tui.panes.base import Pane
-from tui.screens.ask import AskText
-from tui.text import safe, safe_line
 from tui.panes.compare.answers import AnswerSide, CompareAnswers
 from tui.panes.compare.question import CompareQuestion, outcome_code
 from tui.panes.compare.regression import CompareRegression
 from tui.panes.compare.score import CompareScore, score_text
 from tui.panes.compare.votes import CompareVotes
+from tui.screens.ask import AskText
+from tui.text import safe, safe_line
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+
+    from tui.messages import RunFinished
 
 LIVE_RELOAD_SECONDS = 0.5  # at most two screen refreshes a second while a run is going
 POLL_SECONDS = 2.0  # while shown: pick up an evaluation another process (tunedeck eval run) is writing
 PANELS = ("score", "votes", "regression")
 IMPORT, GENERATE, TYPE_TARGET = "\x00import", "\x00generate", "\x00type"
-SETTINGS_META = "compare.settings"
 VOTER_META = "compare.voter"
-
-
-@dataclass(frozen=True)
-class Selection:
-    target_a: str | None = None
-    target_b: str | None = None
-    set_name: str | None = None
 
 
 class _ReportPanel(VerticalScroll):
@@ -97,15 +94,6 @@ class QuestionsProgressed(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, QuestionsProgressed)
-
-
-@dataclass
-class CompareRunFinished(Message):
-    label: str
-    result: Any
-    error: BaseException | None
-    cancelled: bool
-    set_name: str | None = None
 
 
 @dataclass
@@ -275,7 +263,7 @@ class ComparePane(Pane):
         self.vote_mode = False
         self.voter: str | None = None
         self.panel = "score"
-        self.run: BackgroundRun | None = None
+        self.runs = RunSlot(self)
         self._seq = 0
         self._applied = 0
         self._last_live_reload = 0.0
@@ -340,7 +328,7 @@ class ComparePane(Pane):
         self.query_one("#compare-status", Static).update(safe(text) if isinstance(text, str) else text)
 
     def _run_going(self) -> bool:
-        return self.run is not None and self.run.running
+        return self.runs.running
 
     # ---- loading -------------------------------------------------------------------------------
 
@@ -349,7 +337,7 @@ class ComparePane(Pane):
         self.selection = selection
         self._selection_version += 1
 
-    def _reload(self, match: str | None = None) -> None:
+    def _reload(self, match: Match | None = None) -> None:
         """Re-read what the pane shows; `match` = "newest" (the newest evaluation) or "selection"
         (the newest evaluation of the chosen targets and set)."""
         self._seq += 1
@@ -367,7 +355,7 @@ class ComparePane(Pane):
         self,
         seq: int,
         version: int,
-        match: str | None,
+        match: Match | None,
         selection: Selection,
         evaluation_id: int | None,
         voter: str | None,
@@ -375,34 +363,17 @@ class ComparePane(Pane):
         from core.evaluation.judge import blind_items, human_report, load_report
 
         store = self.store
-        if match == "newest":
-            evaluations = store.evaluations()
-            if evaluations:
-                newest = evaluations[0]
-                qset = store.question_set_by_id(newest.set_id)
-                selection = Selection(newest.target_a, newest.target_b, qset.name if qset else None)
-                evaluation_id = newest.id
-            elif selection.set_name is None and (sets := store.question_sets()):
-                selection = replace(selection, set_name=sets[-1].name)
-        elif match == "selection":
-            evaluation_id = None
-            qset = store.question_set(selection.set_name) if selection.set_name else None
-            if qset is not None and selection.target_a and selection.target_b:
-                for evaluation in store.evaluations(qset.id):
-                    if (evaluation.target_a, evaluation.target_b) == (selection.target_a, selection.target_b):
-                        evaluation_id = evaluation.id
-                        break
+        resolved = resolve_selection(store, selection, evaluation_id, match)
+        selection, evaluation_id = resolved.selection, resolved.evaluation_id
         qset = store.question_set(selection.set_name) if selection.set_name else None
         report = human = blind = None
-        if evaluation_id is not None and store.evaluation(evaluation_id) is not None:
+        if evaluation_id is not None:
             report = load_report(store, evaluation_id)
             human = human_report(store, evaluation_id)
             if voter:
                 blind = blind_items(store, evaluation_id, voter)
                 if store.get_meta(VOTER_META) != voter:
                     store.set_meta(VOTER_META, voter)
-        else:
-            evaluation_id = None
         self.post_message(
             CompareLoaded(
                 seq,
@@ -508,7 +479,7 @@ class ComparePane(Pane):
             sel = self.selection
             if self.report is not None:
                 text = "The set has no questions."
-            elif sel.target_a and sel.target_b and sel.set_name:
+            elif sel.complete:
                 text = (
                     "Ready: r asks A and B every question of the set, then the judge compares each pair of "
                     "answers in both orders."
@@ -691,13 +662,14 @@ class ComparePane(Pane):
         async def job():
             target = services.chat_target("generator")
             try:
-                return await generate_question_set(
+                progress = await generate_question_set(
                     self.store, target, name, per_topic=per_topic, concurrency=concurrency, on_progress=report
                 )
+                return name, progress
             finally:
                 await target.aclose()
 
-        self._start("questions", job, set_name=name)
+        self._start("questions", job)
 
     def action_choose_evaluation(self) -> None:
         from tui.screens.choice_picker import ChoicePicker
@@ -734,57 +706,29 @@ class ComparePane(Pane):
     # ---- settings ------------------------------------------------------------------------------
 
     def _settings(self) -> EvalSettings:
-        concurrency = max(1, min(self.config.llm.judge.max_concurrency, 16))
-        stored = self.store.get_meta(SETTINGS_META) or {}
-        base = EvalSettings(concurrency=concurrency)
-        if not isinstance(stored, dict):
-            return base
-        known = {f.name for f in dataclasses.fields(EvalSettings)} - {"concurrency"}
-        try:
-            settings = replace(base, **{k: v for k, v in stored.items() if k in known})
-            settings.validate()
-            return settings
-        except (TypeError, ValueError):
-            return base
+        return stored_settings(self.store, self.config.llm.judge.max_concurrency)
 
     def action_settings(self) -> None:
         from tui.panes.compare.settings import EvalSettingsForm
 
         def done(settings: EvalSettings | None) -> None:
-            if settings is None:
-                return
-            self._save_settings(
-                {
-                    "rubric": settings.rubric,
-                    "system_prompt": settings.system_prompt,
-                    "temperature": settings.temperature,
-                    "top_p": settings.top_p,
-                    "max_tokens": settings.max_tokens,
-                }
-            )
+            if settings is not None:
+                self._save_settings(settings)
 
         self.app.push_screen(EvalSettingsForm(self._settings()), done)
 
     @work(thread=True, exclusive=True, group="compare-settings", exit_on_error=False)
-    def _save_settings(self, values: dict[str, Any]) -> None:
-        self.store.set_meta(SETTINGS_META, values)
+    def _save_settings(self, settings: EvalSettings) -> None:
+        save_settings(self.store, settings)
         self.app.call_from_thread(
             self.app.notify, "Saved: the next run uses these settings (changed settings start a new evaluation)."
         )
 
     # ---- running -------------------------------------------------------------------------------
 
-    def _start(self, label: str, factory, *, set_name: str | None = None) -> None:
-        if self._run_going():
-            self.app.notify("A run is already going; esc cancels it.", severity="warning")
-            return
-
-        def done(result, error) -> None:
-            cancelled = self.run.cancelled if self.run else False
-            self.post_message(CompareRunFinished(label, result, error, cancelled, set_name))
-
-        self.run = BackgroundRun(factory, on_done=done, name=f"tunedeck-compare-{label}").start()
-        self._status(f"{label}: starting…   (esc cancels)")
+    def _start(self, label: str, factory) -> None:
+        if self.runs.start(label, factory):
+            self._status(f"{label}: starting…   (esc cancels)")
 
     def action_run(self, fresh: bool = False) -> None:
         sel = self.selection
@@ -843,7 +787,7 @@ class ComparePane(Pane):
             line += f"\nlast error: {p.last_error}"
         self._status(line)
 
-    def on_compare_run_finished(self, message: CompareRunFinished) -> None:
+    def on_run_finished(self, message: RunFinished) -> None:
         label = message.label
         if message.cancelled:
             self._status(f"{label}: cancelled; what finished is kept" + ("; r resumes" if label == "evaluate" else ""))
@@ -864,13 +808,13 @@ class ComparePane(Pane):
                 f"evaluate: done · score {score}"
                 + (f" · {s.get('pending', 0)} not judged: r resumes" if not report.complete else "")
             )
-        elif label == "questions" and message.result is not None:
-            p = message.result
+        elif label == "questions" and isinstance(message.result, tuple):
+            set_name, p = message.result
             self._status(
-                f"questions: set {message.set_name!r} with {p.questions} questions · "
+                f"questions: set {set_name!r} with {p.questions} questions · "
                 f"{p.dropped_as_training_duplicates} dropped as training duplicates · ${p.cost_usd:.4f}"
             )
-            self._select(replace(self.selection, set_name=message.set_name))
+            self._select(replace(self.selection, set_name=set_name))
             self._reload(match="selection")
             return
         self._reload()
@@ -878,8 +822,7 @@ class ComparePane(Pane):
     def action_escape(self) -> None:
         if self.vote_mode:
             self._leave_vote_mode()
-        elif self._run_going():
-            self.run.cancel()  # type: ignore[union-attr]
+        elif self.runs.cancel():
             self._status("cancelling… (answers and verdicts so far are kept)")
 
     # ---- moving and scrolling ------------------------------------------------------------------

@@ -18,13 +18,14 @@ from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
 from core.store import TopicNode
-from tui.background import BackgroundRun
+from tui.background import RunSlot
 from tui.panes.base import Pane
 from tui.screens.ask import AskText, Confirm
 from tui.text import safe, safe_line, safe_rich
 
 if TYPE_CHECKING:
     from core.generation.generate import Progress
+    from tui.messages import RunFinished
     from tui.panes.topics.brief import BriefRequest
 
 
@@ -40,14 +41,6 @@ class RunProgressed(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RunProgressed)
-
-
-@dataclass
-class RunFinished(Message):
-    label: str
-    progress: Progress | None
-    error: BaseException | None
-    cancelled: bool
 
 
 def _label(node: TopicNode) -> Text:
@@ -88,7 +81,7 @@ class TopicsPane(Pane):
 
     def __init__(self, store, config, **kwargs) -> None:
         super().__init__(store, config, **kwargs)
-        self.run: BackgroundRun | None = None
+        self.runs = RunSlot(self)
 
     def compose(self) -> ComposeResult:
         tree: Tree[int | None] = Tree(Text("All topics"), data=None, id="topic-tree")
@@ -285,18 +278,8 @@ class TopicsPane(Pane):
 
     # ---- LLM runs ------------------------------------------------------------------------
     def _start(self, label: str, factory) -> None:
-        if self.run is not None and self.run.running:
-            self.app.notify("A run is already going; esc cancels it.", severity="warning")
-            return
-
-        def done(result, error) -> None:
-            from core.generation.generate import Progress
-
-            cancelled = self.run.cancelled if self.run else False
-            self.post_message(RunFinished(label, result if isinstance(result, Progress) else None, error, cancelled))
-
-        self.run = BackgroundRun(factory, on_done=done, name=f"tunedeck-{label}").start()
-        self.query_one("#topics-status", Static).update(safe(f"{label}: starting…"))
+        if self.runs.start(label, factory):
+            self.query_one("#topics-status", Static).update(safe(f"{label}: starting…"))
 
     def _progress(self, label: str):
         def report(progress: Progress) -> None:
@@ -384,8 +367,7 @@ class TopicsPane(Pane):
         self._start("generate", job)
 
     def action_cancel_run(self) -> None:
-        if self.run is not None and self.run.running:
-            self.run.cancel()
+        if self.runs.cancel():
             self.query_one("#topics-status", Static).update(safe("cancelling… (finished pairs are kept)"))
 
     def on_run_progressed(self, message: RunProgressed) -> None:
@@ -402,14 +384,16 @@ class TopicsPane(Pane):
             self.reload()
 
     def on_run_finished(self, message: RunFinished) -> None:
+        from core.generation.generate import Progress
+
         status = self.query_one("#topics-status", Static)
         if message.cancelled:
             status.update(safe(f"{message.label}: cancelled; rerun to resume where it stopped"))
         elif message.error is not None:
             self.app.report_error(message.label, message.error)  # type: ignore[attr-defined]
             status.update(safe(f"{message.label}: stopped: {message.error}"))
-        elif message.progress is not None:
-            p = message.progress
+        elif isinstance(message.result, Progress):
+            p = message.result
             status.update(
                 safe(
                     f"{message.label}: done · {p.done} tasks · {p.failed} failed · "
