@@ -107,6 +107,54 @@ class DemoConfig:
     endpoint_seconds: float = 3.0
 
 
+ACCOUNT_MODES = ("api", "console")
+
+
+@dataclass
+class LeagueConfig:
+    """The event's limits and settings (league-2025.md); 0 or "" means no limit is set."""
+
+    account_mode: str = "api"  # a new session's mode: "api" (tunedeck calls AWS) or "console" (it never does)
+    submission_limit: int = 0
+    training_hours_limit: float = 0.0
+    closes_at: str = ""  # ISO 8601 with a UTC offset, e.g. "2025-06-30T18:00:00+08:00"
+    judge_rubric: str = ""
+    temperature: float = 0.6
+    top_p: float = 0.9
+    max_new_tokens: int = 200
+
+    def closes_at_timestamp(self) -> float | None:
+        return _aware_timestamp(self.closes_at) if self.closes_at else None
+
+    def validate(self, where: str) -> list[tuple[str, str]]:
+        problems = []
+        if self.account_mode not in ACCOUNT_MODES:
+            problems.append(("account_mode", f"must be 'api' or 'console', not {self.account_mode!r}"))
+        if self.submission_limit < 0:
+            problems.append(("submission_limit", "must be 0 (no limit) or more"))
+        if self.training_hours_limit < 0:
+            problems.append(("training_hours_limit", "must be 0 (no limit) or more"))
+        if self.closes_at and _aware_timestamp(self.closes_at) is None:
+            problems.append(("closes_at", f"must be an ISO 8601 time with a UTC offset, not {self.closes_at!r}"))
+        if not 0.0 <= self.temperature <= 2.0:
+            problems.append(("temperature", "must be between 0 and 2"))
+        if not 0.0 < self.top_p <= 1.0:
+            problems.append(("top_p", "must be above 0 and at most 1"))
+        if self.max_new_tokens <= 0:
+            problems.append(("max_new_tokens", "must be greater than 0"))
+        return [(f"{where}.{key}", msg) for key, msg in problems]
+
+
+def _aware_timestamp(text: str) -> float | None:
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo is not None else None
+
+
 @dataclass
 class Config:
     aws: AwsConfig = field(default_factory=AwsConfig)
@@ -116,6 +164,7 @@ class Config:
     curation: CurationConfig = field(default_factory=CurationConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    league: LeagueConfig = field(default_factory=LeagueConfig)
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -239,6 +288,7 @@ def load_config(user_path: Path | None = None, *, include_user: bool = True) -> 
                 "and name them with api_key_env"
             )
         problems = config.llm.generator.validate("llm.generator") + config.llm.judge.validate("llm.judge")
+        problems += config.league.validate("league")
         for key, message in problems:
             raise ConfigError(f"{source.where(key)}: '{key}' {message}")
         config.sources.append(str(path))

@@ -10,6 +10,7 @@ from core.store.datasets import DatasetsMixin
 from core.store.endpoints import EndpointsMixin
 from core.store.evals import EvalsMixin
 from core.store.jobs import JobsMixin
+from core.store.league import LeagueMixin
 from core.store.meta import MetaMixin
 from core.store.pairs import NewPair, PairFilter, PairsMixin
 from core.store.playground import PlaygroundMixin
@@ -42,6 +43,7 @@ class Store(
     EndpointsMixin,
     EvalsMixin,
     PlaygroundMixin,
+    LeagueMixin,
 ):
     """Typed accessors over one session database."""
 

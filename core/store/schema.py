@@ -370,6 +370,38 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX IF NOT EXISTS playground_runs_rehearsal ON playground_runs(rehearsal_id, prompt_version_id, question_id);
         """,
     ),
+    (
+        5,
+        "league: runs recorded by hand and leaderboard submissions",
+        """
+        CREATE TABLE console_runs (
+            job_id INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+            status TEXT NOT NULL CHECK (status IN ('InProgress', 'Completed', 'Failed', 'Stopped')),
+            started_at REAL,
+            ended_at REAL,
+            duration_s REAL CHECK (duration_s IS NULL OR duration_s >= 0),
+            twin_job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+            card TEXT,
+            note TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+
+        CREATE TABLE submissions (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            submitted_at REAL NOT NULL,
+            score TEXT NOT NULL,
+            fraction REAL NOT NULL CHECK (fraction >= 0 AND fraction <= 1),
+            wins INTEGER,
+            questions INTEGER,
+            rank INTEGER CHECK (rank IS NULL OR rank >= 1),
+            note TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS submissions_job ON submissions(job_id, submitted_at);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

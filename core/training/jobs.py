@@ -497,9 +497,10 @@ class JobsService:
             raise JobsError(f"no dataset version {ref!r} in this session (or the hash prefix is ambiguous)")
         return dataset
 
-    def plan_sweep(self, spec: SweepSpec) -> SweepPlan:
+    def plan_sweep(self, spec: SweepSpec, *, require_upload: bool = True) -> SweepPlan:
         """Expand and validate a sweep, and estimate its duration and cost. No AWS call except the
-        (cached) quota lookup. Raises SweepError (field problems) or JobsError."""
+        (cached) quota lookup. Raises SweepError (field problems) or JobsError. A plan for the
+        console (core.training.console) may use a dataset exported to a folder: `require_upload=False`."""
         from core.training.hyperparams import validate_hyperparameters
         from core.training.recipe import RecipeError
 
@@ -516,7 +517,7 @@ class JobsService:
         for number, hyperparameters in enumerate(jobs, 1):
             for error in validate_hyperparameters(recipe, hyperparameters, spec.instance_type, dataset.format):
                 problems.setdefault(str(error), []).append(number)
-        if not dataset.train_s3_uri:
+        if require_upload and not dataset.train_s3_uri:
             problems.setdefault(f"dataset: version {dataset.hash} has not been uploaded to S3", [])
         if problems:
             raise SweepError(
