@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tomllib
+from dataclasses import dataclass
 
 import pytest
 
@@ -16,6 +17,8 @@ from core.playground.rounds import (
     Params,
     PlaygroundError,
     RoundClock,
+    checked_round_seconds,
+    chosen_sample,
     default_target,
     diff_versions,
     export_version,
@@ -127,6 +130,10 @@ def test_round_clock_counts_down_and_hands_in_before_time_runs_out(store):
     assert round_seconds(store) == 45.0
     with pytest.raises(PlaygroundError):
         set_round_seconds(store, 1)
+    assert round_seconds(store) == 45.0  # a refused length is not stored
+    assert checked_round_seconds(5) == 5.0 and checked_round_seconds(3600) == 3600.0
+    with pytest.raises(PlaygroundError, match="between 5 and 3600"):
+        checked_round_seconds(3601)
 
     timer = RoundClock(60, clock)
     assert timer.label() == "1:00" and not timer.started
@@ -151,6 +158,28 @@ def test_round_clock_counts_down_and_hands_in_before_time_runs_out(store):
     assert late.expired and late.label() == "0:00"
     late.submit()
     assert late.in_time is False
+
+
+@dataclass
+class OnScreen:
+    sample_id: int
+    text: str = ""
+    picked: bool = False
+
+
+def test_hand_in_is_the_picked_answer_else_the_focused_one_else_none():
+    first, second, third = OnScreen(1, "one"), OnScreen(2, "two", picked=True), OnScreen(3, "three")
+    assert chosen_sample([first, second, third], focused_id=3) is second  # the pick beats the focus
+    assert chosen_sample([first, third], focused_id=3) is third
+    assert chosen_sample([first, third], focused_id=None) is None  # nothing chosen: nothing handed in
+    assert chosen_sample([first, third], focused_id=99) is None  # the focus is on no answer
+    assert chosen_sample([], focused_id=1) is None
+
+
+def test_hand_in_never_submits_an_empty_answer():
+    empty_pick, focused = OnScreen(1, "", picked=True), OnScreen(2, "partial answer")
+    assert chosen_sample([empty_pick, focused], focused_id=2) is focused  # a pick with no text yet falls through
+    assert chosen_sample([empty_pick, OnScreen(2, "")], focused_id=2) is None
 
 
 def test_round_submission_is_recorded_once(store):

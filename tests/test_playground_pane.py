@@ -73,7 +73,7 @@ def status(app) -> str:
 
 
 def idle(pane) -> bool:
-    return pane.job is not None and not pane.job.running
+    return pane.runs.current is not None and not pane.runs.running
 
 
 async def open_pane(pilot) -> PlaygroundPane:
@@ -136,9 +136,11 @@ async def test_round_streams_picks_hands_in_and_cancels(app, clock, llm, monkeyp
 
         # pick the second answer with the keyboard, then hand it in
         await pilot.press("ctrl+o", "tab", "tab", "enter")
-        assert views[1].picked and store.samples(run.id)[1].picked
+        assert views[1].picked
+        await wait_for(pilot, lambda: store.samples(run.id)[1].picked)  # the store is written off the UI thread
         clock.now += 7
         await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: store.playground_rounds()[-1].submitted_sample_id is not None)
         row = store.playground_rounds()[-1]
         assert row.submitted_sample_id == views[1].sample_id and row.submitted_in_time and not row.auto_submitted
         assert row.submitted_at - row.started_at == pytest.approx(27)
@@ -159,13 +161,15 @@ async def test_round_streams_picks_hands_in_and_cancels(app, clock, llm, monkeyp
         await wait_for(pilot, lambda: idle(pane) and all(v.done for v in pane.views.values()))
         clock.now += 59.3
         await wait_for(pilot, lambda: timer.state == "submitted")
+        await wait_for(pilot, lambda: store.playground_rounds()[-1].submitted_sample_id is not None)
         auto = store.playground_rounds()[-1]
         assert auto.auto_submitted and auto.submitted_in_time and auto.submitted_sample_id in pane.views
         assert "automatically" in status(app)
 
         # the round length is a setting; the editor and parameters survive as the session's draft
         await pilot.press("f4", "end", "ctrl+u", *"45", "enter", "ctrl+n")
-        assert "0:45 left" in str(timer.render()) and store.playground_rounds()[-1].seconds == 45
+        assert "0:45 left" in str(timer.render())
+        await wait_for(pilot, lambda: store.playground_rounds()[-1].seconds == 45)
         draft = store.get_meta("playground.draft")
         assert (draft["system_prompt"], draft["temperature"], draft["samples"]) == ("Be kind.", 0.35, 2)
 
@@ -202,11 +206,12 @@ async def test_versions_side_by_side_judge_rehearsal_and_export(app, clock):
         await wait_for(pilot, lambda: len(pane.views) == 2 and idle(pane))
         assert len(app.query(".pg-column")) == 2 and "B: [/]b" in screen_text(app)
         await pilot.press("ctrl+o", "tab", "tab", "enter")
-        assert store.comparisons()[-1].human_choice == "B"
+        await wait_for(pilot, lambda: store.comparisons()[-1].human_choice == "B")
         await pilot.press("t")
-        assert store.comparisons()[-1].human_choice == "tie" and not any(v.picked for v in pane.views.values())
+        await wait_for(pilot, lambda: store.comparisons()[-1].human_choice == "tie")
+        await wait_for(pilot, lambda: not any(v.picked for v in pane.views.values()))
         await pilot.press("enter")
-        assert store.comparisons()[-1].human_choice == "B"
+        await wait_for(pilot, lambda: store.comparisons()[-1].human_choice == "B")
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: store.comparisons()[-1].judge_choice is not None and idle(pane))
         assert "judge:" in str(app.query_one("#pg-detail-text").render())
@@ -254,5 +259,5 @@ async def test_hostile_output_shows_literally(app, llm):
         assert "[link=https://example.invalid]x[/link]" in text and "[$accent]accent[/]" in text
         assert not any(c in text for c in "\x1b\x00\x07\x9b\r\u202e")
         await pilot.press("ctrl+s", "end", "ctrl+u", *"[/][$x]", "enter")
-        await pilot.pause()
-        assert "[/][$x]" in screen_text(app) and app.is_running
+        await wait_for(pilot, lambda: "[/][$x]" in screen_text(app))
+        assert app.is_running

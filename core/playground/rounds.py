@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from core.evaluation.prompts import (
     DEFAULT_RUBRIC,
@@ -36,7 +36,7 @@ from core.evaluation.prompts import (
 )
 from core.evaluation.stats import Winner, combine_orders
 from core.store import Store
-from core.store.playground import PromptVersionRow, SampleRow
+from core.store.playground import PromptVersionRow
 
 TEMPERATURE_RANGE = (0.0, 2.0)
 TOP_P_RANGE = (0.0, 1.0)
@@ -122,10 +122,14 @@ def round_seconds(store: Store, config: Any = None) -> float:
     return DEFAULT_ROUND_SECONDS
 
 
-def set_round_seconds(store: Store, seconds: float) -> None:
+def checked_round_seconds(seconds: float) -> float:
     if not 5 <= seconds <= 3600:
         raise PlaygroundError("a round lasts between 5 and 3600 seconds")
-    store.set_meta(ROUND_SECONDS_META, float(seconds))
+    return float(seconds)
+
+
+def set_round_seconds(store: Store, seconds: float) -> None:
+    store.set_meta(ROUND_SECONDS_META, checked_round_seconds(seconds))
 
 
 # ---- prompt versions -----------------------------------------------------------------------------
@@ -447,16 +451,30 @@ def plan_comparison(
     return comparison_id, plans
 
 
-def chosen_sample(samples: Sequence[SampleRow], focused_idx: int | None = None) -> SampleRow | None:
-    """What a submission hands in: the picked sample, else the focused one, else the first with text."""
-    picked = [s for s in samples if s.picked]
-    if picked:
-        return picked[0]
-    if focused_idx is not None:
-        for s in samples:
-            if s.idx == focused_idx and s.text:
-                return s
-    return next((s for s in samples if s.ok and s.text), next((s for s in samples if s.text), None))
+class Answer(Protocol):
+    """An answer as the user sees it: its sample, the text so far, whether the user picked it."""
+
+    @property
+    def sample_id(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def picked(self) -> bool: ...
+
+
+AnswerT = TypeVar("AnswerT", bound=Answer)
+
+
+def chosen_sample(answers: Sequence[AnswerT], focused_id: int | None = None) -> AnswerT | None:
+    """What a hand-in (by the user, or when time runs out) submits: the answer the user picked, else the
+    focused one, else none. An answer without text is never handed in."""
+    with_text = [a for a in answers if a.text]
+    picked = next((a for a in with_text if a.picked), None)
+    if picked is not None:
+        return picked
+    return next((a for a in with_text if a.sample_id == focused_id), None)
 
 
 def pick_in_comparison(store: Store, comparison_id: int, sample_id: int | None, *, tie: bool = False) -> str:
@@ -664,6 +682,7 @@ def export_version(store: Store, version: PromptVersionRow, path: str | Path) ->
 
 __all__ = [
     "AUTO_SUBMIT_MARGIN_S",
+    "Answer",
     "DEFAULT_ROUND_SECONDS",
     "DiffLine",
     "MAX_TOKENS_RANGE",
@@ -678,6 +697,7 @@ __all__ = [
     "TOP_P_RANGE",
     "VersionStats",
     "build_messages",
+    "checked_round_seconds",
     "chosen_sample",
     "default_target",
     "diff_versions",

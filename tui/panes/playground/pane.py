@@ -3,23 +3,24 @@
 Left: the system prompt, the question, temperature / top_p / max new tokens / samples, the target
 and the saved prompt versions. Right: the round clock, the answers streaming side by side, and a
 detail panel (diff, judge verdict, rehearsal scores).
+
+Store writes and file I/O run in thread workers; streaming, judging and rehearsal in a BackgroundRun.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from textual import on
-from textual.app import ComposeResult
+from textual import on, work
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.validation import Integer
 from textual.widgets import Input, Label, OptionList, Select, Static, TextArea
+from textual.worker import Worker, WorkerFailed
 
 from core.playground.rounds import (
     MAX_TOKENS_RANGE,
@@ -30,7 +31,10 @@ from core.playground.rounds import (
     Params,
     PlaygroundError,
     RoundClock,
+    RunPlan,
     SampleUpdate,
+    checked_round_seconds,
+    chosen_sample,
     diff_versions,
     export_version,
     next_version_name,
@@ -44,15 +48,23 @@ from core.playground.rounds import (
     version_stats,
     winning_version,
 )
-from core.store.playground import PromptVersionRow
-from tui.background import BackgroundRun
+from tui.background import RunSlot
 from tui.panes.base import Pane
-from tui.screens.ask import AskText
-from tui.text import safe, safe_line
 from tui.panes.playground.params import ParamControl
 from tui.panes.playground.round_timer import RoundTimer
 from tui.panes.playground.samples import SampleView
 from tui.panes.playground.versions import VersionList
+from tui.screens.ask import AskText
+from tui.text import safe, safe_line
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from textual.app import ComposeResult
+
+    from core.store.playground import PromptVersionRow
+    from tui.messages import RunFinished
 
 CUSTOM_TARGET = "__custom__"
 DRAFT_META = "playground.draft"
@@ -85,12 +97,19 @@ class SampleStreamed(Message):
         )
 
 
-@dataclass
-class TaskFinished(Message):
-    label: str
-    result: Any
-    error: BaseException | None
-    cancelled: bool
+@dataclass(frozen=True)
+class _Generation:
+    """What one ctrl+j asks for, read from the editor before the runs are written."""
+
+    question: str
+    target: str
+    k: int
+    round_id: int | None
+    round_started_at: float | None
+    system_prompt: str
+    params: Params
+    editor_version: int | None
+    versions: tuple[int | None, int | None] | None  # side by side: the versions marked A and B
 
 
 @dataclass
@@ -138,9 +157,12 @@ class PlaygroundPane(Pane):
 
     def __init__(self, store, config, **kwargs) -> None:
         super().__init__(store, config, **kwargs)
-        self.job: BackgroundRun | None = None
-        self.round = RoundClock(round_seconds(store, config), clock=self._now)
-        self.round_id: int | None = None
+        self.runs = RunSlot(self)
+        self.round_length = round_seconds(store, config)
+        self.round = RoundClock(self.round_length, clock=self._now)
+        self.round_id: int | None = None  # set once the store has recorded the round
+        self._round_recorded: Worker[None] | None = None
+        self._planning = False  # a generation's runs are being written to the store
         self.round_question = ""
         self._auto_tried = False
         self.current_version_id: int | None = None
@@ -272,7 +294,7 @@ class PlaygroundPane(Pane):
         self.query_one("#pg-detail", VerticalScroll).scroll_home(animate=False)
 
     def _busy(self) -> bool:
-        if self.job is not None and self.job.running:
+        if self.runs.running or self._planning:
             self.app.notify("Still working: esc cancels it.", severity="warning")
             return True
         return False
@@ -288,8 +310,7 @@ class PlaygroundPane(Pane):
 
     def _save_draft(self) -> None:
         p = self.params()
-        self.store.set_meta(
-            DRAFT_META,
+        self._write_draft(
             {
                 "system_prompt": self.system_prompt,
                 "temperature": p.temperature,
@@ -297,8 +318,12 @@ class PlaygroundPane(Pane):
                 "max_tokens": p.max_tokens,
                 "samples": self.samples_k,
                 "version_id": self.current_version_id,
-            },
+            }
         )
+
+    @work(thread=True, group="playground-draft", exit_on_error=False)
+    def _write_draft(self, draft: dict[str, object]) -> None:
+        self.store.set_meta(DRAFT_META, draft)
 
     def refresh_versions(self, highlight: int | None = None) -> None:
         self.marks = {side: vid for side, vid in self.marks.items() if self.store.prompt_version(vid) is not None}
@@ -369,13 +394,22 @@ class PlaygroundPane(Pane):
 
     # ---- the round -----------------------------------------------------------------------
     def _start_round(self, question: str) -> None:
-        seconds = round_seconds(self.store, self.config)
-        self.round = RoundClock(seconds, clock=self._now)
+        self.round = RoundClock(self.round_length, clock=self._now)
         started = self.round.start()
-        self.round_id = self.store.start_round(question, seconds, started)
+        self.round_id = None
         self.round_question = question
         self._auto_tried = False
         self.query_one(RoundTimer).show(self.round, question)
+        self._round_recorded = self._record_round(question, self.round_length, started)
+
+    @work(thread=True, group="playground-round", exit_on_error=False)
+    def _record_round(self, question: str, seconds: float, started: float) -> None:
+        round_id = self.store.start_round(question, seconds, started)
+        self.app.call_from_thread(self._round_started, started, round_id)
+
+    def _round_started(self, started: float, round_id: int) -> None:
+        if self.round.started_at == started:  # no newer round began while this one was being recorded
+            self.round_id = round_id
 
     @on(Input.Submitted, "#pg-question")
     def _question_entered(self, event: Input.Submitted) -> None:
@@ -395,39 +429,30 @@ class PlaygroundPane(Pane):
         self.query_one(RoundTimer).show(self.round, self.round_question)
         if self.round.should_auto_submit() and not self._auto_tried:
             self._auto_tried = True
-            sample_id = self._submission_candidate()
-            if sample_id is None:
-                self._status("time is up and nothing was generated to hand in")
+            view = self._hand_in_candidate()
+            if view is None:
+                self._status("time is up and no answer was picked or focused to hand in")
             else:
-                self._submit(sample_id, auto=True)
+                self._submit(view, auto=True)
 
-    def _submission_candidate(self) -> int | None:
-        views = list(self.views.values())
+    def _hand_in_candidate(self) -> SampleView | None:
         focused = self.app.focused
-        if isinstance(focused, SampleView) and focused in views and focused.text:
-            return focused.sample_id
-        for view in views:
-            if view.picked and view.text:
-                return view.sample_id
-        finished = [v for v in views if v.done and v.finish_reason in ("stop", "length") and v.text]
-        if finished:
-            return finished[0].sample_id
-        partial = [v for v in views if v.text]
-        return partial[0].sample_id if partial else None
+        return chosen_sample(list(self.views.values()), focused.sample_id if isinstance(focused, SampleView) else None)
 
-    def _submit(self, sample_id: int, *, auto: bool) -> None:
+    def _submit(self, view: SampleView, *, auto: bool) -> None:
         if self.round_id is None:
             return
-        view = self.views.get(sample_id)
-        if view is not None and view.text and not view.done:
-            self.store.update_sample_text(sample_id, view.text)  # hand in what is on screen
         at = self.round.submit()
-        self.store.submit_round(self.round_id, sample_id, at, auto=auto)
-        timer = self.query_one(RoundTimer)
-        timer.show(self.round, self.round_question)
-        name = view.heading if view is not None else f"sample {sample_id}"
+        self._record_submission(self.round_id, view.sample_id, None if view.done else view.text, at, auto)
+        self.query_one(RoundTimer).show(self.round, self.round_question)
         how = "automatically, just before time ran out" if auto else ("in time" if self.round.in_time else "late")
-        self._status(f"handed in {name} {how} ({self.round.elapsed():.1f} s)")
+        self._status(f"handed in {view.heading} {how} ({self.round.elapsed():.1f} s)")
+
+    @work(thread=True, group="playground-round", exit_on_error=False)
+    def _record_submission(self, round_id: int, sample_id: int, partial: str | None, at: float, auto: bool) -> None:
+        if partial:
+            self.store.update_sample_text(sample_id, partial)  # hand in what is on screen
+        self.store.submit_round(round_id, sample_id, at, auto=auto)
 
     def action_submit(self) -> None:
         if not self.round.started or self.round_id is None:
@@ -436,32 +461,37 @@ class PlaygroundPane(Pane):
         if self.round.submitted:
             self.app.notify("This round's answer is already handed in (ctrl+n starts a new round).", severity="warning")
             return
-        sample_id = self._submission_candidate()
-        if sample_id is None:
-            self.app.notify("Nothing to hand in yet: generate an answer first.", severity="warning")
+        view = self._hand_in_candidate()
+        if view is None:
+            self.app.notify("Nothing to hand in: pick an answer (enter) or move to one first.", severity="warning")
             return
-        self._submit(sample_id, auto=False)
+        self._submit(view, auto=False)
 
     def action_round_length(self) -> None:
         def done(value: str | None) -> None:
             if not value:
                 return
             try:
-                set_round_seconds(self.store, float(value))
+                self.round_length = checked_round_seconds(float(value))
             except PlaygroundError as exc:
                 self.app.notify(safe(str(exc)), severity="error")
                 return
-            self.app.notify(safe(f"Rounds now last {float(value):g} s (from the next round)."))
+            self._write_round_length(self.round_length)
+            self.app.notify(safe(f"Rounds now last {self.round_length:g} s (from the next round)."))
 
         self.app.push_screen(
             AskText(
                 "Round length in seconds",
-                f"{round_seconds(self.store, self.config):g}",
+                f"{self.round_length:g}",
                 validators=[Integer(5, 3600)],
                 input_type="integer",
             ),
             done,
         )
+
+    @work(thread=True, group="playground-settings", exit_on_error=False)
+    def _write_round_length(self, seconds: float) -> None:
+        set_round_seconds(self.store, seconds)
 
     # ---- generation ----------------------------------------------------------------------
     async def action_generate(self, regenerate: bool = False) -> None:
@@ -473,42 +503,32 @@ class PlaygroundPane(Pane):
             self.app.notify("Type a question first.", severity="warning")
             self.query_one("#pg-question", Input).focus()
             return
-        if self.round_id is None or question != self.round_question:
+        if not self.round.started or question != self.round_question:
             self._start_round(question)
+        self._planning = True
         try:
-            if self.compare_mode:
-                a, b = self.store.prompt_version(self.marks["A"]), self.store.prompt_version(self.marks["B"])
-                if a is None or b is None:
-                    raise PlaygroundError("mark two versions A and B first")
-                self.comparison_id, plans = plan_comparison(
-                    self.store,
-                    target_name=self.target,
-                    version_a=a,
-                    version_b=b,
-                    question=question,
-                    k=self.samples_k,
-                    round_id=self.round_id,
-                    round_started_at=self.round.started_at,
-                )
+            if self._round_recorded is not None:
+                await self._round_recorded.wait()
+            generation = _Generation(
+                question=question,
+                target=self.target,
+                k=self.samples_k,
+                round_id=self.round_id,
+                round_started_at=self.round.started_at,
+                system_prompt=self.system_prompt,
+                params=self.params(),
+                editor_version=self._editor_version(),
+                versions=(self.marks.get("A"), self.marks.get("B")) if self.compare_mode else None,
+            )
+            self.comparison_id, plans = await self._plan(generation).wait()
+        except WorkerFailed as failed:
+            if isinstance(failed.error, PlaygroundError):
+                self.app.notify(safe(str(failed.error)), severity="error")
             else:
-                self.comparison_id = None
-                plans = [
-                    plan_run(
-                        self.store,
-                        slot="single",
-                        target_name=self.target,
-                        system_prompt=self.system_prompt,
-                        params=self.params(),
-                        question=question,
-                        k=self.samples_k,
-                        version_id=self._editor_version(),
-                        round_id=self.round_id,
-                        round_started_at=self.round.started_at,
-                    )
-                ]
-        except PlaygroundError as exc:
-            self.app.notify(safe(str(exc)), severity="error")
+                self.app.report_error("playground generate", failed.error)  # type: ignore[attr-defined]
             return
+        finally:
+            self._planning = False
         self.last_question = question
         self._save_draft()
         await self._mount_views(plans)
@@ -530,6 +550,37 @@ class PlaygroundPane(Pane):
 
         self._start("generate", job)
         self._status(f"generating {sum(len(p.sample_ids) for p in plans)} answer(s) from {target_name} · esc cancels")
+
+    @work(thread=True, group="playground-plan", exit_on_error=False)
+    def _plan(self, g: _Generation) -> tuple[int | None, list[RunPlan]]:
+        """Write the runs about to stream, and their empty samples, to the store: (comparison, plans)."""
+        if g.versions is not None:
+            a, b = (self.store.prompt_version(v) if v is not None else None for v in g.versions)
+            if a is None or b is None:
+                raise PlaygroundError("mark two versions A and B first")
+            return plan_comparison(
+                self.store,
+                target_name=g.target,
+                version_a=a,
+                version_b=b,
+                question=g.question,
+                k=g.k,
+                round_id=g.round_id,
+                round_started_at=g.round_started_at,
+            )
+        plan = plan_run(
+            self.store,
+            slot="single",
+            target_name=g.target,
+            system_prompt=g.system_prompt,
+            params=g.params,
+            question=g.question,
+            k=g.k,
+            version_id=g.editor_version,
+            round_id=g.round_id,
+            round_started_at=g.round_started_at,
+        )
+        return None, [plan]
 
     async def _mount_views(self, plans) -> None:
         area = self.query_one("#pg-answers", Horizontal)
@@ -564,11 +615,7 @@ class PlaygroundPane(Pane):
             next(iter(self.views.values())).focus()
 
     def _start(self, label: str, factory) -> None:
-        def done(result, error) -> None:
-            cancelled = self.job.cancelled if self.job else False
-            self.post_message(TaskFinished(label, result, error, cancelled))
-
-        self.job = BackgroundRun(factory, on_done=done, name=f"tunedeck-playground-{label}").start()
+        self.runs.start(label, factory)
 
     def on_sample_streamed(self, message: SampleStreamed) -> None:
         u = message.update
@@ -577,11 +624,10 @@ class PlaygroundPane(Pane):
             view.show(u.text, done=u.done, finish_reason=u.finish_reason, error=u.error, latency_ms=u.latency_ms)
 
     def action_cancel(self) -> None:
-        if self.job is not None and self.job.running:
-            self.job.cancel()
+        if self.runs.cancel():
             self._status("cancelling… (what has arrived is kept)")
 
-    def on_task_finished(self, message: TaskFinished) -> None:
+    def on_run_finished(self, message: RunFinished) -> None:
         if message.cancelled:
             self._status(f"{message.label}: cancelled; partial answers are kept")
         elif message.error is not None:
@@ -606,23 +652,34 @@ class PlaygroundPane(Pane):
         event.stop()
         view = event.view
         if self.comparison_id is not None:
-            try:
-                choice = pick_in_comparison(self.store, self.comparison_id, view.sample_id, tie=event.tie)
-            except PlaygroundError as exc:
-                self.app.notify(safe(str(exc)), severity="error")
-                return
-            for other in self.views.values():
-                other.mark(picked=not event.tie and other is view)
-            self._status("you call it a tie" if choice == "tie" else f"you prefer side {choice}")
-            self.refresh_versions()
+            self._pick_in_comparison(self.comparison_id, view.sample_id, event.tie)
             return
         if event.tie:
             self.app.notify("A tie is called between two versions (ctrl+b for side by side).", severity="warning")
             return
-        self.store.pick_sample(view.sample_id)
         for other in self.views.values():
             other.mark(picked=other is view)
         self._status(f"picked {view.heading} · ctrl+t hands it in")
+        self._record_pick(view.sample_id)
+
+    @work(thread=True, group="playground-pick", exit_on_error=False)
+    def _record_pick(self, sample_id: int) -> None:
+        self.store.pick_sample(sample_id)
+
+    @work(thread=True, group="playground-pick", exit_on_error=False)
+    def _pick_in_comparison(self, comparison_id: int, sample_id: int, tie: bool) -> None:
+        try:
+            choice = pick_in_comparison(self.store, comparison_id, sample_id, tie=tie)
+        except PlaygroundError as exc:
+            self.app.call_from_thread(self.app.notify, safe(str(exc)), severity="error")
+            return
+        self.app.call_from_thread(self._picked_in_comparison, sample_id, choice)
+
+    def _picked_in_comparison(self, sample_id: int, choice: str) -> None:
+        for view in self.views.values():
+            view.mark(picked=choice != "tie" and view.sample_id == sample_id)
+        self._status("you call it a tie" if choice == "tie" else f"you prefer side {choice}")
+        self.refresh_versions()
 
     def action_judge(self) -> None:
         if self._busy():
@@ -673,20 +730,26 @@ class PlaygroundPane(Pane):
         system_prompt, params = self.system_prompt, self.params()
 
         def done(name: str | None) -> None:
-            if not name or not name.strip():
-                return
-            try:
-                version = save_version(self.store, name, system_prompt, params, parent_id=self.current_version_id)
-            except (PlaygroundError, ValueError) as exc:
-                self.app.notify(safe(str(exc)), severity="error")
-                return
-            self.current_version_id = version.id
-            self._save_draft()
-            self.refresh_versions(highlight=version.id)
-            self._show_mode()
-            self.app.notify(safe(f"Saved version {version.name}"))
+            if name and name.strip():
+                self._save_version(name, system_prompt, params, self.current_version_id)
 
         self.app.push_screen(AskText("Name this prompt version", next_version_name(self.store)), done)
+
+    @work(thread=True, group="playground-versions", exit_on_error=False)
+    def _save_version(self, name: str, system_prompt: str, params: Params, parent_id: int | None) -> None:
+        try:
+            version = save_version(self.store, name, system_prompt, params, parent_id=parent_id)
+        except (PlaygroundError, ValueError) as exc:  # ValueError: the name is taken
+            self.app.call_from_thread(self.app.notify, safe(str(exc)), severity="error")
+            return
+        self.app.call_from_thread(self._version_saved, version)
+
+    def _version_saved(self, version: PromptVersionRow) -> None:
+        self.current_version_id = version.id
+        self._save_draft()
+        self.refresh_versions(highlight=version.id)
+        self._show_mode()
+        self.app.notify(safe(f"Saved version {version.name}"))
 
     @on(OptionList.OptionSelected, "#pg-versions")
     def _restore(self, event: OptionList.OptionSelected) -> None:
@@ -770,17 +833,23 @@ class PlaygroundPane(Pane):
         default = str(self.store.path.parent / f"prompt-{_file_part(version.name)}.json")
 
         def done(path: str | None) -> None:
-            if not path:
-                return
-            try:
-                written = export_version(self.store, version, path)
-            except OSError as exc:
-                self.app.notify(safe(f"Export failed: {exc}"), severity="error")
-                return
-            self.app.notify(safe(f"Exported {version.name} to {written}"))
-            self._status(f"exported {version.name} to {written}")
+            if path:
+                self._export(version, path)
 
         self.app.push_screen(AskText(f"Export '{version.name}' (.json or .toml)", default), done)
+
+    @work(thread=True, group="playground-export", exit_on_error=False)
+    def _export(self, version: PromptVersionRow, path: str) -> None:
+        try:
+            written = export_version(self.store, version, path)
+        except OSError as exc:
+            self.app.call_from_thread(self.app.notify, safe(f"Export failed: {exc}"), severity="error")
+            return
+        self.app.call_from_thread(self._exported, version, written)
+
+    def _exported(self, version: PromptVersionRow, written: Path) -> None:
+        self.app.notify(safe(f"Exported {version.name} to {written}"))
+        self._status(f"exported {version.name} to {written}")
 
     # ---- rehearsal -----------------------------------------------------------------------
     def _ask_rehearsal(self, highlighted: int | None) -> None:
@@ -887,4 +956,4 @@ def _file_part(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.") or "version"
 
 
-__all__ = ["PlaygroundPane", "RehearsalProgressed", "SampleStreamed", "TaskFinished"]
+__all__ = ["PlaygroundPane", "RehearsalProgressed", "SampleStreamed"]
