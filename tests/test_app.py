@@ -6,6 +6,7 @@ import pytest
 
 from core.config import load_config
 from core.sessions import open_session
+from tests.screen import screen_text
 from tui.app import PANES, TunedeckApp
 from tui.widgets.status_bar import StatusBar
 
@@ -88,11 +89,6 @@ async def test_alt_digits_switch_panes_from_inside_a_text_field(app):
         assert app.query_one("#panes").current == "pane-jobs"
 
 
-def _screen_text(app) -> str:
-    update = app.screen._compositor.render_full_update()
-    return "\n".join("".join(segment.text for segment in line) for line in update.strips)
-
-
 def _box_or_block_glyphs(text: str) -> set[str]:
     return {c for c in text if 0x2500 <= ord(c) <= 0x259F}
 
@@ -109,7 +105,7 @@ async def test_ascii_mode_draws_every_pane_without_box_or_block_glyphs(ascii_onl
             for pane_id in PANES:
                 await app.action_show_pane(pane_id)
                 await pilot.pause(0.2)
-                glyphs |= _box_or_block_glyphs(_screen_text(app))
+                glyphs |= _box_or_block_glyphs(screen_text(app))
         assert bool(glyphs) is not ascii_only, glyphs
     finally:
         store.close()

@@ -14,6 +14,7 @@ import pytest
 from core.config import load_config
 from core.evaluation.judge import human_report, load_report
 from core.sessions import open_session
+from tests.screen import screen_lines
 from tui.app import TunedeckApp
 from tui.panes.compare.pane import ComparePane
 from tui.screens.ask import AskText, Confirm
@@ -56,10 +57,6 @@ def store():
     store = open_session("compare")
     yield store
     store.close()
-
-
-def screen_lines(app) -> list[str]:
-    return ["".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()]
 
 
 def region_text(app, widget) -> str:

@@ -19,6 +19,7 @@ from core.curation.service import export_dataset
 from core.sessions import open_session
 from core.store import NewPair
 from core.store.jobs import NewJob
+from tests.screen import screen_text
 from tui.app import TunedeckApp
 from tui.panes.jobs.pane import JobsPane
 from tui.screens.ask import AskText, Confirm
@@ -73,11 +74,6 @@ async def wait_for(pilot, condition, timeout: float = 30.0, what: str = "conditi
             return value
         await pilot.pause(0.05)
     raise AssertionError(f"{what}: not met in {timeout} s")
-
-
-def screen_text(app) -> str:
-    strips = app.screen._compositor.render_strips()
-    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
 
 
 def cell(table: JobTable, job: str, column: str) -> str:

@@ -10,6 +10,7 @@ import pytest
 from core.config import load_config
 from core.sessions import open_session
 from core.store import NewPair, PairFilter
+from tests.screen import screen_text
 from tui.app import TunedeckApp
 from tui.panes.pairs.pane import PairsPane
 from tui.panes.pairs.detail import PairDetail
@@ -40,11 +41,6 @@ def store():
     )
     yield store
     store.close()
-
-
-def screen_text(app) -> str:
-    strips = app.screen._compositor.render_strips()
-    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
 
 
 async def settle(pilot) -> None:

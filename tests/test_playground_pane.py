@@ -12,6 +12,7 @@ import pytest
 
 from core.config import load_config
 from core.sessions import open_session
+from tests.screen import screen_text
 from tui.app import TunedeckApp
 from tui.panes.playground.pane import PlaygroundPane
 from tui.widgets.float_slider import FloatSlider
@@ -53,11 +54,6 @@ def app(llm, monkeypatch, clock):
     store = open_session("playground")
     yield PlaygroundApp(store, config, check_identity=False, status_interval=60)
     store.close()
-
-
-def screen_text(app) -> str:
-    strips = app.screen._compositor.render_strips()
-    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
 
 
 async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
