@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +20,6 @@ from tui.screens.ask import AskText, Confirm
 from tui.screens.endpoints import EndpointsScreen
 from tui.panes.compare.score import pct, score_text
 
-COMPARE_CSS = Path(__file__).resolve().parents[1] / "tui" / "panes" / "compare" / "compare.tcss"
 SCORE = re.compile(r"\b\d / 6 \(\d+%–\d+%\)")
 QUESTIONS = [
     ("How do I read the display of my electricity meter?", "meters"),
@@ -31,15 +29,6 @@ QUESTIONS = [
     ("Can I switch to a cheaper tariff in the middle of my contract?", "tariffs"),
     ("What is a standing charge and why do I pay it?", "tariffs"),
 ]
-
-
-_APP_CSS = [
-    Path(p) for p in (TunedeckApp.CSS_PATH if isinstance(TunedeckApp.CSS_PATH, list) else [TunedeckApp.CSS_PATH])
-]
-
-
-class CompareApp(TunedeckApp):
-    CSS_PATH = _APP_CSS if COMPARE_CSS in _APP_CSS else [*_APP_CSS, COMPARE_CSS]
 
 
 @pytest.fixture
@@ -89,7 +78,7 @@ async def test_import_run_score_then_blind_votes_and_agreement(config, store, tm
     monkeypatch.chdir(tmp_path)  # a short relative path: Pilot types one key at a time
     path = tmp_path / "heldout.jsonl"
     path.write_text("".join(json.dumps({"question": q, "topic": t}) + "\n" for q, t in QUESTIONS), encoding="utf-8")
-    app = CompareApp(store, config, check_identity=False, status_interval=60)
+    app = TunedeckApp(store, config, check_identity=False, status_interval=60)
     async with app.run_test(size=(150, 50)) as pilot:
         pane = await open_compare(pilot)
         # s: the first choice imports a file; the set is named after it
@@ -153,7 +142,7 @@ async def test_hostile_model_output_shows_literally_and_the_app_stays_up(config,
         [("How do I read my meter?", "[bold red]meters[/]\x1b[2J", None), ("What is a tariff?", "billing", None)],
     )
     llm.faults.add("hostile", count=2, model="gpt-4o-mini")  # both of A's answers
-    app = CompareApp(store, config, check_identity=False, status_interval=60)
+    app = TunedeckApp(store, config, check_identity=False, status_interval=60)
     async with app.run_test(size=(150, 50)) as pilot:
         pane = await open_compare(pilot)
         assert pane.selection.set_name == "hostile"
@@ -184,7 +173,7 @@ async def test_esc_cancels_the_run_and_r_resumes_it_without_asking_twice(config,
     store.create_question_set("heldout", [(q, t, None) for q, t in QUESTIONS])
     config.llm.judge.max_concurrency = 2  # two questions in flight
     llm.configure(latency_ms=500)
-    app = CompareApp(store, config, check_identity=False, status_interval=60)
+    app = TunedeckApp(store, config, check_identity=False, status_interval=60)
     async with app.run_test(size=(150, 50)) as pilot:
         pane = await open_compare(pilot)
         await pilot.press("a", "enter", "b", "down", "enter", "r")
@@ -211,7 +200,7 @@ async def test_esc_cancels_the_run_and_r_resumes_it_without_asking_twice(config,
 async def test_endpoints_dialog_deploys_after_cost_and_licence_then_deletes(config, store, aws, monkeypatch):
     config.aws.endpoint_url, config.aws.role_arn, config.aws.region = aws.endpoint_url, aws.role_arn, aws.region
     monkeypatch.setattr(ComparePane, "ENDPOINTS_POLL_SECONDS", 0.2)
-    app = CompareApp(store, config, check_identity=False, status_interval=60)
+    app = TunedeckApp(store, config, check_identity=False, status_interval=60)
     async with app.run_test(size=(150, 50)) as pilot:
         pane = await open_compare(pilot)
         await pilot.press("E")

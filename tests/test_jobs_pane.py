@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import re
-from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
@@ -30,19 +29,8 @@ from tui.widgets.cost_meter import CostMeter
 from tui.panes.jobs.table import SPARK_WIDTH, JobTable
 from tui.panes.jobs.sparkline import LeanSparkline, spark_rows, spark_text
 
-JOBS_CSS = Path(__file__).resolve().parents[1] / "tui" / "panes" / "jobs" / "jobs.tcss"
 STEP_LINE = re.compile(r"Training Epoch: (\d+)/(\d+), step (\d+)/(\d+) completed \(loss: ([0-9.eE+-]+)\)")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-
-
-def _css_paths() -> list[Path]:
-    base = TunedeckApp.CSS_PATH
-    paths = [Path(p) for p in (base if isinstance(base, (list, tuple)) else [base])]
-    return [p for p in paths if p.exists()] + ([] if JOBS_CSS in paths else [JOBS_CSS])
-
-
-class JobsApp(TunedeckApp):
-    CSS_PATH = _css_paths()
 
 
 @pytest.fixture
@@ -63,7 +51,7 @@ def app(aws, monkeypatch):
         ]
     )
     export_dataset(store, config, format="instruction")
-    yield JobsApp(store, config, check_identity=False, status_interval=60)
+    yield TunedeckApp(store, config, check_identity=False, status_interval=60)
     store.close()
 
 
@@ -302,7 +290,7 @@ async def test_failure_reason_is_shown_literally_and_the_cost_meter_counts_it(tm
         end_time=1000.0 + 1800,
         billable_seconds=1800,
     )
-    app = JobsApp(store, load_config(include_user=False), check_identity=False, status_interval=60)
+    app = TunedeckApp(store, load_config(include_user=False), check_identity=False, status_interval=60)
     try:
         async with app.run_test(size=(170, 40)) as pilot:
             await app.screen.mount(CostMeter(interval=0))

@@ -16,12 +16,8 @@ from tui.panes.pairs.pane import PairsPane
 from tui.panes.pairs.detail import PairDetail
 
 
-class PairsApp(TunedeckApp):
-    """The real app (its CSS_PATH carries tui/styles/pairs.tcss)."""
-
-
-def make_app(store) -> PairsApp:
-    return PairsApp(store, load_config(include_user=False), check_identity=False, status_interval=60)
+def make_app(store) -> TunedeckApp:
+    return TunedeckApp(store, load_config(include_user=False), check_identity=False, status_interval=60)
 
 
 @pytest.fixture
@@ -240,12 +236,12 @@ async def test_curation_flags_lints_and_resolves_duplicate_clusters(store):
 async def test_regenerate_calls_the_app_or_says_it_is_not_configured(store):
     calls: list[list[int]] = []
 
-    class WithGenerator(PairsApp):
+    class WithGenerator(TunedeckApp):
         def regenerate_answers(self, pair_ids: list[int]) -> None:
             calls.append(pair_ids)
             self.store.update_answer(pair_ids[0], "fresh answer")
 
-    class WithoutGenerator(PairsApp):
+    class WithoutGenerator(TunedeckApp):
         regenerate_answers = None
 
     first = store.pair_ids(PairFilter())[0]

@@ -6,7 +6,6 @@ rehearses over a question set, exports the winner, and shows hostile output lite
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -19,14 +18,6 @@ from tui.widgets.float_slider import FloatSlider
 from tui.panes.playground.round_timer import RoundTimer
 from tui.panes.playground.samples import SampleView
 
-PLAYGROUND_CSS = Path(__file__).resolve().parents[1] / "tui" / "panes" / "playground" / "playground.tcss"
-
-
-_APP_CSS = TunedeckApp.CSS_PATH if isinstance(TunedeckApp.CSS_PATH, list) else [TunedeckApp.CSS_PATH]
-
-
-class PlaygroundApp(TunedeckApp):
-    CSS_PATH = [*_APP_CSS, *([] if PLAYGROUND_CSS in _APP_CSS else [PLAYGROUND_CSS])]
 
 
 class FakeClock:
@@ -52,7 +43,7 @@ def app(llm, monkeypatch, clock):
         profile.base_url = llm.base_url
         profile.rpm, profile.tpm = 100_000, 100_000_000
     store = open_session("playground")
-    yield PlaygroundApp(store, config, check_identity=False, status_interval=60)
+    yield TunedeckApp(store, config, check_identity=False, status_interval=60)
     store.close()
 
 

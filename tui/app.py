@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from textual import work
@@ -9,13 +10,17 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import ContentSwitcher
+from textual.worker import Worker, WorkerState
 
+from core.aws_identity import lookup_identity
 from core.config import Config
 from core.safe_text import one_line
 from core.services import Services
 from core.store import Store
-from tui.keys import read_alt_digits_as_alt
+from tui.commands import PaneCommands
+from tui.keys import keys_label, read_alt_digits_as_alt
 from tui.messages import IdentityResolved, StatusRefreshed
+from tui.panes import FIRST_PANE, PANES, pane_class
 from tui.panes.base import Pane
 from tui.screens.help import HelpScreen
 from tui.text import safe
@@ -24,44 +29,15 @@ from tui.widgets.key_bar import KeyBar
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.title_bar import TitleBar
 
-# pane id -> (title, module, class). Panes are imported and mounted the first time they are shown,
-# so start-up pays only for the first one.
-PANE_SPECS: dict[str, tuple[str, str, str]] = {
-    "topics": ("Topics", "tui.panes.topics.pane", "TopicsPane"),
-    "pairs": ("Pairs", "tui.panes.pairs.pane", "PairsPane"),
-    "jobs": ("Jobs", "tui.panes.jobs.pane", "JobsPane"),
-    "compare": ("Compare", "tui.panes.compare.pane", "ComparePane"),
-    "playground": ("Playground", "tui.panes.playground.pane", "PlaygroundPane"),
-}
-PANES: dict[str, str] = {pane_id: spec[0] for pane_id, spec in PANE_SPECS.items()}
-FIRST_PANE = "topics"
-
-
-def pane_class(pane_id: str) -> type[Pane]:
-    import importlib
-
-    _, module, name = PANE_SPECS[pane_id]
-    return getattr(importlib.import_module(module), name)
-
-
 STATUS_REFRESH_SECONDS = 2.0
-HERE = Path(__file__).parent
-
-
-def _pane_commands():
-    """The palette provider, imported when the palette first opens (textual.command is not light)."""
-    from tui.commands import PaneCommands
-
-    return PaneCommands
-
 
 read_alt_digits_as_alt()
 
 
 class TunedeckApp(App[None]):
-    CSS_PATH = [HERE / "app.tcss"]  # a pane's own sheet, panes/<pane>/<pane>.tcss, is read when it first mounts
+    CSS_PATH = Path(__file__).parent / "app.tcss"  # a pane's layout (Pane.STYLESHEET) is read when it first mounts
     TITLE = "tunedeck"
-    COMMANDS = App.COMMANDS | {_pane_commands}
+    COMMANDS = App.COMMANDS | {PaneCommands}
     BINDINGS = [
         *[
             Binding(
@@ -111,7 +87,7 @@ class TunedeckApp(App[None]):
     def compose(self) -> ComposeResult:
         yield TitleBar(self.demo)
         with ContentSwitcher(initial=f"pane-{FIRST_PANE}", id="panes"):
-            yield pane_class(FIRST_PANE)(self.store, self.config)
+            yield self._new_pane(FIRST_PANE)
         with Horizontal(id="status-row"):
             yield StatusBar(ascii_only=self.config.ui.ascii, id="status")
             yield CostMeter(id="cost-meter")
@@ -146,8 +122,6 @@ class TunedeckApp(App[None]):
 
     @work(thread=True, exclusive=True, group="identity", exit_on_error=False)
     def _lookup_identity(self) -> None:
-        from core.aws_identity import lookup_identity
-
         identity = lookup_identity(self.config.aws)
         self.post_message(IdentityResolved(identity.label, identity.online))
 
@@ -178,8 +152,7 @@ class TunedeckApp(App[None]):
         if switcher.current == f"pane-{pane_id}":
             return
         if switcher.query_one_optional(f"#pane-{pane_id}") is None:
-            self._read_pane_stylesheet(pane_id)
-            await switcher.mount(pane_class(pane_id)(self.store, self.config))
+            await switcher.mount(self._new_pane(pane_id))
         previous = self.active_pane
         switcher.current = f"pane-{pane_id}"
         previous.pane_hidden()
@@ -187,11 +160,13 @@ class TunedeckApp(App[None]):
         pane.pane_shown()
         self.call_after_refresh(pane.focus_first)
 
-    def _read_pane_stylesheet(self, pane_id: str) -> None:
-        """Parsing CSS is a good part of start-up, so each pane's rules are read just before it mounts."""
-        path = HERE / "panes" / pane_id / f"{pane_id}.tcss"
-        if path.exists() and not self.stylesheet.has_source(str(path)):
+    def _new_pane(self, pane_id: str) -> Pane:
+        """Parsing CSS is a good part of start-up, so a pane's stylesheet is read just before it first mounts."""
+        cls = pane_class(pane_id)
+        path = cls.stylesheet_path()
+        if path is not None and not self.stylesheet.has_source(str(path)):
             self.stylesheet.read(path)
+        return cls(self.store, self.config)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -207,20 +182,19 @@ class TunedeckApp(App[None]):
         self.push_screen(HelpScreen(sections))
 
     def _binding_rows(self, bindings) -> list[tuple[str, str]]:
+        """(keys, what they do) for help: the keys bound now, the [ui] keymap's where it remaps them."""
         rows = []
         for binding in bindings:
             if isinstance(binding, Binding):
-                keys = ", ".join(_KEY_NAMES.get(k.strip(), k.strip()) for k in binding.key.split(","))
-                rows.append((keys, binding.description or binding.action))
+                keys = self._keymap.get(binding.id, binding.key) if binding.id else binding.key
+                rows.append((keys_label(keys, ", "), binding.description or binding.action))
             elif isinstance(binding, tuple) and len(binding) >= 3:
                 rows.append((binding[0], binding[2]))
         return rows
 
     def regenerate_answers(self, pair_ids: list[int]) -> int:
         """Blocking (the Pairs pane calls it in a worker thread): new answers for these pairs."""
-        import asyncio
-
-        from core.generation.generate import GenerationSettings, regenerate_answers
+        from core.generation.generate import GenerationSettings, regenerate_answers  # not a start-up cost
 
         gen = self.config.generation
         settings = GenerationSettings(
@@ -253,27 +227,9 @@ class TunedeckApp(App[None]):
             pass
         self.notify(safe(text), severity="error", timeout=8)
 
-    def on_worker_state_changed(self, event) -> None:
-        from textual.worker import WorkerState
-
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.report_error(event.worker.name or "background task", event.worker.error)
-
-
-_KEY_NAMES = {
-    "question_mark": "?",
-    "slash": "/",
-    "escape": "esc",
-    "space": "space",
-    "plus": "+",
-    "minus": "-",
-    "left_square_bracket": "[",
-    "right_square_bracket": "]",
-    "left_curly_bracket": "{",
-    "right_curly_bracket": "}",
-    "full_stop": ".",
-    "comma": ",",
-}
 
 
 def _unique(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -7,13 +7,13 @@ from typing import Callable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from tui.panes import PANES
+
 
 class PaneCommands(Provider):
     """Palette commands: "go: <pane>" and a few app-wide actions."""
 
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
-        from tui.app import PANES
-
         app = self.app
         commands = [
             (f"go: {title}", partial(app.call_later, app.action_show_pane, pane_id), f"switch to the {title} pane")

@@ -5,14 +5,15 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.validation import Validator
 from textual.widgets import Input, Static
 
+from tui.keys import hint
+from tui.screens.dialog import Dialog
 from tui.text import safe
 
 
-class AskText(ModalScreen[str | None]):
+class AskText(Dialog[str | None]):
     """One line of input; enter submits, esc cancels (returns None)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="ask.cancel")]
@@ -26,7 +27,7 @@ class AskText(ModalScreen[str | None]):
         validators: list[Validator] | None = None,
         input_type: str = "text",
     ) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.prompt = prompt
         self.value = value
         self.placeholder = placeholder
@@ -44,7 +45,7 @@ class AskText(ModalScreen[str | None]):
                 id="ask-input",
             )  # type: ignore[arg-type]
             yield Static("", id="ask-error", classes="error")
-            yield Static("enter: ok   esc: cancel", classes="hint")
+            yield Static(hint(self, "enter: ok", ("ask.cancel", "cancel")), classes="hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -57,7 +58,7 @@ class AskText(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class Confirm(ModalScreen[bool]):
+class Confirm(Dialog[bool]):
     """y / enter confirms, n / esc declines."""
 
     BINDINGS = [
@@ -66,13 +67,13 @@ class Confirm(ModalScreen[bool]):
     ]
 
     def __init__(self, question: str) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.question = question
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-body"):
             yield Static(safe(self.question))
-            yield Static("y / enter: yes   n / esc: no", classes="hint")
+            yield Static(hint(self, ("confirm.yes", "yes"), ("confirm.no", "no")), classes="hint")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

@@ -8,21 +8,26 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui.keys import hint
+from tui.screens.dialog import Dialog
 from tui.text import safe
 
 T = TypeVar("T")
 
 
-class ChoicePicker(ModalScreen["tuple | None"], Generic[T]):
+class ChoicePicker(Dialog["tuple | None"], Generic[T]):
     """Dismisses with a 1-tuple holding the chosen value (so None can be a choice), or None on esc.
 
     Labels are Content: build them with `tui.text.safe`/`safe_line` when they hold untrusted text.
     """
 
+    DEFAULT_CSS = """
+    ChoicePicker .title { margin-bottom: 1; }
+    ChoicePicker OptionList { height: auto; max-height: 24; }
+    """
     BINDINGS = [
         Binding("escape,q", "cancel", "Cancel", id="choice.cancel"),
         Binding("j", "move(1)", "Down", show=False, id="choice.down"),
@@ -30,16 +35,19 @@ class ChoicePicker(ModalScreen["tuple | None"], Generic[T]):
     ]
 
     def __init__(self, title: str, choices: Sequence[tuple[T, Content]], *, current: T | None = None) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.title_text = title
         self.choices = list(choices)
         self.current = current
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog-body choice-picker"):
+        with Vertical(classes="dialog-body"):
             yield Static(safe(self.title_text), classes="title")
             yield OptionList(*[Option(label, id=str(i)) for i, (_, label) in enumerate(self.choices)], id="choice-list")
-            yield Static("enter: pick   esc: cancel   j/k: move", classes="hint")
+            yield Static(
+                hint(self, "enter: pick", ("choice.cancel", "cancel"), (("choice.down", "choice.up"), "move")),
+                classes="hint",
+            )
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

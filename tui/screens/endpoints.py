@@ -16,12 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from core.config import Config
 from core.store import Store
+from tui.keys import hint
 from tui.screens.ask import AskText, Confirm
+from tui.screens.dialog import Dialog
 from tui.text import safe, safe_rich
 
 TRANSITIONAL = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
@@ -62,9 +63,13 @@ class EndpointActionDone(Message):
     refresh: bool = True
 
 
-class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
+class EndpointsScreen(Dialog["tuple[str, str] | None"]):
     """Dismisses with ("A" | "B", "endpoint:NAME") when an endpoint is picked as a target, else None."""
 
+    DEFAULT_CSS = """
+    EndpointsScreen > .dialog-body.wide { width: 140; }
+    EndpointsScreen DataTable { height: auto; max-height: 16; }
+    """
     BINDINGS = [
         Binding("escape,q", "close", "Close", id="endpoints.close"),
         Binding("r", "refresh", "Refresh", id="endpoints.refresh", tooltip="Ask SageMaker for every status"),
@@ -96,7 +101,7 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
         poll_seconds: float = 5.0,
         idle_minutes: float = 30.0,
     ) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.store = store
         self.config = config
         self._manager_factory = manager_factory
@@ -107,7 +112,7 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
         self.busy = ""
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog-body wide endpoints-body"):
+        with Vertical(classes="dialog-body wide"):
             yield Static(
                 safe("Endpoints of this session (billed per second from creation until deleted)"), classes="title"
             )
@@ -115,8 +120,15 @@ class EndpointsScreen(ModalScreen["tuple[str, str] | None"]):
             yield table
             yield Static("", id="endpoints-status")
             yield Static(
-                "a / b: use as target A / B   f: deploy a finished job   m: deploy the base model   "
-                "x: delete   r: refresh   esc: close",
+                hint(
+                    self,
+                    (("endpoints.use_a", "endpoints.use_b"), "use as target A / B"),
+                    ("endpoints.deploy_job", "deploy a finished job"),
+                    ("endpoints.deploy_base", "deploy the base model"),
+                    ("endpoints.delete", "delete"),
+                    ("endpoints.refresh", "refresh"),
+                    ("endpoints.close", "close"),
+                ),
                 classes="hint",
             )
 

@@ -65,6 +65,14 @@ class _AnswerScroll(VerticalScroll):
 class CompareAnswers(Horizontal):
     """Focusable holder of the two columns; it has no keys of its own (the pane's keys apply)."""
 
+    DEFAULT_CSS = """
+    CompareAnswers:focus .answer-title { text-style: bold underline; }
+    CompareAnswers .answer-column { width: 1fr; height: 1fr; padding: 0 1 0 0; }
+    CompareAnswers .answer-column:last-of-type { border-left: vkey $panel; padding: 0 0 0 1; }
+    CompareAnswers .answer-title { height: 1; background: $boost; }
+    CompareAnswers .answer-scroll { height: 1fr; scrollbar-size-vertical: 1; }
+    CompareAnswers .answer-text { width: 1fr; height: auto; }
+    """
     can_focus = True
 
     def __init__(self, **kwargs) -> None:

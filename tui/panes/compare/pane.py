@@ -121,6 +121,7 @@ class RegressionLoaded(Message):
 class ComparePane(Pane):
     PANE_ID = "compare"
     TITLE = "Compare"
+    STYLESHEET = "compare.tcss"
     ENDPOINTS_POLL_SECONDS = 5.0
     BINDINGS = [
         Binding(

@@ -8,15 +8,16 @@ from dataclasses import replace
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.validation import Integer, Number
 from textual.widgets import Input, Label, Static, TextArea
 
 from core.evaluation.judge import EvalSettings, EvaluationError
+from tui.keys import hint
+from tui.screens.dialog import Dialog
 from tui.text import safe
 
 
-class EvalSettingsForm(ModalScreen["EvalSettings | None"]):
+class EvalSettingsForm(Dialog["EvalSettings | None"]):
     BINDINGS = [
         Binding("ctrl+j,ctrl+s", "submit", "Save", id="compare_settings.save", priority=True),
         Binding("escape", "cancel", "Cancel", id="compare_settings.cancel"),
@@ -24,7 +25,7 @@ class EvalSettingsForm(ModalScreen["EvalSettings | None"]):
     ]
 
     def __init__(self, settings: EvalSettings) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.settings = settings
 
     def compose(self) -> ComposeResult:
@@ -47,7 +48,14 @@ class EvalSettingsForm(ModalScreen["EvalSettings | None"]):
                 )
             yield Static("", id="settings-error", classes="error")
             yield Static(
-                "ctrl+j / ctrl+s: save   ctrl+r: default rubric   esc: cancel   tab: next field", classes="hint"
+                hint(
+                    self,
+                    ("compare_settings.save", "save"),
+                    ("compare_settings.default_rubric", "default rubric"),
+                    ("compare_settings.cancel", "cancel"),
+                    "tab: next field",
+                ),
+                classes="hint",
             )
 
     def on_mount(self) -> None:

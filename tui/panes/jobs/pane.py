@@ -124,11 +124,7 @@ def _curves_key(job: Any) -> tuple:
 class JobsPane(Pane):
     PANE_ID = "jobs"
     TITLE = "Jobs"
-    DEFAULT_CSS = """
-    JobsPane #jobs-plot-box { display: none; }
-    JobsPane #jobs-plot-box.-visible { display: block; height: 45%; min-height: 10; }
-    JobsPane #jobs-summary { height: 1; }
-    """
+    STYLESHEET = "jobs.tcss"
     BINDINGS = [
         Binding(
             "n",

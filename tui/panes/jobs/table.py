@@ -153,7 +153,7 @@ class JobTable(ScrollView, can_focus=True):
 
     COMPONENT_CLASSES = {"job-table--header", "job-table--cursor"}
     DEFAULT_CSS = """
-    JobTable { height: 1fr; }
+    JobTable { height: 1fr; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 1; }
     JobTable > .job-table--header { text-style: bold; color: $text-muted; }
     JobTable > .job-table--cursor { background: $boost; }
     JobTable:focus > .job-table--cursor { background: $primary 40%; }

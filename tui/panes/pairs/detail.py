@@ -102,14 +102,18 @@ def describe_pair(pair: Pair, topic_name: str = "") -> Content:
 
 
 class PairDetail(Widget, can_focus=False):
-    COMPONENT_CLASSES = {"pair-detail--more"}
-
     """Shows one pair; `show(pair)` replaces what is shown, `show(None)` clears it; `scroll_page(±1)` pages.
 
     Line API without a virtual size: the text is wrapped once per pair (and width), and a new pair
     repaints only this region, with no layout pass over the screen. Hidden lines are announced on
     the first/last line instead of by a scrollbar.
     """
+
+    DEFAULT_CSS = """
+    PairDetail { padding: 0 1; }
+    PairDetail > .pair-detail--more { color: $accent; text-style: italic; }
+    """
+    COMPONENT_CLASSES = {"pair-detail--more"}
 
     def __init__(self, *, ascii_only: bool = False, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)

@@ -8,21 +8,29 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from core.curation.dedup import DuplicateCluster
 from core.store import Pair, Store
+from tui.keys import hint
 from tui.screens.ask import Confirm
+from tui.screens.dialog import Dialog
 from tui.text import safe, safe_line
 
 MAX_LISTED = 5_000
 
 
-class DuplicateClusters(ModalScreen[int]):
+class DuplicateClusters(Dialog[int]):
     """Dismisses with how many pairs changed status."""
 
+    DEFAULT_CSS = """
+    DuplicateClusters > .dialog-body { height: 90%; }
+    DuplicateClusters .title { margin-bottom: 1; }
+    DuplicateClusters #dupes-lists { height: 1fr; }
+    DuplicateClusters #dupes-clusters { width: 2fr; height: 1fr; }
+    DuplicateClusters #dupes-members { width: 3fr; height: 1fr; }
+    """
     BINDINGS = [
         Binding("escape,q", "close", "Close", id="dupes.close"),
         Binding("tab,right,l", "focus_list('members')", "Members", id="dupes.members"),
@@ -53,7 +61,7 @@ class DuplicateClusters(ModalScreen[int]):
     ]
 
     def __init__(self, store: Store, clusters: Sequence[DuplicateCluster]) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.store = store
         self.clusters = list(clusters)[:MAX_LISTED]
         self.total = len(clusters)
@@ -64,16 +72,20 @@ class DuplicateClusters(ModalScreen[int]):
         self._members: list[Pair] = []
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog-body wide", id="duplicate-clusters"):
+        with Vertical(classes="dialog-body wide"):
             more = f" (first {len(self.clusters):,} of {self.total:,})" if self.total > len(self.clusters) else ""
             yield Static(safe(f"Duplicate clusters: {self.total:,}{more}"), classes="title")
             with Horizontal(id="dupes-lists"):
                 yield OptionList(id="dupes-clusters")
                 yield OptionList(id="dupes-members")
             yield Static(
-                safe(
-                    "r: keep the keeper, reject the rest   R: resolve all   tab: members   "
-                    "space/enter on a member: make it the keeper   esc: close"
+                hint(
+                    self,
+                    ("dupes.resolve", "keep the keeper, reject the rest"),
+                    ("dupes.resolve_all", "resolve all"),
+                    ("dupes.members", "members"),
+                    ("dupes.keeper", "make the highlighted member the keeper"),
+                    ("dupes.close", "close"),
                 ),
                 classes="hint",
             )

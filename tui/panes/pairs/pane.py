@@ -62,6 +62,7 @@ def _subtree_ids(node: TopicNode) -> tuple[int, ...]:
 class PairsPane(Pane):
     PANE_ID = "pairs"
     TITLE = "Pairs"
+    STYLESHEET = "pairs.tcss"
     BINDINGS = [
         Binding("a", "triage('accepted')", "Accept", id="pairs.accept", tooltip="Accept the pair and move on"),
         Binding("x", "triage('rejected')", "Reject", id="pairs.reject", tooltip="Reject the pair and move on"),

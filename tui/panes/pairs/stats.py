@@ -31,6 +31,8 @@ def length_legend() -> str:
 class PairStatsStrip(Widget):
     """Set `stats` (and `topic_names`) to redraw; `loading_text` shows while they are computed."""
 
+    DEFAULT_CSS = "PairStatsStrip { color: $text; }"
+
     stats: reactive[PairStats | None] = reactive(None, layout=True)
     status_filter: reactive[str | None] = reactive(None)
     busy: reactive[str] = reactive("")

@@ -72,6 +72,18 @@ def _short_length(n: int) -> str:
 class PairTable(ScrollView, can_focus=True):
     """Rows of pairs with a row cursor and a multi-selection; set the rows with `set_rows(ids)`."""
 
+    DEFAULT_CSS = """
+    PairTable { overflow-x: hidden; overflow-y: auto; scrollbar-size-vertical: 1; }
+    PairTable > .pair-table--header { text-style: bold; color: $text-muted; }
+    PairTable > .pair-table--cursor { background: $surface-lighten-2; }
+    PairTable:focus > .pair-table--cursor { background: $primary 60%; text-style: bold; }
+    PairTable > .pair-table--selected { background: $secondary 30%; }
+    PairTable > .pair-table--accepted { color: $success; }
+    PairTable > .pair-table--rejected { color: $error; }
+    PairTable > .pair-table--pending { color: $text-muted; }
+    PairTable > .pair-table--flagged { color: $warning; }
+    PairTable > .pair-table--muted { color: $text-muted; }
+    """
     COMPONENT_CLASSES = {
         "pair-table--header",
         "pair-table--cursor",

@@ -123,6 +123,7 @@ class RehearsalProgressed(Message):
 class PlaygroundPane(Pane):
     PANE_ID = "playground"
     TITLE = "Playground"
+    STYLESHEET = "playground.tcss"
     BINDINGS = [  # the footer shows the main ones; the status line and F1 list them all
         Binding("ctrl+j", "generate", "Generate", id="playground.generate", tooltip="Stream k answers"),
         Binding(

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.validation import Integer
 from textual.widgets import Input, Label, Static, TextArea
 
+from tui.keys import hint
+from tui.screens.dialog import Dialog
 from tui.text import safe
 
 
@@ -22,14 +23,14 @@ class BriefRequest:
     subtopics: int
 
 
-class BriefForm(ModalScreen[BriefRequest | None]):
+class BriefForm(Dialog[BriefRequest | None]):
     BINDINGS = [
         Binding("ctrl+j,ctrl+s", "submit", "Generate", id="brief.submit", priority=True),
         Binding("escape", "cancel", "Cancel", id="brief.cancel"),
     ]
 
     def __init__(self, brief: str = "", aspects: list[str] | None = None) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.brief = brief
         self.aspects = aspects or []
 
@@ -45,7 +46,10 @@ class BriefForm(ModalScreen[BriefRequest | None]):
                 yield Label("subtopics each")
                 yield Input("12", id="brief-subtopics", type="integer", validators=[Integer(1, 40)])
             yield Static("", id="brief-error", classes="error")
-            yield Static("ctrl+j / ctrl+s: generate   esc: cancel   tab: next field", classes="hint")
+            yield Static(
+                hint(self, ("brief.submit", "generate"), ("brief.cancel", "cancel"), "tab: next field"),
+                classes="hint",
+            )
 
     def action_submit(self) -> None:
         brief = self.query_one("#brief-text", TextArea).text.strip()

@@ -55,6 +55,7 @@ def _label(node: TopicNode) -> Text:
 class TopicsPane(Pane):
     PANE_ID = "topics"
     TITLE = "Topics"
+    STYLESHEET = "topics.tcss"
     BINDINGS = [
         Binding("b", "brief", "Brief → tree", id="topics.brief", tooltip="Generate a topic tree from a domain brief"),
         Binding("e", "expand", "Expand", id="topics.expand", tooltip="Ask the LLM for subtopics of this topic"),
