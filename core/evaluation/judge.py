@@ -21,9 +21,8 @@ import asyncio
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from core.evaluation.prompts import (
     DEFAULT_RUBRIC,
@@ -48,8 +47,14 @@ from core.evaluation.stats import (
     regression,
     unblind,
 )
-from core.store import Store
-from core.store.evals import AnswerRow, EvaluationRow, QuestionRow, VerdictRow
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from core.llm.base import CallRecord, ChatTarget
+    from core.services import Services
+    from core.store import Store
+    from core.store.evals import AnswerRow, EvaluationRow, QuestionRow, QuestionSetRow, VerdictRow
 
 TARGET_KINDS = ("endpoint", "openai", "bedrock")
 ORDERINGS = ("AB", "BA")
@@ -82,16 +87,16 @@ class TargetSpec:
         return f"{self.kind}:{self.name}"
 
 
-def build_eval_target(services: Any, spec: TargetSpec | str, *, run_id: int | None = None) -> Any:
+def build_eval_target(services: Services, spec: TargetSpec | str, *, run_id: int | None = None) -> ChatTarget:
     """The ChatTarget for a target spec, recording its calls in the session store."""
     from core.llm.targets import build_target
 
     spec = spec if isinstance(spec, TargetSpec) else TargetSpec.parse(spec)
     if spec.kind == "endpoint":
-        return services.endpoint_target(spec.name, run_id=run_id)
+        return cast("ChatTarget", services.endpoint_target(spec.name, run_id=run_id))
     store = services.store
 
-    def record(call) -> None:
+    def record(call: CallRecord) -> None:
         store.record_llm_call(
             profile=call.profile,
             model=call.model,
@@ -213,9 +218,9 @@ class QuestionOutcome:
             return None
         return QuestionResult(
             question_id=str(self.question.id),
-            verdict_ab=self.verdict_ab.winner,  # type: ignore[arg-type]
-            verdict_ba=self.verdict_ba.winner,
-            topic=self.question.topic,  # type: ignore[arg-type]
+            verdict_ab=cast("Winner", self.verdict_ab.winner),  # ok: a verdict with a winner
+            verdict_ba=cast("Winner", self.verdict_ba.winner),
+            topic=self.question.topic,
             len_a=len(self.answer_a.text or "") if self.answer_a else None,
             len_b=len(self.answer_b.text or "") if self.answer_b else None,
         )
@@ -313,7 +318,7 @@ def _stops_run(exc: BaseException) -> bool:
     return bool(getattr(exc, "stops_run", False))
 
 
-def _resolve_set(store: Store, set_name: str | None):
+def _resolve_set(store: Store, set_name: str | None) -> QuestionSetRow:
     if set_name:
         qset = store.question_set(set_name)
         if qset is None:
@@ -334,9 +339,9 @@ async def run_evaluation(
     *,
     target_a: str,
     target_b: str,
-    client_a: Any,
-    client_b: Any,
-    judge: Any,
+    client_a: ChatTarget,
+    client_b: ChatTarget,
+    judge: ChatTarget,
     set_name: str | None = None,
     settings: EvalSettings | None = None,
     on_progress: Callable[[EvalProgress], None] | None = None,
@@ -391,7 +396,9 @@ async def run_evaluation(
         if _stops_run(exc):
             raise EvaluationError(f"stopped: {progress.last_error}") from None
 
-    async def ensure_answer(question: QuestionRow, existing: AnswerRow | None, client: Any, key: str) -> str | None:
+    async def ensure_answer(
+        question: QuestionRow, existing: AnswerRow | None, client: ChatTarget, key: str
+    ) -> str | None:
         if existing is not None and existing.ok:
             return existing.text
         messages = [{"role": "user", "content": question.text}]
@@ -509,7 +516,7 @@ async def run_evaluation(
 
 
 async def evaluate(
-    services: Any,
+    services: Services,
     target_a: str,
     target_b: str,
     *,
@@ -520,7 +527,7 @@ async def evaluate(
 ) -> EvalReport:
     """`run_evaluation` with the targets and the judge built from the session's services."""
     spec_a, spec_b = TargetSpec.parse(target_a), TargetSpec.parse(target_b)
-    clients: list[Any] = []
+    clients: list[ChatTarget] = []
     try:
         client_a = build_eval_target(services, spec_a)
         clients.append(client_a)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from core.evaluation.prompts import (
     DEFAULT_RUBRIC,
@@ -35,8 +35,13 @@ from core.evaluation.prompts import (
     parse_verdict,
 )
 from core.evaluation.stats import Winner, combine_orders
-from core.store import Store
-from core.store.playground import PromptVersionRow
+
+if TYPE_CHECKING:
+    from core.config import Config
+    from core.evaluation.prompts import Verdict
+    from core.llm.base import ChatTarget
+    from core.store import Store
+    from core.store.playground import PromptVersionRow
 
 TEMPERATURE_RANGE = (0.0, 2.0)
 TOP_P_RANGE = (0.0, 1.0)
@@ -85,7 +90,7 @@ def build_messages(system_prompt: str, question: str) -> list[dict[str, str]]:
     return messages
 
 
-def default_target(store: Store, config: Any) -> str:
+def default_target(store: Store, config: Config) -> str:
     """The newest InService fine-tuned endpoint of the session, else the generator's model."""
     live = [e for e in store.endpoints() if e.kind == "finetuned" and e.status == "InService"]
     if live:
@@ -96,7 +101,7 @@ def default_target(store: Store, config: Any) -> str:
     return f"{provider}:{generator.model}"
 
 
-def target_choices(store: Store, config: Any) -> list[str]:
+def target_choices(store: Store, config: Config) -> list[str]:
     """Targets worth offering: live endpoints (fine-tuned first, newest first), then the LLM profiles."""
     choices = [default_target(store, config)]
     endpoints = sorted(
@@ -110,7 +115,7 @@ def target_choices(store: Store, config: Any) -> list[str]:
     return list(dict.fromkeys(choices))
 
 
-def round_seconds(store: Store, config: Any = None) -> float:
+def round_seconds(store: Store, config: Config | None = None) -> float:
     """The round length: the session's setting, else the config's [playground] round_seconds, else 60."""
     stored = store.get_meta(ROUND_SECONDS_META)
     if isinstance(stored, (int, float)) and stored > 0:
@@ -307,7 +312,7 @@ class RunPlan:
 
 async def _stream_sample(
     store: Store,
-    target: Any,
+    target: ChatTarget,
     plan: RunPlan,
     idx: int,
     on_update: OnUpdate | None,
@@ -400,7 +405,7 @@ def plan_run(
 
 async def stream_runs(
     store: Store,
-    target: Any,
+    target: ChatTarget,
     plans: Sequence[RunPlan],
     *,
     on_update: OnUpdate | None = None,
@@ -508,7 +513,7 @@ class PairJudgement:
     consistent: bool  # both orders agreed
 
 
-async def _verdict(judge: Any, question: str, first: str, second: str, rubric: str, max_tokens: int):
+async def _verdict(judge: ChatTarget, question: str, first: str, second: str, rubric: str, max_tokens: int) -> Verdict:
     from core.llm.errors import OutputFormatError
 
     messages = pairwise_judge_messages(question, first, second, rubric=rubric)
@@ -530,7 +535,7 @@ async def _verdict(judge: Any, question: str, first: str, second: str, rubric: s
 
 
 async def judge_pair(
-    judge: Any, question: str, first: str, second: str, *, rubric: str = DEFAULT_RUBRIC, max_tokens: int = 400
+    judge: ChatTarget, question: str, first: str, second: str, *, rubric: str = DEFAULT_RUBRIC, max_tokens: int = 400
 ) -> PairJudgement:
     """The judge compares two answers in both orders; a side wins only when it wins both (swap-and-tie)."""
     ab, ba = await asyncio.gather(
@@ -543,7 +548,7 @@ async def judge_pair(
 
 
 async def judge_comparison(
-    store: Store, judge: Any, comparison_id: int, *, rubric: str = DEFAULT_RUBRIC
+    store: Store, judge: ChatTarget, comparison_id: int, *, rubric: str = DEFAULT_RUBRIC
 ) -> tuple[str, str]:
     """Judge sample i of side A against sample i of side B for every i both sides answered; the
     side with the higher mean score is the judge's pick. Returns (choice, reason)."""
@@ -558,7 +563,7 @@ async def judge_comparison(
     judgements = await asyncio.gather(
         *[judge_pair(judge, comparison.question, a.text, b.text, rubric=rubric) for a, b in pairs]
     )
-    for (a, b), j in zip(pairs, judgements):
+    for (a, b), j in zip(pairs, judgements, strict=True):
         store.set_sample_judgement(a.id, j.score, j.reason)
         store.set_sample_judgement(b.id, 1.0 - j.score, j.reason)
     mean = sum(j.score for j in judgements) / len(judgements)
@@ -600,8 +605,8 @@ def version_stats(store: Store) -> list[VersionStats]:
     for comparison, version_a, version_b in store.version_comparisons():
         if version_a is None or version_b is None or version_a == version_b:
             continue
-        for version, side in ((version_a, "A"), (version_b, "B")):
-            tally = tallies.setdefault(version, [0.0, 0, 0.0, 0])
+        for version_id, side in ((version_a, "A"), (version_b, "B")):
+            tally = tallies.setdefault(version_id, [0.0, 0, 0.0, 0])
             for offset, choice in ((0, comparison.human_choice), (2, comparison.judge_choice)):
                 if choice is None:
                     continue
