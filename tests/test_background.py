@@ -4,12 +4,15 @@ the error that stopped it, or that it was cancelled), and a RunSlot holds one ru
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from tui.background import RunSlot
-from tui.messages import RunFinished
+
+if TYPE_CHECKING:
+    from tui.messages import RunFinished
 
 
 class Runner(Static):

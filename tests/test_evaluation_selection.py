@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.evaluation.judge import EvalSettings
+from core.evaluation.prompts import DEFAULT_RUBRIC
 from core.evaluation.selection import (
     SETTINGS_META,
     Selection,
@@ -13,7 +14,6 @@ from core.evaluation.selection import (
     save_settings,
     stored_settings,
 )
-from core.evaluation.prompts import DEFAULT_RUBRIC
 from core.sessions import open_session
 
 FT, BASE, REF = "endpoint:ft", "endpoint:base", "openai:gpt-4o"
