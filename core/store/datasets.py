@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.store.db import Database
-
-if TYPE_CHECKING:
-    from core.store.datasets_records import DatasetVersionRow
+from core.store.lazy_record import record
 
 
 class DatasetsMixin:
@@ -49,8 +47,6 @@ class DatasetsMixin:
 
     def dataset_version(self, id_or_hash: int | str) -> DatasetVersionRow | None:
         """By id, by full content hash, or by a unique hash prefix."""
-        from core.store.datasets_records import DatasetVersionRow
-
         if isinstance(id_or_hash, int):
             row = self.db.query_one("SELECT * FROM dataset_versions WHERE id = ?", (id_or_hash,))
         else:
@@ -64,10 +60,16 @@ class DatasetsMixin:
         return DatasetVersionRow.from_row(row) if row else None
 
     def latest_dataset_version(self) -> DatasetVersionRow | None:
-        from core.store.datasets_records import DatasetVersionRow
-
         row = self.db.query_one("SELECT * FROM dataset_versions ORDER BY created_at DESC, id DESC LIMIT 1")
         return DatasetVersionRow.from_row(row) if row else None
+
+    def dataset_versions(self, limit: int | None = None) -> list[DatasetVersionRow]:
+        """Newest first; at most `limit` of them (all without one)."""
+        rows = self.db.query(
+            "SELECT * FROM dataset_versions ORDER BY created_at DESC, id DESC LIMIT ?",
+            (-1 if limit is None else limit,),
+        )
+        return [DatasetVersionRow.from_row(row) for row in rows]
 
     def set_dataset_uris(
         self, hash: str, s3_uri: str | None, train_s3_uri: str | None, validation_s3_uri: str | None
@@ -80,13 +82,30 @@ class DatasetsMixin:
             )
 
 
-_RECORDS = frozenset({"DatasetVersionRow"})
+@record
+class DatasetVersionRow:
+    id: int
+    hash: str
+    format: str  # "instruction" | "chat"
+    s3_uri: str | None
+    train_s3_uri: str | None
+    validation_s3_uri: str | None
+    counts: dict[str, Any]
+    template: str | None
+    filters: dict[str, Any]
+    created_at: float
 
-
-def __getattr__(name: str) -> Any:
-    """The record types live in core.store.datasets_records, created on first use (start-up time)."""
-    if name in _RECORDS:
-        from core.store import datasets_records
-
-        return getattr(datasets_records, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    @classmethod
+    def from_row(cls, row: Any) -> DatasetVersionRow:
+        return cls(
+            row["id"],
+            row["hash"],
+            row["format"],
+            row["s3_uri"],
+            row["train_s3_uri"],
+            row["validation_s3_uri"],
+            json.loads(row["counts"] or "{}"),
+            row["template"],
+            json.loads(row["filters"] or "{}"),
+            row["created_at"],
+        )

@@ -12,25 +12,14 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import field
+from typing import Any
 
 from core.store.db import Database
-
-if TYPE_CHECKING:
-    from core.store.evals_records import (
-        AnswerRow,
-        EvaluationRow,
-        JobEvaluation,
-        QuestionRow,
-        QuestionSetRow,
-        VerdictRow,
-        VoteRow,
-    )
+from core.store.lazy_record import record
 
 
 def _evaluation(row: Any) -> EvaluationRow:
-    from core.store.evals_records import EvaluationRow
-
     return EvaluationRow(
         id=row["id"],
         set_id=row["set_id"],
@@ -47,8 +36,6 @@ def _evaluation(row: Any) -> EvaluationRow:
 
 
 def _answer(row: Any) -> AnswerRow:
-    from core.store.evals_records import AnswerRow
-
     return AnswerRow(
         row["question_id"],
         row["target"],
@@ -63,8 +50,6 @@ def _answer(row: Any) -> AnswerRow:
 
 
 def _verdict(row: Any) -> VerdictRow:
-    from core.store.evals_records import VerdictRow
-
     return VerdictRow(
         row["evaluation_id"],
         row["question_id"],
@@ -111,8 +96,6 @@ class EvalsMixin:
             return set_id
 
     def _set_rows(self, where: str = "", params: tuple = ()) -> list[QuestionSetRow]:
-        from core.store.evals_records import QuestionSetRow
-
         rows = self.db.query(
             "SELECT s.id, s.name, s.source, s.created_at, COUNT(q.id) AS n FROM question_sets s "
             f"LEFT JOIN questions q ON q.set_id = s.id {where} GROUP BY s.id ORDER BY s.created_at, s.id",
@@ -132,8 +115,6 @@ class EvalsMixin:
         return rows[0] if rows else None
 
     def questions(self, set_id: int) -> list[QuestionRow]:
-        from core.store.evals_records import QuestionRow
-
         rows = self.db.query("SELECT * FROM questions WHERE set_id = ? ORDER BY position", (set_id,))
         return [QuestionRow(r["id"], r["set_id"], r["position"], r["topic"], r["text"], r["reference"]) for r in rows]
 
@@ -206,8 +187,6 @@ class EvalsMixin:
 
     def job_evaluations(self) -> list[JobEvaluation]:
         """Evaluations with an endpoint deployed from a job as target A, oldest first."""
-        from core.store.evals_records import JobEvaluation
-
         rows = self.db.query(
             "SELECT v.*, j.name AS job_name, e.name AS endpoint_name FROM evaluations v "
             "JOIN endpoints e ON v.target_a = 'endpoint:' || e.name JOIN jobs j ON j.id = e.job_id "
@@ -243,8 +222,6 @@ class EvalsMixin:
             return cur.rowcount > 0
 
     def answers_for(self, question_ids: Sequence[int], target: str, sample: int = 0) -> dict[int, AnswerRow]:
-        from core.store.evals_records import AnswerRow
-
         if not question_ids:
             return {}
         found: dict[int, AnswerRow] = {}
@@ -302,8 +279,6 @@ class EvalsMixin:
             )
 
     def votes(self, evaluation_id: int, voter: str | None = None) -> list[VoteRow]:
-        from core.store.evals_records import VoteRow
-
         sql, params = "SELECT * FROM votes WHERE evaluation_id = ?", [evaluation_id]
         if voter is not None:
             sql += " AND voter = ?"
@@ -317,15 +292,86 @@ class EvalsMixin:
         ]
 
 
-_RECORDS = frozenset(
-    {"QuestionSetRow", "QuestionRow", "EvaluationRow", "AnswerRow", "VerdictRow", "VoteRow", "JobEvaluation"}
-)
+@record
+class QuestionSetRow:
+    id: int
+    name: str
+    source: str
+    created_at: float
+    count: int
 
 
-def __getattr__(name: str) -> Any:
-    """The record types live in core.store.evals_records, created on first use (start-up time)."""
-    if name in _RECORDS:
-        from core.store import evals_records
+@record
+class QuestionRow:
+    id: int
+    set_id: int
+    position: int
+    topic: str
+    text: str
+    reference: str | None
 
-        return getattr(evals_records, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+@record
+class EvaluationRow:
+    id: int
+    set_id: int
+    target_a: str
+    target_b: str
+    endpoint_id: int | None
+    rubric: str
+    status: str  # "running" | "done" | "incomplete"
+    summary: dict[str, Any]
+    settings: dict[str, Any]
+    created_at: float
+    finished_at: float | None
+
+
+@record
+class AnswerRow:
+    question_id: int
+    target: str
+    sample: int
+    text: str | None
+    latency_ms: float | None
+    tokens: int | None
+    error: str | None
+    finish_reason: str | None
+    created_at: float
+
+    @property
+    def ok(self) -> bool:
+        return self.text is not None and self.error is None
+
+
+@record
+class VerdictRow:
+    evaluation_id: int
+    question_id: int
+    ordering: str  # "AB" (target A shown first) | "BA"
+    winner: str | None  # raw, in slot terms: "A" = the answer shown first
+    reason: str | None
+    error: str | None
+    created_at: float
+
+    @property
+    def ok(self) -> bool:
+        return self.winner is not None and self.error is None
+
+
+@record
+class VoteRow:
+    evaluation_id: int
+    question_id: int
+    voter: str
+    a_on_left: bool
+    choice: str  # in target terms: "A", "B", "tie", "both_bad"
+    created_at: float
+
+
+@record
+class JobEvaluation:
+    """An evaluation whose target A is an endpoint deployed from a training job."""
+
+    job_name: str
+    endpoint_name: str
+    evaluation: EvaluationRow = field(repr=False)

@@ -11,17 +11,13 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.store.db import Database
-
-if TYPE_CHECKING:
-    from core.store.playground_records import ComparisonRow, PromptVersionRow, RehearsalRow, RoundRow, RunRow, SampleRow
+from core.store.lazy_record import record
 
 
 def _version(row: Any) -> PromptVersionRow:
-    from core.store.playground_records import PromptVersionRow
-
     return PromptVersionRow(
         row["id"],
         row["name"],
@@ -35,8 +31,6 @@ def _version(row: Any) -> PromptVersionRow:
 
 
 def _round(row: Any) -> RoundRow:
-    from core.store.playground_records import RoundRow
-
     return RoundRow(
         row["id"],
         row["question"],
@@ -49,8 +43,6 @@ def _round(row: Any) -> RoundRow:
 
 
 def _run(row: Any) -> RunRow:
-    from core.store.playground_records import RunRow
-
     return RunRow(
         row["id"],
         row["prompt_version_id"],
@@ -69,8 +61,6 @@ def _run(row: Any) -> RunRow:
 
 
 def _sample(row: Any) -> SampleRow:
-    from core.store.playground_records import SampleRow
-
     return SampleRow(
         row["id"],
         row["run_id"],
@@ -88,8 +78,6 @@ def _sample(row: Any) -> SampleRow:
 
 
 def _comparison(row: Any) -> ComparisonRow:
-    from core.store.playground_records import ComparisonRow
-
     return ComparisonRow(
         row["id"],
         row["question"],
@@ -103,8 +91,6 @@ def _comparison(row: Any) -> ComparisonRow:
 
 
 def _rehearsal(row: Any) -> RehearsalRow:
-    from core.store.playground_records import RehearsalRow
-
     return RehearsalRow(
         row["id"],
         row["set_id"],
@@ -292,8 +278,6 @@ class PlaygroundMixin:
         return [_sample(r) for r in self.db.query("SELECT * FROM samples WHERE run_id = ? ORDER BY idx", (run_id,))]
 
     def samples_for_runs(self, run_ids: Sequence[int]) -> dict[int, list[SampleRow]]:
-        from core.store.playground_records import SampleRow
-
         found: dict[int, list[SampleRow]] = {run_id: [] for run_id in run_ids}
         for start in range(0, len(run_ids), 500):
             chunk = list(run_ids[start : start + 500])
@@ -431,13 +415,97 @@ class PlaygroundMixin:
             )
 
 
-_RECORDS = frozenset({"PromptVersionRow", "RoundRow", "RunRow", "SampleRow", "ComparisonRow", "RehearsalRow"})
+@record
+class PromptVersionRow:
+    id: int
+    name: str
+    system_prompt: str
+    temperature: float
+    top_p: float
+    max_tokens: int
+    parent_id: int | None
+    created_at: float
 
 
-def __getattr__(name: str) -> Any:
-    """The record types live in core.store.playground_records, created on first use (start-up time)."""
-    if name in _RECORDS:
-        from core.store import playground_records
+@record
+class RoundRow:
+    id: int
+    question: str
+    seconds: float
+    started_at: float
+    submitted_sample_id: int | None
+    submitted_at: float | None
+    auto_submitted: bool
 
-        return getattr(playground_records, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    @property
+    def submitted_in_time(self) -> bool | None:
+        if self.submitted_at is None:
+            return None
+        return self.submitted_at - self.started_at <= self.seconds
+
+
+@record
+class RunRow:
+    id: int
+    prompt_version_id: int | None
+    target: str
+    system_prompt: str
+    temperature: float
+    top_p: float
+    max_tokens: int
+    question: str
+    kind: str  # "single" | "compare" | "rehearsal"
+    round_id: int | None
+    rehearsal_id: int | None
+    question_id: int | None
+    created_at: float
+
+
+@record
+class SampleRow:
+    id: int
+    run_id: int
+    idx: int
+    text: str
+    finish_reason: str | None  # None while streaming; "stop", "length", "cancelled", "error"
+    latency_ms: float | None
+    tokens: int | None
+    error: str | None
+    picked: bool
+    submitted_at: float | None
+    judge_score: float | None
+    judge_reason: str | None
+
+    @property
+    def done(self) -> bool:
+        return self.finish_reason is not None
+
+    @property
+    def ok(self) -> bool:
+        return self.finish_reason in ("stop", "length") and self.error is None
+
+
+@record
+class ComparisonRow:
+    id: int
+    question: str
+    run_a: int
+    run_b: int
+    human_choice: str | None  # "A" | "B" | "tie" in run terms
+    judge_choice: str | None
+    judge_reason: str | None
+    created_at: float
+
+
+@record
+class RehearsalRow:
+    id: int
+    set_id: int | None
+    target: str
+    version_ids: list[int]
+    k: int
+    baseline: str  # "other" | "reference"
+    status: str  # "running" | "done" | "incomplete"
+    summary: dict[str, Any]
+    created_at: float
+    finished_at: float | None
