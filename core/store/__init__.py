@@ -5,19 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.store.db import Database, StoreError
 from core.store.datasets import DatasetsMixin
+from core.store.db import Database, StoreError
 from core.store.endpoints import EndpointsMixin
 from core.store.evals import EvalsMixin
 from core.store.jobs import JobsMixin
 from core.store.league import LeagueMixin
-from core.store.meta import MetaMixin
-from core.store.pairs import NewPair, PairFilter, PairsMixin
+from core.store.meta import LogEntry, MetaMixin
+from core.store.pairs import NewPair, Pair, PairFilter, PairsMixin
 from core.store.playground import PlaygroundMixin
-from core.store.records import GenTask, LogEntry, Pair, Topic, TopicNode
 from core.store.schema import SCHEMA_VERSION
-from core.store.tasks import TasksMixin
-from core.store.topics import TopicsMixin
+from core.store.tasks import GenTask, TasksMixin
+from core.store.topics import Topic, TopicNode, TopicsMixin
 
 __all__ = [
     "GenTask",

@@ -4,17 +4,53 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.store.db import Database
+from core.store.lazy_record import record
 
-if TYPE_CHECKING:
-    from core.store.endpoints_records import EndpointRow, JobForDeploy
+
+@record
+class EndpointRow:
+    id: int
+    name: str
+    job_id: int | None
+    kind: str  # "finetuned" | "base"
+    model_name: str | None
+    config_name: str | None
+    instance_type: str
+    prompt_format: str
+    status: str
+    price_per_hour: float | None
+    created_at: float
+    in_service_at: float | None
+    last_invoked_at: float | None
+    deleted_at: float | None
+    model_id: str | None
+    instruction_template: str | None
+    failure_reason: str | None
+    job_name: str | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.deleted_at is None
+
+
+@record
+class JobForDeploy:
+    """What the store knows about a training job that deployment needs."""
+
+    id: int
+    name: str
+    model_id: str
+    model_version: str
+    status: str
+    hyperparameters: dict[str, Any]
+    dataset_format: str | None
+    dataset_template: str | None
 
 
 def _endpoint(row: Any) -> EndpointRow:
-    from core.store.endpoints_records import EndpointRow
-
     keys = row.keys()
     return EndpointRow(
         id=row["id"],
@@ -135,8 +171,6 @@ class EndpointsMixin:
             )
 
     def job_for_deploy(self, job_name: str) -> JobForDeploy | None:
-        from core.store.endpoints_records import JobForDeploy
-
         row = self.db.query_one(
             "SELECT j.id, j.name, j.model_id, j.model_version, j.status, j.hyperparameters, "
             "d.format AS dataset_format, d.template AS dataset_template "
@@ -159,15 +193,3 @@ class EndpointsMixin:
             dataset_format=row["dataset_format"],
             dataset_template=row["dataset_template"],
         )
-
-
-_RECORDS = frozenset({"EndpointRow", "JobForDeploy"})
-
-
-def __getattr__(name: str) -> Any:
-    """The record types live in core.store.endpoints_records, created on first use (start-up time)."""
-    if name in _RECORDS:
-        from core.store import endpoints_records
-
-        return getattr(endpoints_records, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,12 +6,10 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.store.db import Database
-
-if TYPE_CHECKING:
-    from core.store.jobs_records import EndpointBilling, Job, LogCursor, MetricPoint, NewJob, Sweep
+from core.store.lazy_record import record
 
 QUEUED = "Queued"  # waiting for a free slot (local)
 LAUNCHING = "Launching"  # claimed by a dispatcher, CreateTrainingJob under way (local)
@@ -57,6 +55,148 @@ _UPDATABLE = frozenset(
 _JSON_COLUMNS = ("request", "progress")
 
 
+@record
+class Sweep:
+    id: int
+    name: str
+    spec: dict[str, Any]
+    created_at: float
+
+
+@record
+class Job:
+    id: int
+    name: str
+    sweep_id: int | None
+    dataset_version_id: int | None
+    model_id: str
+    model_version: str
+    instance_type: str
+    hyperparameters: dict[str, str]  # the user's values (plain strings); the request holds the merged set
+    status: str
+    secondary_status: str | None
+    priority: int
+    arn: str | None
+    request: dict[str, Any] | None
+    output_uri: str | None
+    failure_reason: str | None
+    attempts: int
+    next_attempt_at: float | None
+    created_at: float
+    launched_at: float | None
+    start_time: float | None
+    end_time: float | None
+    billable_seconds: int | None
+    last_modified: float | None
+    progress: dict[str, Any] | None
+    estimated_seconds: float | None
+    described_at: float | None
+    metrics_cursor_ms: int | None
+    logs_cursor_ms: int | None
+    monitor_done: bool
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in RUNNING_STATUSES
+
+    def elapsed_seconds(self, now: float) -> float | None:
+        """Seconds since training started (TrainingStartTime), up to its end; None before it started."""
+        if self.start_time is None:
+            return None
+        end = self.end_time if self.end_time is not None else (now if not self.is_final else self.start_time)
+        return max(0.0, end - self.start_time)
+
+    def metric_definitions(self) -> list[dict[str, str]]:
+        """The MetricDefinitions the job was launched with (empty before launch)."""
+        spec = (self.request or {}).get("AlgorithmSpecification") or {}
+        return [dict(d) for d in spec.get("MetricDefinitions") or []]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Job:
+        keys = row.keys()
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            sweep_id=row["sweep_id"],
+            dataset_version_id=row["dataset_version_id"],
+            model_id=row["model_id"],
+            model_version=row["model_version"],
+            instance_type=row["instance_type"],
+            hyperparameters=json.loads(row["hyperparameters"] or "{}"),
+            status=row["status"],
+            secondary_status=row["secondary_status"],
+            priority=row["priority"],
+            arn=row["arn"],
+            request=json.loads(row["request"]) if row["request"] else None,
+            output_uri=row["output_uri"],
+            failure_reason=row["failure_reason"],
+            attempts=row["attempts"],
+            next_attempt_at=row["next_attempt_at"],
+            created_at=row["created_at"],
+            launched_at=row["launched_at"],
+            start_time=row["start_time"],
+            end_time=row["end_time"],
+            billable_seconds=row["billable_seconds"],
+            last_modified=row["last_modified"],
+            progress=json.loads(row["progress"]) if "progress" in keys and row["progress"] else None,
+            estimated_seconds=row["estimated_seconds"] if "estimated_seconds" in keys else None,
+            described_at=row["described_at"] if "described_at" in keys else None,
+            metrics_cursor_ms=row["metrics_cursor_ms"] if "metrics_cursor_ms" in keys else None,
+            logs_cursor_ms=row["logs_cursor_ms"] if "logs_cursor_ms" in keys else None,
+            monitor_done=bool(row["monitor_done"]) if "monitor_done" in keys else False,
+        )
+
+
+@record
+class NewJob:
+    name: str
+    model_id: str
+    model_version: str
+    instance_type: str
+    hyperparameters: Mapping[str, str]
+    sweep_id: int | None = None
+    dataset_version_id: int | None = None
+    priority: int = 0
+    estimated_seconds: float | None = None
+
+
+@record
+class MetricPoint:
+    job_id: int
+    metric: str
+    source: str  # "metrics" (CloudWatch) or "logs"
+    timestamp_ms: int
+    value: float
+    epoch: int | None = None
+    step: int = EPOCH_LEVEL_STEP  # global step for per-step points, EPOCH_LEVEL_STEP for per-epoch ones
+
+
+@record
+class LogCursor:
+    job_id: int
+    stream: str
+    next_token: str | None
+    last_timestamp_ms: int | None
+    parser_state: dict[str, Any] | None
+
+
+@record
+class EndpointBilling:
+    """What the cost meter needs of an endpoint row."""
+
+    name: str
+    instance_type: str
+    status: str
+    price_per_hour: float | None
+    created_at: float
+    in_service_at: float | None
+    deleted_at: float | None
+
+
 class JobsMixin:
     db: Database
 
@@ -70,8 +210,6 @@ class JobsMixin:
 
     def add_sweep(self, spec: Mapping[str, Any], jobs: Sequence[NewJob] = ()) -> tuple[Sweep, list[Job]]:
         """A new sweep named "sweep-N" with its jobs (queued), in one transaction."""
-        from core.store.jobs_records import NewJob
-
         now = time.time()
         with self.db.tx() as conn:
             number = int(conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM sweeps").fetchone()[0])
@@ -88,14 +226,10 @@ class JobsMixin:
         return self.sweep(sweep_id), [self.job(i) for i in ids]  # type: ignore[return-value,misc]
 
     def sweep(self, sweep_id: int) -> Sweep | None:
-        from core.store.jobs_records import Sweep
-
         row = self.db.query_one("SELECT * FROM sweeps WHERE id = ?", (sweep_id,))
         return Sweep(row["id"], row["name"], json.loads(row["spec"]), row["created_at"]) if row else None
 
     def sweeps(self) -> list[Sweep]:
-        from core.store.jobs_records import Sweep
-
         return [
             Sweep(r["id"], r["name"], json.loads(r["spec"]), r["created_at"])
             for r in self.db.query("SELECT * FROM sweeps ORDER BY id")
@@ -131,15 +265,11 @@ class JobsMixin:
         return self.job(job_id)  # type: ignore[return-value]
 
     def job(self, id_or_name: int | str) -> Job | None:
-        from core.store.jobs_records import Job
-
         column = "id" if isinstance(id_or_name, int) else "name"
         row = self.db.query_one(f"SELECT * FROM jobs WHERE {column} = ?", (id_or_name,))
         return Job.from_row(row) if row else None
 
     def jobs(self, statuses: Iterable[str] | None = None, *, sweep_id: int | None = None) -> list[Job]:
-        from core.store.jobs_records import Job
-
         sql, params = "SELECT * FROM jobs WHERE 1=1", []
         if statuses is not None:
             wanted = list(statuses)
@@ -157,8 +287,6 @@ class JobsMixin:
 
     def queued_jobs(self) -> list[Job]:
         """Jobs waiting for a slot, in dispatch order: higher priority first, then oldest first."""
-        from core.store.jobs_records import Job
-
         rows = self.db.query("SELECT * FROM jobs WHERE status = ? ORDER BY priority DESC, id", (QUEUED,))
         return [Job.from_row(r) for r in rows]
 
@@ -245,8 +373,6 @@ class JobsMixin:
 
     def metric_points_except(self, job_id: int, metric: str) -> list[MetricPoint]:
         """Points of one job other than `metric` (e.g. the per-epoch ones beside the step loss)."""
-        from core.store.jobs_records import MetricPoint
-
         rows = self.db.query(
             "SELECT * FROM metric_points WHERE job_id = ? AND metric != ? ORDER BY timestamp_ms, step", (job_id, metric)
         )
@@ -257,8 +383,6 @@ class JobsMixin:
 
     def metric_points(self, job_id: int, metric: str | None = None, source: str | None = None) -> list[MetricPoint]:
         """Points of one job in time order (then step order)."""
-        from core.store.jobs_records import MetricPoint
-
         sql, params = "SELECT * FROM metric_points WHERE job_id = ?", [job_id]
         if metric is not None:
             sql += " AND metric = ?"
@@ -285,8 +409,6 @@ class JobsMixin:
     # -- log cursors ------------------------------------------------------------------------------
 
     def log_cursors(self, job_id: int) -> list[LogCursor]:
-        from core.store.jobs_records import LogCursor
-
         rows = self.db.query("SELECT * FROM log_cursors WHERE job_id = ? ORDER BY stream", (job_id,))
         return [
             LogCursor(
@@ -344,8 +466,6 @@ class JobsMixin:
 
     def endpoints_for_billing(self) -> list[EndpointBilling]:
         """Endpoint rows as the cost meter needs them (read only; endpoints are managed elsewhere)."""
-        from core.store.jobs_records import EndpointBilling
-
         rows = self.db.query(
             "SELECT name, instance_type, status, price_per_hour, created_at, in_service_at, "
             "deleted_at FROM endpoints ORDER BY id"
@@ -362,15 +482,3 @@ class JobsMixin:
             )
             for r in rows
         ]
-
-
-_RECORDS = frozenset({"Sweep", "Job", "NewJob", "MetricPoint", "LogCursor", "EndpointBilling"})
-
-
-def __getattr__(name: str) -> Any:
-    """The record types live in core.store.jobs_records, created on first use (start-up time)."""
-    if name in _RECORDS:
-        from core.store import jobs_records
-
-        return getattr(jobs_records, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,16 @@ import time
 from typing import Any
 
 from core.store.db import Database
-from core.store.records import LogEntry
+from core.store.lazy_record import record
+
+
+@record
+class LogEntry:
+    id: int
+    at: float
+    level: str
+    source: str
+    message: str
 
 
 class MetaMixin:

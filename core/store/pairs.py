@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from core.store.db import Database
-from core.store.records import Pair
+from core.store.lazy_record import record
 
 PAIR_STATUSES = ("pending", "accepted", "rejected")
 PAIR_SORTS = {
@@ -22,6 +23,43 @@ PAIR_SORTS = {
 }
 ANSWER_LENGTH_EDGES = (1, 100, 200, 400, 800, 1600, 3200)
 """Upper bounds (characters, exclusive) of the answer-length histogram buckets; one more bucket holds the rest."""
+
+
+@record
+class Pair:
+    id: int
+    topic_id: int | None
+    question: str
+    answer: str
+    kind: str
+    status: str
+    tags: tuple[str, ...]
+    flags: tuple[dict[str, str], ...]
+    score: float | None
+    score_detail: dict[str, Any] | None
+    task_key: str | None
+    provenance: dict[str, Any]
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: Any) -> Pair:
+        return cls(
+            id=row["id"],
+            topic_id=row["topic_id"],
+            question=row["question"],
+            answer=row["answer"],
+            kind=row["kind"],
+            status=row["status"],
+            tags=tuple(json.loads(row["tags"])),
+            flags=tuple(json.loads(row["flags"])),
+            score=row["score"],
+            score_detail=json.loads(row["score_detail"]) if row["score_detail"] else None,
+            task_key=row["task_key"],
+            provenance=json.loads(row["provenance"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,36 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from core.store.db import Database
-from core.store.records import GenTask
+from core.store.lazy_record import record
+
+
+@record
+class GenTask:
+    key: str
+    kind: str
+    topic_id: int | None
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    error: str | None
+    result: Any
+
+    @classmethod
+    def from_row(cls, row: Any) -> GenTask:
+        return cls(
+            key=row["key"],
+            kind=row["kind"],
+            topic_id=row["topic_id"],
+            payload=json.loads(row["payload"]),
+            status=row["status"],
+            attempts=row["attempts"],
+            error=row["error"],
+            result=json.loads(row["result"]) if row["result"] else None,
+        )
 
 
 class TasksMixin:

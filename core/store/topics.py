@@ -3,10 +3,35 @@
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
+from dataclasses import field
 
 from core.store.db import Database
-from core.store.records import Topic, TopicNode
+from core.store.lazy_record import record
+
+
+@record
+class Topic:
+    id: int
+    parent_id: int | None
+    name: str
+    description: str
+    questions_per_topic: int | None
+    position: int
+
+
+@record
+class TopicNode:
+    """A topic with its children and counts, for tree views."""
+
+    topic: Topic
+    children: list[TopicNode] = field(default_factory=list)
+    questions: int = 0
+    accepted: int = 0
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children
 
 
 def _topic(row) -> Topic:
