@@ -192,7 +192,7 @@ class Check:
 
 def training_hours_used(store: Any, mode: str, now: float) -> float:
     if mode == CONSOLE:
-        return sum(run.training_seconds(now) for run in store.console_runs()) / 3600
+        return sum(float(run.training_seconds(now)) for run in store.console_runs()) / 3600
     console = store.console_run_ids()
     seconds = 0.0
     for job in store.jobs():
