@@ -106,7 +106,8 @@ class FigureCalibration:
             return f"{self.label}: {INCONCLUSIVE} ({self.n} point{'s' if self.n != 1 else ''})"
         low, high = self.interval
         verdict = "" if self.conclusive else f", {INCONCLUSIVE}"
-        return f"{self.label}: rho {self.rho:+.2f} ({CONFIDENCE:.0%} interval {low:+.2f} to {high:+.2f}, n={self.n}{verdict})"
+        interval = f"{CONFIDENCE:.0%} interval {low:+.2f} to {high:+.2f}"
+        return f"{self.label}: rho {self.rho:+.2f} ({interval}, n={self.n}{verdict})"
 
     def as_dict(self) -> dict[str, Any]:
         return {
