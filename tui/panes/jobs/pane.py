@@ -98,25 +98,6 @@ class PaneStats:
     shown_steps: list = field(default_factory=list)  # (time, {job: last global step shown}) when tracked
 
 
-def dataset_versions(store: Any, limit: int = MAX_DATASETS) -> list[Any]:
-    """The session's dataset versions, newest first."""
-    lister = getattr(store, "dataset_versions", None)
-    if callable(lister):
-        found = list(lister())
-        return sorted(found, key=lambda d: (d.created_at, d.id), reverse=True)[:limit]
-    latest = store.latest_dataset_version()
-    if latest is None:
-        return []
-    found = [latest]
-    for version_id in range(latest.id - 1, 0, -1):
-        if len(found) >= limit:
-            break
-        version = store.dataset_version(version_id)
-        if version is not None:
-            found.append(version)
-    return found
-
-
 def _curves_key(job: Any) -> tuple:
     return job.status, job.secondary_status, json.dumps(job.progress, sort_keys=True), job.monitor_done
 
@@ -490,7 +471,7 @@ class JobsPane(Pane):
         from core.training.recipe import KNOWN_MODELS
         from tui.panes.jobs.sweep_builder import SweepBuilder
 
-        datasets = dataset_versions(self.store)
+        datasets = self.store.dataset_versions(MAX_DATASETS)
         if not datasets:
             self.app.notify("No dataset version yet: export one from the Pairs pane first.", severity="warning")
             return
