@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from core.curation.checks import PairText, curate
+from core.curation.checks import curate
 from core.curation.dedup import (
     DuplicateCluster,
     choose_bands,
@@ -16,6 +16,7 @@ from core.curation.dedup import (
     jaccard,
     normalize_question,
 )
+from core.curation.types import PairText
 
 STEMS = (
     "what is",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.curation.checks import Flag, PairText
 from core.curation.lints import LINT_CODES, lint_corpus, lint_pair
+from core.curation.types import Flag, PairText
 
 Q = "How do I enable versioning on an S3 bucket?"
 CLEAN = "Open the bucket in the S3 console, choose Properties, then enable Bucket Versioning and save."

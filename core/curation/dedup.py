@@ -16,13 +16,14 @@ import hashlib
 import re
 import unicodedata
 import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from core.curation.checks import PairLike
+    from core.curation.types import PairLike
 
 NUM_PERM = 128
 TARGET_RECALL_AT_THRESHOLD = 0.95
@@ -79,7 +80,7 @@ def jaccard(a: str, b: str) -> float:
 
 
 def find_duplicates(
-    pairs: Sequence["PairLike"],
+    pairs: Sequence[PairLike],
     threshold: float = 0.7,
     *,
     scores: Mapping[int, float] | None = None,
@@ -149,7 +150,7 @@ def find_duplicates(
 
 
 def find_leaks(
-    pairs: Sequence["PairLike"],
+    pairs: Sequence[PairLike],
     heldout_questions: Iterable[str],
     threshold: float = 0.7,
     *,
@@ -171,7 +172,7 @@ def find_leaks(
     return {items[q][0].id: heldout[t][0] for q, (_, t) in sorted(best.items())}
 
 
-def _keeper_rank(pair: "PairLike", scores: Mapping[int, float] | None) -> tuple:
+def _keeper_rank(pair: PairLike, scores: Mapping[int, float] | None) -> tuple:
     status = getattr(pair, "status", None)
     status_rank = {"accepted": 2, "rejected": 0}.get(status or "", 1)
     score = scores.get(pair.id) if scores is not None else getattr(pair, "score", None)
@@ -199,7 +200,7 @@ STOPWORDS = frozenset(
 )
 
 
-def _word_hashes(texts: Sequence[str]) -> tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
+def _word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flat uint64 word hashes of every text, the text index of each word, and a stopword mask."""
     import numpy as np
 
@@ -222,7 +223,7 @@ def _word_hashes(texts: Sequence[str]) -> tuple["np.ndarray", "np.ndarray", "np.
     return tagged & np.uint64(0xFFFF_FFFF), owner, stop
 
 
-def _mix(x: "np.ndarray") -> "np.ndarray":
+def _mix(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser, in place on a uint64 array; returns the top 32 bits as uint64."""
     import numpy as np
 
@@ -234,7 +235,7 @@ def _mix(x: "np.ndarray") -> "np.ndarray":
     return x >> np.uint64(32)
 
 
-def _shingles(texts: Sequence[str]) -> tuple["np.ndarray", "np.ndarray"]:
+def _shingles(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Sorted, distinct 32-bit shingle values per text, and the offsets of each text's run.
 
     A shingle is a content word (stopwords left out, a plural "s" folded); a text made only of
@@ -276,7 +277,7 @@ class _MinHashIndex:
         add = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
         self.signatures = self._sign(mult, add)
 
-    def _sign(self, mult: "np.ndarray", add: "np.ndarray") -> "np.ndarray":
+    def _sign(self, mult: np.ndarray, add: np.ndarray) -> np.ndarray:
         """(num_perm, n) uint32: the minimum of each hash function over each text's shingles."""
         import numpy as np
 
@@ -298,7 +299,7 @@ class _MinHashIndex:
             start = stop
         return signatures
 
-    def band_keys(self, bands: int, rows: int) -> Iterable["np.ndarray"]:
+    def band_keys(self, bands: int, rows: int) -> Iterable[np.ndarray]:
         """One uint64 bucket key per text, for each band in turn."""
         import numpy as np
 
@@ -332,7 +333,7 @@ class _MinHashIndex:
                 component = _merge_components(component, left, right)
         return links
 
-    def cross_links(self, queries: "_MinHashIndex", threshold: float) -> list[tuple[int, int, float]]:
+    def cross_links(self, queries: _MinHashIndex, threshold: float) -> list[tuple[int, int, float]]:
         """Verified (query index, index position, jaccard) between `queries` and this index."""
         import numpy as np
 
@@ -362,8 +363,8 @@ class _MinHashIndex:
         return links
 
     def _verified(
-        self, mine: "np.ndarray", other: "_MinHashIndex", theirs: "np.ndarray", threshold: float
-    ) -> tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
+        self, mine: np.ndarray, other: _MinHashIndex, theirs: np.ndarray, threshold: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact Jaccard of the shingle sets for candidate pairs; those at or above `threshold`."""
         import numpy as np
 
@@ -391,7 +392,7 @@ class _MinHashIndex:
         return tuple(np.concatenate(parts) for parts in zip(*kept))  # type: ignore[return-value]
 
 
-def _merge_components(component: "np.ndarray", left: "np.ndarray", right: "np.ndarray") -> "np.ndarray":
+def _merge_components(component: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Union the (left, right) links into `component` (each entry the smallest index of its group)."""
     import numpy as np
 
@@ -410,7 +411,7 @@ def _merge_components(component: "np.ndarray", left: "np.ndarray", right: "np.nd
             parent = jumped
 
 
-def _ranges(starts: "np.ndarray", lengths: "np.ndarray") -> "np.ndarray":
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Concatenated aranges [s, s + l) for every (s, l)."""
     import numpy as np
 
@@ -421,7 +422,7 @@ def _ranges(starts: "np.ndarray", lengths: "np.ndarray") -> "np.ndarray":
     return np.arange(total, dtype=np.int64) + shift
 
 
-def _sorted_unique(codes: "np.ndarray") -> "np.ndarray":
+def _sorted_unique(codes: np.ndarray) -> np.ndarray:
     import numpy as np
 
     if len(codes) < 2:
@@ -430,7 +431,7 @@ def _sorted_unique(codes: "np.ndarray") -> "np.ndarray":
     return codes[np.r_[True, codes[1:] != codes[:-1]]]
 
 
-def _bucket_codes(keys: "np.ndarray", n: int) -> "np.ndarray":
+def _bucket_codes(keys: np.ndarray, n: int) -> np.ndarray:
     """Candidate pairs i < j sharing a bucket, encoded as i * n + j."""
     import numpy as np
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from typing import TYPE_CHECKING, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from core.curation.checks import REFUSAL_KIND, Flag
+from core.curation.types import REFUSAL_KIND, Flag
 
 if TYPE_CHECKING:
-    from core.curation.checks import PairLike
+    from core.curation.types import PairLike
 
 HEADER_LEAK = "header_leak"
 TOKEN_LEAK = "token_leak"
@@ -157,7 +158,7 @@ _PUNCTUATION_TO_SPACE = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[
 _BULLET = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+")
 
 
-def lint_pair(pair: "PairLike") -> list[Flag]:
+def lint_pair(pair: PairLike) -> list[Flag]:
     """The cheap format findings for one pair, in a stable order."""
     question = pair.question or ""
     answer = pair.answer or ""
@@ -179,7 +180,7 @@ def lint_pair(pair: "PairLike") -> list[Flag]:
 
 
 def lint_corpus(
-    pairs: Iterable["PairLike"],
+    pairs: Iterable[PairLike],
     *,
     outlier_threshold: float = 3.5,
     min_group: int = 20,
@@ -202,7 +203,7 @@ def lint_corpus(
 
 
 def length_outliers(
-    pairs: Sequence["PairLike"], *, threshold: float = 3.5, min_group: int = 20
+    pairs: Sequence[PairLike], *, threshold: float = 3.5, min_group: int = 20
 ) -> list[tuple[int, Flag]]:
     import numpy as np
 

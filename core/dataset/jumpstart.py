@@ -17,11 +17,12 @@ import base64
 import hashlib
 import json
 import string
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
-from core.curation.checks import REFUSAL_KIND
+from core.curation.types import REFUSAL_KIND
 
 Format = Literal["instruction", "chat"]
 
@@ -330,7 +331,7 @@ def _jsonl(records: Iterable[dict[str, Any]]) -> bytes:
 
 
 def _pair_digest(pair: Any) -> bytes:
-    return hashlib.sha256(f"{pair.question}\0{pair.answer}".encode("utf-8")).digest()
+    return hashlib.sha256(f"{pair.question}\0{pair.answer}".encode()).digest()
 
 
 def _question_key(question: str) -> str:
