@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.store.db import Database
 from core.store.lazy_record import record
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Mapping
+
+    from core.store.db import Database
 
 
 class DatasetsMixin:
@@ -96,7 +100,7 @@ class DatasetVersionRow:
     created_at: float
 
     @classmethod
-    def from_row(cls, row: Any) -> DatasetVersionRow:
+    def from_row(cls, row: sqlite3.Row) -> DatasetVersionRow:
         return cls(
             row["id"],
             row["hash"],

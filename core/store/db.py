@@ -17,6 +17,13 @@ class StoreError(Exception):
     """The session database cannot be opened or migrated."""
 
 
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just created."""
+    if cursor.lastrowid is None:
+        raise StoreError("the statement inserted no row")
+    return cursor.lastrowid
+
+
 class Database:
     """Thread-safe access to one session database.
 

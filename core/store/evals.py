@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
 from dataclasses import field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.store.db import Database
+from core.store.db import Database, inserted_id
 from core.store.lazy_record import record
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
-def _evaluation(row: Any) -> EvaluationRow:
+
+def _evaluation(row: sqlite3.Row) -> EvaluationRow:
     return EvaluationRow(
         id=row["id"],
         set_id=row["set_id"],
@@ -35,7 +37,7 @@ def _evaluation(row: Any) -> EvaluationRow:
     )
 
 
-def _answer(row: Any) -> AnswerRow:
+def _answer(row: sqlite3.Row) -> AnswerRow:
     return AnswerRow(
         row["question_id"],
         row["target"],
@@ -49,7 +51,7 @@ def _answer(row: Any) -> AnswerRow:
     )
 
 
-def _verdict(row: Any) -> VerdictRow:
+def _verdict(row: sqlite3.Row) -> VerdictRow:
     return VerdictRow(
         row["evaluation_id"],
         row["question_id"],
@@ -78,11 +80,11 @@ class EvalsMixin:
         Raises ValueError if a set of that name exists."""
         with self.db.tx() as conn:
             try:
-                set_id = int(
+                set_id = inserted_id(
                     conn.execute(
                         "INSERT INTO question_sets (name, source, created_at) VALUES (?, ?, ?)",
                         (name, source, time.time()),
-                    ).lastrowid
+                    )
                 )
             except sqlite3.IntegrityError:
                 raise ValueError(f"a question set named {name!r} already exists") from None
@@ -145,12 +147,12 @@ class EvalsMixin:
         endpoint_id: int | None = None,
     ) -> int:
         with self.db.tx() as conn:
-            return int(
+            return inserted_id(
                 conn.execute(
-                    "INSERT INTO evaluations (set_id, target_a, target_b, endpoint_id, rubric, status, settings, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+                    "INSERT INTO evaluations (set_id, target_a, target_b, endpoint_id, rubric, status, settings, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
                     (set_id, target_a, target_b, endpoint_id, rubric, _canonical(settings or {}), time.time()),
-                ).lastrowid
+                )
             )
 
     def evaluation(self, evaluation_id: int) -> EvaluationRow | None:
@@ -279,10 +281,10 @@ class EvalsMixin:
             )
 
     def votes(self, evaluation_id: int, voter: str | None = None) -> list[VoteRow]:
-        sql, params = "SELECT * FROM votes WHERE evaluation_id = ?", [evaluation_id]
+        sql = "SELECT * FROM votes WHERE evaluation_id = ?"
+        params: tuple[int | str, ...] = (evaluation_id,)
         if voter is not None:
-            sql += " AND voter = ?"
-            params.append(voter)
+            sql, params = sql + " AND voter = ?", (evaluation_id, voter)
         rows = self.db.query(sql + " ORDER BY question_id, voter", params)
         return [
             VoteRow(

@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.store.db import Database
+from core.store.db import Database, inserted_id
 from core.store.lazy_record import record
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
-def _version(row: Any) -> PromptVersionRow:
+
+def _version(row: sqlite3.Row) -> PromptVersionRow:
     return PromptVersionRow(
         row["id"],
         row["name"],
@@ -30,7 +32,7 @@ def _version(row: Any) -> PromptVersionRow:
     )
 
 
-def _round(row: Any) -> RoundRow:
+def _round(row: sqlite3.Row) -> RoundRow:
     return RoundRow(
         row["id"],
         row["question"],
@@ -42,7 +44,7 @@ def _round(row: Any) -> RoundRow:
     )
 
 
-def _run(row: Any) -> RunRow:
+def _run(row: sqlite3.Row) -> RunRow:
     return RunRow(
         row["id"],
         row["prompt_version_id"],
@@ -60,7 +62,7 @@ def _run(row: Any) -> RunRow:
     )
 
 
-def _sample(row: Any) -> SampleRow:
+def _sample(row: sqlite3.Row) -> SampleRow:
     return SampleRow(
         row["id"],
         row["run_id"],
@@ -77,7 +79,7 @@ def _sample(row: Any) -> SampleRow:
     )
 
 
-def _comparison(row: Any) -> ComparisonRow:
+def _comparison(row: sqlite3.Row) -> ComparisonRow:
     return ComparisonRow(
         row["id"],
         row["question"],
@@ -90,7 +92,7 @@ def _comparison(row: Any) -> ComparisonRow:
     )
 
 
-def _rehearsal(row: Any) -> RehearsalRow:
+def _rehearsal(row: sqlite3.Row) -> RehearsalRow:
     return RehearsalRow(
         row["id"],
         row["set_id"],
@@ -123,7 +125,7 @@ class PlaygroundMixin:
         """A new named version. Raises ValueError if the name is taken."""
         with self.db.tx() as conn:
             try:
-                return int(
+                return inserted_id(
                     conn.execute(
                         "INSERT INTO prompt_versions (name, system_prompt, temperature, top_p, max_tokens, parent_id, "
                         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -136,7 +138,7 @@ class PlaygroundMixin:
                             parent_id,
                             time.time(),
                         ),
-                    ).lastrowid
+                    )
                 )
             except sqlite3.IntegrityError:
                 raise ValueError(f"a prompt version named {name!r} already exists") from None
@@ -168,11 +170,11 @@ class PlaygroundMixin:
 
     def start_round(self, question: str, seconds: float, started_at: float) -> int:
         with self.db.tx() as conn:
-            return int(
+            return inserted_id(
                 conn.execute(
                     "INSERT INTO playground_rounds (question, seconds, started_at) VALUES (?, ?, ?)",
                     (question, float(seconds), float(started_at)),
-                ).lastrowid
+                )
             )
 
     def playground_round(self, round_id: int) -> RoundRow | None:
@@ -216,7 +218,7 @@ class PlaygroundMixin:
     ) -> tuple[int, list[int]]:
         """A run with `samples` empty sample rows (idx 0..samples-1): (run id, sample ids)."""
         with self.db.tx() as conn:
-            run_id = int(
+            run_id = inserted_id(
                 conn.execute(
                     "INSERT INTO playground_runs (prompt_version_id, target, system_prompt, temperature, top_p, "
                     "max_tokens, question, round_started_at, created_at, kind, round_id, rehearsal_id, question_id) "
@@ -236,10 +238,10 @@ class PlaygroundMixin:
                         rehearsal_id,
                         question_id,
                     ),
-                ).lastrowid
+                )
             )
             ids = [
-                int(conn.execute("INSERT INTO samples (run_id, idx, text) VALUES (?, ?, '')", (run_id, idx)).lastrowid)
+                inserted_id(conn.execute("INSERT INTO samples (run_id, idx, text) VALUES (?, ?, '')", (run_id, idx)))
                 for idx in range(samples)
             ]
             return run_id, ids
@@ -280,7 +282,7 @@ class PlaygroundMixin:
     def samples_for_runs(self, run_ids: Sequence[int]) -> dict[int, list[SampleRow]]:
         found: dict[int, list[SampleRow]] = {run_id: [] for run_id in run_ids}
         for start in range(0, len(run_ids), 500):
-            chunk = list(run_ids[start : start + 500])
+            chunk = tuple(run_ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(f"SELECT * FROM samples WHERE run_id IN ({marks}) ORDER BY run_id, idx", chunk):
                 found[row["run_id"]].append(_sample(row))
@@ -342,11 +344,11 @@ class PlaygroundMixin:
 
     def create_comparison(self, question: str, run_a: int, run_b: int) -> int:
         with self.db.tx() as conn:
-            return int(
+            return inserted_id(
                 conn.execute(
                     "INSERT INTO playground_comparisons (question, run_a, run_b, created_at) VALUES (?, ?, ?, ?)",
                     (question, run_a, run_b, time.time()),
-                ).lastrowid
+                )
             )
 
     def comparison(self, comparison_id: int) -> ComparisonRow | None:
@@ -393,11 +395,12 @@ class PlaygroundMixin:
 
     def create_rehearsal(self, *, set_id: int, target: str, version_ids: Sequence[int], k: int, baseline: str) -> int:
         with self.db.tx() as conn:
-            return int(
+            return inserted_id(
                 conn.execute(
-                    "INSERT INTO rehearsals (set_id, target, versions, k, baseline, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO rehearsals (set_id, target, versions, k, baseline, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     (set_id, target, json.dumps(list(version_ids)), int(k), baseline, time.time()),
-                ).lastrowid
+                )
             )
 
     def rehearsal(self, rehearsal_id: int) -> RehearsalRow | None:
