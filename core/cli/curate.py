@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from core.cli.main import CommandError, command, emit, parser_extension, session_name
+from core.cli.registry import CommandError, command, emit, parser_extension, session_name
 from core.config import Config
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.cli.main import CommandError, command, emit, parser_extension, session_name
+from core.cli.registry import CommandError, command, emit, parser_extension, session_name
 from core.config import Config
 
 

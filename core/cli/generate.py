@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 
-from core.cli.main import CommandError, command, emit, parser_extension, session_name
+from core.cli.registry import CommandError, command, emit, parser_extension, session_name
 from core.config import Config
 
 

@@ -3,6 +3,9 @@
 `tunedeck` alone opens the TUI on the most recent session; `tunedeck <verb> ...` runs a headless
 operation and prints human output, or one JSON document with --json. Errors print one line to
 stderr and exit 2; nothing prints a traceback at the user.
+
+A new verb is a module in core/cli that registers itself through `core.cli.registry`, imported in
+VERB_MODULES below.
 """
 
 from __future__ import annotations
@@ -11,26 +14,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
 
-from core.config import Config, ConfigError, load_config
+from core.cli import curate, evaluate, generate, jobs, sandbox
+from core.cli.registry import EXIT_USAGE, HANDLERS, PARSER_EXTENSIONS, CommandError, command, emit, session_name
+from core.config import Config, ConfigError, dump_config, load_config
+from core.sessions import SessionError, list_sessions, open_session, remove_session, sessions_dir
+from core.store import StoreError
 
-EXIT_USAGE = 2
-
-Handler = Callable[[argparse.Namespace, Config], int]
-_HANDLERS: dict[str, Handler] = {}
-
-
-class CommandError(Exception):
-    """A headless command cannot go on; the message says why, for the user."""
-
-
-def command(name: str) -> Callable[[Handler], Handler]:
-    def register(func: Handler) -> Handler:
-        _HANDLERS[name] = func
-        return func
-
-    return register
+VERB_MODULES = (generate, curate, evaluate, jobs, sandbox)
+"""The verb modules; importing one registers its commands and their arguments."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,38 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="run the emulated AWS and LLM services in the foreground")
     sandbox.add_argument("--epoch-seconds", type=float, help="simulated seconds per training epoch")
 
-    for register in _PARSER_EXTENSIONS:
-        register(sub)
+    for add_arguments in PARSER_EXTENSIONS:
+        add_arguments(sub)
     return parser
-
-
-_PARSER_EXTENSIONS: list[Callable[[Any], None]] = []
-
-
-def parser_extension(func: Callable[[Any], None]) -> Callable[[Any], None]:
-    """Later modules add their verbs' arguments through this hook."""
-    _PARSER_EXTENSIONS.append(func)
-    return func
-
-
-def session_name(args: argparse.Namespace) -> str:
-    from core.sessions import most_recent_session
-
-    return getattr(args, "session_opt", None) or args.session or most_recent_session() or "default"
-
-
-def emit(args: argparse.Namespace, data: Any, human: Callable[[], None]) -> None:
-    if getattr(args, "json", False):
-        json.dump(data, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
-    else:
-        human()
 
 
 @command("config")
 def _config_show(args: argparse.Namespace, config: Config) -> int:
-    from core.config import dump_config
-
     if args.json:
         print(json.dumps({**config.to_dict(), "sources": config.sources}, indent=2))
     else:
@@ -108,8 +75,6 @@ def _config_show(args: argparse.Namespace, config: Config) -> int:
 
 @command("sessions")
 def _sessions(args: argparse.Namespace, config: Config) -> int:
-    from core.sessions import list_sessions, open_session, remove_session, sessions_dir
-
     if args.sessions_verb == "list":
         found = list_sessions()
         data = [{"name": s.name, "path": str(s.path), "modified": s.modified} for s in found]
@@ -139,8 +104,6 @@ def _sessions(args: argparse.Namespace, config: Config) -> int:
 
 @command("status")
 def _status(args: argparse.Namespace, config: Config) -> int:
-    from core.sessions import open_session
-
     name = session_name(args)
     store = open_session(name, create=False)
     try:
@@ -174,10 +137,7 @@ def _status(args: argparse.Namespace, config: Config) -> int:
 
 
 def run_headless(args: argparse.Namespace, config: Config) -> int:
-    from core.sessions import SessionError
-    from core.store import StoreError
-
-    handler = _HANDLERS.get(args.verb)
+    handler = HANDLERS.get(args.verb)
     if handler is None:
         raise CommandError(f"unknown command {args.verb!r}")
     try:
@@ -189,7 +149,6 @@ def run_headless(args: argparse.Namespace, config: Config) -> int:
 
 def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Config]:
     """Parse arguments and load the config; a bad config exits 2 with the file, key and line."""
-    _load_verb_modules()
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config)
@@ -203,20 +162,3 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, Config]:
     if args.ascii:
         config.ui.ascii = True
     return args, config
-
-
-def _load_verb_modules() -> None:
-    """Import the modules that register further verbs (cheap: they import their heavy parts lazily)."""
-    import importlib
-
-    for module in VERB_MODULES:
-        importlib.import_module(module)
-
-
-VERB_MODULES: list[str] = [
-    "core.cli.generate",
-    "core.cli.curate",
-    "core.cli.evaluate",
-    "core.cli.jobs",
-    "core.cli.sandbox",
-]

@@ -7,7 +7,7 @@ import shlex
 import signal
 import threading
 
-from core.cli.main import command
+from core.cli.registry import command
 from core.config import Config
 
 
