@@ -287,6 +287,23 @@ def check_submission(store: Any, run_name: str) -> Check:
     return Check(tuple(f"{run_name} is flagged as overfitting: {reason}" for reason in assessment.reasons))
 
 
+def validate_submission(
+    store: Any, config: Config, run_name: str, score: str, *, rank: int | None, submitted_at: float
+) -> Score:
+    """Everything record_submission refuses, checked without writing: ask about overfitting after this."""
+    if store.job(run_name) is None:
+        raise LedgerError(f"no run named {run_name!r} in this session")
+    parsed = parse_score(score)
+    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
+        raise LedgerError(f"rank {rank!r}: must be a whole number from 1")
+    if not math.isfinite(submitted_at):
+        raise LedgerError("submitted_at: not a time")
+    current = limits(store, config, submitted_at)
+    if current.submissions_left == 0:
+        raise LedgerError(f"all {current.submission_limit} leaderboard submissions of [league] are used")
+    return parsed
+
+
 def record_submission(
     store: Any,
     config: Config,
@@ -299,20 +316,10 @@ def record_submission(
 ) -> Submission:
     """Record a leaderboard submission. Raises LedgerError (bad score or rank, unknown run, no
     submission left); nothing is written then."""
-    job = store.job(run_name)
-    if job is None:
-        raise LedgerError(f"no run named {run_name!r} in this session")
-    parsed = parse_score(score)
-    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
-        raise LedgerError(f"rank {rank!r}: must be a whole number from 1")
     when = time.time() if submitted_at is None else submitted_at
-    if not math.isfinite(when):
-        raise LedgerError("submitted_at: not a time")
-    current = limits(store, config, when)
-    if current.submissions_left == 0:
-        raise LedgerError(f"all {current.submission_limit} leaderboard submissions of [league] are used")
+    parsed = validate_submission(store, config, run_name, score, rank=rank, submitted_at=when)
     return store.add_submission(  # type: ignore[no-any-return]
-        job.id,
+        store.job(run_name).id,
         submitted_at=when,
         score=parsed.text,
         fraction=parsed.fraction,

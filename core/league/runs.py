@@ -53,17 +53,7 @@ class RunInput:
 
 def run_from_card(card: RecipeCard, **changes: Any) -> RunInput:
     """The run a plan card describes (its suggested name, model, instance, dataset, hyperparameters)."""
-    fields: dict[str, Any] = {
-        "name": card.job_name,
-        "instance_type": card.instance_type,
-        "hyperparameters": card.values(),
-        "dataset": card.dataset_hash,
-        "model_id": card.model_id,
-        "model_version": card.model_version,
-        "card": card.as_dict(),
-    }
-    fields.update(changes)
-    return RunInput(**fields)
+    return run_from_card_dict(card.as_dict(), **changes)
 
 
 def parse_duration(text: str) -> float:
@@ -233,3 +223,33 @@ def local_judge_score(store: Any, job_id: int) -> dict[str, Any] | None:
         return None
     twin = store.job(run.twin_job_id)
     return None if twin is None else scores.get(twin.name)
+
+
+CARDS_META_KEY = "league.cards"
+
+
+def remember_cards(store: Any, cards: list[RecipeCard]) -> None:
+    """Keep the cards last planned, so that `runs add <suggested name>` can start from one."""
+    kept = dict(store.get_meta(CARDS_META_KEY) or {})
+    kept.update({card.job_name: card.as_dict() for card in cards})
+    store.set_meta(CARDS_META_KEY, kept)
+
+
+def card_for(store: Any, name: str) -> dict[str, Any] | None:
+    card = (store.get_meta(CARDS_META_KEY) or {}).get(name)
+    return dict(card) if isinstance(card, dict) else None
+
+
+def run_from_card_dict(card: Mapping[str, Any], **changes: Any) -> RunInput:
+    """The run a remembered card describes (see RecipeCard.as_dict), with `changes` on top."""
+    fields: dict[str, Any] = {
+        "name": card["job_name"],
+        "instance_type": card["instance_type"],
+        "hyperparameters": dict(card["hyperparameters"]),
+        "dataset": card["dataset"],
+        "model_id": card["model_id"],
+        "model_version": card["model_version"],
+        "card": dict(card),
+    }
+    fields.update({k: v for k, v in changes.items() if v is not None})
+    return RunInput(**fields)
