@@ -9,14 +9,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.cli.registry import CommandError, command, emit, parser_extension, session_name
+from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension, session_name
 
 if TYPE_CHECKING:
     from core.config import Config
 
 
 @parser_extension
-def _arguments(sub: Any) -> None:
+def _arguments(sub: Subparsers) -> None:
     league = sub.add_parser("league", help="the leaderboard ledger, the event's limits and calibration")
     league.add_argument("--session", dest="session_opt")
     league.add_argument("--json", action="store_true")

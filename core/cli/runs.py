@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.cli.registry import CommandError, command, emit, parser_extension, session_name
+from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension, session_name
 
 if TYPE_CHECKING:
     from core.config import Config
@@ -30,7 +30,7 @@ def _run_fields(parser: argparse.ArgumentParser, *, adding: bool) -> None:
 
 
 @parser_extension
-def _arguments(sub: Any) -> None:
+def _arguments(sub: Subparsers) -> None:
     runs = sub.add_parser("runs", help="training runs started in the SageMaker console (console mode)")
     runs.add_argument("--session", dest="session_opt")
     runs.add_argument("--json", action="store_true")
