@@ -14,6 +14,11 @@ import importlib
 import sys
 from pathlib import Path
 
+from textual.app import App
+from textual.binding import Binding
+
+from tui.keys import key_label
+
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- keys:start -->", "<!-- keys:end -->"
 
@@ -63,20 +68,6 @@ DOES = {
         ("playground", "Playground"),
     )
 }
-KEY_NAMES = {
-    "question_mark": "?",
-    "slash": "/",
-    "escape": "esc",
-    "plus": "+",
-    "minus": "-",
-    "left_square_bracket": "[",
-    "right_square_bracket": "]",
-    "left_curly_bracket": "{",
-    "right_curly_bracket": "}",
-    "full_stop": ".",
-    "comma": ",",
-    "delete": "del",
-}
 
 
 def _class(path: str) -> type:
@@ -85,7 +76,7 @@ def _class(path: str) -> type:
 
 
 def _keys(key: str) -> str:
-    return " ".join(f"`{KEY_NAMES.get(k.strip(), k.strip())}`" for k in key.split(","))
+    return " ".join(f"`{key_label(k)}`" for k in key.split(","))
 
 
 def _cell(text: str) -> str:
@@ -94,8 +85,6 @@ def _cell(text: str) -> str:
 
 def rows_for(cls: type) -> list[tuple[str, str, str, str]]:
     """(where override, keys, what it does, keymap id) for each Binding the class itself declares."""
-    from textual.binding import Binding
-
     rows = []
     for binding in cls.__dict__.get("BINDINGS", []):
         if not isinstance(binding, Binding):
@@ -111,8 +100,6 @@ def rows_for(cls: type) -> list[tuple[str, str, str, str]]:
 
 
 def reference() -> str:
-    from textual.app import App
-
     out: list[str] = []
     for section, sources in SECTIONS.items():
         out += [f"### {section}", "", "| where | keys | does | keymap id |", "|---|---|---|---|"]

@@ -83,6 +83,8 @@ class TunedeckApp(App[None]):
         self.status_interval = status_interval
         self._status_timer = None
         self._status_bar: StatusBar | None = None
+        if config.ui.keymap:  # before compose: hints are written with the keys bound after the keymap
+            self.set_keymap(config.ui.keymap)
 
     def compose(self) -> ComposeResult:
         yield TitleBar(self.demo)
@@ -96,8 +98,6 @@ class TunedeckApp(App[None]):
     def on_mount(self) -> None:
         self._apply_theme()
         self.set_class(self.config.ui.ascii, "-ascii")  # app.tcss swaps box-drawing borders for ASCII
-        if self.config.ui.keymap:
-            self.set_keymap(self.config.ui.keymap)
         status = self._status_bar = self.query_one(StatusBar)
         status.session = self.store.name
         generator = self.config.llm.generator

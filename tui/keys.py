@@ -12,14 +12,9 @@ report alt+1..alt+5; a typed £ (its own character, not ESC 3) is unaffected.
 
 from __future__ import annotations
 
-from itertools import chain
-from typing import TYPE_CHECKING
-
 from textual import _ansi_sequences
 from textual.binding import Binding
-
-if TYPE_CHECKING:
-    from textual.dom import DOMNode
+from textual.dom import DOMNode
 
 ALT_DIGIT_SEQUENCES = ("\x1b1", "\x1b2", "\x1b3", "\x1b4", "\x1b5")
 
@@ -55,14 +50,20 @@ def keys_label(keys: str, separator: str = "/") -> str:
     return separator.join(key_label(key) for key in keys.split(","))
 
 
-def declared_binding(node: DOMNode, binding_id: str) -> Binding | None:
-    """The Binding with this id declared by the node's class, a widget inside it, or the app."""
-    for owner in chain((node,), node.query("*"), (node.app,)):
-        for cls in type(owner).__mro__:
+def declared_binding(binding_id: str) -> Binding | None:
+    """The Binding with this id, wherever it is declared (tunedeck's binding ids are unique)."""
+    if binding_id not in _declared:
+        classes: list[type[DOMNode]] = [DOMNode]
+        while classes:
+            cls = classes.pop()
+            classes.extend(cls.__subclasses__())
             for binding in cls.__dict__.get("BINDINGS", ()):
-                if isinstance(binding, Binding) and binding.id == binding_id:
-                    return binding
-    return None
+                if isinstance(binding, Binding) and binding.id:
+                    _declared.setdefault(binding.id, binding)
+    return _declared.get(binding_id)
+
+
+_declared: dict[str, Binding] = {}
 
 
 def bound_keys(node: DOMNode, binding_id: str) -> str:
@@ -71,22 +72,39 @@ def bound_keys(node: DOMNode, binding_id: str) -> str:
     remapped = node.app._keymap.get(binding_id)
     if remapped:
         return keys_label(remapped)
-    binding = declared_binding(node, binding_id)
+    binding = declared_binding(binding_id)
     if binding is None:
-        raise KeyError(f"no binding with id {binding_id!r} for {node!r}")
+        raise KeyError(f"no binding has the id {binding_id!r}")
     return keys_label(binding.key)
 
 
-def hint(node: DOMNode, *parts: str | tuple[str | tuple[str, ...], str], separator: str = "   ") -> str:
-    """A line of key hints: ("pairs.edit", "edit") becomes "e: edit" with the key bound now, and
-    (("topics.add_child", "topics.add_top"), "add") becomes "a/A: add"; a plain string (keys that are not
-    remappable, such as tab) is kept as it is."""
+def hint(
+    node: DOMNode,
+    *parts: str | tuple[str | tuple[str, ...], str],
+    separator: str = "   ",
+    joiner: str = ": ",
+    every_key: bool = False,
+) -> str:
+    """A line of key hints with the keys bound now: ("pairs.edit", "edit") becomes "e: edit", and
+    (("topics.add_child", "topics.add_top"), "add") becomes "a/A: add". A binding shows its first key
+    (every_key: all of them). A plain string (keys that are not remappable, such as tab) stays as it is."""
     written = []
     for part in parts:
         if isinstance(part, str):
             written.append(part)
             continue
         ids, label = part
-        keys = "/".join(bound_keys(node, binding_id) for binding_id in ((ids,) if isinstance(ids, str) else ids))
-        written.append(f"{keys}: {label}")
+        keys = []
+        for binding_id in (ids,) if isinstance(ids, str) else ids:
+            bound = bound_keys(node, binding_id).split("/")
+            keys.extend(bound if every_key else bound[:1])
+        written.append(f"{_joined(keys)}{joiner}{label}")
     return separator.join(written)
+
+
+def _joined(keys: list[str]) -> str:
+    """Three or more keys with one modifier are written once: "shift+up/down/left/right"."""
+    modifier = keys[0].rpartition("+")[0]
+    if len(keys) >= 3 and modifier and all(key.rpartition("+")[0] == modifier for key in keys):
+        return f"{modifier}+" + "/".join(key.rpartition("+")[2] for key in keys)
+    return "/".join(keys)

@@ -73,7 +73,7 @@ class Confirm(Dialog[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-body"):
             yield Static(safe(self.question))
-            yield Static(hint(self, ("confirm.yes", "yes"), ("confirm.no", "no")), classes="hint")
+            yield Static(hint(self, ("confirm.yes", "yes"), ("confirm.no", "no"), every_key=True), classes="hint")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widget import Widget
 
+from tui.keys import hint
+from tui.panes import PANES
+
 
 class TitleBar(Widget):
     DEFAULT_CSS = """
@@ -16,9 +19,19 @@ class TitleBar(Widget):
         super().__init__(**kwargs)
         self.demo = demo
         self.set_class(demo, "-demo")
+        self._keys = ""
+
+    def on_mount(self) -> None:
+        panes = hint(
+            self, *((f"pane.{pane_id}", title) for pane_id, title in PANES.items()), separator="  ", joiner=" "
+        )
+        self._keys = "  ·  ".join(
+            (panes, hint(self, ("app.help", "help"), joiner=" "), hint(self, ("app.quit", "quit"), joiner=" "))
+        )
+        self.refresh()
 
     def render(self) -> Content:
         label = "tunedeck"
         if self.demo:
             label += "  ·  DEMO - emulated AWS and LLM"
-        return Content(label + "  ·  1 Topics  2 Pairs  3 Jobs  4 Compare  5 Playground  ·  F1 help  ·  ctrl+q quit")
+        return Content(f"{label}  ·  {self._keys}")

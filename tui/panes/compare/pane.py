@@ -36,6 +36,7 @@ from core.evaluation.judge import (
 )
 from core.evaluation.selection import Match, Selection, resolve_selection, save_settings, stored_settings
 from tui.background import RunSlot
+from tui.keys import hint
 from tui.panes.base import Pane
 from tui.panes.compare.answers import AnswerSide, CompareAnswers
 from tui.panes.compare.question import CompareQuestion, outcome_code
@@ -284,11 +285,23 @@ class ComparePane(Pane):
         yield CompareAnswers(id="compare-answers")
         yield Static(self._hint(), id="compare-status", classes="pane-status")
 
-    @staticmethod
-    def _hint() -> Content:
+    def _hint(self) -> Content:
         return safe(
-            "a/b targets  s set  r run  j/k move  [/] scroll  v vote  o/h score/votes  g regression  "
-            "E endpoints  ? all keys"
+            hint(
+                self,
+                (("compare.target_a", "compare.target_b"), "targets"),
+                ("compare.set", "set"),
+                ("compare.run", "run"),
+                (("compare.next", "compare.previous"), "move"),
+                (("compare.scroll_up", "compare.scroll_down"), "scroll"),
+                ("compare.vote_mode", "vote"),
+                (("compare.show_score", "compare.show_votes"), "score/votes"),
+                ("compare.regression", "regression"),
+                ("compare.endpoints", "endpoints"),
+                ("app.help", "all keys"),
+                separator="  ",
+                joiner=" ",
+            )
         )
 
     def on_mount(self) -> None:

@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from core.evaluation.judge import BlindItem, QuestionOutcome
 from core.evaluation.stats import unswap
+from tui.keys import hint
 from tui.text import safe_line
 
 QUESTION_CHARS = 600
@@ -96,7 +97,16 @@ class CompareQuestion(Static):
             (VOTE_TEXT.get(item.vote or "", "none yet"), "bold"),
             "\n",
             (
-                "a / ←: left better   d / →: right better   t: tie   x / b: both bad   j / k: move   esc: done",
+                hint(
+                    self,
+                    ("compare.vote_left", "left better"),
+                    ("compare.vote_right", "right better"),
+                    ("compare.vote_tie", "tie"),
+                    ("compare.vote_both_bad", "both bad"),
+                    every_key=True,
+                )
+                + "   "
+                + hint(self, (("compare.next", "compare.previous"), "move"), ("compare.escape", "done")),
                 "$text-muted",
             ),
             "\n",

@@ -54,6 +54,7 @@ class EvalSettingsForm(Dialog["EvalSettings | None"]):
                     ("compare_settings.default_rubric", "default rubric"),
                     ("compare_settings.cancel", "cancel"),
                     "tab: next field",
+                    every_key=True,
                 ),
                 classes="hint",
             )

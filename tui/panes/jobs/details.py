@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from core.safe_text import scrub
+from tui.keys import hint
 from tui.panes.jobs.table import format_seconds, status_label
 
 
@@ -110,7 +111,7 @@ class JobDetails(ModalScreen[None]):
         with Vertical(id="job-details-body"):
             with VerticalScroll():
                 yield Static(detail_text(self.row), id="job-details-text")
-            yield Static("esc: close", classes="hint")
+            yield Static(hint(self, ("job_details.close", "close")), classes="hint")
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()

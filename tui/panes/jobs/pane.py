@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
 
+from tui.keys import hint
 from tui.panes.base import Pane
 from tui.screens.ask import AskText, Confirm
 from tui.text import safe, safe_line
@@ -178,11 +179,21 @@ class JobsPane(Pane):
         yield Vertical(id="jobs-plot-box")
         yield Static(self._hint(), id="jobs-status", classes="pane-status")
 
-    @staticmethod
-    def _hint():
+    def _hint(self):
         return safe(
-            "n: new sweep   c: clone   s: stop   +/-: priority   p: plot   o: overlay   l: log   "
-            "m: smoothing   S: sheet   enter: details"
+            hint(
+                self,
+                ("jobs.new_sweep", "new sweep"),
+                ("jobs.clone", "clone"),
+                ("jobs.stop", "stop"),
+                (("jobs.priority_up", "jobs.priority_down"), "priority"),
+                ("jobs.plot", "plot"),
+                ("jobs.overlay", "overlay"),
+                ("jobs.log_scale", "log"),
+                ("jobs.smoothing", "smoothing"),
+                ("jobs.sheet", "sheet"),
+                ("jobs.details", "details"),
+            )
         )
 
     @property

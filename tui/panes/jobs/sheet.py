@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from tui.keys import hint
 from tui.screens.ask import AskText
 from tui.text import safe
 
@@ -88,7 +89,14 @@ class ExperimentSheet(ModalScreen[None]):
             yield Static(Text("Experiment sheet", style="bold"), id="sheet-title")
             yield DataTable(cursor_type="column", zebra_stripes=True, id="sheet-table")
             yield Static(
-                safe("←/→ column   s: sort (again: reverse)   e: export CSV   r: reload   esc: close"),
+                hint(
+                    self,
+                    "←/→ column",
+                    ("sheet.sort", "sort (again: reverse)"),
+                    ("sheet.export", "export CSV"),
+                    ("sheet.reload", "reload"),
+                    ("sheet.close", "close"),
+                ),
                 classes="hint",
                 id="sheet-status",
             )

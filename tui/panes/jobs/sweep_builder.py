@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from core.training.sweep import SWEEPABLE
+from tui.keys import bound_keys, hint
 from tui.screens.ask import Confirm
 from tui.text import safe
 
@@ -187,7 +188,13 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
             yield Static("", id="sweep-errors")
             yield Static(safe("planning…"), id="sweep-plan")
             yield Static(
-                safe("tab: next field   ctrl+j: launch (asks first)   esc: cancel   empty field = the model's default"),
+                hint(
+                    self,
+                    "tab: next field",
+                    ("sweep.launch", "launch (asks first)"),
+                    ("sweep.cancel", "cancel"),
+                    "empty field = the model's default",
+                ),
                 classes="hint",
             )
 
@@ -350,7 +357,7 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
 
     def action_launch(self) -> None:
         if self._planned_generation != self._generation or self._debounce is not None:
-            self._refuse("still planning: wait for the cost to show, then press ctrl+j again")
+            self._refuse(f"still planning: wait for the cost to show, then press {bound_keys(self, 'sweep.launch')} again")
             return
         plan = self.plan
         if plan is None:

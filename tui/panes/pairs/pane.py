@@ -11,7 +11,7 @@ import asyncio
 import inspect
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, Callable, Iterable, Sequence
 
 from textual import work
@@ -25,6 +25,7 @@ from textual.widgets import Input, Static
 
 from core.store import PairFilter, TopicNode
 from core.store.pairs import PAIR_SORTS
+from tui.keys import bound_keys, hint
 from tui.panes.base import Pane
 from tui.screens.ask import Confirm
 from tui.text import safe_line
@@ -137,7 +138,8 @@ class PairsPane(Pane):
         ascii_only = bool(getattr(self.config.ui, "ascii", False))
         yield PairStatsStrip(ascii_only=ascii_only, id="pairs-stats")
         yield Input(
-            placeholder="text in question or answer: enter applies (empty clears), esc closes", id="pairs-filter"
+            placeholder=f"text in question or answer: enter applies (empty clears), {bound_keys(self, 'pairs.escape')} closes",
+            id="pairs-filter",
         )
         with Horizontal(id="pairs-body"):
             yield PairTable(self.store, ascii_only=ascii_only, id="pairs-table")
@@ -147,6 +149,28 @@ class PairsPane(Pane):
     @property
     def table(self) -> PairTable:
         return self.query_one(PairTable)
+
+    @cached_property
+    def _key_hint(self) -> Content:
+        line = hint(
+            self,
+            (("pairs.accept", "pairs.reject"), "accept/reject"),
+            ("pairs.edit", "edit"),
+            ("pairs.regenerate", "regenerate"),
+            ("pairs.undo", "undo"),
+            ("pair_table.toggle_select", "select"),
+            (("pairs.bulk_accept", "pairs.bulk_reject"), "bulk"),
+            ("pairs.filter_text", "text"),
+            ("pairs.filter_topic", "topic"),
+            ("pairs.filter_status", "status"),
+            ("pairs.filter_flag", "flag"),
+            ("pairs.sort", "sort"),
+            ("pairs.curate", "curate"),
+            ("pairs.duplicates", "dupes"),
+            ("pairs.export", "export"),
+            separator=" · ",
+        )
+        return Content.styled(line, "$text-muted")
 
     # ---- life cycle ------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -288,12 +312,7 @@ class PairsPane(Pane):
             line += f" · {len(table.selected):,} selected"
         busy = "  ".join(b for b in (self._loading, self._busy) if b)
         status = Content.assemble(safe_line(line), ("  " + busy, "$warning") if busy else "")
-        hint = Content.styled(
-            "a/x accept/reject · e edit · r regenerate · u undo · space select · A/X bulk · "
-            "/ text · t topic · s status · f flag · o sort · c curate · d dupes · E export",
-            "$text-muted",
-        )
-        self.query_one("#pairs-status", Static).update(Content.assemble(status, "\n", hint), layout=False)
+        self.query_one("#pairs-status", Static).update(Content.assemble(status, "\n", self._key_hint), layout=False)
         title = f"Pairs ({table.row_count:,})"
         if self.border_title != title:
             self.border_title = title

@@ -49,6 +49,7 @@ from core.playground.rounds import (
     winning_version,
 )
 from tui.background import RunSlot
+from tui.keys import bound_keys, hint
 from tui.panes.base import Pane
 from tui.panes.playground.params import ParamControl
 from tui.panes.playground.round_timer import RoundTimer
@@ -69,11 +70,6 @@ if TYPE_CHECKING:
 CUSTOM_TARGET = "__custom__"
 DRAFT_META = "playground.draft"
 TICK_SECONDS = 0.5
-HINT = (
-    "ctrl+j generate · ctrl+r regenerate · esc cancel · ctrl+t hand in · ctrl+n new round · "
-    "ctrl+s save version · f2 prompt · f3 question · ctrl+o versions · ctrl+b side by side · ctrl+g judge · "
-    "f4 round length"
-)
 _DIFF_STYLES = {
     "add": "$success",
     "remove": "$error",
@@ -232,19 +228,54 @@ class PlaygroundPane(Pane):
                 yield Select(
                     self._target_options(), value=self._targets[0], allow_blank=False, compact=True, id="pg-target"
                 )
-                yield Label("Versions: enter·a/b mark·d diff·r rehearse·e/w export", classes="pg-label")
+                yield Label(self._versions_hint(), classes="pg-label")
                 yield VersionList(id="pg-versions")
             with Vertical(id="pg-right"):
                 yield RoundTimer(id="pg-timer")
                 yield Static(id="pg-mode")
                 with Horizontal(id="pg-answers"):
                     yield Static(
-                        Content.styled("Answers appear here: type a question, then ctrl+j.", "$text-muted"),
+                        Content.styled(
+                            f"Answers appear here: type a question, then {bound_keys(self, 'playground.generate')}.",
+                            "$text-muted",
+                        ),
                         classes="pg-placeholder",
                     )
                 with VerticalScroll(id="pg-detail"):
                     yield Static(id="pg-detail-text")
-        yield Static(safe(HINT), id="pg-status", classes="pane-status")
+        yield Static(safe(self._hint()), id="pg-status", classes="pane-status")
+
+    def _hint(self) -> str:
+        return hint(
+            self,
+            ("playground.generate", "generate"),
+            ("playground.regenerate", "regenerate"),
+            ("playground.cancel", "cancel"),
+            ("playground.submit", "hand in"),
+            ("playground.new_round", "new round"),
+            ("playground.save", "save version"),
+            ("playground.focus_prompt", "prompt"),
+            ("playground.focus_question", "question"),
+            ("playground.versions", "versions"),
+            ("playground.compare", "side by side"),
+            ("playground.judge", "judge"),
+            ("playground.round_length", "round length"),
+            separator=" · ",
+            joiner=" ",
+        )
+
+    def _versions_hint(self) -> str:
+        keys = hint(
+            self,
+            "enter",
+            (("versions.mark_a", "versions.mark_b"), "mark"),
+            ("versions.diff", "diff"),
+            ("versions.rehearse", "rehearse"),
+            (("versions.export", "versions.export_winner"), "export"),
+            separator="·",
+            joiner=" ",
+        )
+        return f"Versions: {keys}"
 
     def _target_options(self) -> list[tuple[Content, str]]:
         if not self._targets:
@@ -636,11 +667,15 @@ class PlaygroundPane(Pane):
             self._status(f"{message.label}: stopped: {message.error}")
         elif message.label == "generate":
             failed = sum(1 for v in self.views.values() if v.finish_reason == "error")
-            self._status(
-                f"done: {len(self.views)} answer(s){f', {failed} failed' if failed else ''} · "
-                "enter picks · ctrl+t hands in · "
-                + ("ctrl+g asks the judge" if self.comparison_id else "ctrl+r regenerates")
+            then = (
+                ("playground.judge", "asks the judge")
+                if self.comparison_id
+                else ("playground.regenerate", "regenerates")
             )
+            keys = hint(
+                self, ("sample.pick", "picks"), ("playground.submit", "hands in"), then, separator=" · ", joiner=" "
+            )
+            self._status(f"done: {len(self.views)} answer(s){f', {failed} failed' if failed else ''} · {keys}")
         elif message.label == "judge":
             self._judged(*message.result)
         elif message.label == "rehearsal":
@@ -660,7 +695,7 @@ class PlaygroundPane(Pane):
             return
         for other in self.views.values():
             other.mark(picked=other is view)
-        self._status(f"picked {view.heading} · ctrl+t hands it in")
+        self._status(f"picked {view.heading} · {bound_keys(self, 'playground.submit')} hands it in")
         self._record_pick(view.sample_id)
 
     @work(thread=True, group="playground-pick", exit_on_error=False)

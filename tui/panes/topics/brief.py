@@ -47,7 +47,7 @@ class BriefForm(Dialog[BriefRequest | None]):
                 yield Input("12", id="brief-subtopics", type="integer", validators=[Integer(1, 40)])
             yield Static("", id="brief-error", classes="error")
             yield Static(
-                hint(self, ("brief.submit", "generate"), ("brief.cancel", "cancel"), "tab: next field"),
+                hint(self, ("brief.submit", "generate"), ("brief.cancel", "cancel"), "tab: next field", every_key=True),
                 classes="hint",
             )
 

@@ -19,11 +19,14 @@ from textual.widgets.tree import TreeNode
 
 from core.store import TopicNode
 from tui.background import RunSlot
+from tui.keys import hint
 from tui.panes.base import Pane
 from tui.screens.ask import AskText, Confirm
 from tui.text import safe, safe_line, safe_rich
 
 if TYPE_CHECKING:
+    from textual.content import Content
+
     from core.generation.generate import Progress
     from tui.messages import RunFinished
     from tui.panes.topics.brief import BriefRequest
@@ -94,10 +97,19 @@ class TopicsPane(Pane):
         yield tree
         yield Static(self._idle_hint(), id="topics-status", classes="pane-status")
 
-    def _idle_hint(self):
+    def _idle_hint(self) -> Content:
         return safe(
-            "b: brief → tree   e: expand   a/A: add   r: rename   d: delete   shift+arrows: move   "
-            "n: questions per topic   g: generate pairs"
+            hint(
+                self,
+                ("topics.brief", "brief → tree"),
+                ("topics.expand", "expand"),
+                (("topics.add_child", "topics.add_top"), "add"),
+                ("topics.rename", "rename"),
+                ("topics.delete", "delete"),
+                (("topics.move_up", "topics.move_down", "topics.outdent", "topics.indent"), "move"),
+                ("topics.per_topic", "questions per topic"),
+                ("topics.generate", "generate pairs"),
+            )
         )
 
     def on_mount(self) -> None:
