@@ -49,6 +49,9 @@ from tui.text import safe, safe_line
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
+    from core.evaluation.judge import EvalProgress
+    from core.evaluation.questions import QuestionGenProgress
+    from core.store.evals import AnswerRow
     from tui.messages import RunFinished
 
 LIVE_RELOAD_SECONDS = 0.5  # at most two screen refreshes a second while a run is going
@@ -83,7 +86,7 @@ class CompareLoaded(Message):
 
 @dataclass
 class EvalProgressed(Message):
-    progress: Any  # a copy of core.evaluation.judge.EvalProgress
+    progress: EvalProgress  # a copy: the run goes on changing its own
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, EvalProgressed)
@@ -91,7 +94,7 @@ class EvalProgressed(Message):
 
 @dataclass
 class QuestionsProgressed(Message):
-    progress: Any  # a copy of core.evaluation.questions.QuestionGenProgress
+    progress: QuestionGenProgress  # a copy
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, QuestionsProgressed)
@@ -466,7 +469,7 @@ class ComparePane(Pane):
             parts.append((f"   evaluation #{evaluation.id} {evaluation.status}", "$text-muted"))
         header.update(Content.assemble(*parts))
 
-    def _side(self, label: str, target: str, answer: Any) -> AnswerSide:
+    def _side(self, label: str, target: str, answer: AnswerRow | None) -> AnswerSide:
         title = f"{label} · {target}"
         if answer is None:
             note = "waiting for the answer…" if self._run_going() else "not answered yet: r runs the evaluation"

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 
     from textual.app import ComposeResult
 
+    from core.playground.rehearsal import RehearsalProgress
     from core.store.playground import PromptVersionRow
     from tui.messages import RunFinished
 
@@ -110,7 +111,7 @@ class _Generation:
 
 @dataclass
 class RehearsalProgressed(Message):
-    progress: Any
+    progress: RehearsalProgress
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RehearsalProgressed)
