@@ -56,6 +56,9 @@ def test_cards_runs_logs_and_submissions_without_aws(tmp_path):
     first, second = (card["job_name"] for card in cards)
     assert dataset.hash[:8] in first and "| lora_r | `256` | `8` | yes |" in (tmp_path / "cards.md").read_text()
 
+    same = tunedeck("sweep", "plan", "--console", "--instance", "ml.g5.12xlarge", "--param", "lora_r=8,256", "--json")
+    assert [c["hyperparameters"] for c in json.loads(same.stdout)["cards"]] == [c["hyperparameters"] for c in cards]
+
     assert tunedeck("runs", "add", first, "--start", "2025-06-30T10:00+00:00", "--duration", "1h10m",
                     "--status", "Completed").returncode == 0  # fmt: skip
     assert "exists already" in one_line_error(tunedeck("runs", "add", first, "--instance", "ml.g5.2xlarge"))

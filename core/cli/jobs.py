@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from core.cli.league import add_console_card_arguments, print_console_cards
 from core.cli.registry import CommandError, command, emit, parser_extension, session_name
 from core.config import Config
 
@@ -21,27 +22,36 @@ def _arguments(sub: Any) -> None:
         help="plan a sweep (jobs, duration, cost); with --yes queue it and launch what fits",
         description="Without --yes this prints the plan and its estimated cost and exits.",
     )
-    launch.add_argument("--session", dest="session_opt")
-    launch.add_argument("--dataset", default="latest", help="dataset version: content hash (or prefix), or 'latest'")
-    launch.add_argument("--model", help="JumpStart model id (default: jumpstart.model_id in the config)")
-    launch.add_argument("--model-version", help="JumpStart model version (default: the config's, '*' = newest)")
-    launch.add_argument("--instance", required=True, help="training instance type, e.g. ml.g5.2xlarge")
-    launch.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=V1,V2,...",
-        help="values to sweep (repeatable); target_modules alternatives are separated by '|' "
-        "(presets 'q,v' and 'all linear'); lora_alpha accepts 'kxr' (alpha = k x lora_r)",
+    plan = sweep_sub.add_parser(
+        "plan", help="print a sweep's plan; with --console, the recipe cards to enter in the JumpStart console"
     )
-    launch.add_argument(
-        "--list", action="store_true", help="pair the i-th values of every --param instead of taking every combination"
-    )
+    for parser in (launch, plan):
+        parser.add_argument("--session", dest="session_opt")
+        parser.add_argument(
+            "--dataset", default="latest", help="dataset version: content hash (or prefix), or 'latest'"
+        )
+        parser.add_argument("--model", help="JumpStart model id (default: jumpstart.model_id in the config)")
+        parser.add_argument("--model-version", help="JumpStart model version (default: the config's, '*' = newest)")
+        parser.add_argument("--instance", required=True, help="training instance type, e.g. ml.g5.2xlarge")
+        parser.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="NAME=V1,V2,...",
+            help="values to sweep (repeatable); target_modules alternatives are separated by '|' "
+            "(presets 'q,v' and 'all linear'); lora_alpha accepts 'kxr' (alpha = k x lora_r)",
+        )
+        parser.add_argument(
+            "--list",
+            action="store_true",
+            help="pair the i-th values of every --param instead of taking every combination",
+        )
+        parser.add_argument("--json", action="store_true")
+    add_console_card_arguments(plan)
     launch.add_argument("--accept-eula", action="store_true", help="accept the gated model's EULA (remembered)")
     launch.add_argument("--yes", action="store_true", help="queue the jobs (this spends money)")
     launch.add_argument("--watch", action="store_true", help="after queueing, feed the queue until all jobs end")
     launch.add_argument("--interval", type=float, default=15.0, help="seconds between polls with --watch")
-    launch.add_argument("--json", action="store_true")
 
     jobs = sub.add_parser("jobs", help="the session's training jobs (status, losses, overfitting, cost)")
     jobs.add_argument("--session", dest="session_opt")
@@ -107,6 +117,8 @@ def _sweep(args: argparse.Namespace, config: Config) -> int:
 
     store = _open(args)
     try:
+        if args.sweep_verb == "plan" and args.console:
+            return print_console_cards(args, store, config)
         service = _service(store, config)
         try:
             spec = SweepSpec.from_strings(
@@ -122,7 +134,7 @@ def _sweep(args: argparse.Namespace, config: Config) -> int:
             raise CommandError("invalid sweep:\n  " + "\n  ".join(exc.errors)) from None
         except JobsError as exc:
             raise CommandError(str(exc)) from None
-        if not args.yes:
+        if args.sweep_verb == "plan" or not args.yes:
             data = {"session": store.name, "plan": plan.as_dict(), "queued": False}
             emit(
                 args,

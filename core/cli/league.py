@@ -40,14 +40,24 @@ def _arguments(sub: Subparsers) -> None:
     cards.add_argument("--param", action="append", default=[], metavar="NAME=V1,V2,...", help="as for sweep launch")
     cards.add_argument("--list", action="store_true", help="pair the i-th values instead of every combination")
     cards.add_argument("--dataset", default="latest", help="dataset version: content hash (or prefix), or 'latest'")
-    cards.add_argument("--folder", type=Path, help="the folder the dataset was exported to (to upload in the console)")
     cards.add_argument("--model", help="JumpStart model id (default: jumpstart.model_id in the config)")
     cards.add_argument("--model-version", help="JumpStart model version")
-    cards.add_argument("--markdown", type=Path, help="also write the cards as Markdown to this file")
-    cards.add_argument("--csv", type=Path, help="also write the cards as CSV to this file")
+    _card_outputs(cards)
     for parser in (submit, mode, cards):
         parser.add_argument("--session", dest="session_opt", default=argparse.SUPPRESS)
         parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+
+
+def _card_outputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--folder", type=Path, help="the folder the dataset was exported to (to upload in the console)")
+    parser.add_argument("--markdown", type=Path, help="also write the cards as Markdown to this file")
+    parser.add_argument("--csv", type=Path, help="also write the cards as CSV to this file")
+
+
+def add_console_card_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--console` and the card outputs, for `tunedeck sweep plan`."""
+    parser.add_argument("--console", action="store_true", help="print the recipe cards for the JumpStart console")
+    _card_outputs(parser)
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -65,7 +75,7 @@ def _league(args: argparse.Namespace, config: Config) -> int:
         if args.league_verb == "mode":
             return _mode(args, store, config)
         if args.league_verb == "cards":
-            return _cards(args, store, config)
+            return print_console_cards(args, store, config)
         return _show(args, store, config)
     finally:
         store.close()
@@ -144,7 +154,8 @@ def _show(args: argparse.Namespace, store: Any, config: Config) -> int:
     return 0
 
 
-def _cards(args: argparse.Namespace, store: Any, config: Config) -> int:
+def print_console_cards(args: argparse.Namespace, store: Any, config: Config) -> int:
+    """`league cards` and `sweep plan --console`: plan without AWS, print the cards, keep them for `runs add`."""
     from core.league.ledger import check_plan, limits
     from core.league.runs import remember_cards
     from core.training.console import plan_console_sweep, render_csv, render_markdown, render_text
