@@ -84,3 +84,15 @@ def test_cards_runs_logs_and_submissions_without_aws(tmp_path):
         (second, "80%", False),
     ]
     assert shown["limits"]["mode"] == "console" and shown["calibration"]["verdict"] == "inconclusive"
+
+
+def test_verbs_that_need_aws_say_so_in_one_line_in_console_mode():
+    open_session("event").close()
+    assert tunedeck("league", "mode", "console").returncode == 0
+    assert one_line_error(tunedeck("jobs", "stop", "td-x-001")).endswith(
+        "console mode: tunedeck does not stop training jobs; stop it in the SageMaker console, "
+        "then record its status with `runs edit`"
+    )
+    assert "console mode: tunedeck does not poll training jobs" in one_line_error(tunedeck("jobs", "--watch"))
+    listed = tunedeck("jobs")
+    assert listed.returncode == 0 and "no jobs in this session" in listed.stdout and listed.stderr == ""

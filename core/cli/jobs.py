@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from core.cli.league import add_console_card_arguments, print_console_cards
+from core.cli.league import add_console_card_arguments, in_console_mode, print_console_cards, refuse_in_console
 from core.cli.registry import CommandError, command, emit, parser_extension, session_name
 from core.config import Config
 
@@ -71,9 +71,10 @@ def _arguments(sub: Any) -> None:
 
 
 def _service(store: Any, config: Config) -> Any:
+    from core.league.mode import aws_client_factory
     from core.training.jobs import JobsService
 
-    return JobsService(store, config)
+    return JobsService(store, config, client_factory=aws_client_factory(store, config))
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -142,6 +143,7 @@ def _sweep(args: argparse.Namespace, config: Config) -> int:
                 lambda: print("\n".join(plan.summary_lines() + ["(nothing launched: add --yes to queue these jobs)"])),
             )
             return 0
+        refuse_in_console(store, config, "launch")
         try:
             sweep, jobs = service.launch_sweep(plan, accept_eula=args.accept_eula)
             summary = service.tick()
@@ -196,6 +198,7 @@ def _jobs(args: argparse.Namespace, config: Config) -> int:
     try:
         service = _service(store, config)
         if args.jobs_verb == "stop":
+            refuse_in_console(store, config, "stop")
             try:
                 job = service.stop(args.name)
             except JobsError as exc:
@@ -203,8 +206,9 @@ def _jobs(args: argparse.Namespace, config: Config) -> int:
             emit(args, {"name": job.name, "status": job.status}, lambda: print(f"{job.name}: {job.status}"))
             return 0
         if args.watch:
+            refuse_in_console(store, config, "poll")
             _watch(service, args.interval)
-        elif not args.offline:
+        elif not args.offline and not in_console_mode(store, config):
             summary = service.refresh()
             for error in summary.errors[:3]:
                 print(f"tunedeck jobs: warning: {error}", file=sys.stderr)

@@ -195,3 +195,18 @@ def print_console_cards(args: argparse.Namespace, store: Any, config: Config) ->
 
     emit(args, data, human)
     return 0
+
+
+def refuse_in_console(store: Any, config: Config, action: str) -> None:
+    """Stop a verb that needs AWS in a console-mode session, with the one-line reason."""
+    from core.league.mode import account_mode, unavailable_reason
+
+    reason = unavailable_reason(action, account_mode(store, config))
+    if reason is not None:
+        raise CommandError(reason)
+
+
+def in_console_mode(store: Any, config: Config) -> bool:
+    from core.league.mode import CONSOLE, account_mode
+
+    return account_mode(store, config) == CONSOLE

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from core.config import ACCOUNT_MODES, Config
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 API, CONSOLE = ACCOUNT_MODES
 MODE_META_KEY = "league.account_mode"
@@ -60,3 +60,9 @@ def unavailable_reason(action: str, mode: str) -> str | None:
 def no_aws_client(service: str) -> NoReturn:
     """A client factory for console mode: every attempt to make an AWS client fails with the reason."""
     raise ConsoleModeError(f"console mode: tunedeck makes no AWS call (wanted a {service} client)")
+
+
+def aws_client_factory(store: Any, config: Config) -> Callable[[str], Any] | None:
+    """The client factory a service of this session gets: None (real clients) in api mode, one that
+    refuses every client in console mode."""
+    return no_aws_client if account_mode(store, config) == CONSOLE else None
