@@ -774,8 +774,13 @@ class JobsService:
             stop.wait(interval)
 
     def idle(self) -> bool:
-        """Nothing queued, running, or with metrics still to fetch."""
-        return not any(not j.is_final or (not j.monitor_done and j.arn is not None) for j in self.store.jobs())
+        """Nothing queued, running, or with metrics still to fetch (console runs are never polled: not waited on)."""
+        console = self.store.console_run_ids()
+        return not any(
+            not j.is_final or (not j.monitor_done and j.arn is not None)
+            for j in self.store.jobs()
+            if j.id not in console
+        )
 
     # -- reconcile and poll ----------------------------------------------------------------------
 
@@ -1063,5 +1068,9 @@ class JobsService:
 
     def cost_meter(self, now: float | None = None) -> Any:
         return cost_meter(
-            self.store.jobs(), self.store.endpoints_for_billing(), self.prices, self.clock() if now is None else now
+            self.store.jobs(),
+            self.store.endpoints_for_billing(),
+            self.prices,
+            self.clock() if now is None else now,
+            console_runs=self.store.console_run_ids(),
         )

@@ -231,13 +231,23 @@ class CostMeter:
 _LIVE_ENDPOINT = ("Creating", "Updating", "InService", "SystemUpdating", "RollingBack", "UpdateRollbackFailed")
 
 
-def cost_meter(jobs: Iterable[Any], endpoints: Iterable[Any], prices: PriceTable, now: float) -> CostMeter:
-    """Running training instances and endpoints, their dollars per hour, and dollars spent so far."""
+def cost_meter(
+    jobs: Iterable[Any],
+    endpoints: Iterable[Any],
+    prices: PriceTable,
+    now: float,
+    *,
+    console_runs: set[int] | frozenset[int] = frozenset(),
+) -> CostMeter:
+    """Running training instances and endpoints, their dollars per hour, and dollars spent so far.
+    Console runs (their job ids) are left out: they train in the event's account, which tunedeck does not bill."""
     training = 0
     per_hour = 0.0
     spent = 0.0
     unpriced: set[str] = set()
     for job in jobs:
+        if console_runs and job.id in console_runs:
+            continue
         cost = job_cost(job, prices, now)
         if cost is None:
             if job.start_time is not None:

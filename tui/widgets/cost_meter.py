@@ -28,6 +28,7 @@ def compute_meter(store: Any, config: Any, now: float | None = None) -> Any:
         store.endpoints_for_billing(),
         PriceTable(config.jumpstart.prices),
         time.time() if now is None else now,
+        console_runs=store.console_run_ids(),
     )
 
 
