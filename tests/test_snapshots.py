@@ -16,11 +16,13 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from textual.widgets import Input, TextArea
+from textual.app import App
+from textual.widgets import Input, Static, TextArea
 
 from core.sandbox.demo import start_demo
 from core.sessions import open_session, session_path
 from tests.demo_session import PANE_VIEWS, SIZE, demo_config, fill_session, settle, show_topics, wait_for
+from tests.screen import screen_lines
 from tui.app import TunedeckApp
 from tui.panes.jobs.sheet import ExperimentSheet
 from tui.panes.jobs.sweep_builder import SweepBuilder
@@ -35,13 +37,19 @@ NOW = 1_785_000_000.0  # the wall clock every picture is taken at
 
 
 class FrozenClock:
+    """NOW while frozen, else the real clock (a module first imported during a test keeps this one)."""
+
+    def __init__(self, real) -> None:
+        self.real, self.frozen = real, True
+
     def __call__(self) -> float:
-        return NOW
+        return NOW if self.frozen else self.real()
 
 
-def freeze_wall_clock(monkeypatch) -> None:
+def freeze_wall_clock(monkeypatch) -> FrozenClock:
     """time.time() answers NOW, also where core or tui keeps time.time as a default argument or attribute."""
-    real, frozen = time.time, FrozenClock()
+    real = time.time
+    frozen = FrozenClock(real)
     monkeypatch.setattr(time, "time", frozen)
     for name, module in list(sys.modules.items()):
         if module is None or not name.startswith(("core.", "tui.")):
@@ -58,6 +66,7 @@ def freeze_wall_clock(monkeypatch) -> None:
                     if real in (value.__kwdefaults__ or {}).values():
                         keywords = {k: frozen if d is real else d for k, d in value.__kwdefaults__.items()}
                         monkeypatch.setattr(value, "__kwdefaults__", keywords)
+    return frozen
 
 
 def pin_times(store) -> None:
@@ -107,8 +116,9 @@ def filled(tmp_path_factory):
 def demo_app(filled, monkeypatch):
     shutil.copytree(filled.folder, session_path(SESSION))
     store = open_session(SESSION)
-    freeze_wall_clock(monkeypatch)
+    clock = freeze_wall_clock(monkeypatch)
     yield TunedeckApp(store, filled.config, demo=True, check_identity=True)
+    clock.frozen = False
     store.close()
 
 
@@ -168,3 +178,18 @@ def test_dialog(dialog, demo_app, snap_compare):
         await open_dialog(pilot, pane_key, keys, screen_type)
 
     assert snap_compare(demo_app, terminal_size=SIZE, run_before=picture(view))
+
+
+async def test_screen_lines_put_each_text_where_the_screen_shows_it():
+    class Probe(App):
+        CSS = "#right { text-align: right; }"
+
+        def compose(self):
+            yield Static("<b>&amp; [x] 日本 ends", markup=False)
+            yield Static("right", id="right")
+
+    async with Probe().run_test(size=(30, 3)) as pilot:
+        lines = screen_lines(pilot.app)
+    assert lines[0].rstrip() == "<b>&amp; [x] 日本 ends"
+    assert lines[1] == " " * 25 + "right"
+    assert lines[2] == " " * 30
