@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from core.config import AwsConfig
 from core.safe_text import one_line
+
+if TYPE_CHECKING:
+    import boto3
+
+    from core.config import AwsConfig
 
 
 @dataclass(frozen=True)
@@ -14,16 +19,16 @@ class AwsIdentity:
     label: str
 
 
-def aws_session(aws: AwsConfig):
+def aws_session(aws: AwsConfig) -> boto3.Session:
     import boto3
 
-    kwargs = {"region_name": aws.region}
+    kwargs: dict[str, Any] = {"region_name": aws.region}
     if aws.profile:
         kwargs["profile_name"] = aws.profile
     return boto3.Session(**kwargs)
 
 
-def aws_client(aws: AwsConfig, service: str, **kwargs):
+def aws_client(aws: AwsConfig, service: str, **kwargs: Any) -> Any:
     """A boto3 client honouring the configured profile, region and emulator endpoint."""
     session = aws_session(aws)
     if aws.endpoint_url:

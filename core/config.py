@@ -12,8 +12,11 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
+
+import tomli_w
 
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 
@@ -146,8 +149,6 @@ class LeagueConfig:
 
 
 def _aware_timestamp(text: str) -> float | None:
-    from datetime import datetime
-
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -314,6 +315,4 @@ def _apply_environment(config: Config) -> None:
 
 
 def dump_config(config: Config) -> str:
-    import tomli_w
-
     return tomli_w.dumps(config.to_dict())

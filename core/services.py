@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.config import Config, LlmProfile
-from core.store import Store
+if TYPE_CHECKING:
+    from core.config import Config, LlmProfile
+    from core.llm.base import CallRecord, ChatTarget
+    from core.store import Store
 
 
 class Services:
@@ -16,17 +18,19 @@ class Services:
         self.config = config
 
     def profile(self, role: str) -> LlmProfile:
-        if role not in ("generator", "judge"):
-            raise ValueError(f"unknown LLM role {role!r}")
-        return getattr(self.config.llm, role)
+        if role == "generator":
+            return self.config.llm.generator
+        if role == "judge":
+            return self.config.llm.judge
+        raise ValueError(f"unknown LLM role {role!r}")
 
-    def chat_target(self, role: str, *, run_id: int | None = None) -> Any:
+    def chat_target(self, role: str, *, run_id: int | None = None) -> ChatTarget:
         """A ChatTarget for the `generator` or `judge` profile, throttled per its rpm/tpm/concurrency."""
-        from core.llm.targets import build_target
+        from core.llm.targets import build_target  # the LLM back ends load when first used, not at start-up
 
         store = self.store
 
-        def record(call) -> None:
+        def record(call: CallRecord) -> None:
             store.record_llm_call(
                 profile=call.profile,
                 model=call.model,
@@ -43,16 +47,16 @@ class Services:
 
     def endpoint_target(
         self, endpoint_name: str, *, run_id: int | None = None, max_concurrency: int = 8, timeout_s: float = 120.0
-    ) -> Any:
+    ) -> ChatTarget:
         """A ChatTarget for a SageMaker endpoint, prompted the way the session recorded for it
         (an endpoint tunedeck did not deploy gets the messages API). Each call is recorded in the
         store and marks the endpoint as used (for the idle warning)."""
+        from core.llm.targets import build_target  # the LLM back ends load when first used, not at start-up
         from core.serving.endpoints import ENDPOINT_CUSTOM_ATTRIBUTES_EULA
-        from core.llm.targets import build_target
 
         store = self.store
         row = store.endpoint(endpoint_name)
-        profile = {
+        profile: dict[str, Any] = {
             "provider": "sagemaker",
             "endpoint_name": endpoint_name,
             "name": f"endpoint:{endpoint_name}",
@@ -63,7 +67,7 @@ class Services:
             "timeout_s": timeout_s,
         }
 
-        def record(call) -> None:
+        def record(call: CallRecord) -> None:
             store.record_llm_call(
                 profile=call.profile,
                 model=call.model,

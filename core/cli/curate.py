@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.cli.registry import CommandError, command, emit, parser_extension, session_name
-from core.config import Config
+from core.cli.progress import ProgressBar
+from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension, session_name
+from core.services import Services
+from core.sessions import open_session
+
+if TYPE_CHECKING:
+    import argparse
+
+    from core.config import Config
 
 
 @parser_extension
-def _arguments(sub) -> None:
+def _arguments(sub: Subparsers) -> None:
     curate = sub.add_parser("curate", help="lints, duplicates, leakage guard and (with --score) LLM quality scores")
     curate.add_argument("--session", dest="session_opt")
     curate.add_argument("--score", action="store_true", help="rate unscored pairs 1-10 with the judge profile")
@@ -41,9 +48,6 @@ def _split(text: str) -> tuple[str, ...]:
 @command("curate")
 def _curate(args: argparse.Namespace, config: Config) -> int:
     from core.curation.service import run_curation, score_pairs
-    from core.cli.progress import ProgressBar
-    from core.services import Services
-    from core.sessions import open_session
 
     store = open_session(session_name(args), create=False)
     try:
@@ -52,7 +56,7 @@ def _curate(args: argparse.Namespace, config: Config) -> int:
         if args.score:
             bar = ProgressBar("score")
 
-            async def body():
+            async def body() -> tuple[int, int, float]:
                 target = Services(store, config).chat_target("judge")
                 try:
                     return await score_pairs(
@@ -94,8 +98,6 @@ def _curate(args: argparse.Namespace, config: Config) -> int:
 @command("export")
 def _export(args: argparse.Namespace, config: Config) -> int:
     from core.curation.service import export_dataset
-    from core.cli.progress import ProgressBar
-    from core.sessions import open_session
 
     if not 0 <= args.validation_share < 1:
         raise CommandError("--validation-share must be at least 0 and below 1")

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.cli.registry import CommandError, command, emit, parser_extension, session_name
-from core.config import Config
+from core.cli.progress import ProgressBar
+from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension, session_name
+from core.safe_text import one_line
+from core.services import Services
+from core.sessions import open_session
+
+if TYPE_CHECKING:
+    import argparse
+
+    from core.config import Config
+    from core.evaluation.judge import EvalProgress
+    from core.store import Store
 
 
 @parser_extension
-def _arguments(sub) -> None:
+def _arguments(sub: Subparsers) -> None:
     evaluation = sub.add_parser("eval", help="judged A/B evaluation on a held-out question set")
     eval_sub = evaluation.add_subparsers(dest="eval_verb", metavar="ACTION", required=True)
     run = eval_sub.add_parser("run", help="answer the set with targets A and B, judge both orders, print the score")
@@ -76,8 +85,6 @@ def _pct(value: float | None) -> str:
 
 def score_table(summary: dict[str, Any]) -> list[str]:
     """The score table printed by `tunedeck eval run` (names and topics are scrubbed)."""
-    from core.safe_text import one_line
-
     lo, hi = summary["interval"]
     lines = [
         f"evaluation {summary.get('evaluation_id')} on set {one_line(summary.get('set', ''), 60)!r} "
@@ -115,22 +122,18 @@ def score_table(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _open(args: argparse.Namespace):
-    from core.sessions import open_session
-
+def _open(args: argparse.Namespace) -> Store:
     return open_session(session_name(args), create=False)
 
 
 @command("eval")
 def _eval(args: argparse.Namespace, config: Config) -> int:
     from core.evaluation.judge import EvalSettings, EvaluationError, evaluate
-    from core.cli.progress import ProgressBar
-    from core.services import Services
 
     store = _open(args)
     bar = ProgressBar("eval")
 
-    def report(p) -> None:
+    def report(p: EvalProgress) -> None:
         bar.update(
             p.done,
             p.total,
@@ -177,7 +180,6 @@ def _eval(args: argparse.Namespace, config: Config) -> int:
 @command("questions")
 def _questions(args: argparse.Namespace, config: Config) -> int:
     from core.evaluation.questions import QuestionImportError, import_questions
-    from core.safe_text import one_line
 
     store = _open(args)
     try:
@@ -192,7 +194,7 @@ def _questions(args: argparse.Namespace, config: Config) -> int:
             emit(args, data, lambda: print(f"imported {count} questions into set {data['set']!r}"))
             return 0
         sets = store.question_sets()
-        data = [{"name": s.name, "questions": s.count, "source": s.source} for s in sets]
+        listing = [{"name": s.name, "questions": s.count, "source": s.source} for s in sets]
 
         def human() -> None:
             if not sets:
@@ -200,7 +202,7 @@ def _questions(args: argparse.Namespace, config: Config) -> int:
             for s in sets:
                 print(f"{one_line(s.name, 64)}  {s.count} questions  ({one_line(s.source, 60)})")
 
-        emit(args, data, human)
+        emit(args, listing, human)
         return 0
     finally:
         store.close()
@@ -214,7 +216,6 @@ def _duration(seconds: float) -> str:
 @command("endpoints")
 def _endpoints(args: argparse.Namespace, config: Config) -> int:
     from core.serving.endpoints import EndpointError, EndpointManager
-    from core.safe_text import one_line
 
     verb = getattr(args, "endpoints_verb", None)
     if verb == "deploy":
@@ -267,7 +268,6 @@ def _confirm(question: str, args: argparse.Namespace) -> bool:
 
 def _endpoints_deploy(args: argparse.Namespace, config: Config) -> int:
     from core.serving.endpoints import EndpointError, EndpointManager
-    from core.safe_text import one_line
 
     store = _open(args)
     try:
@@ -307,7 +307,6 @@ def _endpoints_deploy(args: argparse.Namespace, config: Config) -> int:
 
 def _endpoints_delete(args: argparse.Namespace, config: Config) -> int:
     from core.serving.endpoints import EndpointError, EndpointManager
-    from core.safe_text import one_line
 
     store = _open(args)
     try:

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from core.cli.registry import CommandError, command, emit, parser_extension, session_name
-from core.config import Config
+from core.cli.progress import ProgressBar
+from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension, session_name
+from core.services import Services
+from core.sessions import open_session
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Awaitable, Callable, Coroutine
+
+    from core.config import Config
+    from core.generation.generate import Progress, ProgressCallback
+    from core.llm.base import ChatTarget
+
+T = TypeVar("T")
 
 
 @parser_extension
-def _arguments(sub) -> None:
+def _arguments(sub: Subparsers) -> None:
     topics = sub.add_parser("topics", help="topic tree operations")
     topics_sub = topics.add_subparsers(dest="topics_verb", metavar="ACTION", required=True)
     gen = topics_sub.add_parser("generate", help="grow a topic tree from a domain brief and seed aspects")
@@ -33,12 +45,10 @@ def _arguments(sub) -> None:
     pairs.add_argument("--json", action="store_true")
 
 
-def _progress_printer(label: str):
-    from core.cli.progress import ProgressBar
-
+def _progress_printer(label: str) -> tuple[ProgressBar, ProgressCallback]:
     bar = ProgressBar(label)
 
-    def report(p) -> None:
+    def report(p: Progress) -> None:
         eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"
         bar.update(
             p.done,
@@ -50,7 +60,7 @@ def _progress_printer(label: str):
     return bar, report
 
 
-async def _with_target(services, role: str, body):
+async def _with_target(services: Services, role: str, body: Callable[[ChatTarget], Awaitable[T]]) -> T:
     target = services.chat_target(role)
     try:
         return await body(target)
@@ -58,7 +68,7 @@ async def _with_target(services, role: str, body):
         await target.aclose()
 
 
-def _run(coro):
+def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except KeyboardInterrupt:
@@ -69,8 +79,6 @@ def _run(coro):
 @command("topics")
 def _topics(args: argparse.Namespace, config: Config) -> int:
     from core.generation.generate import GenerationStopped, TopicTreeBuilder
-    from core.services import Services
-    from core.sessions import open_session
 
     store = open_session(session_name(args))
     try:
@@ -82,7 +90,7 @@ def _topics(args: argparse.Namespace, config: Config) -> int:
             raise CommandError("--categories and --subtopics must be between 1 and 40")
         bar, report = _progress_printer("topics")
 
-        async def body(target):
+        async def body(target: ChatTarget) -> Any:
             builder = TopicTreeBuilder(
                 store, target, on_progress=report, categories=args.categories, subtopics=args.subtopics
             )
@@ -118,8 +126,6 @@ def _topics(args: argparse.Namespace, config: Config) -> int:
 @command("generate")
 def _generate(args: argparse.Namespace, config: Config) -> int:
     from core.generation.generate import GenerationSettings, GenerationStopped, PairGenerator
-    from core.services import Services
-    from core.sessions import open_session
 
     gen = config.generation
     settings = GenerationSettings(
@@ -139,7 +145,7 @@ def _generate(args: argparse.Namespace, config: Config) -> int:
     try:
         bar, report = _progress_printer("generate")
 
-        async def body(target):
+        async def body(target: ChatTarget) -> Any:
             generator = PairGenerator(store, target, settings, on_progress=report, model=config.llm.generator.model)
             return await generator.run(topic_ids)
 

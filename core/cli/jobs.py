@@ -6,15 +6,23 @@ import argparse
 import dataclasses
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.cli.league import add_console_card_arguments, in_console_mode, print_console_cards, refuse_in_console
-from core.cli.registry import CommandError, command, emit, parser_extension, session_name
-from core.config import Config
+from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension, session_name
+from core.safe_text import one_line
+from core.sessions import open_session
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from core.config import Config
+    from core.store import Store
+    from core.training.jobs import JobsService, TickSummary
 
 
 @parser_extension
-def _arguments(sub: Any) -> None:
+def _arguments(sub: Subparsers) -> None:
     sweep = sub.add_parser("sweep", help="hyperparameter sweeps of JumpStart fine-tuning jobs")
     sweep_sub = sweep.add_subparsers(dest="sweep_verb", metavar="ACTION", required=True)
     launch = sweep_sub.add_parser(
@@ -70,21 +78,19 @@ def _arguments(sub: Any) -> None:
     stop.add_argument("name")
 
 
-def _service(store: Any, config: Config) -> Any:
+def _service(store: Store, config: Config) -> JobsService:
     from core.league.mode import aws_client_factory
     from core.training.jobs import JobsService
 
     return JobsService(store, config, client_factory=aws_client_factory(store, config))
 
 
-def _open(args: argparse.Namespace) -> Any:
-    from core.sessions import open_session
-
+def _open(args: argparse.Namespace) -> Store:
     return open_session(session_name(args), create=False)
 
 
-def _tick_printer(label: str):
-    def report(summary: Any) -> None:
+def _tick_printer(label: str) -> Callable[[TickSummary], None]:
+    def report(summary: TickSummary) -> None:
         parts = []
         if summary.launched:
             parts.append(f"launched {', '.join(summary.launched)}")
@@ -185,8 +191,6 @@ def _sweep(args: argparse.Namespace, config: Config) -> int:
 
 
 def _one_line(text: str | None, width: int = 160) -> str:
-    from core.safe_text import one_line
-
     return one_line(text or "", width)
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import signal
 import threading
+from typing import TYPE_CHECKING
 
 from core.cli.registry import command
-from core.config import Config
+
+if TYPE_CHECKING:
+    import argparse
+
+    from core.config import Config
 
 
 @command("sandbox")

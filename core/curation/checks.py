@@ -7,12 +7,15 @@ Everything here is pure: plain data in, plain data out; the store and the UI cal
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from core.curation.dedup import DuplicateCluster, find_duplicates, find_leaks
 from core.curation.lints import lint_corpus, snippet
 from core.curation.types import LEAK_CODE, Flag, PairLike
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
 
 
 @dataclass(frozen=True)

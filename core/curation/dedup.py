@@ -16,11 +16,12 @@ import hashlib
 import re
 import unicodedata
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
     import numpy as np
 
     from core.curation.types import PairLike
@@ -122,8 +123,8 @@ def find_duplicates(
             union(members[0], other, 1.0)
 
     if len(representatives) > 1:
-        index = _MinHashIndex([normalized[i] for i in representatives], num_perm=num_perm)
-        for a, b, similarity in index.self_links(threshold):
+        minhash = _MinHashIndex([normalized[i] for i in representatives], num_perm=num_perm)
+        for a, b, similarity in minhash.self_links(threshold):
             union(representatives[a], representatives[b], similarity)
 
     clusters_by_root: dict[int, list[int]] = {}
@@ -329,7 +330,7 @@ class _MinHashIndex:
             apart = component[left] != component[right]
             left, right, similarity = self._verified(left[apart], self, right[apart], threshold)
             if len(left):
-                links.extend(zip(left.tolist(), right.tolist(), similarity.tolist()))
+                links.extend(zip(left.tolist(), right.tolist(), similarity.tolist(), strict=False))
                 component = _merge_components(component, left, right)
         return links
 
@@ -341,7 +342,7 @@ class _MinHashIndex:
         m = self.size
         seen = np.empty(0, dtype=np.int64)
         links: list[tuple[int, int, float]] = []
-        for mine, theirs in zip(self.band_keys(bands, rows), queries.band_keys(bands, rows)):
+        for mine, theirs in zip(self.band_keys(bands, rows), queries.band_keys(bands, rows), strict=False):
             order = np.argsort(mine, kind="stable")
             ordered = mine[order]
             left = np.searchsorted(ordered, theirs, side="left")
@@ -359,7 +360,7 @@ class _MinHashIndex:
                 continue
             seen = np.union1d(seen, codes)
             found_q, found_t, similarity = queries._verified(codes // m, self, codes % m, threshold)
-            links.extend(zip(found_q.tolist(), found_t.tolist(), similarity.tolist()))
+            links.extend(zip(found_q.tolist(), found_t.tolist(), similarity.tolist(), strict=False))
         return links
 
     def _verified(
@@ -389,7 +390,7 @@ class _MinHashIndex:
             kept.append((a[keep], b[keep], similarity[keep]))
         if not kept:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
-        return tuple(np.concatenate(parts) for parts in zip(*kept))  # type: ignore[return-value]
+        return tuple(np.concatenate(parts) for parts in zip(*kept, strict=False))  # type: ignore[return-value]
 
 
 def _merge_components(component: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -419,7 +420,8 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     if total == 0:
         return np.empty(0, dtype=np.int64)
     shift = np.repeat(starts.astype(np.int64) - (np.cumsum(lengths) - lengths), lengths)
-    return np.arange(total, dtype=np.int64) + shift
+    ranges: np.ndarray = np.arange(total, dtype=np.int64) + shift
+    return ranges
 
 
 def _sorted_unique(codes: np.ndarray) -> np.ndarray:

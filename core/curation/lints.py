@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from core.curation.types import REFUSAL_KIND, Flag
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from core.curation.types import PairLike
 
 HEADER_LEAK = "header_leak"
@@ -119,7 +120,10 @@ _REFUSAL_ANYWHERE = re.compile(
 _META_TRIGGER = re.compile(
     r"text|passage|context|excerpt|document|article|snippet|transcript|based on the|here (?:is|are)"
 )
-_LEAD = r"(?:based (?:up)?on|according to|as per|as (?:mentioned|stated|described|noted|discussed|shown|explained|outlined) in)"
+_LEAD = (
+    r"(?:based (?:up)?on|according to|as per|as "
+    r"(?:mentioned|stated|described|noted|discussed|shown|explained|outlined) in)"
+)
 _QUALIFIER = r"(?:provided |given |above |following |source |original |supplied )"
 _STRONG_SOURCE = r"(?:passage|excerpt|snippet|transcript|source material|source text)s?"
 _WEAK_SOURCE = r"(?:text|context|document|article)s?"  # also everyday words: "in the text box"
@@ -357,7 +361,7 @@ def _check_repetition(a_low: str, flags: list[Flag]) -> None:
     words = a_low.split()
     n = REPEAT_NGRAM
     if len(words) >= n + REPEAT_NGRAM_TIMES - 1:
-        grams = list(zip(*(words[i:] for i in range(n))))
+        grams = list(zip(*(words[i:] for i in range(n)), strict=False))
         if len(set(grams)) <= len(grams) - (REPEAT_NGRAM_TIMES - 1):
             gram, count = Counter(grams).most_common(1)[0]
             if count >= REPEAT_NGRAM_TIMES:

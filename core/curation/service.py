@@ -8,13 +8,27 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.config import Config
-from core.store import PairFilter, Store
+from core.aws_identity import aws_client
+from core.curation.checks import curate
+from core.dataset.jumpstart import (
+    ExportFilters,
+    build_chat_dataset,
+    build_instruction_dataset,
+    upload_dataset,
+    write_files,
+)
+from core.evaluation.prompts import QUALITY_SCHEMA, parse_quality, quality_score_messages
+from core.evaluation.questions import heldout_questions
+from core.store import Pair, PairFilter, Store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from core.config import Config
 
 LOW_QUALITY = "low_quality"
 
@@ -42,9 +56,6 @@ class CurationSummary:
 
 def run_curation(store: Store, config: Config) -> CurationSummary:
     """Recompute every curation flag from the pairs as they are now, plus low quality from stored scores."""
-    from core.curation.checks import curate
-    from core.evaluation.questions import heldout_questions
-
     pairs = list(store.iter_pairs())
     report = curate(
         pairs,
@@ -82,8 +93,8 @@ def run_curation(store: Store, config: Config) -> CurationSummary:
             )
     store.set_flags(flags)
     by_code: dict[str, int] = {}
-    for found in flags.values():
-        for flag in found:
+    for pair_flags in flags.values():
+        for flag in pair_flags:
             by_code[flag["code"]] = by_code.get(flag["code"], 0) + 1
     return CurationSummary(
         pairs=len(pairs),
@@ -105,15 +116,13 @@ async def score_pairs(
     store: Store, target: Any, *, on_progress: Callable[[int, int], None] | None = None, concurrency: int = 8
 ) -> tuple[int, int, float]:
     """Rate every unscored, non-rejected pair 1-10 with the judge; each score is stored as it arrives."""
-    from core.evaluation.prompts import QUALITY_SCHEMA, parse_quality, quality_score_messages
-
     todo = [p for p in store.iter_pairs() if p.score is None and p.status != "rejected"]
     domain = store.get_meta("domain_brief", "") or None
     gate = asyncio.Semaphore(concurrency)
     done = failures = 0
     cost = 0.0
 
-    async def one(pair) -> None:
+    async def one(pair: Pair) -> None:
         nonlocal done, failures, cost
         async with gate:
             try:
@@ -179,14 +188,6 @@ def export_dataset(
     progress: Callable[[Any], None] | None = None,
 ) -> ExportResult:
     """Build the JumpStart files, record the dataset version, optionally write and upload them."""
-    from core.dataset.jumpstart import (
-        ExportFilters,
-        build_chat_dataset,
-        build_instruction_dataset,
-        upload_dataset,
-        write_files,
-    )
-
     if format not in ("instruction", "chat"):
         raise ValueError(f"format must be 'instruction' or 'chat', not {format!r}")
     pairs = [p for p in store.iter_pairs(PairFilter()) if not _held_out(p)]
@@ -212,7 +213,6 @@ def export_dataset(
             raise ValueError(
                 "no S3 bucket: set [aws] s3_bucket in your config (or TUNEDECK_S3_BUCKET), or use --no-upload"
             )
-        from core.aws_identity import aws_client
 
         prefix = f"{config.aws.s3_prefix.strip('/')}/{store.name}".strip("/")
         s3_uri = upload_dataset(aws_client(config.aws, "s3"), files, config.aws.s3_bucket, prefix, progress=progress)
@@ -241,5 +241,5 @@ def export_dataset(
     return ExportResult(version, s3_uri, channels, upload, written)
 
 
-def _held_out(pair) -> bool:
+def _held_out(pair: Pair) -> bool:
     return any(flag.get("code") == "heldout_leak" for flag in pair.flags)

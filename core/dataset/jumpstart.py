@@ -16,13 +16,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import string
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from core.curation.dedup import normalize_question
 from core.curation.types import REFUSAL_KIND
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 Format = Literal["instruction", "chat"]
 
@@ -335,8 +340,6 @@ def _pair_digest(pair: Any) -> bytes:
 
 
 def _question_key(question: str) -> str:
-    from core.curation.dedup import normalize_question
-
     return normalize_question(question)
 
 
@@ -373,9 +376,6 @@ def write_files(files: ExportFiles | Mapping[str, bytes], out_dir: str | Path) -
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
-    import os
-    import tempfile
-
     for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by an export that was killed
         stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -467,7 +467,7 @@ def _same_object(
     if etag == md5:
         return True
     head = s3_client.head_object(Bucket=bucket, Key=key)
-    return head.get("Metadata", {}).get("sha256") == sha256
+    return bool(head.get("Metadata", {}).get("sha256") == sha256)
 
 
 # --- import ----------------------------------------------------------------------------------

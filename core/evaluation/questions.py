@@ -16,12 +16,20 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.store import Store
+from core.curation.dedup import find_leaks, normalize_question
+from core.curation.types import PairText
+from core.generation import prompts as gen_prompts
+from core.generation.generate import clean_questions, parse_json_list
+from core.safe_text import one_line
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from core.store import Store, Topic
 
 MAX_QUESTION_CHARS = 8000
 MAX_FIELD_CHARS = 20000
@@ -70,17 +78,17 @@ def _check_question(text: Any, line: int, errors: list[tuple[int, str]]) -> str 
     if not isinstance(text, str):
         errors.append((line, f"'question' must be text, not {type(text).__name__}"))
         return None
-    text = _clean(text)
-    if not text:
+    question = _clean(text)
+    if not question:
         errors.append((line, "the question is empty"))
         return None
-    if len(text) > MAX_QUESTION_CHARS:
-        errors.append((line, f"the question is {len(text)} characters long (at most {MAX_QUESTION_CHARS})"))
+    if len(question) > MAX_QUESTION_CHARS:
+        errors.append((line, f"the question is {len(question)} characters long (at most {MAX_QUESTION_CHARS})"))
         return None
-    if "\x00" in text:
+    if "\x00" in question:
         errors.append((line, "the question contains a NUL character"))
         return None
-    return text
+    return question
 
 
 def _optional(value: Any, key: str, line: int, errors: list[tuple[int, str]]) -> str | None:
@@ -253,11 +261,6 @@ async def generate_question_set(
     Questions that equal or nearly duplicate a training pair (or each other) are dropped. The set
     is written in one transaction at the end (nothing is stored if every call failed).
     """
-    from core.generation import prompts as gen_prompts
-    from core.curation.dedup import find_leaks, normalize_question
-    from core.generation.generate import clean_questions, parse_json_list
-    from core.safe_text import one_line
-
     name = validate_set_name(name)
     if store.question_set(name) is not None:
         raise ValueError(f"a question set named {name!r} already exists")
@@ -278,7 +281,7 @@ async def generate_question_set(
         if on_progress is not None:
             on_progress(progress)
 
-    async def ask(topic) -> None:
+    async def ask(topic: Topic) -> None:
         path = store.topic_path(topic.id)
         messages = gen_prompts.questions_messages(brief, path, topic.description, per_topic)
         messages[0] = {
@@ -316,14 +319,9 @@ async def generate_question_set(
         (text, (store.topic_path(topic.id) or [topic.name])[0]) for topic in leaves for text in found.get(topic.id, [])
     ]
 
-    @dataclass(frozen=True)
-    class _Item:
-        id: int
-        question: str
-
     training = [p.question for p in store.iter_pairs()]
     leaks = (
-        find_leaks([_Item(i, text) for i, (text, _) in enumerate(candidates)], training, similarity_threshold)
+        find_leaks([PairText(i, text, "") for i, (text, _) in enumerate(candidates)], training, similarity_threshold)
         if training
         else {}
     )

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 Winner = Literal["A", "B", "tie"]
 HumanChoice = Literal["A", "B", "tie", "both_bad"]
@@ -195,7 +197,7 @@ def league_score(results: Sequence[QuestionResult], z: float = 1.96) -> LeagueSc
     consistent = sum(r.consistent for r in results)
 
     longer_won = decided_with_len = 0
-    for r, outcome in zip(results, outcomes):
+    for r, outcome in zip(results, outcomes, strict=False):
         if outcome == "tie" or r.len_a is None or r.len_b is None or r.len_a == r.len_b:
             continue
         decided_with_len += 1
@@ -206,7 +208,7 @@ def league_score(results: Sequence[QuestionResult], z: float = 1.96) -> LeagueSc
     lens_b = [r.len_b for r in results if r.len_b is not None]
 
     topics: dict[str, list[Winner]] = {}
-    for r, outcome in zip(results, outcomes):
+    for r, outcome in zip(results, outcomes, strict=False):
         topics.setdefault(r.topic or "", []).append(outcome)
     by_topic = {
         t: TopicScore(t, o.count("A"), o.count("tie"), o.count("B"), len(o), wilson_interval(o.count("A"), len(o), z))
@@ -249,7 +251,7 @@ def confusion_matrix(labels_a: Sequence[str], labels_b: Sequence[str], categorie
     _check_labels(labels_a, labels_b, categories)
     index = {c: i for i, c in enumerate(categories)}
     matrix = [[0] * len(categories) for _ in categories]
-    for a, b in zip(labels_a, labels_b):
+    for a, b in zip(labels_a, labels_b, strict=False):
         matrix[index[a]][index[b]] += 1
     return matrix
 
@@ -258,10 +260,12 @@ def raw_agreement(labels_a: Sequence[str], labels_b: Sequence[str]) -> float | N
     """Share of items both raters labelled the same; None for no items."""
     if len(labels_a) != len(labels_b):
         raise ValueError(f"label lists differ in length: {len(labels_a)} vs {len(labels_b)}")
-    return _ratio(sum(a == b for a, b in zip(labels_a, labels_b)), len(labels_a))
+    return _ratio(sum(a == b for a, b in zip(labels_a, labels_b, strict=False)), len(labels_a))
 
 
-def _marginals(labels_a, labels_b, categories):
+def _marginals(
+    labels_a: Sequence[str], labels_b: Sequence[str], categories: Sequence[str]
+) -> tuple[list[float], list[float]]:
     n = len(labels_a)
     pa = [sum(x == c for x in labels_a) / n for c in categories]
     pb = [sum(x == c for x in labels_b) / n for c in categories]
@@ -273,9 +277,9 @@ def cohen_kappa(labels_a: Sequence[str], labels_b: Sequence[str], categories: Se
     _check_labels(labels_a, labels_b, categories)
     if not labels_a:
         return None
-    p_o = raw_agreement(labels_a, labels_b)
+    p_o = raw_agreement(labels_a, labels_b) or 0.0
     pa, pb = _marginals(labels_a, labels_b, categories)
-    p_e = sum(x * y for x, y in zip(pa, pb))
+    p_e = sum(x * y for x, y in zip(pa, pb, strict=False))
     if math.isclose(p_e, 1.0):
         return None
     return (p_o - p_e) / (1 - p_e)
@@ -287,9 +291,9 @@ def gwet_ac1(labels_a: Sequence[str], labels_b: Sequence[str], categories: Seque
     q = len(categories)
     if not labels_a or q < 2:
         return None
-    p_o = raw_agreement(labels_a, labels_b)
+    p_o = raw_agreement(labels_a, labels_b) or 0.0
     pa, pb = _marginals(labels_a, labels_b, categories)
-    p_e = sum(((x + y) / 2) * (1 - (x + y) / 2) for x, y in zip(pa, pb)) / (q - 1)
+    p_e = sum(((x + y) / 2) * (1 - (x + y) / 2) for x, y in zip(pa, pb, strict=False)) / (q - 1)
     if math.isclose(p_e, 1.0):
         return None
     return (p_o - p_e) / (1 - p_e)

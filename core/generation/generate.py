@@ -13,11 +13,16 @@ import asyncio
 import json
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.llm.base import ChatTarget
 
 from core.generation import prompts
-from core.store import NewPair, Store, Topic
+from core.safe_text import one_line
+from core.store import GenTask, NewPair, Store, Topic
 
 QUESTIONS = "questions"
 ANSWER = "answer"
@@ -26,12 +31,16 @@ REFUSAL_BATCH = 10
 MAX_FORMAT_ATTEMPTS = 2
 
 
-class ChatTarget(Protocol):
-    async def complete(self, messages: list[dict[str, str]], **kwargs: Any) -> Any: ...
-
-
 class GenerationStopped(Exception):
     """A fatal error (bad key, no quota, ...) stopped the run; the reason is safe to show."""
+
+
+def _ensured_task(store: Store, key: str) -> GenTask:
+    """A task `ensure_tasks` registered; missing only if the session was reset under the run."""
+    task = store.task(key)
+    if task is None:
+        raise GenerationStopped(f"task {key} is no longer in the session")
+    return task
 
 
 @dataclass
@@ -109,8 +118,6 @@ def _account(progress: Progress, result: Any) -> None:
 
 
 def _error_text(exc: BaseException) -> str:
-    from core.safe_text import one_line
-
     return one_line(f"{type(exc).__name__}: {exc}", 300)
 
 
@@ -130,7 +137,8 @@ def parse_json_list(text: str, key: str) -> list[Any]:
         raise ValueError(f"reply is not valid JSON ({exc.msg} at char {exc.pos})") from None
     if not isinstance(data, dict) or not isinstance(data.get(key), list):
         raise ValueError(f"reply has no '{key}' list")
-    return data[key]
+    items: list[Any] = data[key]
+    return items
 
 
 def clean_questions(raw: list[Any], limit: int) -> list[str]:
@@ -242,7 +250,7 @@ class PairGenerator:
     def plan(self, topic_ids: list[int] | None = None) -> None:
         """Register the question and refusal tasks for the chosen topics (idempotent)."""
         leaves = self._leaves(topic_ids)
-        tasks = []
+        tasks: list[tuple[str, str, int | None, dict[str, Any]]] = []
         total_questions = 0
         for topic in leaves:
             count = topic.questions_per_topic or self.settings.questions_per_topic
@@ -445,7 +453,7 @@ class TopicTreeBuilder:
         self.store.ensure_tasks([(key, "tree", None, {"count": self.categories})])
         progress.total = 1 + self.categories
         self.run_state.emit()
-        if self.store.task(key).status != "done":
+        if _ensured_task(self.store, key).status != "done":
 
             async def categories() -> None:
                 raw = await self.run_state.call_json(
@@ -469,7 +477,7 @@ class TopicTreeBuilder:
             self.store.retry_failed_tasks("tree")
             await self.run_state.guarded(key, categories)
             self.run_state.raise_if_fatal()
-        task = self.store.task(key)
+        task = _ensured_task(self.store, key)
         if task.status != "done":
             raise GenerationStopped(task.error or "category generation failed")
         category_ids = [i for i in task.result if self.store.topic(i) is not None]
@@ -498,7 +506,7 @@ class TopicTreeBuilder:
         key = f"tree:expand:{topic_id}:{count}:{children}"
         self.store.retry_failed_tasks("tree")
         self.store.ensure_tasks([(key, "tree", topic_id, {"count": count})])
-        if self.store.task(key).status == "done":
+        if _ensured_task(self.store, key).status == "done":
             return
 
         async def work() -> None:

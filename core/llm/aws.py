@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.llm.errors import (
     FatalLLMError,
@@ -19,6 +18,9 @@ from core.llm.errors import (
     error_for_status,
     safe_message,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 _THROTTLING = {
     "ThrottlingException",
@@ -149,7 +151,7 @@ def aws_error(exc: BaseException, *, what: str) -> LLMError | None:
                 status=status or 424,
                 code=code,
                 headers=headers,
-                retryable=bool(original) and int(original) in _RETRYABLE_CONTAINER_STATUS,
+                retryable=bool(original) and int(str(original)) in _RETRYABLE_CONTAINER_STATUS,
             )
         if code in _THROTTLING:
             return RateLimited(

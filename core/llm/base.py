@@ -8,13 +8,13 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from core.llm.errors import LLMError, OutputFormatError, as_llm_error, safe_message
 from core.llm.json_reply import JsonReplyError, parse_and_validate, schema_instruction, unwrap_schema
-from core.llm.throttle import AdaptiveLimiter
+from core.llm.throttle import AdaptiveLimiter, Slot
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ class TargetBase:
     async def _complete_once(self, request: Request) -> Reply:
         raise NotImplementedError
 
-    def _stream_once(self, request: Request, state: StreamState) -> AsyncIterator[str]:
+    def _stream_once(self, request: Request, state: StreamState) -> AsyncGenerator[str, None]:
         raise NotImplementedError
 
     def _convert_error(self, exc: BaseException) -> LLMError | None:
@@ -261,7 +261,16 @@ class TargetBase:
 
     # ---- shared loop ---------------------------------------------------------------------------
 
-    def _request(self, messages, temperature, top_p, max_tokens, json_schema, seed, stop) -> Request:
+    def _request(
+        self,
+        messages: Sequence[Message],
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        json_schema: dict | None,
+        seed: int | None,
+        stop: Sequence[str] | None,
+    ) -> Request:
         if max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
         return Request(
@@ -361,7 +370,7 @@ class TargetBase:
         spent = [0, 0]
         latency = 0.0
 
-        async def attempt(slot) -> Reply:
+        async def attempt(slot: Slot) -> Reply:
             nonlocal attempts, latency
             attempts += 1
             began = time.monotonic()

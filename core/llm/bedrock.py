@@ -6,12 +6,14 @@ is validated (and retried once) by the shared call loop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.llm.aws import AwsClientFactory, aws_error, is_end, stream_event_error
 from core.llm.base import Reply, Request, StreamState, TargetBase
 from core.llm.errors import LLMError, lower_headers
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
 
 
 class BedrockTarget(TargetBase):
@@ -67,7 +69,7 @@ class BedrockTarget(TargetBase):
             headers=lower_headers(meta.get("HTTPHeaders")),
         )
 
-    async def _stream_once(self, request: Request, state: StreamState) -> AsyncIterator[str]:
+    async def _stream_once(self, request: Request, state: StreamState) -> AsyncGenerator[str, None]:
         client = await self._clients.get()
         response = await self._clients.run(client.converse_stream, **self.converse_args(request))
         state.headers = lower_headers((response.get("ResponseMetadata") or {}).get("HTTPHeaders"))

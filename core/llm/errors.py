@@ -16,10 +16,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.safe_text import one_line
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_*-]{6})[A-Za-z0-9_*-]+")
 _MESSAGE_LIMIT = 400
@@ -80,7 +82,7 @@ class LLMError(Exception):
 class FatalLLMError(LLMError):
     """Not retried. `scope` says whether the whole run must stop or only this request failed."""
 
-    def __init__(self, message: str, *, scope: Literal["run", "request"] = "run", **kwargs) -> None:
+    def __init__(self, message: str, *, scope: Literal["run", "request"] = "run", **kwargs: Any) -> None:
         kwargs["retryable"] = False
         super().__init__(message, **kwargs)
         self.scope = scope
@@ -105,7 +107,7 @@ class ModelError(LLMError):
 class OutputFormatError(LLMError):
     """The reply is not valid JSON or does not match the schema; `text` holds the raw reply."""
 
-    def __init__(self, message: str, *, text: str = "", finish_reason: str | None = None, **kwargs) -> None:
+    def __init__(self, message: str, *, text: str = "", finish_reason: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.text = text
         self.finish_reason = finish_reason
@@ -123,7 +125,8 @@ def error_for_status(
     detail = safe_message(detail, limit=300) or "no detail"
     if status == 429 and code == "insufficient_quota":
         return FatalLLMError(
-            f"{what} quota exhausted (429 insufficient_quota): add credit or raise the quota; stopping the run. {detail}",
+            f"{what} quota exhausted (429 insufficient_quota): add credit or raise the quota; stopping the run. "
+            f"{detail}",
             status=status,
             code=code,
             headers=headers,

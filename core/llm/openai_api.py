@@ -8,11 +8,14 @@ the client itself only holds a placeholder.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.llm.base import Reply, Request, StreamState, TargetBase
 from core.llm.errors import FatalLLMError, LLMError, TransientLLMError, error_for_status, lower_headers, safe_message
+from core.llm.json_reply import unwrap_schema
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
 
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     # kind: default base_url, json_schema enforced by the server, key required, max-tokens field
@@ -132,8 +135,6 @@ class OpenAITarget(TargetBase):
             params["stop"] = request.stop
         if request.json_schema is not None:
             if self.supports_json_schema:
-                from core.llm.json_reply import unwrap_schema
-
                 name, schema, strict = unwrap_schema(request.json_schema)
                 params["response_format"] = {
                     "type": "json_schema",
@@ -168,7 +169,7 @@ class OpenAITarget(TargetBase):
             reply.completion_tokens = completion.usage.completion_tokens
         return reply
 
-    async def _stream_once(self, request: Request, state: StreamState) -> AsyncIterator[str]:
+    async def _stream_once(self, request: Request, state: StreamState) -> AsyncGenerator[str, None]:
         headers = self._auth_headers()
         raw = await self._create(request, headers, stream=True)
         state.headers = lower_headers(dict(raw.headers.items()))

@@ -17,8 +17,7 @@ boundaries are arbitrary: JsonLinesDecoder buffers bytes and yields whole JSON l
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.llm.aws import AwsClientFactory, aws_error, is_end, stream_event_error
 from core.llm.base import Reply, Request, StreamState, TargetBase, estimate_tokens
@@ -30,6 +29,9 @@ from core.llm.prompt_formats import (
     llama3_chat_prompt,
     strip_end_of_turn,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
 
 PROMPT_FORMATS = ("messages", "llama3-chat", "instruction")
 
@@ -44,7 +46,7 @@ class JsonLinesDecoder:
 
     def feed(self, chunk: bytes) -> list[Any]:
         self._buffer.extend(chunk)
-        values = []
+        values: list[Any] = []
         while True:
             newline = self._buffer.find(b"\n")
             if newline < 0:
@@ -261,7 +263,7 @@ class SageMakerEndpointTarget(TargetBase):
             return ""
         return text
 
-    async def _stream_once(self, request: Request, state: StreamState) -> AsyncIterator[str]:
+    async def _stream_once(self, request: Request, state: StreamState) -> AsyncGenerator[str, None]:
         client = await self._clients.get()
         response = await self._clients.run(
             client.invoke_endpoint_with_response_stream, **self._invoke_args(request, stream=True)

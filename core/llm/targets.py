@@ -33,6 +33,7 @@ from core.llm.base import (
     Prices,
     estimate_prompt_tokens,
 )
+from core.llm.bedrock import BedrockTarget
 from core.llm.errors import (
     FatalLLMError,
     LLMError,
@@ -41,6 +42,8 @@ from core.llm.errors import (
     RateLimited,
     TransientLLMError,
 )
+from core.llm.openai_api import OpenAITarget
+from core.llm.sagemaker_endpoint import SageMakerEndpointTarget
 from core.llm.throttle import AdaptiveLimiter, LimiterConfig
 
 PROVIDERS = ("openai", "bedrock", "sagemaker")
@@ -167,8 +170,6 @@ def build_target(
         "timeout_s": float(p.timeout_s),
     }
     if p.provider == "openai":
-        from core.llm.openai_api import OpenAITarget
-
         return OpenAITarget(
             model=p.model,
             kind=p.kind,
@@ -185,10 +186,7 @@ def build_target(
         "client": client,
     }
     if p.provider == "bedrock":
-        from core.llm.bedrock import BedrockTarget
-
         return BedrockTarget(model=p.model, **aws, **common)
-    from core.llm.sagemaker_endpoint import SageMakerEndpointTarget
 
     return SageMakerEndpointTarget(
         endpoint_name=p.endpoint_name or p.model,

@@ -34,10 +34,10 @@ import math
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator, TypeVar
+from typing import Any, TypeVar
 
 from core.llm.errors import FatalLLMError, LLMError, RateLimited, as_llm_error, lower_headers
 
@@ -330,7 +330,7 @@ class AdaptiveLimiter:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
-    def unlimited(cls, *, max_concurrency: int = 64, **kwargs) -> AdaptiveLimiter:
+    def unlimited(cls, *, max_concurrency: int = 64, **kwargs: Any) -> AdaptiveLimiter:
         return cls(LimiterConfig(max_concurrency=max_concurrency), **kwargs)
 
     # ---- observation -------------------------------------------------------------------------
@@ -512,7 +512,7 @@ class AdaptiveLimiter:
     # ---- retries -----------------------------------------------------------------------------
 
     def _backoff_delay(self, attempt: int) -> float:
-        cap = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** max(0, attempt - 1))
+        cap = min(self.config.backoff_max_s, self.config.backoff_base_s * 2.0 ** max(0, attempt - 1))
         return cap * (0.5 + 0.5 * self._rng())
 
     async def backoff(self, error: BaseException, attempt: int) -> LLMError:

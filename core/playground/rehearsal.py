@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.evaluation.prompts import DEFAULT_RUBRIC
 from core.playground.rounds import Params, PlaygroundError, build_messages, judge_pair
-from core.store import Store
-from core.store.evals import QuestionRow
-from core.store.playground import PromptVersionRow, RehearsalRow, RunRow, SampleRow
+from core.safe_text import one_line
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from core.store import Store
+    from core.store.evals import QuestionRow
+    from core.store.playground import PromptVersionRow, RehearsalRow, RunRow, SampleRow
 
 K_RANGE = (1, 10)
 
@@ -209,8 +213,6 @@ async def run_rehearsal(
             on_progress(progress)
 
     def failed(exc: BaseException) -> None:
-        from core.safe_text import one_line
-
         progress.failed += 1
         progress.last_error = one_line(f"{type(exc).__name__}: {exc}", 300)
         emit()
@@ -287,12 +289,12 @@ async def run_rehearsal(
         async with gate:
             per_version = [samples_of(v, question) for v in versions]
             answered = await asyncio.gather(
-                *[answer(s, v, question) for v, samples in zip(versions, per_version) for s in samples]
+                *[answer(s, v, question) for v, samples in zip(versions, per_version, strict=False) for s in samples]
             )
             by_version = [answered[i * k : (i + 1) * k] for i in range(len(versions))]
             jobs = []
             if baseline == "other":
-                for a, b in zip(*by_version):
+                for a, b in zip(*by_version, strict=False):
                     if a is not None and b is not None:
                         jobs.append(judged(a, b.text, question, other=b))
             elif question.reference:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
-from core.config import Config
+from core.sandbox.aws.emulator import AwsEmulator
+from core.sandbox.llm import engine as llm_engine
+from core.sandbox.llm.faults import hostile
+from core.sandbox.llm.server import LlmEmulator
 
 if TYPE_CHECKING:
-    from core.sandbox.aws.emulator import AwsEmulator
-    from core.sandbox.llm.server import LlmEmulator
+    from collections.abc import Callable, Mapping
+
+    from core.config import Config
 
 DEMO_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "demo-access-key",
@@ -56,9 +60,6 @@ class DemoServices:
 
 
 def start_services(config: Config) -> DemoServices:
-    from core.sandbox.aws.emulator import AwsEmulator
-    from core.sandbox.llm.server import LlmEmulator
-
     os.environ.pop("AWS_PROFILE", None)  # a profile missing from ~/.aws/config breaks moto's own server
     aws = AwsEmulator(epoch_seconds=config.demo.epoch_seconds, endpoint_seconds=config.demo.endpoint_seconds)
     aws.start()
@@ -89,10 +90,8 @@ def schedule_demo_faults(aws: AwsEmulator, llm: LlmEmulator, env: Mapping[str, s
     return len(rules)
 
 
-def _hostile_endpoint_reply(llm: LlmEmulator):
+def _hostile_endpoint_reply(llm: LlmEmulator) -> Callable[..., str]:
     """The endpoints' reply function: the LLM engine's reply, poisoned when a "hostile" rule fires for it."""
-    from core.sandbox.llm import engine as llm_engine
-    from core.sandbox.llm.faults import hostile
 
     def reply(messages: list[dict], **kwargs: Any) -> str:
         text = llm_engine.reply(messages, **kwargs)

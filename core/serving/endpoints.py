@@ -16,15 +16,24 @@ user confirms. Every call here blocks (boto3): run them in a worker thread.
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.config import Config
-from core.store import Store
-from core.store.endpoints import EndpointRow
+from core.aws_identity import aws_client
+from core.safe_text import one_line
+from core.training.prices import PriceTable
+from core.training.recipe import BUNDLED_SPEC_ROOT, load_recipe
+from core.training.request import decode_hyperparameters
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from core.config import Config
+    from core.store import Store
+    from core.store.endpoints import EndpointRow
 
 VARIANT_NAME = "AllTraffic"
 STARTUP_HEALTH_CHECK_TIMEOUT_S = 1200  # JumpStart spec deploy_kwargs for Llama 3.x
@@ -47,8 +56,6 @@ class EulaNotAccepted(EndpointError):
 
 def hourly_price(config: Config, instance_type: str) -> float | None:
     """USD per hour for one instance: the config's [jumpstart.prices], else core.training.prices' table."""
-    from core.training.prices import PriceTable
-
     return PriceTable(config.jumpstart.prices).price(instance_type)
 
 
@@ -80,14 +87,14 @@ def instruction_template_from(dataset_template: str | None) -> str | None:
     """The prompt of a dataset version's template.json (or the template text itself)."""
     if not dataset_template:
         return None
-    import json
 
     try:
         data = json.loads(dataset_template)
     except (json.JSONDecodeError, TypeError):
         return dataset_template if "{instruction}" in dataset_template else None
-    if isinstance(data, dict) and isinstance(data.get("prompt"), str):
-        return data["prompt"]
+    prompt = data.get("prompt") if isinstance(data, dict) else None
+    if isinstance(prompt, str):
+        return prompt
     return None
 
 
@@ -224,8 +231,6 @@ class EndpointStatus:
 def default_recipe_loader(config: Config) -> Callable[[str, str], Any]:
     """Recipes from the online JumpStart specs, or the bundled offline specs against an emulator
     (which has no JumpStart content bucket)."""
-    from core.training.recipe import BUNDLED_SPEC_ROOT, load_recipe
-
     spec_root = BUNDLED_SPEC_ROOT if config.aws.endpoint_url else None
 
     def load(model_id: str, model_version: str) -> Any:
@@ -244,8 +249,6 @@ def _aws_code(exc: BaseException) -> str:
 
 
 def _aws_message(exc: BaseException) -> str:
-    from core.safe_text import one_line
-
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         error = response.get("Error") or {}
@@ -283,8 +286,6 @@ class EndpointManager:
     def sagemaker(self) -> Any:
         if self._sagemaker is None:
             from botocore.config import Config as BotoConfig
-
-            from core.aws_identity import aws_client
 
             self._sagemaker = aws_client(
                 self.config.aws, "sagemaker", config=BotoConfig(retries={"max_attempts": 3, "mode": "standard"})
@@ -362,8 +363,6 @@ class EndpointManager:
         chosen = self._instance(recipe, instance_type)
         if not recipe.hosting_image_uri:
             raise EndpointError(f"{model_id} has no hosting container in its JumpStart spec")
-
-        from core.training.request import decode_hyperparameters
 
         hyperparameters = decode_hyperparameters(job.get("HyperParameters") or {})
         fmt = self._check_prompt_format(prompt_format or prompt_format_for(model_id, hyperparameters))

@@ -8,9 +8,15 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from core.store.schema import MIGRATIONS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
+Params: TypeAlias = "Sequence[Any] | Mapping[str, Any]"
+"""Query parameters: positional values, or values by name."""
 
 
 class StoreError(Exception):
@@ -78,13 +84,14 @@ class Database:
         else:
             conn.execute("COMMIT")
 
-    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         return self.connection().execute(sql, params).fetchall()
 
-    def query_one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
-        return self.connection().execute(sql, params).fetchone()
+    def query_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.connection().execute(sql, params).fetchone()
+        return row
 
-    def scalar(self, sql: str, params: tuple | dict = ()) -> Any:
+    def scalar(self, sql: str, params: Params = ()) -> Any:
         row = self.connection().execute(sql, params).fetchone()
         return None if row is None else row[0]
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.store.db import Database
+from core.store.db import inserted_id
 from core.store.lazy_record import record
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 
 @record
@@ -115,7 +118,7 @@ class EndpointsMixin:
                     instruction_template,
                 ),
             )
-            return int(cur.lastrowid)
+            return inserted_id(cur)
 
     def endpoint(self, name: str) -> EndpointRow | None:
         row = self.db.query_one(f"{_SELECT} WHERE e.name = ?", (name,))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.store.db import Database
+from core.store.db import inserted_id
 from core.store.lazy_record import record
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+    from core.store.db import Database
 
 QUEUED = "Queued"  # waiting for a free slot (local)
 LAUNCHING = "Launching"  # claimed by a dispatcher, CreateTrainingJob under way (local)
@@ -217,10 +221,10 @@ class JobsMixin:
             while conn.execute("SELECT 1 FROM sweeps WHERE name = ?", (name,)).fetchone():
                 number += 1
                 name = f"sweep-{number}"
-            sweep_id = int(
+            sweep_id = inserted_id(
                 conn.execute(
                     "INSERT INTO sweeps (name, spec, created_at) VALUES (?, ?, ?)", (name, json.dumps(dict(spec)), now)
-                ).lastrowid
+                )
             )
             ids = [self._insert_job(conn, NewJob(**{**vars(j), "sweep_id": sweep_id}), now) for j in jobs]
         return self.sweep(sweep_id), [self.job(i) for i in ids]  # type: ignore[return-value,misc]
@@ -242,7 +246,8 @@ class JobsMixin:
         return int(
             conn.execute(
                 "INSERT INTO jobs (name, sweep_id, dataset_version_id, model_id, model_version, instance_type, "
-                "hyperparameters, status, priority, created_at, estimated_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "hyperparameters, status, priority, created_at, estimated_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?, ?)",
                 (
                     job.name,
                     job.sweep_id,
@@ -270,7 +275,8 @@ class JobsMixin:
         return Job.from_row(row) if row else None
 
     def jobs(self, statuses: Iterable[str] | None = None, *, sweep_id: int | None = None) -> list[Job]:
-        sql, params = "SELECT * FROM jobs WHERE 1=1", []
+        sql = "SELECT * FROM jobs WHERE 1=1"
+        params: list[Any] = []
         if statuses is not None:
             wanted = list(statuses)
             if not wanted:
@@ -383,7 +389,8 @@ class JobsMixin:
 
     def metric_points(self, job_id: int, metric: str | None = None, source: str | None = None) -> list[MetricPoint]:
         """Points of one job in time order (then step order)."""
-        sql, params = "SELECT * FROM metric_points WHERE job_id = ?", [job_id]
+        sql = "SELECT * FROM metric_points WHERE job_id = ?"
+        params: list[Any] = [job_id]
         if metric is not None:
             sql += " AND metric = ?"
             params.append(metric)
@@ -397,7 +404,8 @@ class JobsMixin:
         ]
 
     def metric_point_count(self, job_id: int, metric: str | None = None, source: str | None = None) -> int:
-        sql, params = "SELECT COUNT(*) FROM metric_points WHERE job_id = ?", [job_id]
+        sql = "SELECT COUNT(*) FROM metric_points WHERE job_id = ?"
+        params: list[Any] = [job_id]
         if metric is not None:
             sql += " AND metric = ?"
             params.append(metric)
@@ -448,10 +456,11 @@ class JobsMixin:
 
     def cached_recipe(self, model_id: str, model_version: str, region: str) -> str | None:
         """The cached recipe JSON (core.training.recipe.Recipe.to_json) or None."""
-        return self.db.scalar(
+        data = self.db.scalar(
             "SELECT data FROM recipes WHERE model_id = ? AND model_version = ? AND region = ?",
             (model_id, model_version, region),
         )
+        return None if data is None else str(data)
 
     def cache_recipe(self, model_id: str, model_version: str, region: str, data: str) -> None:
         with self.db.tx() as conn:

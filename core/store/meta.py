@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.store.db import Database
 from core.store.lazy_record import record
+
+if TYPE_CHECKING:
+    from core.store.db import Database
 
 
 @record

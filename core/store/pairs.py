@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.store.db import Database
+from core.store.db import inserted_id
 from core.store.lazy_record import record
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from core.store.db import Database
 
 PAIR_STATUSES = ("pending", "accepted", "rejected")
 PAIR_SORTS = {
@@ -138,7 +142,8 @@ class PairsMixin:
         with self.db.tx() as conn:
             for p in pairs:
                 cur = conn.execute(
-                    "INSERT OR IGNORE INTO pairs (topic_id, question, answer, kind, status, tags, task_key, provenance, "
+                    "INSERT OR IGNORE INTO pairs (topic_id, question, answer, kind, status, tags, task_key, "
+                    "provenance, "
                     "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         p.topic_id,
@@ -153,7 +158,7 @@ class PairsMixin:
                         now,
                     ),
                 )
-                ids.append(int(cur.lastrowid) if cur.rowcount else None)
+                ids.append(inserted_id(cur) if cur.rowcount else None)
         return ids
 
     def pair(self, pair_id: int) -> Pair | None:
@@ -319,7 +324,8 @@ class PairsMixin:
             )
             changed = int(conn.execute("SELECT COUNT(*) FROM pair_edits WHERE batch = ?", (batch,)).fetchone()[0])
             conn.execute(
-                "UPDATE pairs SET status = ?, updated_at = ? WHERE id IN (SELECT pair_id FROM pair_edits WHERE batch = ?)",
+                "UPDATE pairs SET status = ?, updated_at = ? WHERE id IN (SELECT pair_id FROM pair_edits WHERE batch "
+                "= ?)",
                 (status, now, batch),
             )
         return batch, changed

@@ -367,7 +367,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE samples ADD COLUMN error TEXT;
         ALTER TABLE samples ADD COLUMN judge_reason TEXT;
         CREATE INDEX IF NOT EXISTS playground_runs_version ON playground_runs(prompt_version_id);
-        CREATE INDEX IF NOT EXISTS playground_runs_rehearsal ON playground_runs(rehearsal_id, prompt_version_id, question_id);
+        CREATE INDEX IF NOT EXISTS playground_runs_rehearsal
+            ON playground_runs(rehearsal_id, prompt_version_id, question_id);
         """,
     ),
     (

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.store.db import Database
+from core.store.db import inserted_id
 from core.store.lazy_record import record
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from core.store.db import Database
 
 
 @record
@@ -66,7 +70,8 @@ class TasksMixin:
     def finish_task(self, key: str, result: Any = None) -> None:
         with self.db.tx() as conn:
             conn.execute(
-                "UPDATE gen_tasks SET status = 'done', result = ?, error = NULL, attempts = attempts + 1, updated_at = ? "
+                "UPDATE gen_tasks SET status = 'done', result = ?, error = NULL, attempts = attempts + 1, updated_at "
+                "= ? "
                 "WHERE key = ?",
                 (json.dumps(result) if result is not None else None, time.time(), key),
             )
@@ -74,7 +79,8 @@ class TasksMixin:
     def fail_task(self, key: str, error: str) -> None:
         with self.db.tx() as conn:
             conn.execute(
-                "UPDATE gen_tasks SET status = 'failed', error = ?, attempts = attempts + 1, updated_at = ? WHERE key = ?",
+                "UPDATE gen_tasks SET status = 'failed', error = ?, attempts = attempts + 1, updated_at = ? WHERE "
+                "key = ?",
                 (error, time.time(), key),
             )
 
@@ -99,7 +105,7 @@ class TasksMixin:
 
     def start_run(self, kind: str) -> int:
         with self.db.tx() as conn:
-            return int(conn.execute("INSERT INTO runs (kind, started_at) VALUES (?, ?)", (kind, time.time())).lastrowid)
+            return inserted_id(conn.execute("INSERT INTO runs (kind, started_at) VALUES (?, ?)", (kind, time.time())))
 
     def finish_run(self, run_id: int, status: str, stats: dict[str, Any]) -> None:
         with self.db.tx() as conn:
@@ -144,7 +150,7 @@ class TasksMixin:
             "SELECT COUNT(*), COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0), "
             "COALESCE(SUM(cost_usd),0) FROM llm_calls"
         )
-        row = self.db.query_one(
+        row = self.db.query(
             sql + (" WHERE run_id = ?" if run_id is not None else ""), (run_id,) if run_id is not None else ()
-        )
+        )[0]
         return {"calls": row[0], "prompt_tokens": row[1], "completion_tokens": row[2], "cost_usd": row[3]}

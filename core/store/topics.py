@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import field
+from typing import TYPE_CHECKING
 
-from core.store.db import Database
+from core.store.db import inserted_id
 from core.store.lazy_record import record
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Iterable
+
+    from core.store.db import Database
 
 
 @record
@@ -34,7 +40,7 @@ class TopicNode:
         return not self.children
 
 
-def _topic(row) -> Topic:
+def _topic(row: sqlite3.Row) -> Topic:
     return Topic(
         row["id"], row["parent_id"], row["name"], row["description"], row["questions_per_topic"], row["position"]
     )
@@ -55,7 +61,7 @@ class TopicsMixin:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (parent_id, name, description, questions_per_topic, position, time.time()),
             )
-            return int(cur.lastrowid)
+            return inserted_id(cur)
 
     def topic(self, topic_id: int) -> Topic | None:
         row = self.db.query_one("SELECT * FROM topics WHERE id = ?", (topic_id,))

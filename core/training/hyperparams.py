@@ -11,13 +11,14 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.training.recipe import instance_family
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from core.training.recipe import HyperparameterSpec, Recipe
 
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

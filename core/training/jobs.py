@@ -23,27 +23,11 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.config import Config
-from core.training.metrics import JobCurves, MetricsPoller, error_code, is_throttling, job_curves, job_eta_seconds
-from core.training.overfit import OverfitAssessment
-from core.training.prices import (
-    DatasetSize,
-    PriceTable,
-    cost_meter,
-    estimate_job_seconds,
-    finished_runs,
-    job_cost,
-    refinement_factor,
-    wall_clock_seconds,
-)
-from core.training.quotas import QuotaLookup, Slots
-from core.store.datasets import DatasetVersionRow
+from core.aws_identity import aws_client
 from core.store.jobs import (
     ACTIVE_STATUSES,
     FAILED,
@@ -56,7 +40,32 @@ from core.store.jobs import (
     NewJob,
     Sweep,
 )
+from core.training.hyperparams import validate_hyperparameters
+from core.training.metrics import JobCurves, MetricsPoller, error_code, is_throttling, job_curves, job_eta_seconds
+from core.training.prices import (
+    CostMeter,
+    DatasetSize,
+    PriceTable,
+    cost_meter,
+    estimate_job_seconds,
+    finished_runs,
+    job_cost,
+    refinement_factor,
+    wall_clock_seconds,
+)
+from core.training.quotas import QuotaLookup, Slots
+from core.training.recipe import BUNDLED_SPEC_ROOT, Recipe, RecipeError, load_recipe
+from core.training.request import TrainingRequestError, build_training_request
 from core.training.sweep import SweepError, Value, expand, parse_param, parse_values, summarize
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from pathlib import Path
+
+    from core.config import Config
+    from core.store import Store
+    from core.store.datasets import DatasetVersionRow
+    from core.training.overfit import OverfitAssessment
 
 PREFIX_META_KEY = "jobs.name_prefix"
 EULA_META_KEY = "jobs.eula_accepted"
@@ -88,14 +97,14 @@ ACCOUNT_CODES = frozenset(
 )
 """Credential and permission errors: about the caller, not the job; every launch would fail alike."""
 STALE_LAUNCH_SECONDS = 120.0
-AWS_TIMING = {
+AWS_TIMING: dict[str, float] = {
     "metric_period": 60,
     "metric_settle_seconds": 60.0,
     "describe_interval": 30.0,
     "backoff_base": 30.0,
     "initial_log_settle_seconds": 5.0,
 }
-EMULATOR_TIMING = {
+EMULATOR_TIMING: dict[str, float] = {
     "metric_period": 1,
     "metric_settle_seconds": 2.0,
     "describe_interval": 5.0,
@@ -120,18 +129,18 @@ class EulaRequiredError(JobsError):
 # -- names ------------------------------------------------------------------------------------------
 
 
-def session_prefix(store: Any) -> str:
+def session_prefix(store: Store) -> str:
     """The session's job-name prefix, "td-<session>-<4 hex>-", made once and kept in the session.
     ListTrainingJobs(NameContains=prefix) finds exactly the session's jobs."""
     prefix = store.get_meta(PREFIX_META_KEY)
-    if not prefix:
+    if not isinstance(prefix, str) or not prefix:
         slug = re.sub(r"[^a-z0-9]+", "-", store.name.lower()).strip("-")[:20].strip("-") or "session"
         prefix = f"td-{slug}-{secrets.token_hex(2)}-"
         store.set_meta(PREFIX_META_KEY, prefix)
     return prefix
 
 
-def next_job_names(store: Any, prefix: str, count: int) -> list[str]:
+def next_job_names(store: Store, prefix: str, count: int) -> list[str]:
     serial = 0
     for name in store.job_names():
         tail = name[len(prefix) :] if name.startswith(prefix) else ""
@@ -348,12 +357,12 @@ class JobsService:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         config: Config,
         *,
         client_factory: Callable[[str], Any] | None = None,
         spec_root: Path | None = None,
-        recipe_loader: Callable[[str, str, str], Any] | None = None,
+        recipe_loader: Callable[[str, str, str], Recipe] | None = None,
         clock: Callable[[], float] = time.time,
         metric_period: int | None = None,
         metric_settle_seconds: float | None = None,
@@ -385,12 +394,10 @@ class JobsService:
         self._metrics_backoff = 0.0
         self._metrics_resume_at = 0.0
         if spec_root is None and config.aws.endpoint_url:
-            from core.training.recipe import BUNDLED_SPEC_ROOT  # emulated AWS cannot serve the public spec bucket
-
             spec_root = BUNDLED_SPEC_ROOT
         self.spec_root = spec_root
         self._recipe_loader = recipe_loader
-        self._recipes: dict[tuple[str, str, str], Any] = {}
+        self._recipes: dict[tuple[str, str, str], Recipe] = {}
         self.prefix = session_prefix(store)
         self.quotas = QuotaLookup(
             config.jumpstart.quotas, lambda: self.client("service-quotas"), store=store, clock=clock
@@ -419,8 +426,6 @@ class JobsService:
             else:
                 from botocore.config import Config as BotoConfig
 
-                from core.aws_identity import aws_client
-
                 client = aws_client(
                     self.config.aws,
                     service,
@@ -442,10 +447,8 @@ class JobsService:
 
     # -- recipes and EULA ------------------------------------------------------------------------
 
-    def recipe(self, model_id: str | None = None, model_version: str | None = None) -> Any:
+    def recipe(self, model_id: str | None = None, model_version: str | None = None) -> Recipe:
         """The model's JumpStart recipe: memory, then the session cache, then the spec (seconds)."""
-        from core.training.recipe import Recipe, RecipeError, load_recipe
-
         model_id = model_id or self.config.jumpstart.model_id
         version = model_version or self.config.jumpstart.model_version or "*"
         region = self.config.aws.region
@@ -501,9 +504,6 @@ class JobsService:
         """Expand and validate a sweep, and estimate its duration and cost. No AWS call except the
         (cached) quota lookup. Raises SweepError (field problems) or JobsError. A plan for the
         console (core.training.console) may use a dataset exported to a folder: `require_upload=False`."""
-        from core.training.hyperparams import validate_hyperparameters
-        from core.training.recipe import RecipeError
-
         dataset = self.resolve_dataset(spec.dataset)
         try:
             recipe = self.recipe(spec.model_id, spec.model_version)
@@ -609,15 +609,13 @@ class JobsService:
                     priority=priority,
                     estimated_seconds=job.raw_estimated_seconds,
                 )
-                for name, job in zip(names, plan.jobs)
+                for name, job in zip(names, plan.jobs, strict=False)
             ]
             return self.store.add_sweep(spec, new)
 
     def clone_job(self, name: str, changes: Mapping[str, str], *, instance_type: str | None = None) -> Job:
         """Queue a copy of a job with some hyperparameters changed (same presets and "kxr" alpha
         syntax as sweeps). Raises SweepError for invalid values."""
-        from core.training.hyperparams import validate_hyperparameters
-
         with self._lock:
             source = self._job(name)
             instance = instance_type or source.instance_type
@@ -641,7 +639,7 @@ class JobsService:
             if errors:
                 raise SweepError([str(e) for e in errors])
             size = DatasetSize.from_counts(dataset.counts if dataset else None)
-            raw = estimate_job_seconds(source.model_id, instance, params, size)
+            estimated = estimate_job_seconds(source.model_id, instance, params, size)
             new_name = next_job_names(self.store, self.prefix, 1)[0]
             return self.store.add_job(
                 NewJob(
@@ -653,7 +651,7 @@ class JobsService:
                     sweep_id=source.sweep_id,
                     dataset_version_id=source.dataset_version_id,
                     priority=source.priority,
-                    estimated_seconds=raw,
+                    estimated_seconds=estimated,
                 )
             )
 
@@ -849,7 +847,7 @@ class JobsService:
         if item.get("TrainingJobStatus") != job.status:
             return True
         if "SecondaryStatus" in item:
-            return item["SecondaryStatus"] != job.secondary_status
+            return bool(item["SecondaryStatus"] != job.secondary_status)
         modified = _ts(item.get("LastModifiedTime"))
         changed = modified is not None and (job.last_modified is None or modified > job.last_modified + 1e-6)
         return changed and now - job.described_at >= self.describe_interval
@@ -924,7 +922,7 @@ class JobsService:
     # -- dispatch --------------------------------------------------------------------------------
 
     def _backoff(self, attempts: int) -> float:
-        delay = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
+        delay = min(self.backoff_max, self.backoff_base * 2.0 ** max(0, attempts - 1))
         return delay * random.uniform(0.8, 1.2)
 
     def _dispatch(self, summary: TickSummary) -> None:
@@ -943,7 +941,10 @@ class JobsService:
                 continue
             if not self.store.claim_job(job.id, now):
                 continue
-            outcome = self._launch(self.store.job(job.id), summary)
+            claimed = self.store.job(job.id)
+            if claimed is None:  # deleted since it was queued
+                continue
+            outcome = self._launch(claimed, summary)
             if outcome == "launched":
                 in_use[kind] += 1
             elif outcome == "requeued":
@@ -970,9 +971,6 @@ class JobsService:
         """Create the training job; "launched", "requeued", "halted" (requeued, and nothing else may
         launch this round: the credentials or permissions are at fault) or "failed"."""
         from botocore.exceptions import BotoCoreError, ClientError
-
-        from core.training.recipe import RecipeError
-        from core.training.request import TrainingRequestError, build_training_request
 
         now = self.clock()
         try:
@@ -1016,7 +1014,9 @@ class JobsService:
             if code == "ResourceInUse":  # created by an earlier, interrupted attempt
                 self.store.update_job(job.id, request=request, output_uri=self.output_uri())
                 try:
-                    self._describe_and_store(self.store.job(job.id), summary)
+                    current = self.store.job(job.id)
+                    if current is not None:
+                        self._describe_and_store(current, summary)
                 except (ClientError, BotoCoreError) as failed:  # the next poll describes it
                     summary.errors.append(f"sagemaker: {error_code(failed) or type(failed).__name__}: {failed}")
                 return "launched"
@@ -1066,7 +1066,7 @@ class JobsService:
             )
         return rows
 
-    def cost_meter(self, now: float | None = None) -> Any:
+    def cost_meter(self, now: float | None = None) -> CostMeter:
         return cost_meter(
             self.store.jobs(),
             self.store.endpoints_for_billing(),

@@ -186,10 +186,10 @@ class LogParser:
 
         line_epoch = _EPOCH_LINE.search(segment)
         for name, pattern in self._metrics:
-            m = pattern.search(segment)
-            if not m:
+            found = pattern.search(segment)
+            if not found:
                 continue
-            value = _to_float(m.group(1) if m.groups() else m.group(0))
+            value = _to_float(found.group(1) if found.groups() else found.group(0))
             if value is None:
                 continue
             self._occurrences[name] = self._occurrences.get(name, 0) + 1
@@ -199,10 +199,10 @@ class LogParser:
                 epoch = self._step_epoch
             else:
                 epoch = self._occurrences[name]
-            key = (name, epoch)
-            if key in self._seen_epochs:
+            seen = (name, epoch)
+            if seen in self._seen_epochs:
                 continue
-            self._seen_epochs.add(key)
+            self._seen_epochs.add(seen)
             out.append(EpochPoint(name, epoch, value, ts))
 
 

@@ -35,14 +35,18 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
+from core.store.jobs import EPOCH_LEVEL_STEP, FINAL_STATUSES, Job, MetricPoint
 from core.training.log_parse import DEFAULT_METRIC_DEFINITIONS, EpochPoint, LogParser, StepPoint, metric_kind
 from core.training.overfit import OverfitAssessment, assess, eta_seconds
-from core.store.jobs import EPOCH_LEVEL_STEP, FINAL_STATUSES, Job, MetricPoint
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from core.store import Store
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 NAMESPACE = "/aws/sagemaker/TrainingJobs"
@@ -112,7 +116,7 @@ class MetricsPoller:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         client: Callable[[str], Any],
         *,
         name_prefix: str,
@@ -265,8 +269,8 @@ class MetricsPoller:
                 for job_id, stream in new_streams
                 if self._initial_ms(jobs_by_id[job_id]) < start
             )
-            for first in range(0, len(late), MAX_STREAMS_PER_CALL):
-                chunk = late[first : first + MAX_STREAMS_PER_CALL]
+            for offset in range(0, len(late), MAX_STREAMS_PER_CALL):
+                chunk = late[offset : offset + MAX_STREAMS_PER_CALL]
                 owner = {stream: (job_id, initial) for initial, stream, job_id in chunk}
                 for event in self._filter_events(client, rnd, chunk[0][0], start, streams=list(owner)):
                     job_id, initial = owner.get(event.get("logStreamName", ""), (None, 0))
@@ -359,8 +363,8 @@ class MetricsPoller:
         found: dict[str, list[tuple[int, float]]] = defaultdict(list)
         if queries:
             client = self._client("cloudwatch")
-            start = datetime.fromtimestamp(start_s, tz=timezone.utc)
-            end = datetime.fromtimestamp(end_s, tz=timezone.utc)
+            start = datetime.fromtimestamp(start_s, tz=UTC)
+            end = datetime.fromtimestamp(end_s, tz=UTC)
             try:
                 for offset in range(0, len(queries), MAX_QUERIES_PER_CALL):
                     kwargs: dict[str, Any] = {
@@ -373,7 +377,7 @@ class MetricsPoller:
                         page = client.get_metric_data(**kwargs)
                         rnd.calls += 1
                         for result in page.get("MetricDataResults", []):
-                            for ts, value in zip(result.get("Timestamps", []), result.get("Values", [])):
+                            for ts, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
                                 found[result["Id"]].append((_ms(ts), float(value)))
                         token = page.get("NextToken")
                         if not token:
@@ -463,7 +467,7 @@ def _contiguous(values: dict[int, float]) -> tuple[float, ...]:
     return tuple(out)
 
 
-def job_curves(store: Any, job_id: int) -> JobCurves:
+def job_curves(store: Store, job_id: int) -> JobCurves:
     steps = store.step_series(job_id, STEP_LOSS, LOGS)
     epoch_points = store.metric_points_except(job_id, STEP_LOSS)
     return JobCurves(

@@ -8,10 +8,13 @@ train loss falls, or train loss collapsing toward zero (memorisation).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from core.training.log_parse import StepPoint
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from core.training.log_parse import StepPoint
 
 DEFAULT_GAP_THRESHOLD = 0.3
 DEFAULT_COLLAPSE_THRESHOLD = 0.05
@@ -55,7 +58,7 @@ def assess(
     if best is not None:
         for i in range(best + RISES_IN_A_ROW, both):
             window = evals[i - RISES_IN_A_ROW : i + 1]
-            rising = all(a < b for a, b in zip(window, window[1:]))
+            rising = all(a < b for a, b in zip(window, window[1:], strict=False))
             if rising and train[i] < train[i - RISES_IN_A_ROW]:
                 reasons.append(
                     f"eval loss rose for {RISES_IN_A_ROW} evaluations in a row "

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from core.store.jobs import EndpointBilling, Job
 
 ON_DEMAND_USD_PER_HOUR: Mapping[str, float] = {
     "ml.g5.2xlarge": 1.515,
@@ -165,7 +169,7 @@ def refinement_factor(finished: Iterable[FinishedRun], model_id: str, instance_t
     return statistics.median(r.actual_seconds / r.estimated_seconds for r in chosen)
 
 
-def finished_runs(jobs: Iterable[Any]) -> list[FinishedRun]:
+def finished_runs(jobs: Iterable[Job]) -> list[FinishedRun]:
     """Completed jobs with an estimate and known launch and end times."""
     runs = []
     for job in jobs:
@@ -190,7 +194,7 @@ def wall_clock_seconds(durations: Iterable[float], slots: int) -> float:
 # -- cost -------------------------------------------------------------------------------------------
 
 
-def job_cost(job: Any, prices: PriceTable, now: float) -> float | None:
+def job_cost(job: Job, prices: PriceTable, now: float) -> float | None:
     """Dollars a job has cost: billable seconds once known, else time since training started."""
     if job.billable_seconds:
         seconds = float(job.billable_seconds)
@@ -232,8 +236,8 @@ _LIVE_ENDPOINT = ("Creating", "Updating", "InService", "SystemUpdating", "Rollin
 
 
 def cost_meter(
-    jobs: Iterable[Any],
-    endpoints: Iterable[Any],
+    jobs: Iterable[Job],
+    endpoints: Iterable[EndpointBilling],
     prices: PriceTable,
     now: float,
     *,

@@ -10,9 +10,13 @@ SageMaker's own ResourceLimitExceeded then requeues the job with backoff.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from core.store import Store
 
 TRAINING_SUFFIX = "for training job usage"
 ENDPOINT_SUFFIX = "for endpoint usage"
@@ -51,7 +55,7 @@ class QuotaLookup:
         overrides: Mapping[str, int] | None,
         client_factory: Callable[[], Any] | None,
         *,
-        store: Any = None,
+        store: Store | None = None,
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:

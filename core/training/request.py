@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.training.hyperparams import FieldError, validate_hyperparameters, validate_job_name
 from core.training.recipe import Recipe, instance_family
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 JUMPSTART_MODEL_ID_TAG = "sagemaker-sdk:jumpstart-model-id"
 JUMPSTART_MODEL_VERSION_TAG = "sagemaker-sdk:jumpstart-model-version"

@@ -10,13 +10,20 @@ overfitting, suggestion, duration_s, cost_usd.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.training.metrics import job_curves
 from core.training.prices import PriceTable, job_cost
 from core.training.sweep import SWEEPABLE
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+
+    from core.store import Store
+    from core.store.jobs import Job
 
 BASE_COLUMNS = ("job", "sweep", "status", "instance_type")
 RESULT_COLUMNS = (
@@ -37,7 +44,9 @@ def _nan_if_none(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def sheet_records(store: Any, prices: PriceTable, now: float, jobs: Sequence[Any] | None = None) -> list[dict]:
+def sheet_records(
+    store: Store, prices: PriceTable, now: float, jobs: Sequence[Job] | None = None
+) -> list[dict[str, Any]]:
     """The sheet as plain dicts (no pandas), in job order; missing numbers are None."""
     jobs = list(store.jobs() if jobs is None else jobs)
     sweeps = {s.id: s.name for s in store.sweeps()}
@@ -52,7 +61,7 @@ def sheet_records(store: Any, prices: PriceTable, now: float, jobs: Sequence[Any
         both = min(len(train), len(evals))
         record: dict[str, Any] = {
             "job": job.name,
-            "sweep": sweeps.get(job.sweep_id),
+            "sweep": sweeps.get(job.sweep_id) if job.sweep_id is not None else None,
             "status": job.status,
             "instance_type": job.instance_type,
         }
@@ -75,7 +84,7 @@ def sheet_records(store: Any, prices: PriceTable, now: float, jobs: Sequence[Any
     return records
 
 
-def build_sheet(store: Any, prices: PriceTable, now: float, jobs: Sequence[Any] | None = None) -> Any:
+def build_sheet(store: Store, prices: PriceTable, now: float, jobs: Sequence[Job] | None = None) -> pd.DataFrame:
     """A pandas DataFrame of the sheet (numbers as floats, NaN where unknown)."""
     import pandas as pd
 
@@ -97,7 +106,7 @@ def build_sheet(store: Any, prices: PriceTable, now: float, jobs: Sequence[Any] 
     return frame
 
 
-def _numeric_key(series: Any) -> Any:
+def _numeric_key(series: pd.Series) -> pd.Series:
     """Sort hyperparameter strings ("1e-4", "0.0002") by value when they all are numbers."""
     import pandas as pd
 
@@ -105,7 +114,7 @@ def _numeric_key(series: Any) -> Any:
     return converted if converted.notna().sum() == series.notna().sum() else series
 
 
-def sort_sheet(frame: Any, column: str, *, descending: bool = False) -> Any:
+def sort_sheet(frame: pd.DataFrame, column: str, *, descending: bool = False) -> pd.DataFrame:
     """Sort by any column (numbers by value, unknowns last)."""
     if column not in frame.columns:
         raise KeyError(f"no column {column!r}; columns: {', '.join(map(str, frame.columns))}")

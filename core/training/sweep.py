@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 SWEEPABLE = (
     "epoch",
@@ -145,8 +148,8 @@ def expand(
     warnings: list[str] = []
     for combo in combos:
         job = dict(fixed)
-        job.update({n: v for n, v in zip(names, combo) if isinstance(v, str)})
-        for n, v in zip(names, combo):
+        job.update({n: v for n, v in zip(names, combo, strict=False) if isinstance(v, str)})
+        for n, v in zip(names, combo, strict=False):
             if isinstance(v, AlphaRatio):
                 r_text = job.get("lora_r") or (defaults or {}).get("lora_r")
                 try:

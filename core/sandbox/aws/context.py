@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from core.sandbox.aws.faults import AwsFaultBook
 from core.sandbox.aws.quotas import QuotaBook
+from core.sandbox.llm.engine import reply as engine_reply
 
 DUMMY_ACCESS_KEY = "testing"
 DUMMY_SECRET_KEY = "testing"
@@ -35,7 +36,7 @@ def new_client(service: str, endpoint_url: str, region: str, config: Any = None)
 
 
 def utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 @dataclass
@@ -89,7 +90,5 @@ class AwsContext:
             self._clients.clear()
 
     def reply(self, messages: list[dict], **kwargs: Any) -> str:
-        fn = self.reply_fn
-        if fn is None:
-            from core.sandbox.llm.engine import reply as fn  # type: ignore[no-redef]
+        fn = self.reply_fn or engine_reply
         return fn(messages, **kwargs)

@@ -100,7 +100,7 @@ class LossModel:
 
     def _memorised(self, epochs_done: float) -> float:
         passes = max(0.0, epochs_done - self.memory_onset)
-        return self.memory_amplitude * (1.0 - math.exp(-self.memory_rate * passes))
+        return float(self.memory_amplitude * (1.0 - math.exp(-self.memory_rate * passes)))
 
     def _unstable(self, epochs_done: float) -> float:
         return 0.8 * self.instability * (1.0 - math.exp(-2.0 * epochs_done))

@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.sandbox.aws.context import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, AwsContext, ReplyFn, new_client
-from core.sandbox.aws.faults import AwsFault
+from core.sandbox.aws.endpoints import Endpoints
+from core.sandbox.aws.gateway import Gateway
+from core.sandbox.aws.jobs import TrainingJobs
 from core.sandbox.aws.quotas import QuotaBook
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from core.sandbox.aws.faults import AwsFault
 
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's account for any access key
 REGION = "us-east-1"
@@ -64,7 +70,7 @@ class AwsEmulator:
         self.account_id = DEFAULT_ACCOUNT_ID
         self.role_arn = f"arn:aws:iam::{self.account_id}:role/{ROLE_NAME}"
         self.bucket = f"tunedeck-demo-{self.account_id}"
-        self._defaults = dict(
+        self._defaults: dict[str, Any] = dict(
             epoch_seconds=float(epoch_seconds),
             endpoint_seconds=float(endpoint_seconds),
             stream_part_delay=float(stream_part_delay),
@@ -101,9 +107,6 @@ class AwsEmulator:
     def start(self) -> AwsEmulator:
         if self._server is not None:
             return self
-        from core.sandbox.aws.endpoints import Endpoints
-        from core.sandbox.aws.gateway import Gateway
-        from core.sandbox.aws.jobs import TrainingJobs
         from core.sandbox.aws.server import EmulatorServer
 
         self._jobs = TrainingJobs(self.ctx)

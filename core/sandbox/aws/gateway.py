@@ -13,15 +13,17 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.sandbox.aws import eventstream as aws_eventstream
 from core.sandbox.aws import lmi as aws_lmi
-from core.sandbox.aws.context import AwsContext
-from core.sandbox.aws.endpoints import Endpoints
 from core.sandbox.aws.errors import AwsError
 from core.sandbox.aws.faults import error_response, request_action
-from core.sandbox.aws.jobs import TrainingJobs
+
+if TYPE_CHECKING:
+    from core.sandbox.aws.context import AwsContext
+    from core.sandbox.aws.endpoints import Endpoints
+    from core.sandbox.aws.jobs import TrainingJobs
 
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 
@@ -209,7 +211,7 @@ class Gateway:
             except ValueError:
                 raise AwsError("InvalidPaginationTokenException", "Invalid pagination token.") from None
             size = max(1, min(100, int(request.get("MaxResults") or 100)))
-            page = {"Quotas": quotas[start : start + size]}
+            page: dict[str, Any] = {"Quotas": quotas[start : start + size]}
             if start + size < len(quotas):
                 page["NextToken"] = str(start + size)
             return self._json(200, page)

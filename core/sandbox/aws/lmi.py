@@ -292,4 +292,4 @@ def split_arbitrarily(data: bytes, seed: int, mean_part: int = 40) -> list[bytes
     if not cuts:
         cuts.add(len(data) // 2)
     bounds = [0, *sorted(cuts), len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]

@@ -8,7 +8,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 TRAINING = "training"
 ENDPOINT = "endpoint"
@@ -48,7 +51,7 @@ def quota_code(name: str) -> str:
     return "L-" + hashlib.sha256(name.encode()).hexdigest()[:8].upper()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def known_instance_types(kind: str) -> tuple[str, ...]:
     """Every instance type botocore's SageMaker model allows for training jobs or endpoints."""
     import botocore.session

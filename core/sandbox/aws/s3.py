@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from core.sandbox.aws.context import AwsContext
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.sandbox.aws.context import AwsContext
 
 JUMPSTART_BUCKET_PREFIXES = ("jumpstart-cache-prod-", "jumpstart-private-cache-prod-")
 MAX_CHANNEL_BYTES = 64 * 1024 * 1024

@@ -6,13 +6,14 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import ThreadedWSGIServer
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 LOG = logging.getLogger("tunedeck.sandbox.aws")
 
@@ -94,7 +95,7 @@ class EmulatorServer(ThreadedMotoServer):
 
     def stop(self) -> None:
         server = self._server
-        if server is not None:
+        if isinstance(server, _TrackingServer):
             server.shutdown()
             server.cut_connections()
             server.server_close()

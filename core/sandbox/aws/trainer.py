@@ -20,11 +20,14 @@ import json
 import math
 import random
 import string
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from core.sandbox.aws.curves import CurveParams, EpochLosses, LossModel, seed_from
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 ALL_TARGET_MODULES = ("q_proj", "v_proj", "k_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 DEFAULT_HYPERPARAMETERS: dict[str, str] = {
@@ -341,15 +344,13 @@ def tqdm_bar(desc: str, n: int, total: int, seconds_per_it: float, width: int = 
 
 
 def toolkit_line(wall: float, level: str, text: str) -> str:
-    stamp = (
-        datetime.fromtimestamp(wall, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S,") + f"{int(wall * 1000) % 1000:03d}"
-    )
+    stamp = datetime.fromtimestamp(wall, tz=UTC).strftime("%Y-%m-%d %H:%M:%S,") + f"{int(wall * 1000) % 1000:03d}"
     return f"{stamp} sagemaker-training-toolkit {level:<8} {text}"
 
 
 def seconds_per_step(instance_type: str, batch_size: int) -> float:
     speed = GPU_SPEED.get(instance_family(instance_type), 1.0)
-    return 0.25 + 0.9 * max(1, batch_size) ** 0.85 / speed
+    return float(0.25 + 0.9 * max(1, batch_size) ** 0.85 / speed)
 
 
 # -- the plan --------------------------------------------------------------------------------------

@@ -27,7 +27,10 @@ import random
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 T = TypeVar("T")
 
@@ -109,7 +112,7 @@ class _Sampler:
         weights = [math.exp((prefs[i] - top) / self.temperature) for i in order]
         total = sum(weights)
         kept, mass = [], 0.0
-        for i, w in zip(order, weights):
+        for i, w in zip(order, weights, strict=False):
             kept.append((i, w))
             mass += w / total
             if mass >= self.top_p:
@@ -222,7 +225,7 @@ two three four five six seven eight nine ten eleven twelve fifteen twenty
 bullet bullets point points tone style friendly formal warm expert experts seasoned knowledgeable professional
 work works happen happens mean means choose find start improve reduce prevent handle fix become run runs
 refusal refusals refuse harmful decline declined language english markdown building build answering respond replying persona act acting behave always never
-""".split()
+""".split()  # noqa: E501
 )
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*[A-Za-z0-9]|[A-Za-z]")
@@ -278,7 +281,8 @@ def _phrases(text: str, limit: int = 12) -> list[str]:
 _TOPIC_PATTERNS = [
     re.compile(r"\[(?:topic|subtopic|category)\]\n(=+)\n(.*?)\n\1", re.I | re.S),
     re.compile(
-        r"(?:questions|categories|subtopics|topics|pairs|examples)\s+(?:\w+\s+){0,2}?(?:about|on|for|covering|regarding|related to)\s+"
+        r"(?:questions|categories|subtopics|topics|pairs|examples)\s+(?:\w+\s+){0,2}?"
+        r"(?:about|on|for|covering|regarding|related to)\s+"
         r"(?:the\s+)?(?:(?:sub)?topic|category|domain|area|field|subject)?\s*[:\"'“‘]*\s*([^\n\"”’?.,;:()]{3,80})",
         re.I,
     ),
@@ -321,7 +325,7 @@ def _seed_aspects(text: str) -> list[str]:
     tail = text[match.start(1) :]
     bullets = re.findall(r"(?m)^\s*(?:[-*•]|\d+[.)])\s+(.+?)\s*$", tail)
     items = bullets if bullets else re.split(r"\s*(?:,|;|\band\b)\s*", match.group(1).split(".")[0])
-    out = []
+    out: list[str] = []
     for item in items:
         item = _clean_phrase(item)
         if item and _content_words(item) and len(item) <= 60 and item.lower() not in (o.lower() for o in out):
@@ -331,7 +335,10 @@ def _seed_aspects(text: str) -> list[str]:
 
 def _requested_counts(text: str) -> dict[str, int]:
     counts: dict[str, int] = {}
-    nouns = r"(questions|categories|subtopics|sub-topics|topics|pairs|examples|items|aspects|answers|ideas|entries|refusals)"
+    nouns = (
+        r"(questions|categories|subtopics|sub-topics|topics|pairs|examples|items|aspects|answers|ideas|entries|"
+        r"refusals)"
+    )
     pattern = re.compile(r"\b(\d{1,3}|" + "|".join(_NUMBER_WORDS) + r")\s+(?:[\w-]+\s+){0,3}?" + nouns + r"\b", re.I)
     for match in pattern.finditer(text):
         raw, noun = match.group(1).lower(), match.group(2).lower().replace("-", "")
@@ -608,7 +615,8 @@ _SUBTOPIC_TEMPLATES = [
 # Templates avoid {s} as the grammatical subject of a verb, so plural subjects read correctly.
 _LEADS = {
     "why": [
-        "It matters because choices about {s} directly shape the outcomes people care about in {c}: cost, safety and quality.",
+        "It matters because choices about {s} directly shape the outcomes people care about in {c}: cost, safety and "
+        "quality.",
         "The main reason is that decisions about {s} set the conditions that everything else in {c} depends on.",
     ],
     "how": [
@@ -616,12 +624,16 @@ _LEADS = {
         "Start with a clear goal for {s}, then work towards it in small, checkable steps.",
     ],
     "difference": [
-        "{S} and {s2} overlap, but the focus of {s} is day-to-day practice while the focus of {s2} is the wider setting.",
-        "The key difference is scope: with {s} the focus is the specific task, with {s2} it is the conditions around it.",
+        "{S} and {s2} overlap, but the focus of {s} is day-to-day practice while the focus of {s2} is the wider "
+        "setting.",
+        "The key difference is scope: with {s} the focus is the specific task, with {s2} it is the conditions around "
+        "it.",
     ],
     "when": [
-        "Choosing {s} makes sense when the goal is clear and conditions in {c} are stable; otherwise a simpler option is safer.",
-        "It depends on the situation: investing in {s} pays off when the stakes are high and conditions in {c} are well understood.",
+        "Choosing {s} makes sense when the goal is clear and conditions in {c} are stable; otherwise a simpler "
+        "option is safer.",
+        "It depends on the situation: investing in {s} pays off when the stakes are high and conditions in {c} are "
+        "well understood.",
     ],
     "cost": [
         "The cost of {s} depends mostly on scale, quality of materials and the labour involved.",
@@ -630,7 +642,8 @@ _LEADS = {
     "what": [
         "The role of {s} in {c} is central: it shapes how decisions are made and how results are judged.",
         "In {c}, the term {s} refers to the practices and choices that keep results predictable and safe.",
-        "When it comes to {s}, the core idea is matching the approach to the goal, and in {c} that goal is usually reliability.",
+        "When it comes to {s}, the core idea is matching the approach to the goal, and in {c} that goal is usually "
+        "reliability.",
     ],
 }
 
@@ -651,7 +664,8 @@ _BODY = {
     ],
     "example": [
         "For example, someone working in {c} might review {s} every month and adjust as soon as the numbers drift.",
-        "As a concrete example, comparing two options for {s} side by side on cost, effort and risk usually makes the choice clear.",
+        "As a concrete example, comparing two options for {s} side by side on cost, effort and risk usually makes "
+        "the choice clear.",
     ],
     "close": [
         "In short, steady attention to {s} beats big one-off efforts.",
@@ -703,12 +717,16 @@ class _Writer:
         self.domain = (
             (_clean_phrase(explicit.group(1)) if explicit else None)
             or _topic_of(prompt.system)
-            or (_phrases(prompt.system, 1) or [None])[0]
+            or next(iter(_phrases(prompt.system, 1)), None)
         )
         self.aspects = _seed_aspects(prompt.user)
         phrases = [p for p in _phrases(prompt.user) + _phrases(prompt.system) if p.lower() != self.topic.lower()]
         seen: set[str] = set()
-        self.keywords = [p for p in phrases if not (p.lower() in seen or seen.add(p.lower()))]
+        self.keywords: list[str] = []
+        for phrase in phrases:
+            if phrase.lower() not in seen:
+                seen.add(phrase.lower())
+                self.keywords.append(phrase)
         self._used_questions: set[str] = set()
         self._question_subjects: dict[str, tuple[str, str, str]] = {}
         self._question_index = 0
@@ -925,8 +943,10 @@ class _Writer:
         winner, loser = ("A", "B") if diff > 0 else ("B", "A")
         why = self.sampler.choose(
             [
-                f"Answer {winner} is more accurate and covers {subject} more completely, while Answer {loser} {{weak}}.",
-                f"Answer {winner} answers the question about {subject} directly and completely; Answer {loser} {{weak}}.",
+                f"Answer {winner} is more accurate and covers {subject} more completely, while Answer {loser} "
+                f"{{weak}}.",
+                f"Answer {winner} answers the question about {subject} directly and completely; Answer {loser} "
+                f"{{weak}}.",
             ],
             "judge:reason",
         )
@@ -1154,7 +1174,8 @@ class _SchemaFiller:
                 non_null = [v for v in variants if v.get("type") != "null"] or variants
                 rest = {k: v for k, v in schema.items() if k != key}
                 schema = {**rest, **non_null[0]}
-        return schema
+        resolved: dict = schema
+        return resolved
 
     @staticmethod
     def _type(schema: dict) -> str:
@@ -1258,7 +1279,8 @@ class _SchemaFiller:
 
     def _array(self, schema: dict, name: str | None, ctx: _ObjectContext) -> list:
         items = self._resolve(schema.get("items", {})) if isinstance(schema.get("items"), dict) else {}
-        prefix = schema.get("prefixItems") if isinstance(schema.get("prefixItems"), list) else []
+        prefix_items = schema.get("prefixItems")
+        prefix: list = prefix_items if isinstance(prefix_items, list) else []
         sem = _semantic(name) or (ctx.group if name is None else None)
         item_sem = sem
         if item_sem is None and self._type(items) == "object":
@@ -1380,15 +1402,16 @@ class _SchemaFiller:
     def _string_raw(self, schema: dict, name: str | None, ctx: _ObjectContext) -> str:
         sem = _semantic(name) or (ctx.group if name is None else None)
         task = self.w.task
+        pair = self.w.pair(ctx.index) if task == "score" else None
         if sem == "question":
-            if task == "score" and self.w.pair(ctx.index):
-                return self.w.pair(ctx.index)[0]
+            if pair:
+                return pair[0]
             if task == "judge" and self.w._judging:
                 return self.w._judging.question
             return self.w.question(topic=None, refusal=(task == "refusals"))
         if sem == "answer":
-            if task == "score" and self.w.pair(ctx.index):
-                return self.w.pair(ctx.index)[1]
+            if pair:
+                return pair[1]
             if task == "refusals":
                 return self.w.refusal(self.w.topic)
             if ctx.question is None and task in ("questions", "topics"):
@@ -1410,7 +1433,7 @@ class _SchemaFiller:
             if ctx.group == "subtopic":
                 return self.w.subtopic(ctx.category)
             if ctx.group == "category" or (
-                task == "topics" and ctx.group is None and not (name or "").lower() in ("topic", "category")
+                task == "topics" and ctx.group is None and (name or "").lower() not in ("topic", "category")
             ):
                 return self.w.category()
             return self.w.topic

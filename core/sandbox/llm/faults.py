@@ -14,7 +14,10 @@ import json
 import random
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 TRANSPORT_KINDS = frozenset({"401", "429", "429_quota", "500", "503", "reset", "stall"})
 CONTENT_KINDS = frozenset({"malformed_json", "truncated", "hostile"})

@@ -31,7 +31,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from core.sandbox.llm import engine as llm_engine
 from core.sandbox.llm.faults import (
@@ -43,6 +43,9 @@ from core.sandbox.llm.faults import (
     malformed,
     truncated,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DEFAULT_MODELS: tuple[str, ...] = (
     "gpt-4o-mini",
@@ -274,7 +277,7 @@ class LlmEmulator:
         self._stopping = threading.Event()
 
     # -- lifecycle
-    def start(self) -> "LlmEmulator":
+    def start(self) -> LlmEmulator:
         if self._server is not None:
             return self
         self._stopping.clear()
@@ -303,7 +306,7 @@ class LlmEmulator:
         server.join_workers(timeout=5)
         self._server = self._thread = None
 
-    def __enter__(self) -> "LlmEmulator":
+    def __enter__(self) -> LlmEmulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -346,7 +349,7 @@ class LlmEmulator:
     ) -> EmulatorConfig:
         """Change settings; arguments left out keep their value, rpm/tpm None means unlimited.
         Changing rpm, tpm or rate_window_s starts the limiter afresh with full buckets."""
-        changes = {
+        changes: dict[str, Any] = {
             k: v
             for k, v in dict(
                 rpm=rpm,
@@ -848,7 +851,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         def send(event: dict[str, Any] | str) -> None:
             data = event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)
-            payload = f"data: {data}\n\n".encode("utf-8")
+            payload = f"data: {data}\n\n".encode()
             self.wfile.write(f"{len(payload):X}\r\n".encode("ascii") + payload + b"\r\n")
             self.wfile.flush()
 
