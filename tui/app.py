@@ -14,9 +14,11 @@ from textual.worker import Worker, WorkerState
 
 from core.aws_identity import lookup_identity
 from core.config import Config
+from core.league.mode import CONSOLE
 from core.safe_text import one_line
 from core.services import Services
 from core.store import Store
+from tui.account_mode import AccountModeChanged, ask_to_switch, session_mode
 from tui.commands import PaneCommands
 from tui.keys import keys_label, read_alt_digits_as_alt
 from tui.messages import IdentityResolved, StatusRefreshed
@@ -62,6 +64,13 @@ class TunedeckApp(App[None]):
             for index, pane_id in enumerate(PANES, start=1)
         ],
         Binding("f1,question_mark", "help", "Help", id="app.help", tooltip="List the keys"),
+        Binding(
+            "f2",
+            "account_mode",
+            "Account mode",
+            id="app.account_mode",
+            tooltip="Switch the session between api and console mode (asks first)",
+        ),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit tunedeck"),
     ]
 
@@ -102,13 +111,14 @@ class TunedeckApp(App[None]):
         status.session = self.store.name
         generator = self.config.llm.generator
         status.llm = f"{generator.provider}:{generator.model}"
+        self._show_mode(session_mode(self))
         if not self.check_identity:
             status.identity = "AWS check off"
         self.call_after_refresh(self._after_first_frame)
 
     def _after_first_frame(self) -> None:
         """Work that must not delay the first frame: AWS identity and the session counts."""
-        if self.check_identity:
+        if self.check_identity and session_mode(self) != CONSOLE:
             self._lookup_identity()
         self._refresh_status()
         self._status_timer = self.set_interval(self.status_interval, self._refresh_status)
@@ -191,6 +201,24 @@ class TunedeckApp(App[None]):
             elif isinstance(binding, tuple) and len(binding) >= 3:
                 rows.append((binding[0], binding[2]))
         return rows
+
+    def action_account_mode(self) -> None:
+        ask_to_switch(self)
+
+    def on_account_mode_changed(self, message: AccountModeChanged) -> None:
+        self._show_mode(message.mode)
+        self.notify(safe(f"session {self.store.name} is in {message.mode} mode"))
+        if message.mode != CONSOLE and self.check_identity:
+            self._lookup_identity()
+
+    def _show_mode(self, mode: str) -> None:
+        status = self._status_bar
+        if status is None:
+            return
+        status.mode = mode
+        if mode == CONSOLE:  # no identity lookup: console mode makes no AWS call
+            status.identity = "no AWS calls"
+            status.set_class(False, "-offline")
 
     def regenerate_answers(self, pair_ids: list[int]) -> int:
         """Blocking (the Pairs pane calls it in a worker thread): new answers for these pairs."""

@@ -20,6 +20,9 @@ class PaneCommands(Provider):
             for pane_id, title in PANES.items()
         ]
         commands.append(("app: Help", app.action_help, "list the keys"))
+        commands.append(
+            ("app: Account mode", app.action_account_mode, "switch the session between api and console mode")
+        )
         commands.append(("app: Quit", app.action_quit, "leave tunedeck"))
         return commands
 

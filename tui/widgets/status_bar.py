@@ -22,6 +22,7 @@ class StatusBar(Widget):
     llm: reactive[str] = reactive("")
     counts: reactive[dict[str, Any]] = reactive(dict, always_update=True)
     extra: reactive[str] = reactive("")
+    mode: reactive[str] = reactive("")  # the account mode: api or console
 
     def __init__(self, *, ascii_only: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -37,6 +38,7 @@ class StatusBar(Widget):
         running = sum(v for k, v in jobs.items() if k in ("InProgress", "Pending", "Stopping"))
         parts = {
             "session": f"session {one_line(self.session, 24)}",
+            **({"mode": f"{self.mode} mode"} if self.mode else {}),
             "identity": one_line(self.identity, 48),
             "llm": f"llm {one_line(self.llm, 28)}",
             "topics": f"topics {counts.get('topics', 0)}",
