@@ -310,6 +310,7 @@ class JobRow:
     cost_usd: float | None
     curves: JobCurves
     assessment: OverfitAssessment
+    console: bool = False  # recorded by hand: started in the SageMaker console, never polled
 
     @property
     def best_eval_epoch(self) -> int | None:
@@ -1051,6 +1052,7 @@ class JobsService:
     def rows(self, now: float | None = None, *, jobs: Sequence[Job] | None = None) -> list[JobRow]:
         now = self.clock() if now is None else now
         rows = []
+        console = self.store.console_run_ids()
         for job in self.store.jobs() if jobs is None else jobs:
             curves = job_curves(self.store, job.id)
             rows.append(
@@ -1059,9 +1061,10 @@ class JobsService:
                     summary=summarize(job.hyperparameters),
                     elapsed_s=job.elapsed_seconds(now),
                     eta_s=job_eta_seconds(job, now),
-                    cost_usd=job_cost(job, self.prices, now),
+                    cost_usd=None if job.id in console else job_cost(job, self.prices, now),
                     curves=curves,
                     assessment=curves.assessment(),
+                    console=job.id in console,
                 )
             )
         return rows

@@ -1,10 +1,11 @@
 """The experiment sheet: one row per job, its hyperparameters, losses, overfitting, duration and cost.
 
 Built with pandas (imported when first used). Columns:
-job, sweep, status, instance_type, <the sweepable hyperparameters any job sets, and any other that
+job, run (api, or console: recorded by hand), sweep, status, instance_type, <the sweepable hyperparameters any job sets, and any other that
 differs between jobs>, final_train_loss,
 final_eval_loss, best_train_loss, best_eval_loss, best_eval_epoch, gap (final eval - final train),
-overfitting, suggestion, duration_s, cost_usd.
+overfitting, suggestion, duration_s, cost_usd (none for console runs: the event pays),
+leaderboard (the best leaderboard score recorded for the run).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from core.store import Store
     from core.store.jobs import Job
 
-BASE_COLUMNS = ("job", "sweep", "status", "instance_type")
+BASE_COLUMNS = ("job", "run", "sweep", "status", "instance_type")  # run: "api" or "console"
 RESULT_COLUMNS = (
     "final_train_loss",
     "final_eval_loss",
@@ -37,11 +38,22 @@ RESULT_COLUMNS = (
     "suggestion",
     "duration_s",
     "cost_usd",
+    "leaderboard",  # the best leaderboard score of the run
 )
 
 
 def _nan_if_none(value: float | None) -> float:
     return math.nan if value is None else float(value)
+
+
+def _best_scores(store: Store) -> dict[int, str]:
+    """The best leaderboard score of each submitted run (the earlier on a tie)."""
+    best: dict[int, tuple[float, str]] = {}
+    for submission in store.submissions():
+        kept = best.get(submission.job_id)
+        if kept is None or submission.fraction > kept[0]:
+            best[submission.job_id] = (submission.fraction, submission.score)
+    return {job_id: score for job_id, (_, score) in best.items()}
 
 
 def sheet_records(
@@ -53,6 +65,8 @@ def sheet_records(
     names = {k for job in jobs for k in job.hyperparameters}
     varying = {n for n in names if len({job.hyperparameters.get(n) for job in jobs}) > 1}
     hp_columns = [n for n in SWEEPABLE if n in names] + sorted(varying - set(SWEEPABLE))
+    console = store.console_run_ids()
+    leaderboard = _best_scores(store)
     records = []
     for job in jobs:
         curves = job_curves(store, job.id)
@@ -61,6 +75,7 @@ def sheet_records(
         both = min(len(train), len(evals))
         record: dict[str, Any] = {
             "job": job.name,
+            "run": "console" if job.id in console else "api",
             "sweep": sweeps.get(job.sweep_id) if job.sweep_id is not None else None,
             "status": job.status,
             "instance_type": job.instance_type,
@@ -77,7 +92,8 @@ def sheet_records(
                 "overfitting": assessment.flagged,
                 "suggestion": assessment.suggestion,
                 "duration_s": job.elapsed_seconds(now),
-                "cost_usd": job_cost(job, prices, now),
+                "cost_usd": None if job.id in console else job_cost(job, prices, now),
+                "leaderboard": leaderboard.get(job.id),
             }
         )
         records.append(record)

@@ -86,6 +86,15 @@ def epoch_values(values: Sequence[float], count: int = EPOCHS_SHOWN, *, ascii_on
     return (more if len(values) > count else "") + shown
 
 
+CONSOLE_STATUS = {
+    "InConsole": "console live",
+    "Completed": "console done",
+    "Failed": "console fail",
+    "Stopped": "console stop",
+}
+"""The status cell of a console run: what it is, in the column's width."""
+
+
 def status_label(job: Any) -> str:
     if job.status == "InProgress" and job.secondary_status:
         return job.secondary_status
@@ -100,6 +109,8 @@ def row_cells(row: Any, *, prefix: str = "", ascii_only: bool = False) -> tuple[
     job = row.job
     name = job.name[len(prefix) :] if prefix and job.name.startswith(prefix) else job.name
     status = Text(one_line(status_label(job), 40), style=STATUS_STYLES.get(job.status, ""), end="")
+    if getattr(row, "console", False):  # recorded by hand; the status is what the user entered
+        status = Text(CONSOLE_STATUS.get(job.status, f"console {job.status}"), style="magenta", end="")
     if job.is_running or job.status == "Launching":
         left = "-" if row.eta_s is None else format_minutes(row.eta_s)
         left = left if left in ("-", "<1m") else f"~{left}"
