@@ -131,9 +131,10 @@ def steady_cursors(app) -> None:
 
 
 def picture(view):
+    """`view` (which ends settled), then cursors that stay still."""
+
     async def run_before(pilot) -> None:
         await view(pilot)
-        await settle(pilot)
         steady_cursors(pilot.app)
 
     return run_before
