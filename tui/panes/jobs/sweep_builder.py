@@ -285,7 +285,7 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
             spec = SweepSpec(
                 instance_type=instance, params=tuple(params), mode=mode, dataset=dataset or "latest", model_id=model_id
             )
-            plan = self.service.plan_sweep(spec)
+            plan = self.make_plan(spec)
         except SweepError as exc:
             errors = list(exc.errors)
         except JobsError as exc:
@@ -348,6 +348,10 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
         )
         text.append("\n".join(plan.summary_lines()[1:]), style="")
         return text
+
+    def make_plan(self, spec: SweepSpec) -> Any:
+        """The plan of the form's spec (blocking: the plan worker calls it)."""
+        return self.service.plan_sweep(spec)
 
     # -- launch ----------------------------------------------------------------------------------
 
