@@ -14,22 +14,31 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import Static
 
 from tui.keys import hint
 from tui.panes.base import Pane
+from tui.panes.jobs.table import JobTable
 from tui.screens.ask import AskText, Confirm
 from tui.text import safe, safe_line
-from tui.panes.jobs.table import JobTable
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+    from textual.timer import Timer
+    from textual.visual import VisualType
+
+    from core.store.jobs import Job
+    from core.training.jobs import JobRow, JobsService, TickSummary
+    from core.training.metrics import JobCurves
+    from core.training.prices import CostMeter
+    from tui.panes.jobs.sweep_builder import SweepLaunch
 
 POLL_SECONDS = 2.0
 HIDDEN_DISPATCH_SECONDS = 30.0  # 0 stops every AWS call while the pane is hidden
@@ -42,8 +51,8 @@ KEEPER_STATUSES = ("Queued", "Launching", "InProgress", "Stopping")
 
 @dataclass(frozen=True)
 class JobsSnapshot:
-    rows: tuple[Any, ...]  # core.training.jobs.JobRow, in job order
-    meter: Any  # core.training.prices.CostMeter
+    rows: tuple[JobRow, ...]  # in job order
+    meter: CostMeter
     prefix: str
     taken_at: float
     ticked: bool
@@ -99,7 +108,7 @@ class PaneStats:
     shown_steps: list = field(default_factory=list)  # (time, {job: last global step shown}) when tracked
 
 
-def _curves_key(job: Any) -> tuple:
+def _curves_key(job: Job) -> tuple:
     return job.status, job.secondary_status, json.dumps(job.progress, sort_keys=True), job.monitor_done
 
 
@@ -148,10 +157,10 @@ class JobsPane(Pane):
         configured = getattr(config.jumpstart, "poll_seconds", None)
         self.poll_seconds = float(configured) if configured else POLL_SECONDS
         self.ascii_only = bool(getattr(config.ui, "ascii", False))
-        self._service: Any = None
+        self._service: JobsService | None = None
         self._service_lock = threading.Lock()
         self._snapshot_lock = threading.Lock()
-        self._curves: dict[str, tuple[tuple, Any]] = {}
+        self._curves: dict[str, tuple[tuple, JobCurves]] = {}
         self._polls_since_full = 0
         self._polling = False
         self._poll_timer: Timer | None = None
@@ -235,7 +244,7 @@ class JobsPane(Pane):
     # -- the service -----------------------------------------------------------------------------
 
     @property
-    def service(self) -> Any:
+    def service(self) -> JobsService:
         """The session's JobsService (made on first use; cheap: clients are created when first called)."""
         with self._service_lock:
             if self._service is None:
@@ -276,7 +285,7 @@ class JobsPane(Pane):
             self.stats.rounds.append((time.time(), time.perf_counter() - wall, time.thread_time() - cpu))
             self._polling = False
 
-    def build_snapshot(self, service: Any, summary: Any = None) -> JobsSnapshot:
+    def build_snapshot(self, service: JobsService, summary: TickSummary | None = None) -> JobsSnapshot:
         """Rows for every job; curves are re-read only for jobs with news (blocking: call in a thread)."""
         from core.training.jobs import JobRow
         from core.training.metrics import job_curves, job_eta_seconds
@@ -423,7 +432,7 @@ class JobsPane(Pane):
         elif snapshot.ticked:
             self._set_line("#jobs-status", self._hint())
 
-    def _set_line(self, selector: str, content: Any) -> None:
+    def _set_line(self, selector: str, content: VisualType) -> None:
         """Update a one-line Static only when its text changes, without a layout pass."""
         key = content.plain if hasattr(content, "plain") else str(content)
         if self._lines.get(selector) != key:
@@ -455,13 +464,13 @@ class JobsPane(Pane):
 
     # -- selection -------------------------------------------------------------------------------
 
-    def selected_row(self) -> Any:
+    def selected_row(self) -> JobRow | None:
         name = self.table.selected_job
         if name is None or self.snapshot is None:
             return None
         return next((row for row in self.snapshot.rows if row.job.name == name), None)
 
-    def _need_row(self) -> Any:
+    def _need_row(self) -> JobRow | None:
         row = self.selected_row()
         if row is None:
             self.app.notify("No job selected (n plans a new sweep).", severity="warning")
@@ -495,12 +504,12 @@ class JobsPane(Pane):
         )
         self.app.push_screen(builder, self._sweep_built)
 
-    def _sweep_built(self, launch: Any) -> None:
+    def _sweep_built(self, launch: SweepLaunch | None) -> None:
         if launch is not None:
             self._launch_worker(launch)
 
     @work(thread=True, group="jobs-action", exit_on_error=False, description="queue a sweep")
-    def _launch_worker(self, launch: Any) -> None:
+    def _launch_worker(self, launch: SweepLaunch) -> None:
         from core.training.jobs import JobsError
 
         try:
@@ -687,7 +696,7 @@ class JobsPane(Pane):
         if visible:
             self.call_after_refresh(self._update_plot)
 
-    def plot_rows(self) -> list[Any]:
+    def plot_rows(self) -> list[JobRow]:
         """The selected job, or with the overlay its whole sweep (the selected job first)."""
         selected = self.selected_row()
         if selected is None or self.snapshot is None:
