@@ -16,9 +16,9 @@ from core.sessions import open_session
 from tests.screen import screen_lines
 from tui.app import TunedeckApp
 from tui.panes.compare.pane import ComparePane
+from tui.panes.compare.score import pct, score_text
 from tui.screens.ask import AskText, Confirm
 from tui.screens.endpoints import EndpointsScreen
-from tui.panes.compare.score import pct, score_text
 
 SCORE = re.compile(r"\b\d / 6 \(\d+%–\d+%\)")
 QUESTIONS = [

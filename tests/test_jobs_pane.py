@@ -20,14 +20,14 @@ from core.store import NewPair
 from core.store.jobs import NewJob
 from tests.screen import screen_text
 from tui.app import TunedeckApp
-from tui.panes.jobs.pane import JobsPane
-from tui.screens.ask import AskText, Confirm
-from tui.panes.jobs.sheet import ExperimentSheet
 from tui.panes.jobs.details import JobDetails
-from tui.panes.jobs.sweep_builder import SweepBuilder
-from tui.widgets.cost_meter import CostMeter
-from tui.panes.jobs.table import SPARK_WIDTH, JobTable
+from tui.panes.jobs.pane import JobsPane
+from tui.panes.jobs.sheet import ExperimentSheet
 from tui.panes.jobs.sparkline import LeanSparkline, spark_rows, spark_text
+from tui.panes.jobs.sweep_builder import SweepBuilder
+from tui.panes.jobs.table import SPARK_WIDTH, JobTable
+from tui.screens.ask import AskText, Confirm
+from tui.widgets.cost_meter import CostMeter
 
 STEP_LINE = re.compile(r"Training Epoch: (\d+)/(\d+), step (\d+)/(\d+) completed \(loss: ([0-9.eE+-]+)\)")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"

@@ -23,9 +23,9 @@ from core.evaluation.judge import (
     run_evaluation,
     scores_by_job,
 )
+from core.evaluation.questions import QuestionImportError, heldout_questions, import_questions
 from core.evaluation.stats import combine_orders
 from core.llm.base import ChatResult
-from core.evaluation.questions import QuestionImportError, heldout_questions, import_questions
 from core.services import Services
 from core.sessions import open_session
 
@@ -47,7 +47,7 @@ def _write(tmp_path, name: str, text: str):
 
 def _add_set(store, name: str, questions: list[str], topics: list[str] | None = None) -> int:
     topics = topics or ["general"] * len(questions)
-    return store.create_question_set(name, [(q, t, None) for q, t in zip(questions, topics)])
+    return store.create_question_set(name, [(q, t, None) for q, t in zip(questions, topics, strict=True)])
 
 
 # ---- question import ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 
 from core.config import load_config
 from core.evaluation.judge import build_eval_target
+from core.playground.rehearsal import RehearsalError, rehearsal_report, run_rehearsal
 from core.playground.rounds import (
     Params,
     PlaygroundError,
@@ -34,7 +35,6 @@ from core.playground.rounds import (
     version_stats,
     winning_version,
 )
-from core.playground.rehearsal import RehearsalError, rehearsal_report, run_rehearsal
 from core.services import Services
 from core.sessions import open_session
 
@@ -336,7 +336,7 @@ async def test_compare_pick_and_judge_give_pick_rates(store, services):
 
 
 def _fill_rehearsal(store, version, rehearsal_id, set_id, scores_by_question, texts=None):
-    for position, (question, scores) in enumerate(zip(store.questions(set_id), scores_by_question)):
+    for position, (question, scores) in enumerate(zip(store.questions(set_id), scores_by_question, strict=True)):
         run_id, ids = store.create_run(
             target="t",
             system_prompt=version.system_prompt,
@@ -350,7 +350,7 @@ def _fill_rehearsal(store, version, rehearsal_id, set_id, scores_by_question, te
             rehearsal_id=rehearsal_id,
             question_id=question.id,
         )
-        for sample_id, score in zip(ids, scores):
+        for sample_id, score in zip(ids, scores, strict=True):
             store.finish_sample(sample_id, (texts or {}).get(position, "one two three"), finish_reason="stop")
             store.set_sample_judgement(sample_id, score, "r")
 

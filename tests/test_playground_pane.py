@@ -14,10 +14,9 @@ from core.sessions import open_session
 from tests.screen import screen_text
 from tui.app import TunedeckApp
 from tui.panes.playground.pane import PlaygroundPane
-from tui.widgets.float_slider import FloatSlider
 from tui.panes.playground.round_timer import RoundTimer
 from tui.panes.playground.samples import SampleView
-
+from tui.widgets.float_slider import FloatSlider
 
 
 class FakeClock:
