@@ -231,6 +231,26 @@ async def test_versions_side_by_side_judge_rehearsal_and_export(app, clock):
         assert not pane.compare_mode and store.playground_runs()[0].kind == "single"
 
 
+async def test_hand_in_takes_the_picked_answer_over_the_focused_one_and_nothing_without_either(app):
+    store = app.store
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        pane = await open_pane(pilot)
+        await pilot.press("f3", *"Meter?", "enter", *["tab"] * 7, "right")
+        assert pane.samples_k == 2 and isinstance(app.focused, FloatSlider)
+        await pilot.press("ctrl+j")
+        await wait_for(pilot, lambda: len(pane.views) == 2 and all(v.done and v.text for v in pane.views.values()))
+        first, second = pane.views.values()
+        await pilot.press("ctrl+t")  # nothing picked and the cursor on no answer: nothing is handed in
+        await pilot.pause()
+        assert any("Nothing to hand in" in str(n.message) for n in app._notifications)
+        assert store.playground_rounds()[-1].submitted_sample_id is None and not pane.round.submitted
+        await pilot.press("ctrl+o", "tab", "tab", "enter", "shift+tab")  # pick the second, move to the first
+        assert second.picked and app.focused is first
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: store.playground_rounds()[-1].submitted_sample_id is not None)
+        assert store.playground_rounds()[-1].submitted_sample_id == second.sample_id
+
+
 async def test_hostile_output_shows_literally(app, llm):
     llm.faults.add("hostile", count=1)
     async with app.run_test(size=(140, 40)) as pilot:

@@ -496,7 +496,10 @@ class PlaygroundPane(Pane):
             return
         view = self._hand_in_candidate()
         if view is None:
-            self.app.notify("Nothing to hand in: pick an answer (enter) or move to one first.", severity="warning")
+            self.app.notify(
+                f"Nothing to hand in: pick an answer ({bound_keys(self, 'sample.pick')}) or move to one first.",
+                severity="warning",
+            )
             return
         self._submit(view, auto=False)
 
