@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -12,12 +13,9 @@ from textual.containers import Horizontal
 from textual.widgets import ContentSwitcher
 from textual.worker import Worker, WorkerState
 
-from core.aws_identity import lookup_identity
-from core.config import Config
 from core.league.mode import CONSOLE
 from core.safe_text import one_line
 from core.services import Services
-from core.store import Store
 from tui.account_mode import AccountModeChanged, ask_to_switch, session_mode
 from tui.commands import PaneCommands
 from tui.keys import keys_label, read_alt_digits_as_alt
@@ -30,6 +28,10 @@ from tui.widgets.cost_meter import CostMeter
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.title_bar import TitleBar
+
+if TYPE_CHECKING:
+    from core.config import Config
+    from core.store import Store
 
 STATUS_REFRESH_SECONDS = 2.0
 
@@ -132,6 +134,8 @@ class TunedeckApp(App[None]):
 
     @work(thread=True, exclusive=True, group="identity", exit_on_error=False)
     def _lookup_identity(self) -> None:
+        from core.aws_identity import lookup_identity  # it is the module that loads boto3; not at start-up
+
         identity = lookup_identity(self.config.aws)
         self.post_message(IdentityResolved(identity.label, identity.online))
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from tui.panes import PANES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class PaneCommands(Provider):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 
+from core.cli.main import parse, run_headless
+
 
 def main(argv: list[str] | None = None) -> int:
-    from core.cli.main import parse, run_headless
-
     args, config = parse(argv)
     if args.verb:
         return run_headless(args, config)
-    from tui.launch import launch
+    from tui.launch import launch  # Textual loads only when the TUI opens
 
     return launch(args, config)
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from core.config import Config
+from core.cli.main import session_name
+from core.sessions import SessionError, open_session
+from core.store import StoreError
+from tui.app import TunedeckApp
+
+if TYPE_CHECKING:
+    import argparse
+
+    from core.config import Config
 
 
 def launch(args: argparse.Namespace, config: Config) -> int:
-    from core.cli.main import session_name
-    from core.sessions import SessionError, open_session
-    from core.store import StoreError
-
     demo = None
     if args.demo:
-        from core.sandbox.demo import start_demo
+        from core.sandbox.demo import start_demo  # moto and the emulators, only for --demo
 
         print("starting the emulated AWS and LLM services…", file=sys.stderr)
         demo = start_demo(config)
@@ -29,8 +33,6 @@ def launch(args: argparse.Namespace, config: Config) -> int:
         if demo:
             demo.stop()
         return 2
-    from tui.app import TunedeckApp
-
     app = TunedeckApp(store, config, demo=demo is not None)
     try:
         app.run(mouse=config.ui.mouse)

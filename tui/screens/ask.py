@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
+from typing import TYPE_CHECKING
+
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.validation import Validator
 from textual.widgets import Input, Static
 
 from tui.keys import hint
 from tui.screens.dialog import Dialog
 from tui.text import safe
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+    from textual.validation import Validator
 
 
 class AskText(Dialog[str | None]):

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Generic, Sequence, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.content import Content
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.keys import hint
 from tui.screens.dialog import Dialog
 from tui.text import safe
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from textual.app import ComposeResult
+    from textual.content import Content
 
 T = TypeVar("T")
 

@@ -7,23 +7,33 @@ Every SageMaker call blocks, so each runs in a thread worker and reports back wi
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from core.config import Config
-from core.store import Store
-from tui.keys import hint
+from core.safe_text import one_line
+from core.training.prices import PriceTable
+from core.training.sheet import sheet_records
+from tui.keys import bound_keys, hint
 from tui.screens.ask import AskText, Confirm
+from tui.screens.choice_picker import ChoicePicker
 from tui.screens.dialog import Dialog
 from tui.text import safe, safe_rich
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from textual.app import ComposeResult
+
+    from core.config import Config
+    from core.store import Store
 
 TRANSITIONAL = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 COLUMNS = ("endpoint", "kind", "from", "status", "instance", "$/h", "up", "cost", "idle")
@@ -159,8 +169,6 @@ class EndpointsScreen(Dialog["tuple[str, str] | None"]):
         self.query_one("#endpoints-status", Static).update(safe(text, "$text-error" if error else ""))
 
     def _fail(self, what: str, exc: BaseException, *, refresh: bool = True) -> None:
-        from core.safe_text import one_line
-
         self.post_message(EndpointActionDone(f"{what}: {one_line(exc, 400)}", error=True, refresh=refresh))
 
     @property
@@ -223,14 +231,17 @@ class EndpointsScreen(Dialog["tuple[str, str] | None"]):
             self._set_status(f"{failed[0].name} failed: {failed[0].failure_reason}", error=True)
         elif idle:
             self._set_status(
-                f"idle for over {self.idle_minutes:.0f} min and still billed: {', '.join(idle)} (x deletes)", error=True
+                f"idle for over {self.idle_minutes:.0f} min and still billed: {', '.join(idle)} "
+                f"({bound_keys(self, 'endpoints.delete')} deletes)",
+                error=True,
             )
         elif not self.busy:
             total = sum(row.price_per_hour or 0.0 for row in self.rows)
             self._set_status(
                 f"{len(self.rows)} endpoint(s), ${total:.3f} per hour together"
                 if self.rows
-                else "no endpoints: f deploys a finished job, m the base model"
+                else f"no endpoints: {bound_keys(self, 'endpoints.deploy_job')} deploys a finished job, "
+                f"{bound_keys(self, 'endpoints.deploy_base')} the base model"
             )
 
     # ---- deploying -----------------------------------------------------------------------------
@@ -244,11 +255,6 @@ class EndpointsScreen(Dialog["tuple[str, str] | None"]):
         jobs = self.store.jobs(["Completed"])
         losses: dict[str, float | None] = {}
         try:  # rank by the lowest eval loss the session recorded, when it has any
-            import time
-
-            from core.training.prices import PriceTable
-            from core.training.sheet import sheet_records
-
             for record in sheet_records(self.store, PriceTable(self.config.jumpstart.prices), time.time(), jobs):
                 losses[record["job"]] = record.get("best_eval_loss")
         except Exception:  # the ranking is a convenience; the list still works without it
@@ -270,7 +276,6 @@ class EndpointsScreen(Dialog["tuple[str, str] | None"]):
         if not message.choices:
             self._set_status("no completed training job in this session yet (the Jobs pane runs them)")
             return
-        from tui.screens.choice_picker import ChoicePicker
 
         def picked(choice: tuple | None) -> None:
             if choice is None:

@@ -21,7 +21,7 @@ REFRESH_SECONDS = 5.0
 
 def compute_meter(store: Any, config: Any, now: float | None = None) -> Any:
     """core.training.prices.CostMeter of the session as the store knows it."""
-    from core.training.prices import PriceTable, cost_meter
+    from core.training.prices import PriceTable, cost_meter  # loaded in the meter's worker, not at start-up
 
     return cost_meter(
         store.jobs(),

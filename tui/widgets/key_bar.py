@@ -8,9 +8,13 @@ line of text, redrawn when the screen's bindings change.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
-from textual.screen import Screen
 from textual.widget import Widget
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
 
 
 class KeyBar(Widget, can_focus=False):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
-from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
 from tui.text import safe, safe_line
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
 
 ANSWER_LIMIT = 30_000  # characters drawn per answer; the rest is counted, not shown
 

@@ -3,15 +3,19 @@ the judge said in each order — or, when voting blind, only what the voter may 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from textual.content import Content
 from textual.widgets import Static
 
-from core.evaluation.judge import BlindItem, QuestionOutcome
 from core.evaluation.stats import unswap
 from tui.keys import hint
 from tui.text import safe_line
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from core.evaluation.judge import BlindItem, QuestionOutcome
 
 QUESTION_CHARS = 600
 REASON_CHARS = 220

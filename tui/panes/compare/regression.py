@@ -3,13 +3,15 @@ questions that got worse."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.content import Content
 from textual.widgets import Static
 
-from core.evaluation.judge import RegressionReport
 from tui.text import safe, safe_line
+
+if TYPE_CHECKING:
+    from core.evaluation.judge import RegressionReport
 
 WORSE_SHOWN = 60
 _OUTCOME = {"A": "win", "tie": "tie", "B": "loss"}

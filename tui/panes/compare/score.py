@@ -3,12 +3,15 @@ length bias and the per-topic breakdown."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from textual.content import Content
 from textual.widgets import Static
 
 from tui.text import safe_line
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 LOW_CONSISTENCY = 0.7  # below this the judge's verdict depends on the order: treat the score with caution
 LENGTH_BIAS = 0.75  # the longer answer winning this often (over enough decided questions) looks like bias

@@ -4,8 +4,8 @@ answer length both targets get. A changed setting starts a new evaluation instea
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.validation import Integer, Number
@@ -15,6 +15,9 @@ from core.evaluation.judge import EvalSettings, EvaluationError
 from tui.keys import hint
 from tui.screens.dialog import Dialog
 from tui.text import safe
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
 
 
 class EvalSettingsForm(Dialog["EvalSettings | None"]):

@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.content import Content
 from textual.widgets import Static
 
-from core.evaluation.judge import HumanReport
-from tui.text import safe_line
 from tui.panes.compare.score import interval_text, pct
+from tui.text import safe_line
+
+if TYPE_CHECKING:
+    from core.evaluation.judge import HumanReport
 
 DISAGREEMENTS_SHOWN = 50
 _HUMAN = {"A": "A better", "B": "B better", "tie": "tie", "both_bad": "both bad"}

@@ -4,10 +4,9 @@ channels, per-epoch losses and the overfitting verdict. Every value is shown lit
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
@@ -16,6 +15,9 @@ from textual.widgets import Static
 from core.safe_text import scrub
 from tui.keys import hint
 from tui.panes.jobs.table import format_seconds, status_label
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
 
 
 def _decoded(value: Any) -> str:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual_plotext import PlotextPlot
 
 from core.training.overfit import smooth
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 MIN_REDRAW_SECONDS = 1.0
 MAX_OVERLAY = 8
@@ -48,7 +51,7 @@ class PlotRequest:
 
 
 def _positive(xs: Sequence[float], ys: Sequence[float], log_scale: bool) -> tuple[list[float], list[float]]:
-    pairs = [(x, y) for x, y in zip(xs, ys) if math.isfinite(y) and (y > 0 or not log_scale)]
+    pairs = [(x, y) for x, y in zip(xs, ys, strict=False) if math.isfinite(y) and (y > 0 or not log_scale)]
     return [x for x, _ in pairs], [y for _, y in pairs]
 
 

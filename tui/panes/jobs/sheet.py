@@ -10,20 +10,25 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from core.safe_text import one_line
+from core.training.sheet import build_sheet, export_csv, sort_sheet
 from tui.keys import hint
+from tui.panes.jobs.table import format_seconds
 from tui.screens.ask import AskText
 from tui.text import safe
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
 
 LOSS_COLUMNS = frozenset({"final_train_loss", "final_eval_loss", "best_train_loss", "best_eval_loss", "gap"})
 
@@ -36,8 +41,6 @@ class SheetBuilt(Message):
 
 def format_cell(column: str, value: Any) -> Text:
     """A sheet value as literal text (hyperparameters come from the store; nothing is markup)."""
-    from core.safe_text import one_line
-
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return Text("-", style="dim", end="")
     try:
@@ -54,8 +57,6 @@ def format_cell(column: str, value: Any) -> Text:
     if column == "cost_usd" and isinstance(value, (int, float)):
         return Text(f"${value:,.2f}", end="", justify="right")
     if column == "duration_s" and isinstance(value, (int, float)):
-        from tui.panes.jobs.table import format_seconds
-
         return Text(format_seconds(value), end="", justify="right")
     return Text(one_line(value, 80), end="")
 
@@ -111,8 +112,6 @@ class ExperimentSheet(ModalScreen[None]):
     @work(thread=True, exclusive=True, group="sheet-build", exit_on_error=False)
     def _build(self) -> None:
         try:
-            from core.training.sheet import build_sheet
-
             frame = build_sheet(self.store, self.prices, time.time())
         except Exception as exc:  # noqa: BLE001 - shown on the sheet's status line
             self.post_message(SheetBuilt(None, exc))
@@ -125,8 +124,6 @@ class ExperimentSheet(ModalScreen[None]):
             return
         self.frame = message.frame
         if self.sort_column in getattr(self.frame, "columns", ()):
-            from core.training.sheet import sort_sheet
-
             self.frame = sort_sheet(self.frame, self.sort_column, descending=self.descending)
         self._show()
 
@@ -159,8 +156,6 @@ class ExperimentSheet(ModalScreen[None]):
         return str(self.frame.columns[min(index, len(self.frame.columns) - 1)])
 
     def action_sort(self) -> None:
-        from core.training.sheet import sort_sheet
-
         column = self.cursor_column_name
         if column is None:
             return
@@ -176,7 +171,6 @@ class ExperimentSheet(ModalScreen[None]):
         def chosen(path: str | None) -> None:
             if not path or not path.strip():
                 return
-            from core.training.sheet import export_csv
 
             try:
                 written = export_csv(self.frame, Path(path.strip()).expanduser())

@@ -9,14 +9,18 @@ block glyphs when `[ui] ascii` is on. `spark_text` gives the same glyphs as a Ri
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rich.style import Style
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 ASCII_RAMP = " ._-~=+*#"

@@ -11,22 +11,25 @@ must be accepted explicitly with the checkbox. Errors name the field, and the fi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.timer import Timer
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from core.training.sweep import SWEEPABLE
+from core.training.jobs import JobsError, SweepSpec, format_duration
+from core.training.sweep import SWEEPABLE, SweepError, parse_values
 from tui.keys import bound_keys, hint
 from tui.screens.ask import Confirm
 from tui.text import safe
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+    from textual.timer import Timer
 
 PLAN_DEBOUNCE_SECONDS = 0.3
 FIELD_HELP: dict[str, str] = {
@@ -257,9 +260,6 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
         mode: str,
         fields: dict[str, str],
     ) -> None:
-        from core.training.jobs import JobsError, SweepSpec
-        from core.training.sweep import SweepError, parse_values
-
         plan, errors = None, []
         try:
             if model_id and model_id != self._recipe_model:
@@ -339,8 +339,6 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
 
     @staticmethod
     def _plan_text(plan: Any) -> Text:
-        from core.training.jobs import format_duration
-
         cost = "cost unknown" if plan.total_cost is None else f"${plan.total_cost:,.2f}"
         text = Text(
             f"{len(plan.jobs)} job(s) · ~{format_duration(plan.wall_seconds)} wall clock · estimated {cost}\n",
@@ -361,7 +359,9 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
 
     def action_launch(self) -> None:
         if self._planned_generation != self._generation or self._debounce is not None:
-            self._refuse(f"still planning: wait for the cost to show, then press {bound_keys(self, 'sweep.launch')} again")
+            self._refuse(
+                f"still planning: wait for the cost to show, then press {bound_keys(self, 'sweep.launch')} again"
+            )
             return
         plan = self.plan
         if plan is None:
@@ -372,7 +372,6 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
             self._refuse(f"{plan.model_id} is gated: tick 'I accept the EULA' (space) before launching")
             return
         cost = "an unknown cost" if plan.total_cost is None else f"about ${plan.total_cost:,.2f}"
-        from core.training.jobs import format_duration
 
         question = (
             f"Launch {len(plan.jobs)} training job(s) of {plan.model_id} on {plan.instance_type}?\n"

@@ -13,14 +13,11 @@ so a running row changes when its losses do, not every poll.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
-from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
@@ -30,6 +27,12 @@ from textual.strip import Strip
 
 from core.safe_text import one_line
 from tui.panes.jobs.sparkline import spark_text
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rich.style import Style
+    from textual import events
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("job", "Job", 5),
@@ -61,7 +64,7 @@ STATUS_STYLES = {
 def format_seconds(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "-"
-    from core.training.jobs import format_duration
+    from core.training.jobs import format_duration  # a heavy module: the pane's first frame does not wait for it
 
     return format_duration(seconds)
 
@@ -151,7 +154,7 @@ def _signature(cells: Sequence[Text]) -> tuple:
 def _line(cells: Sequence[Text], ascii_only: bool = False) -> Text:
     """Cells padded or cut to their column widths, one space apart."""
     line = Text(no_wrap=True, end="")
-    for cell, (_, _, width) in zip(cells, COLUMNS):
+    for cell, (_, _, width) in zip(cells, COLUMNS, strict=False):
         piece = cell.copy()
         piece.truncate(width, overflow="crop" if ascii_only else "ellipsis", pad=True)
         line.append_text(piece)
@@ -247,7 +250,9 @@ class JobTable(ScrollView, can_focus=True):
             before = self._signatures.get(name)
             if before == signature:
                 continue
-            changed += len(cells) if before is None else sum(1 for a, b in zip(before, signature) if a != b)
+            changed += (
+                len(cells) if before is None else sum(1 for a, b in zip(before, signature, strict=False) if a != b)
+            )
             self._cells[name], self._signatures[name] = cells, signature
             self._strips.pop(name, None)
             dirty.append(index)

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from rich.segment import Segment
 from rich.style import Style as RichStyle
 from textual.content import Content
-from textual.geometry import Region
 from textual.strip import Strip
 from textual.visual import Visual
 from textual.widget import Widget
 
 from core.curation.checks import LEAK_CODE
-from core.curation.service import LOW_QUALITY
 from core.curation.lints import LINT_CODES
-from core.store import Pair
+from core.curation.service import LOW_QUALITY
 from tui.text import safe, safe_line
+
+if TYPE_CHECKING:
+    from textual.geometry import Region
+
+    from core.store import Pair
 
 DETAIL_LIMIT = 20_000  # characters of a field drawn; the rest is counted, not shown (e to edit it all)
 FLAG_EXPLANATIONS: dict[str, str] = {

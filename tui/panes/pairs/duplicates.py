@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING
 
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from core.curation.dedup import DuplicateCluster
-from core.store import Pair, Store
 from tui.keys import hint
 from tui.screens.ask import Confirm
 from tui.screens.dialog import Dialog
 from tui.text import safe, safe_line
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from textual.app import ComposeResult
+
+    from core.curation.dedup import DuplicateCluster
+    from core.store import Pair, Store
 
 MAX_LISTED = 5_000
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static, TextArea
 
 from core.safe_text import scrub
-from core.store import Pair
 from tui.keys import hint
 from tui.screens.dialog import Dialog
 from tui.text import safe
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+
+    from core.store import Pair
 
 
 @dataclass(frozen=True)

@@ -12,29 +12,35 @@ import inspect
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from textual import work
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import Input, Static
 
+from core.curation.dedup import DuplicateCluster
+from core.curation.service import export_dataset, run_curation
 from core.store import PairFilter, TopicNode
 from core.store.pairs import PAIR_SORTS
 from tui.keys import bound_keys, hint
 from tui.panes.base import Pane
-from tui.screens.ask import Confirm
-from tui.text import safe_line
-from tui.screens.choice_picker import ChoicePicker
-from tui.panes.pairs.duplicates import DuplicateClusters
 from tui.panes.pairs.detail import FLAG_EXPLANATIONS, PairDetail
+from tui.panes.pairs.duplicates import DuplicateClusters
 from tui.panes.pairs.editor import PairEdit, PairEditor
 from tui.panes.pairs.stats import PairStatsStrip
 from tui.panes.pairs.table import PairTable
+from tui.screens.ask import Confirm
+from tui.screens.choice_picker import ChoicePicker
+from tui.text import safe_line
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from textual.app import ComposeResult
+    from textual.timer import Timer
 
 STATUS_CYCLE: tuple[str | None, ...] = (None, "pending", "accepted", "rejected")
 SORT_CYCLE: tuple[str, ...] = tuple(PAIR_SORTS)
@@ -138,7 +144,8 @@ class PairsPane(Pane):
         ascii_only = bool(getattr(self.config.ui, "ascii", False))
         yield PairStatsStrip(ascii_only=ascii_only, id="pairs-stats")
         yield Input(
-            placeholder=f"text in question or answer: enter applies (empty clears), {bound_keys(self, 'pairs.escape')} closes",
+            placeholder="text in question or answer: enter applies (empty clears), "
+            f"{bound_keys(self, 'pairs.escape')} closes",
             id="pairs-filter",
         )
         with Horizontal(id="pairs-body"):
@@ -557,9 +564,6 @@ class PairsPane(Pane):
 
     @work(exclusive=True, group="pairs-curate", exit_on_error=False)
     async def _curate(self, open_duplicates: bool) -> None:
-        from core.curation.service import run_curation
-        from core.curation.dedup import DuplicateCluster
-
         self._set_busy("curating: lints, dedup, leakage guard…")
         try:
             summary = await asyncio.to_thread(run_curation, self.store, self.config)
@@ -627,8 +631,6 @@ class PairsPane(Pane):
 
     @work(exclusive=True, group="pairs-export", exit_on_error=False)
     async def _export(self, fmt: str) -> None:
-        from core.curation.service import export_dataset
-
         self._set_busy(f"exporting a {fmt} dataset…")
         try:
             result = await asyncio.to_thread(export_dataset, self.store, self.config, format=fmt)

@@ -6,8 +6,8 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from core.store.pairs import ANSWER_LENGTH_EDGES, PairStats
 from core.safe_text import one_line
+from core.store.pairs import ANSWER_LENGTH_EDGES, PairStats
 
 BARS = " ▁▂▃▄▅▆▇█"
 BARS_ASCII = " .:-=+*#%"

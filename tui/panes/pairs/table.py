@@ -8,12 +8,10 @@ rows, and a page of rows is one primary-key query (well under a millisecond).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
-from rich.style import Style
-from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Region, Size
@@ -22,7 +20,14 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from core.safe_text import one_line
-from core.store import Pair, Store
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from rich.style import Style
+    from textual import events
+
+    from core.store import Pair, Store
 
 PAGE_SIZE = 64
 CACHED_PAGES = 48
@@ -115,20 +120,20 @@ class PairTable(ScrollView, can_focus=True):
     class Highlighted(Message):
         """The cursor is on another pair (None: the table is empty)."""
 
-        table: "PairTable"
+        table: PairTable
         pair: Pair | None
 
         @property
-        def control(self) -> "PairTable":
+        def control(self) -> PairTable:
             return self.table
 
     @dataclass
     class SelectionChanged(Message):
-        table: "PairTable"
+        table: PairTable
         count: int
 
         @property
-        def control(self) -> "PairTable":
+        def control(self) -> PairTable:
             return self.table
 
     def __init__(
@@ -359,7 +364,9 @@ class PairTable(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         base = self._base_style if self._base_style is not None else self.rich_style
         if y == 0:
-            header = " ".join(_fit(c.title, w, c.right) for c, w in zip(COLUMNS, self._widths(width)) if w)
+            header = " ".join(
+                _fit(c.title, w, c.right) for c, w in zip(COLUMNS, self._widths(width), strict=False) if w
+            )
             style = base + self.get_component_rich_style("pair-table--header")
             return Strip([Segment(header, style)]).adjust_cell_length(width, style)
         index = round(self.scroll_y) + y - 1
@@ -405,7 +412,7 @@ class PairTable(ScrollView, can_focus=True):
                 (one_line(pair.question[:_QUESTION_PREVIEW]), None),
             ]
         segments: list[Segment] = []
-        for (text, component), column, cell_width in zip(cells, COLUMNS, widths):
+        for (text, component), column, cell_width in zip(cells, COLUMNS, widths, strict=False):
             if not cell_width:
                 continue
             if segments:

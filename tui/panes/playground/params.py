@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import on
-from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.validation import Integer, Number
 from textual.widgets import Input, Label
 
 from tui.widgets.float_slider import FloatSlider
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
 
 
 class ParamControl(Horizontal):

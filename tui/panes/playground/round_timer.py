@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.content import Content
 from textual.widgets import Static
 
-from core.playground.rounds import RoundClock
 from tui.text import safe_line
+
+if TYPE_CHECKING:
+    from core.playground.rounds import RoundClock
 
 WARNING_SECONDS = 10.0
 
@@ -19,7 +23,6 @@ class RoundTimer(Static):
         height: 1;
         width: 1fr;
     }
-    RoundTimer .-time { text-style: bold; }
     RoundTimer.-running { color: $text; }
     RoundTimer.-warning { color: $warning; text-style: bold; }
     RoundTimer.-expired { color: $text-error; text-style: bold; }

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -12,6 +12,9 @@ from textual.message import Message
 from textual.widgets import Static
 
 from tui.text import safe
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
 
 TEXT_LIMIT = 20_000  # characters drawn; the rest is counted
 

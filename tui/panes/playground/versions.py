@@ -3,8 +3,8 @@ comparisons won, ties as half, out of those decided), newest rehearsal score ± 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.binding import Binding
 from textual.content import Content
@@ -12,8 +12,12 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from core.playground.rounds import VersionStats
 from tui.text import safe_line
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from core.playground.rounds import VersionStats
 
 
 def _rate(rate: float | None, decided: int) -> str:

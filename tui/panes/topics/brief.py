@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.validation import Integer
@@ -13,6 +13,9 @@ from textual.widgets import Input, Label, Static, TextArea
 from tui.keys import hint
 from tui.screens.dialog import Dialog
 from tui.text import safe
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
 
 
 @dataclass(frozen=True)

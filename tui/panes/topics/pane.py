@@ -1,23 +1,22 @@
-"""The Topics pane: grow and edit the topic tree, then generate pairs for it."""
+"""The Topics pane: grow and edit the topic tree, then generate pairs for it.
+
+It is on screen at start-up, so core.generation.generate and the brief form (TextArea) are imported
+where they are first used."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.validation import Integer
 from textual.widgets import Static, Tree
-from textual.widgets.tree import TreeNode
 
-from core.store import TopicNode
 from tui.background import RunSlot
 from tui.keys import hint
 from tui.panes.base import Pane
@@ -25,9 +24,12 @@ from tui.screens.ask import AskText, Confirm
 from tui.text import safe, safe_line, safe_rich
 
 if TYPE_CHECKING:
+    from textual.app import ComposeResult
     from textual.content import Content
+    from textual.widgets.tree import TreeNode
 
     from core.generation.generate import Progress
+    from core.store import TopicNode
     from tui.messages import RunFinished
     from tui.panes.topics.brief import BriefRequest
 
@@ -301,7 +303,7 @@ class TopicsPane(Pane):
         return report
 
     def action_brief(self) -> None:
-        from tui.panes.topics.brief import BriefForm  # TextArea is not needed until the brief is written
+        from tui.panes.topics.brief import BriefForm
 
         def done(request: BriefRequest | None) -> None:
             if request is None:
