@@ -4,13 +4,20 @@ and leaderboard submissions. Keys are pressed; the store and the screen are read
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.config import load_config
 from core.league.mode import account_mode, set_account_mode
+from core.league.runs import RunInput, record_console_run
 from core.sessions import open_session
+from core.store.jobs import EPOCH_LEVEL_STEP, MetricPoint
+from core.training.log_parse import EVAL_LOSS_METRIC, TRAIN_LOSS_METRIC
+from core.training.metrics import job_curves
 from tests.screen import screen_text
 from tui.app import TunedeckApp
+from tui.panes.jobs.league import LeagueView
 from tui.widgets.status_bar import StatusBar
 
 SIZE = (160, 44)
@@ -48,3 +55,148 @@ async def test_the_status_bar_shows_the_mode_and_f2_switches_it_after_asking(sto
         assert account_mode(store, app.config) == "console"
         bar = str(app.query_one(StatusBar).render())
         assert "console mode" in bar and "no AWS calls" in bar
+
+
+INSTANCE = "ml.g5.12xlarge"
+LOGS = Path(__file__).parent / "data" / "logs"
+
+
+def add_run(store, name, train=(), evals=(), status="Completed"):
+    """A console run with these epoch losses, as if its log had been imported."""
+    timing = {"started_at": 1_750_000_000.0}
+    if status != "InProgress":
+        timing["duration_s"] = 3600.0
+    run = record_console_run(
+        store,
+        load_config(include_user=False),
+        RunInput(name=name, instance_type=INSTANCE, status=status, hyperparameters={"lora_r": "8"}, **timing),
+    )
+    store.add_metric_points(
+        MetricPoint(run.job_id, metric, "logs", 1_750_000_000_000 + epoch, value, epoch, EPOCH_LEVEL_STEP)
+        for metric, values in ((TRAIN_LOSS_METRIC, train), (EVAL_LOSS_METRIC, evals))
+        for epoch, value in enumerate(values, 1)
+    )
+    return run
+
+
+async def open_jobs(pilot) -> None:
+    await pilot.press("3")
+    await pilot.pause(0.6)
+
+
+async def test_recording_a_run_by_hand_and_a_second_run_of_that_name_is_refused(store):
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot)
+        assert "a: add run" in screen_text(app)  # console mode's hint
+        await pilot.press("a")
+        await pilot.pause()
+        assert "Record a run started in the console" in screen_text(app)
+        await pilot.press(*"run-one", "tab", *INSTANCE, "tab", *"epoch=2 lora_r=8", "tab", "tab", *"now")
+        await pilot.press("tab", "tab", *"90m")
+        await pilot.press("ctrl+j")
+        await pilot.pause(0.6)
+        run = store.console_run("run-one")
+        assert run is not None and run.hyperparameters == {"epoch": "2", "lora_r": "8"}
+        assert run.status == "InProgress" and run.duration_s == 5400.0
+        assert "console live" in screen_text(app)  # the job table marks it as a console run
+
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press(*"run-one", "tab", *INSTANCE, "ctrl+j")
+        await pilot.pause(0.6)
+        text = screen_text(app)
+        assert "a run named run-one exists already: a console run recorded" in text
+        assert len(store.console_runs()) == 1
+        await pilot.press("escape")
+
+
+async def test_editing_a_console_run_ends_it(store):
+    add_run(store, "run-live", status="InProgress")
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        assert "Edit console run run-live" in screen_text(app)
+        await pilot.press("tab", "tab", "tab", "tab", "tab", *"2h")  # to the duration
+        await pilot.press("tab", "tab", "tab", "enter", "down", "enter")  # status: Completed
+        await pilot.press("ctrl+j")
+        await pilot.pause(0.6)
+        run = store.console_run("run-live")
+        assert (run.status, run.duration_s) == ("Completed", 7200.0)
+
+
+async def test_importing_a_log_fills_the_runs_curves_and_a_bad_file_names_its_line(store, tmp_path):
+    add_run(store, "run-log", status="InProgress")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("this is not a training log\n", encoding="utf-8")
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot)
+        await pilot.press("i")
+        await pilot.pause()
+        await pilot.press(*str(bad), "enter")
+        await pilot.pause(0.6)
+        assert "nothing imported: line 1" in screen_text(app)
+        assert not job_curves(store, store.job("run-log").id).steps
+        input_box = app.screen.query_one("#log-path")
+        input_box.value = ""
+        await pilot.press(*str(LOGS / "cloudwatch.txt"), "enter")
+        await pilot.pause(0.8)
+        curves = job_curves(store, store.job("run-log").id)
+        assert curves.steps and curves.eval_epoch_losses
+        row = next(line for line in screen_text(app).splitlines() if "console live" in line)
+        assert f"{curves.eval_epoch_losses[0]:.2f}" in row  # the table shows the imported curves
+
+
+async def test_a_bad_score_is_refused_and_an_overfitting_run_asks_first_naming_the_flag(store):
+    add_run(store, "overfit", [1.4, 0.6, 0.3], [1.2, 1.3, 1.4])
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot)
+        await pilot.press("u")
+        await pilot.pause()
+        await pilot.press(*"51/50", "ctrl+j")
+        await pilot.pause(0.5)
+        assert "51 won is more than the 50 questions" in screen_text(app)
+        assert store.submissions() == []
+        score = app.screen.query_one("#submit-score")
+        score.value = ""
+        await pilot.press(*"44/50", "tab", *"3", "ctrl+j")
+        await pilot.pause(0.5)
+        assert "overfit is flagged as overfitting: eval loss rose" in screen_text(app)
+        await pilot.press("n")  # not recorded; the form stays
+        await pilot.pause(0.3)
+        assert store.submissions() == []
+        await pilot.press("ctrl+j")
+        await pilot.pause(0.5)
+        await pilot.press("y")
+        await pilot.pause(0.5)
+        [submission] = store.submissions()
+        assert (submission.run_name, submission.score, submission.rank) == ("overfit", "44/50", 3)
+
+
+async def test_the_league_view_lists_submissions_and_the_limits(store):
+    first = add_run(store, "run-a", [1.5, 1.1], [1.3, 1.2])
+    add_run(store, "run-b", [1.4, 1.0], [1.25, 1.1])
+    store.add_submission(first.job_id, submitted_at=1_750_010_000.0, score="40/50", fraction=0.8, wins=40, questions=50)
+    second = store.job("run-b")
+    store.add_submission(second.id, submitted_at=1_750_020_000.0, score="44/50", fraction=0.88, wins=44, questions=50)
+    app = make_app(store)
+    app.config.league.submission_limit = 5
+    app.config.league.training_hours_limit = 30
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot)
+        await pilot.press("L")
+        await pilot.pause(0.8)
+        text = screen_text(app)
+        assert "submissions: 2 of 5, 3 left" in text
+        assert "training hours: 2.00 of 30 used, 28.00 left" in text
+        assert "close: not set" in text
+        best = next(line for line in text.splitlines() if "★ best" in line)
+        assert "run-b (console)" in best and "44/50" in best and "1.100" in best
+        assert "inconclusive (2 of the 5 scored submissions needed)" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, LeagueView)

@@ -23,8 +23,10 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
 
+from tui.account_mode import refused_in_console
 from tui.keys import hint
 from tui.panes.base import Pane
+from tui.panes.jobs.league_actions import LEAGUE_BINDINGS, LeagueJobActions, service_options
 from tui.panes.jobs.table import JobTable
 from tui.screens.ask import AskText, Confirm
 from tui.text import safe, safe_line
@@ -112,7 +114,7 @@ def _curves_key(job: Job) -> tuple:
     return job.status, job.secondary_status, json.dumps(job.progress, sort_keys=True), job.monitor_done
 
 
-class JobsPane(Pane):
+class JobsPane(LeagueJobActions, Pane):
     PANE_ID = "jobs"
     TITLE = "Jobs"
     STYLESHEET = "jobs.tcss"
@@ -148,6 +150,7 @@ class JobsPane(Pane):
             tooltip="FailureReason, hyperparameters and channels of the job",
         ),
         Binding("r", "refresh", "Refresh", id="jobs.refresh", show=False, tooltip="Poll SageMaker now"),
+        *LEAGUE_BINDINGS,
     ]
     service_options: dict[str, Any] = {}
     """Extra keyword arguments for core.training.jobs.JobsService (tests and benchmarks tune clocks and settles)."""
@@ -158,6 +161,7 @@ class JobsPane(Pane):
         self.poll_seconds = float(configured) if configured else POLL_SECONDS
         self.ascii_only = bool(getattr(config.ui, "ascii", False))
         self._service: JobsService | None = None
+        self._service_console = False
         self._service_lock = threading.Lock()
         self._snapshot_lock = threading.Lock()
         self._curves: dict[str, tuple[tuple, JobCurves]] = {}
@@ -189,6 +193,8 @@ class JobsPane(Pane):
         yield Static(self._hint(), id="jobs-status", classes="pane-status")
 
     def _hint(self):
+        if self.console_mode():
+            return self.console_hint()
         return safe(
             hint(
                 self,
@@ -246,11 +252,14 @@ class JobsPane(Pane):
     @property
     def service(self) -> JobsService:
         """The session's JobsService (made on first use; cheap: clients are created when first called)."""
+        console = self.console_mode()
         with self._service_lock:
-            if self._service is None:
+            if self._service is None or self._service_console != console:  # made again when the mode changes
                 from core.training.jobs import JobsService
 
-                self._service = JobsService(self.store, self.config, **self.service_options)
+                options = {**service_options(console), **self.service_options}
+                self._service = JobsService(self.store, self.config, **options)
+                self._service_console = console
             return self._service
 
     # -- polling ---------------------------------------------------------------------------------
@@ -273,10 +282,11 @@ class JobsPane(Pane):
     def _poll_worker(self, tick: bool, metrics: bool, ui: bool) -> None:
         wall, cpu = time.perf_counter(), time.thread_time()
         try:
-            if not ui and not self.store.jobs(KEEPER_STATUSES):
-                return  # nothing to feed or follow: no AWS call
+            console = self.console_mode()
+            if not ui and (console or not self.store.jobs(KEEPER_STATUSES)):
+                return  # nothing to feed or follow (console mode polls nothing): no AWS call
             service = self.service
-            summary = service.tick(metrics=metrics) if tick else None
+            summary = service.tick(metrics=metrics) if tick and not console else None
             if ui:
                 self.post_message(JobsPolled(self.build_snapshot(service, summary)))
         except Exception as exc:  # noqa: BLE001 - reported once per distinct error; polling goes on
@@ -296,6 +306,7 @@ class JobsPane(Pane):
             store = service.store
             now = service.clock()
             jobs = store.jobs()
+            console = store.console_run_ids()
             news: set[str] = set()
             if summary is not None:
                 news = set(summary.updated_jobs) | {name for name, _, _ in summary.status_changes}
@@ -318,12 +329,13 @@ class JobsPane(Pane):
                         summary=summarize(job.hyperparameters),
                         elapsed_s=job.elapsed_seconds(now),
                         eta_s=job_eta_seconds(job, now),
-                        cost_usd=job_cost(job, service.prices, now),
+                        cost_usd=None if job.id in console else job_cost(job, service.prices, now),
                         curves=curves,
                         assessment=curves.assessment(),
+                        console=job.id in console,
                     )
                 )
-            meter = cost_meter(jobs, store.endpoints_for_billing(), service.prices, now)
+            meter = cost_meter(jobs, store.endpoints_for_billing(), service.prices, now, console_runs=console)
             return JobsSnapshot(
                 rows=tuple(rows),
                 meter=meter,
@@ -495,14 +507,16 @@ class JobsPane(Pane):
         if not datasets:
             self.app.notify("No dataset version yet: export one from the Pairs pane first.", severity="warning")
             return
-        builder = SweepBuilder(
-            self.service,
-            datasets=datasets,
-            model_id=self.config.jumpstart.model_id,
-            instance_type=self.config.jumpstart.training_instance,
-            models=[(m.label, m.model_id) for m in KNOWN_MODELS],
-        )
-        self.app.push_screen(builder, self._sweep_built)
+        options = {
+            "datasets": datasets,
+            "model_id": self.config.jumpstart.model_id,
+            "instance_type": self.config.jumpstart.training_instance,
+            "models": [(m.label, m.model_id) for m in KNOWN_MODELS],
+        }
+        if self.console_mode():
+            self.new_console_sweep(options)
+            return
+        self.app.push_screen(SweepBuilder(self.service, **options), self._sweep_built)
 
     def _sweep_built(self, launch: SweepLaunch | None) -> None:
         if launch is not None:
@@ -530,6 +544,8 @@ class JobsPane(Pane):
             self.poll_now()
 
     def action_clone(self) -> None:
+        if refused_in_console(self, "launch"):
+            return
         row = self._need_row()
         if row is None:
             return
@@ -606,6 +622,8 @@ class JobsPane(Pane):
         self.post_message(ActionDone(f"queued {job.name} ({field_name}={value})", poll=True))
 
     def action_stop(self) -> None:
+        if refused_in_console(self, "stop"):
+            return
         row = self._need_row()
         if row is None:
             return
@@ -634,6 +652,8 @@ class JobsPane(Pane):
         self.post_message(ActionDone(f"{job.name}: {job.status}", poll=True))
 
     def action_priority(self, delta: int) -> None:
+        if refused_in_console(self, "launch"):
+            return
         row = self._need_row()
         if row is None:
             return
@@ -650,6 +670,8 @@ class JobsPane(Pane):
         self.post_message(JobsPolled(self.build_snapshot(self.service)))
 
     def action_refresh(self) -> None:
+        if refused_in_console(self, "poll"):
+            return
         self.poll_now()
 
     # -- actions: views --------------------------------------------------------------------------
