@@ -13,9 +13,11 @@ from core.league.mode import account_mode, set_account_mode
 from core.league.runs import RunInput, record_console_run
 from core.sessions import open_session
 from core.store.jobs import EPOCH_LEVEL_STEP, MetricPoint
+from core.store.pairs import NewPair
 from core.training.log_parse import EVAL_LOSS_METRIC, TRAIN_LOSS_METRIC
 from core.training.metrics import job_curves
 from tests.screen import screen_text
+from tui.account_mode import console_export_folder
 from tui.app import TunedeckApp
 from tui.panes.jobs.league import LeagueView
 from tui.widgets.status_bar import StatusBar
@@ -200,3 +202,58 @@ async def test_the_league_view_lists_submissions_and_the_limits(store):
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, LeagueView)
+
+
+async def test_in_console_mode_the_pairs_export_writes_a_folder_and_calls_no_s3(store):
+    topic = store.add_topic("Tariffs")
+    store.add_pairs(
+        NewPair(
+            f"Question {i} about my meter?", f"A plain answer {i} with enough words.", topic_id=topic, task_key=f"k{i}"
+        )
+        for i in range(10)
+    )
+    app = make_app(store)
+    assert not app.config.aws.s3_bucket  # in api mode this export would stop at "no S3 bucket"
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause(0.5)
+        await pilot.press("E")
+        await pilot.pause()
+        assert "to a folder, to upload in the console" in screen_text(app)
+        await pilot.press("enter")
+        await pilot.pause(1.0)
+    folder = console_export_folder(store)
+    assert (folder / "train" / "train.jsonl").is_file()
+    [version] = store.dataset_versions(5)
+    assert version.s3_uri is None
+
+
+async def test_console_sweep_plans_cards_asks_past_the_hours_left_and_records_a_run_from_a_card(store):
+    store.add_dataset_version("0123456789abcdef", "instruction", counts={"train": 400, "validation": 100})
+    app = make_app(store)
+    app.config.league.training_hours_limit = 0.01
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press(*"1,2")  # epoch
+        await pilot.pause(2.0)  # the debounced plan, from the bundled spec (no AWS)
+        assert "2 job(s)" in screen_text(app)
+        await pilot.press("ctrl+j")
+        await pilot.pause(0.5)
+        assert "training hours; 0.01 of 0.01 are left" in screen_text(app)
+        await pilot.press("y")
+        await pilot.pause(0.5)
+        text = screen_text(app)
+        assert "2 recipe card(s) for the JumpStart console" in text and "Card 1: " in text
+        await pilot.press("w")
+        await pilot.pause(0.5)
+        folder = store.path.parent
+        assert "Card 1" in (folder / "cards.md").read_text() and (folder / "cards.csv").is_file()
+        await pilot.press("a")  # record a run from the first card
+        await pilot.pause(0.5)
+        await pilot.press("ctrl+j")
+        await pilot.pause(0.6)
+    [run] = store.console_runs()
+    assert run.name.startswith("td-") and "01234567" in run.name  # the card's name carries the dataset hash
+    assert run.hyperparameters["epoch"] == "1" and run.card is not None

@@ -4,7 +4,8 @@ one-line reason an AWS action gives instead of running in console mode (core.lea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
@@ -14,6 +15,9 @@ from tui.text import safe
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
+
+EXPORT_FOLDER = "console-export"
+"""The folder of the session the Pairs pane exports to in console mode (its files are uploaded in the console)."""
 
 SWITCH_QUESTIONS = {
     CONSOLE: (
@@ -34,6 +38,10 @@ class AccountModeChanged(Message):
     """The session's account mode is now `mode`."""
 
     mode: str
+
+
+def console_export_folder(store: Any) -> Path:
+    return Path(store.path).parent / EXPORT_FOLDER
 
 
 def session_mode(node: DOMNode) -> str:

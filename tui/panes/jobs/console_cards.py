@@ -24,6 +24,7 @@ from textual.widgets import Checkbox, Static
 from core.league.ledger import check_plan, limits
 from core.league.runs import remember_cards
 from core.training.console import ConsolePlan, plan_console_sweep, render_csv, render_markdown, render_text
+from tui.account_mode import console_export_folder
 from tui.keys import bound_keys, hint
 from tui.panes.jobs.sweep_builder import SweepBuilder
 from tui.screens.ask import Confirm
@@ -36,14 +37,6 @@ if TYPE_CHECKING:
     from core.store import Store
     from core.training.console import RecipeCard
     from core.training.jobs import SweepSpec
-
-EXPORT_FOLDER = "console-export"
-"""The folder of the session the Pairs pane exports to in console mode (to upload in the console)."""
-
-
-def console_export_folder(store: Store) -> Path:
-    return Path(store.path).parent / EXPORT_FOLDER
-
 
 @dataclass(frozen=True)
 class PlannedCards:

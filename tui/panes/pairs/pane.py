@@ -25,6 +25,7 @@ from core.curation.dedup import DuplicateCluster
 from core.curation.service import export_dataset, run_curation
 from core.store import PairFilter, TopicNode
 from core.store.pairs import PAIR_SORTS
+from tui.account_mode import console_export_folder, in_console_mode
 from tui.keys import bound_keys, hint
 from tui.panes.base import Pane
 from tui.panes.pairs.detail import FLAG_EXPLANATIONS, PairDetail
@@ -622,7 +623,8 @@ class PairsPane(Pane):
 
         self.app.push_screen(
             ChoicePicker(
-                "Export a dataset version (every pair but the rejected, 20% validation) and upload it to S3",
+                "Export a dataset version (every pair but the rejected, 20% validation) "
+                + ("to a folder, to upload in the console" if in_console_mode(self) else "and upload it to S3"),
                 choices,
                 current="instruction",
             ),
@@ -633,7 +635,10 @@ class PairsPane(Pane):
     async def _export(self, fmt: str) -> None:
         self._set_busy(f"exporting a {fmt} dataset…")
         try:
-            result = await asyncio.to_thread(export_dataset, self.store, self.config, format=fmt)
+            folder = console_export_folder(self.store) if in_console_mode(self) else None  # console: no S3 call
+            result = await asyncio.to_thread(
+                export_dataset, self.store, self.config, format=fmt, out_dir=folder, upload=folder is None
+            )
         except ValueError as exc:  # nothing to export, no bucket: the user can act on it
             self.app.notify(safe_line(f"Export failed: {exc}", 300), severity="error", timeout=10)
             return
@@ -643,7 +648,7 @@ class PairsPane(Pane):
         self.app.notify(
             safe_line(
                 f"Exported dataset {version.hash} ({version.format}): {version.train_count:,} train, "
-                f"{version.validation_count:,} validation -> {result.s3_uri or 'not uploaded'}",
+                f"{version.validation_count:,} validation -> {result.s3_uri or folder or 'not uploaded'}",
                 300,
             ),
             timeout=10,
