@@ -4,11 +4,14 @@ and leaderboard submissions. Keys are pressed; the store and the screen are read
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from core.config import load_config
+from core.evaluation.prompts import DEFAULT_RUBRIC
+from core.evaluation.selection import save_settings, stored_settings
 from core.league.mode import account_mode, set_account_mode
 from core.league.runs import RunInput, record_console_run
 from core.sessions import open_session
@@ -257,3 +260,33 @@ async def test_console_sweep_plans_cards_asks_past_the_hours_left_and_records_a_
     [run] = store.console_runs()
     assert run.name.startswith("td-") and "01234567" in run.name  # the card's name carries the dataset hash
     assert run.hyperparameters["epoch"] == "1" and run.card is not None
+
+
+def test_compare_takes_the_events_rubric_and_inference_parameters_unless_the_session_saved_its_own(store):
+    league = load_config(include_user=False).league
+    league.judge_rubric, league.temperature, league.top_p, league.max_new_tokens = (
+        "Judge like the event.",
+        0.3,
+        0.8,
+        150,
+    )
+    settings = stored_settings(store, 4, league)
+    assert (settings.rubric, settings.temperature, settings.top_p, settings.max_tokens) == (
+        "Judge like the event.",
+        0.3,
+        0.8,
+        150,
+    )
+    assert stored_settings(store, 4).rubric == DEFAULT_RUBRIC  # no [league] given: the built-in defaults
+    save_settings(store, replace(settings, temperature=0.9))
+    assert stored_settings(store, 4, league).temperature == 0.9  # the user's saved choice stays
+
+
+async def test_the_playground_starts_from_the_events_inference_parameters(store):
+    app = make_app(store)
+    app.config.league.temperature, app.config.league.top_p, app.config.league.max_new_tokens = 0.35, 0.75, 256
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await pilot.pause(0.5)
+        values = [app.query_one(f"#pg-{name}").value for name in ("temperature", "top-p", "max-tokens")]
+    assert values == [0.35, 0.75, 256]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.evaluation.judge import EvalSettings
 
 if TYPE_CHECKING:
+    from core.config import LeagueConfig
     from core.store import Store
 
 SETTINGS_META = "compare.settings"
@@ -67,10 +68,23 @@ def matching_evaluation(store: Store, selection: Selection) -> int | None:
     return next((e.id for e in store.evaluations(qset.id) if (e.target_a, e.target_b) == wanted), None)
 
 
-def stored_settings(store: Store, concurrency: int) -> EvalSettings:
-    """The settings saved for the next run, over the defaults; anything unreadable or invalid gives the
-    defaults. `concurrency` comes from the judge profile, never from the session."""
-    base = EvalSettings(concurrency=max(1, min(concurrency, 16)))
+def event_settings(league: LeagueConfig) -> dict[str, Any]:
+    """The event's inference parameters and judge rubric (`[league]`): the defaults of Compare and the Playground."""
+    settings: dict[str, Any] = {
+        "temperature": league.temperature,
+        "top_p": league.top_p,
+        "max_tokens": league.max_new_tokens,
+    }
+    if league.judge_rubric.strip():
+        settings["rubric"] = league.judge_rubric
+    return settings
+
+
+def stored_settings(store: Store, concurrency: int, league: LeagueConfig | None = None) -> EvalSettings:
+    """The settings saved for the next run, over the defaults (the event's, from `league`, when given);
+    anything unreadable or invalid gives the defaults. `concurrency` comes from the judge profile, never
+    from the session."""
+    base = EvalSettings(concurrency=max(1, min(concurrency, 16)), **(event_settings(league) if league else {}))
     stored = store.get_meta(SETTINGS_META) or {}
     if not isinstance(stored, dict):
         return base
@@ -95,6 +109,7 @@ __all__ = [
     "Selection",
     "matching_evaluation",
     "resolve_selection",
+    "event_settings",
     "save_settings",
     "stored_settings",
 ]

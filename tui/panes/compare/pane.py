@@ -723,7 +723,7 @@ class ComparePane(Pane):
     # ---- settings ------------------------------------------------------------------------------
 
     def _settings(self) -> EvalSettings:
-        return stored_settings(self.store, self.config.llm.judge.max_concurrency)
+        return stored_settings(self.store, self.config.llm.judge.max_concurrency, self.config.league)
 
     def action_settings(self) -> None:
         from tui.panes.compare.settings import EvalSettingsForm

@@ -177,8 +177,11 @@ class PlaygroundPane(Pane):
     # ---- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         draft = self.store.get_meta(DRAFT_META, {}) or {}
+        league = self.config.league  # the event's inference parameters, until the user changes them
         params = Params(
-            float(draft.get("temperature", 0.7)), float(draft.get("top_p", 0.9)), int(draft.get("max_tokens", 512))
+            float(draft.get("temperature", league.temperature)),
+            float(draft.get("top_p", league.top_p)),
+            int(draft.get("max_tokens", league.max_new_tokens)),
         )
         self.current_version_id = draft.get("version_id")
         with Horizontal(id="pg-main"):
