@@ -36,7 +36,7 @@ from core.evaluation.judge import (
 )
 from core.evaluation.selection import Match, Selection, resolve_selection, save_settings, stored_settings
 from tui.background import RunSlot
-from tui.keys import hint
+from tui.keys import bound_keys, hint
 from tui.panes.base import Pane
 from tui.panes.compare.answers import AnswerSide, CompareAnswers
 from tui.panes.compare.question import CompareQuestion, outcome_code
@@ -446,7 +446,10 @@ class ComparePane(Pane):
         header = self.query_one("#compare-targets", Static)
         if self.vote_mode:
             header.update(
-                Content.assemble(("Blind voting", "bold $accent"), "  target names are hidden until you leave (esc)")
+                Content.assemble(
+                    ("Blind voting", "bold $accent"),
+                    f"  target names are hidden until you leave ({bound_keys(self, 'compare.escape')})",
+                )
             )
             return
         sel = self.selection
@@ -745,7 +748,7 @@ class ComparePane(Pane):
 
     def _start(self, label: str, factory) -> None:
         if self.runs.start(label, factory):
-            self._status(f"{label}: starting…   (esc cancels)")
+            self._status(f"{label}: starting…   ({bound_keys(self, 'compare.escape')} cancels)")
 
     def action_run(self, fresh: bool = False) -> None:
         sel = self.selection
@@ -784,7 +787,8 @@ class ComparePane(Pane):
         p = message.progress
         line = (
             f"evaluate: answers {p.answers_done}/{p.answers_total} · verdicts {p.verdicts_done}/"
-            f"{p.verdicts_total} · failed {p.failed} · ${p.cost_usd:.4f}   (esc cancels; a rerun resumes)"
+            f"{p.verdicts_total} · failed {p.failed} · ${p.cost_usd:.4f}   "
+            f"({bound_keys(self, 'compare.escape')} cancels; a rerun resumes)"
         )
         if p.last_error:
             line += f"\nlast error: {p.last_error}"
@@ -798,7 +802,7 @@ class ComparePane(Pane):
         p = message.progress
         line = (
             f"questions: topics {p.topics_done}/{p.topics_total} · failed {p.failed} · ${p.cost_usd:.4f}   "
-            "(esc cancels)"
+            f"({bound_keys(self, 'compare.escape')} cancels)"
         )
         if p.last_error:
             line += f"\nlast error: {p.last_error}"
@@ -884,10 +888,17 @@ class ComparePane(Pane):
             self._my_votes = {}
             self._jump_to_unvoted = True
             self.refresh_bindings()
-            self._status(
-                "blind voting: a / ←  left better   d / →  right better   t  tie   x / b  both bad   "
-                "j/k  move   esc  done"
+            votes = hint(
+                self,
+                ("compare.vote_left", "left better"),
+                ("compare.vote_right", "right better"),
+                ("compare.vote_tie", "tie"),
+                ("compare.vote_both_bad", "both bad"),
+                joiner="  ",
+                every_key=True,
             )
+            moves = hint(self, (("compare.next", "compare.previous"), "move"), ("compare.escape", "done"), joiner="  ")
+            self._status(f"blind voting: {votes}   {moves}")
             self._redraw()
             self._reload()
 
@@ -911,7 +922,8 @@ class ComparePane(Pane):
         following = next((i for i in order if self.blind[i].vote is None), None)
         if following is None:
             self._status(
-                f"all {len(self.blind)} questions voted: esc shows how often the judge agreed (j/k to change a vote)"
+                f"all {len(self.blind)} questions voted: {bound_keys(self, 'compare.escape')} shows how often the "
+                f"judge agreed ({hint(self, (('compare.next', 'compare.previous'), 'to change a vote'), joiner=' ')})"
             )
         else:
             self.index = following

@@ -588,7 +588,10 @@ class PlaygroundPane(Pane):
                 await target.aclose()
 
         self._start("generate", job)
-        self._status(f"generating {sum(len(p.sample_ids) for p in plans)} answer(s) from {target_name} · esc cancels")
+        cancel = bound_keys(self, "playground.cancel")
+        self._status(
+            f"generating {sum(len(p.sample_ids) for p in plans)} answer(s) from {target_name} · {cancel} cancels"
+        )
 
     @work(thread=True, group="playground-plan", exit_on_error=False)
     def _plan(self, g: _Generation) -> tuple[int | None, list[RunPlan]]:
