@@ -290,3 +290,32 @@ async def test_the_playground_starts_from_the_events_inference_parameters(store)
         await pilot.pause(0.5)
         values = [app.query_one(f"#pg-{name}").value for name in ("temperature", "top-p", "max-tokens")]
     assert values == [0.35, 0.75, 256]
+
+
+async def test_an_api_launch_past_the_hours_left_says_so_in_the_question(store, monkeypatch):
+    from core.training.recipe import BUNDLED_SPEC_ROOT
+    from tui.panes.jobs.pane import JobsPane
+
+    monkeypatch.setattr(JobsPane, "service_options", {"spec_root": BUNDLED_SPEC_ROOT})
+    store.add_dataset_version(
+        "0123456789abcdef",
+        "instruction",
+        counts={"train": 400},
+        s3_uri="s3://bucket/ds/",
+        train_s3_uri="s3://bucket/ds/train/",
+    )
+    app = make_app(store, mode="api")
+    app.config.league.training_hours_limit = 0.01
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press(*"1,2")
+        await pilot.pause(2.0)
+        app.screen.query_one("#sweep-eula").value = True
+        await pilot.press("ctrl+j")
+        await pilot.pause(0.5)
+        text = screen_text(app)
+        assert "Launch 2 training job(s)" in text
+        assert "warning: the plan needs" in text and "0.01 of 0.01 are left" in text
+        await pilot.press("n")

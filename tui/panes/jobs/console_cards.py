@@ -21,12 +21,11 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Static
 
-from core.league.ledger import check_plan, limits
 from core.league.runs import remember_cards
 from core.training.console import ConsolePlan, plan_console_sweep, render_csv, render_markdown, render_text
 from tui.account_mode import console_export_folder
 from tui.keys import bound_keys, hint
-from tui.panes.jobs.sweep_builder import SweepBuilder
+from tui.panes.jobs.sweep_builder import SweepBuilder, limit_problems
 from tui.screens.ask import Confirm
 from tui.text import safe
 
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from core.store import Store
     from core.training.console import RecipeCard
     from core.training.jobs import SweepSpec
+
 
 @dataclass(frozen=True)
 class PlannedCards:
@@ -51,7 +51,6 @@ class ConsoleSweepBuilder(SweepBuilder):
         self.store = store
         self.config = config
         self.console_plan: ConsolePlan | None = None
-        self.limit_problems: tuple[str, ...] = ()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -60,12 +59,8 @@ class ConsoleSweepBuilder(SweepBuilder):
     def make_plan(self, spec: SweepSpec) -> Any:
         folder = console_export_folder(self.store)
         console = plan_console_sweep(self.store, self.config, spec, export_folder=folder if folder.is_dir() else None)
-        plan = console.plan
-        check = check_plan(
-            limits(self.store, self.config), instance_seconds=plan.instance_seconds, wall_seconds=plan.wall_seconds
-        )
-        self.console_plan, self.limit_problems = console, check.problems
-        return plan
+        self.console_plan, self.limit_problems = console, limit_problems(self.store, self.config, console.plan)
+        return console.plan
 
     def on_plan_computed(self, message: Any) -> None:
         super().on_plan_computed(message)

@@ -24,12 +24,29 @@ if TYPE_CHECKING:
     from tui.panes.jobs.console_cards import PlannedCards
 
 LEAGUE_BINDINGS = [
-    Binding("a", "add_run", "Add run", id="jobs.add_run", tooltip="Record a run started in the SageMaker console"),
     Binding(
-        "e", "edit_run", "Edit run", id="jobs.edit_run", tooltip="Edit the selected console run (status, end, ...)"
+        "a",
+        "add_run",
+        "Add run",
+        id="jobs.add_run",
+        show=False,
+        tooltip="Record a run started in the SageMaker console",
     ),
     Binding(
-        "i", "import_log", "Import log", id="jobs.import_log", tooltip="Import a training log for the selected run"
+        "e",
+        "edit_run",
+        "Edit run",
+        id="jobs.edit_run",
+        show=False,
+        tooltip="Edit the selected console run (status, end, ...)",
+    ),
+    Binding(
+        "i",
+        "import_log",
+        "Import log",
+        id="jobs.import_log",
+        show=False,
+        tooltip="Import a training log for the selected run",
     ),
     Binding(
         "u", "submit", "Submission", id="jobs.submit", tooltip="Record a leaderboard submission of the selected run"

@@ -67,6 +67,15 @@ class RecipeLoaded(Message):
     defaults: dict[str, str]
 
 
+def limit_problems(store: Any, config: Any, plan: Any) -> tuple[str, ...]:
+    """What the event's `[league]` limits say about a plan: more training hours than are left, or no time
+    to finish before the close (core.league.ledger.check_plan); empty when it fits."""
+    from core.league.ledger import check_plan, limits
+
+    current = limits(store, config)
+    return check_plan(current, instance_seconds=plan.instance_seconds, wall_seconds=plan.wall_seconds).problems
+
+
 def field_of(error: str) -> str:
     """The field an error names ("lora_r: must be ..." -> "lora_r")."""
     head, sep, _ = error.partition(":")
@@ -125,6 +134,7 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
         self._planned_generation = -1
         self._debounce: Timer | None = None
         self._recipe_model: str | None = None
+        self.limit_problems: tuple[str, ...] = ()  # the plan against the [league] hours left and close
 
     # -- layout ----------------------------------------------------------------------------------
 
@@ -348,8 +358,10 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
         return text
 
     def make_plan(self, spec: SweepSpec) -> Any:
-        """The plan of the form's spec (blocking: the plan worker calls it)."""
-        return self.service.plan_sweep(spec)
+        """The plan of the form's spec, and what the event's limits say of it (blocking: the plan worker calls it)."""
+        plan = self.service.plan_sweep(spec)
+        self.limit_problems = limit_problems(self.service.store, self.service.config, plan)
+        return plan
 
     # -- launch ----------------------------------------------------------------------------------
 
@@ -378,7 +390,7 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
             f"Estimated {format_duration(plan.wall_seconds)} wall clock, "
             f"{format_duration(plan.instance_seconds)} of instance time, {cost}.\n"
             f"Slots: {plan.slots.describe()}. This spends money."
-        )
+        ) + "".join(f"\nwarning: {problem}" for problem in self.limit_problems)
 
         def answered(yes: bool | None) -> None:
             if yes:
