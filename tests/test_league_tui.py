@@ -137,7 +137,7 @@ async def test_importing_a_log_fills_the_runs_curves_and_a_bad_file_names_its_li
     bad = tmp_path / "bad.txt"
     bad.write_text("this is not a training log\n", encoding="utf-8")
     app = make_app(store)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await open_jobs(pilot)
         await pilot.press("i")
         await pilot.pause()
@@ -151,6 +151,7 @@ async def test_importing_a_log_fills_the_runs_curves_and_a_bad_file_names_its_li
         await pilot.pause(0.8)
         curves = job_curves(store, store.job("run-log").id)
         assert curves.steps and curves.eval_epoch_losses
+        assert "run-log: imported cloudwatch-text" in notified(app)
         row = next(line for line in screen_text(app).splitlines() if "console live" in line)
         assert f"{curves.eval_epoch_losses[0]:.2f}" in row  # the table shows the imported curves
 
@@ -319,3 +320,25 @@ async def test_an_api_launch_past_the_hours_left_says_so_in_the_question(store, 
         assert "Launch 2 training job(s)" in text
         assert "warning: the plan needs" in text and "0.01 of 0.01 are left" in text
         await pilot.press("n")
+
+
+def notified(app) -> str:
+    return "\n".join(str(n.message) for n in app._notifications)
+
+
+async def test_in_console_mode_actions_that_need_aws_say_why_in_one_line(store):
+    add_run(store, "run-done")
+    app = make_app(store)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("4", "E")  # Compare's endpoints dialog
+        await pilot.pause(0.5)
+        assert (
+            "console mode: tunedeck does not list or delete endpoints; manage endpoints in the SageMaker console"
+            in (notified(app))
+        )
+        assert type(app.screen).__name__ == "Screen"  # no dialog opened, nothing failed
+        await open_jobs(pilot)
+        await pilot.press("c", "s")
+        await pilot.pause(0.3)
+        assert "console mode: tunedeck does not launch training jobs" in notified(app)
+        assert "console mode: tunedeck does not stop training jobs" in notified(app)

@@ -35,6 +35,7 @@ from core.evaluation.judge import (
     validate_voter,
 )
 from core.evaluation.selection import Match, Selection, resolve_selection, save_settings, stored_settings
+from tui.account_mode import refused_in_console
 from tui.background import RunSlot
 from tui.keys import bound_keys, hint
 from tui.panes.base import Pane
@@ -767,6 +768,9 @@ class ComparePane(Pane):
         if sel.target_a == sel.target_b:
             self.app.notify("Targets A and B are the same.", severity="warning")
             return
+        endpoints = any(target.startswith("endpoint:") for target in (sel.target_a, sel.target_b))
+        if endpoints and refused_in_console(self, "invoke"):
+            return
         from core.evaluation.judge import evaluate
 
         services = self.app.services  # type: ignore[attr-defined]
@@ -981,6 +985,8 @@ class ComparePane(Pane):
         self._redraw()
 
     def action_endpoints(self) -> None:
+        if refused_in_console(self, "endpoints"):
+            return
         from tui.screens.endpoints import EndpointsScreen
 
         def chosen(result: tuple[str, str] | None) -> None:

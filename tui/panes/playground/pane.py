@@ -48,6 +48,7 @@ from core.playground.rounds import (
     version_stats,
     winning_version,
 )
+from tui.account_mode import refused_in_console
 from tui.background import RunSlot
 from tui.keys import bound_keys, hint
 from tui.panes.base import Pane
@@ -535,6 +536,8 @@ class PlaygroundPane(Pane):
     # ---- generation ----------------------------------------------------------------------
     async def action_generate(self, regenerate: bool = False) -> None:
         if self._busy():
+            return
+        if self.target.startswith("endpoint:") and refused_in_console(self, "invoke"):
             return
         typed = self.query_one("#pg-question", Input).value.strip()
         question = (self.last_question or typed) if regenerate else typed
