@@ -202,7 +202,8 @@ def parse_verdict(text: str) -> Verdict:
     markers = {m.group(1).upper() for m in _BRACKET_VERDICT.finditer(text)}
     if len(markers) == 1:
         mark = markers.pop()
-        return Verdict({"A": "A", "B": "B"}.get(mark, "tie"), text.strip())  # type: ignore[arg-type]
+        winners: dict[str, Winner] = {"A": "A", "B": "B"}
+        return Verdict(winners.get(mark, "tie"), text.strip())
     raise VerdictParseError(f"no verdict found in judge reply: {_quote(text)}")
 
 

@@ -62,7 +62,8 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 def unswap(slot_verdict: Winner) -> Winner:
     """Turn a raw BA-order verdict (slot terms) into target terms: "A" <-> "B", "tie" stays."""
     _check_winner(slot_verdict, "verdict")
-    return {"A": "B", "B": "A", "tie": "tie"}[slot_verdict]  # type: ignore[return-value]
+    swapped: dict[str, Winner] = {"A": "B", "B": "A", "tie": "tie"}
+    return swapped[slot_verdict]
 
 
 def combine_orders(verdict_ab: Winner, verdict_ba: Winner) -> Winner:

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -191,7 +191,7 @@ class ChatStream:
     the connection is released at once.
     """
 
-    def __init__(self, source: Callable[[ChatStream], AsyncIterator[str]]) -> None:
+    def __init__(self, source: Callable[[ChatStream], AsyncGenerator[str, None]]) -> None:
         self.result: ChatResult | None = None
         self._iterator = source(self)
 
@@ -202,7 +202,7 @@ class ChatStream:
         return await self._iterator.__anext__()
 
     async def aclose(self) -> None:
-        await self._iterator.aclose()  # type: ignore[attr-defined]
+        await self._iterator.aclose()
 
     async def __aenter__(self) -> ChatStream:
         return self
@@ -453,7 +453,7 @@ class TargetBase:
         request = self._request(messages, temperature, top_p, max_tokens, json_schema, seed, stop)
         return ChatStream(lambda sink: self._stream(request, purpose, sink))
 
-    async def _stream(self, request: Request, purpose: str | None, sink: ChatStream) -> AsyncIterator[str]:
+    async def _stream(self, request: Request, purpose: str | None, sink: ChatStream) -> AsyncGenerator[str, None]:
         started_at = time.time()
         attempt = 0
         while True:

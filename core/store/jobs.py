@@ -7,7 +7,7 @@ import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from core.store.db import inserted_id
+from core.store.db import StoreError, inserted_id
 from core.store.lazy_record import record
 
 if TYPE_CHECKING:
@@ -227,7 +227,7 @@ class JobsMixin:
                 )
             )
             ids = [self._insert_job(conn, NewJob(**{**vars(j), "sweep_id": sweep_id}), now) for j in jobs]
-        return self.sweep(sweep_id), [self.job(i) for i in ids]  # type: ignore[return-value,misc]
+        return self._existing_sweep(sweep_id), [self._existing_job(i) for i in ids]
 
     def sweep(self, sweep_id: int) -> Sweep | None:
         row = self.db.query_one("SELECT * FROM sweeps WHERE id = ?", (sweep_id,))
@@ -267,7 +267,20 @@ class JobsMixin:
     def add_job(self, job: NewJob) -> Job:
         with self.db.tx() as conn:
             job_id = self._insert_job(conn, job, time.time())
-        return self.job(job_id)  # type: ignore[return-value]
+        return self._existing_job(job_id)
+
+    def _existing_job(self, job_id: int) -> Job:
+        """A job this store just wrote."""
+        job = self.job(job_id)
+        if job is None:
+            raise StoreError(f"job {job_id} vanished right after it was written")
+        return job
+
+    def _existing_sweep(self, sweep_id: int) -> Sweep:
+        sweep = self.sweep(sweep_id)
+        if sweep is None:
+            raise StoreError(f"sweep {sweep_id} vanished right after it was written")
+        return sweep
 
     def job(self, id_or_name: int | str) -> Job | None:
         column = "id" if isinstance(id_or_name, int) else "name"
