@@ -45,8 +45,9 @@ def make_app(store, mode: str | None = "console") -> TunedeckApp:
 async def test_the_status_bar_shows_the_mode_and_f2_switches_it_after_asking(store):
     app = make_app(store, mode="api")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.3)
+        await open_jobs(pilot)
         assert "api mode" in str(app.query_one(StatusBar).render())
+        assert "a: add run" not in screen_text(app)
         await pilot.press("f2")
         await pilot.pause()
         assert "Switch this session to console mode?" in screen_text(app)
@@ -60,6 +61,7 @@ async def test_the_status_bar_shows_the_mode_and_f2_switches_it_after_asking(sto
         assert account_mode(store, app.config) == "console"
         bar = str(app.query_one(StatusBar).render())
         assert "console mode" in bar and "no AWS calls" in bar
+        assert "n: plan cards   a: add run" in screen_text(app)  # the Jobs pane's hint follows the mode
 
 
 INSTANCE = "ml.g5.12xlarge"

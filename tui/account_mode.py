@@ -40,6 +40,13 @@ class AccountModeChanged(Message):
     mode: str
 
 
+@dataclass
+class ModeShown(Message, bubble=False):
+    """Sent by the app to each pane after the mode changed: show what the mode allows."""
+
+    mode: str
+
+
 def console_export_folder(store: Any) -> Path:
     return Path(store.path).parent / EXPORT_FOLDER
 

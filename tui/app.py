@@ -16,7 +16,7 @@ from textual.worker import Worker, WorkerState
 from core.league.mode import CONSOLE
 from core.safe_text import one_line
 from core.services import Services
-from tui.account_mode import AccountModeChanged, ask_to_switch, session_mode
+from tui.account_mode import AccountModeChanged, ModeShown, ask_to_switch, session_mode
 from tui.commands import PaneCommands
 from tui.keys import keys_label, read_alt_digits_as_alt
 from tui.messages import IdentityResolved, StatusRefreshed
@@ -214,6 +214,8 @@ class TunedeckApp(App[None]):
         self.notify(safe(f"session {self.store.name} is in {message.mode} mode"))
         if message.mode != CONSOLE and self.check_identity:
             self._lookup_identity()
+        for pane in self.query(Pane):  # their hints and actions follow the mode
+            pane.post_message(ModeShown(message.mode))
 
     def _show_mode(self, mode: str) -> None:
         status = self._status_bar

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from core.league.mode import no_aws_client
 from core.league.runs import CARDS_META_KEY
 from core.training.recipe import BUNDLED_SPEC_ROOT
-from tui.account_mode import in_console_mode
+from tui.account_mode import ModeShown, in_console_mode
 from tui.keys import hint
 from tui.text import safe
 
@@ -85,6 +85,9 @@ class LeagueJobActions:
                 ("app.account_mode", "mode"),
             )
         )
+
+    def on_mode_shown(self, message: ModeShown) -> None:
+        self._set_line("#jobs-status", self._hint())  # type: ignore[attr-defined]
 
     def _selected(self, what: str) -> JobRow | None:
         row = self.selected_row()
