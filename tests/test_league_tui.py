@@ -344,3 +344,21 @@ async def test_in_console_mode_actions_that_need_aws_say_why_in_one_line(store):
         await pilot.pause(0.3)
         assert "console mode: tunedeck does not launch training jobs" in notified(app)
         assert "console mode: tunedeck does not stop training jobs" in notified(app)
+
+
+async def test_with_five_scored_submissions_the_league_view_names_the_figure_and_plots_it(store):
+    for i in range(6):  # lower eval loss, higher leaderboard score: a planted rank correlation
+        run = add_run(store, f"run-{i}", [1.5, 1.2], [1.4, 1.3 - 0.1 * i])
+        store.add_submission(
+            run.job_id, submitted_at=1_750_010_000.0 + i, score=f"{30 + i}/50", fraction=(30 + i) / 50, wins=30 + i
+        )
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot)
+        await pilot.press("L")
+        await pilot.pause(1.0)
+        text = screen_text(app)
+        assert "calibration: final eval loss follows the leaderboard best (lower is better)" in text
+        assert "95% interval" in text
+        assert app.screen.query_one("#league-scatter").has_class("-visible")
+        assert app.screen.query("#league-plot")  # the plotext scatter
