@@ -332,7 +332,7 @@ class PlaygroundPane(Pane):
 
     def _busy(self) -> bool:
         if self.runs.running or self._planning:
-            self.app.notify("Still working: esc cancels it.", severity="warning")
+            self.app.notify(f"Still working: {bound_keys(self, 'playground.cancel')} cancels it.", severity="warning")
             return True
         return False
 
@@ -496,7 +496,11 @@ class PlaygroundPane(Pane):
             self.app.notify("No round is running: type a question and press enter.", severity="warning")
             return
         if self.round.submitted:
-            self.app.notify("This round's answer is already handed in (ctrl+n starts a new round).", severity="warning")
+            self.app.notify(
+                f"This round's answer is already handed in ({bound_keys(self, 'playground.new_round')} starts a "
+                "new round).",
+                severity="warning",
+            )
             return
         view = self._hand_in_candidate()
         if view is None:
@@ -704,7 +708,10 @@ class PlaygroundPane(Pane):
             self._pick_in_comparison(self.comparison_id, view.sample_id, event.tie)
             return
         if event.tie:
-            self.app.notify("A tie is called between two versions (ctrl+b for side by side).", severity="warning")
+            self.app.notify(
+                f"A tie is called between two versions ({bound_keys(self, 'playground.compare')} for side by side).",
+                severity="warning",
+            )
             return
         for other in self.views.values():
             other.mark(picked=other is view)
@@ -734,7 +741,11 @@ class PlaygroundPane(Pane):
         if self._busy():
             return
         if self.comparison_id is None:
-            self.app.notify("The judge compares two versions: mark A and B, ctrl+b, then ctrl+j.", severity="warning")
+            self.app.notify(
+                f"The judge compares two versions: mark A and B, {bound_keys(self, 'playground.compare')}, "
+                f"then {bound_keys(self, 'playground.generate')}.",
+                severity="warning",
+            )
             return
         from core.playground.rounds import judge_comparison
 
@@ -841,7 +852,9 @@ class PlaygroundPane(Pane):
         elif command == "export_winner":
             winner = winning_version(self.store)
             if winner is None:
-                self.app.notify("No saved version yet (ctrl+s saves one).", severity="warning")
+                self.app.notify(
+                    f"No saved version yet ({bound_keys(self, 'playground.save')} saves one).", severity="warning"
+                )
             else:
                 self._ask_export(winner)
         if self.compare_mode and not {"A", "B"} <= set(self.marks):
@@ -851,7 +864,11 @@ class PlaygroundPane(Pane):
 
     def action_toggle_compare(self) -> None:
         if not self.compare_mode and not {"A", "B"} <= set(self.marks):
-            self.app.notify("Mark two versions first: a and b in the version list (ctrl+o).", severity="warning")
+            marks = f"{bound_keys(self, 'versions.mark_a')} and {bound_keys(self, 'versions.mark_b')}"
+            self.app.notify(
+                f"Mark two versions first: {marks} in the version list ({bound_keys(self, 'playground.versions')}).",
+                severity="warning",
+            )
             return
         self.compare_mode = not self.compare_mode
         self._show_mode()
@@ -909,7 +926,7 @@ class PlaygroundPane(Pane):
         elif highlighted is not None:
             version_ids = [highlighted]
         else:
-            self.app.notify("Save a version first (ctrl+s).", severity="warning")
+            self.app.notify(f"Save a version first ({bound_keys(self, 'playground.save')}).", severity="warning")
             return
         sets = self.store.question_sets()
         if not sets:
