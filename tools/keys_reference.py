@@ -38,6 +38,11 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
         ("sweep builder", "tui.panes.jobs.sweep_builder:SweepBuilder"),
         ("experiment sheet", "tui.panes.jobs.sheet:ExperimentSheet"),
         ("job details", "tui.panes.jobs.details:JobDetails"),
+        ("recipe cards (console)", "tui.panes.jobs.console_cards:CardsView"),
+        ("console run form", "tui.panes.jobs.run_form:RunForm"),
+        ("log import", "tui.panes.jobs.log_import:LogImportDialog"),
+        ("League view", "tui.panes.jobs.league:LeagueView"),
+        ("submission form", "tui.panes.jobs.league:SubmissionForm"),
     ],
     "Compare (4)": [
         ("pane", "tui.panes.compare.pane:ComparePane"),
