@@ -10,10 +10,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["aws_emulator", "aws", "aws_client_cache", "boto3_clients", "FAST_EPOCH_SECONDS", "FAST_ENDPOINT_SECONDS"]
 

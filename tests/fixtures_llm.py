@@ -7,20 +7,22 @@ def test_x(llm):                      # an LlmEmulator, freshly reset
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 __all__ = ["llm_emulator", "llm", "openai_client", "async_openai_client"]
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from openai import AsyncOpenAI, OpenAI
 
     from core.sandbox.llm.server import LlmEmulator
 
 
 @pytest.fixture(scope="session")
-def llm_emulator() -> Iterator["LlmEmulator"]:
+def llm_emulator() -> Iterator[LlmEmulator]:
     """The session's LLM emulator (started once). Prefer `llm`, which resets it first."""
     from core.sandbox.llm.server import LlmEmulator
 
@@ -33,23 +35,21 @@ def llm_emulator() -> Iterator["LlmEmulator"]:
 
 
 @pytest.fixture
-def llm(llm_emulator: "LlmEmulator") -> Iterator["LlmEmulator"]:
+def llm(llm_emulator: LlmEmulator) -> Iterator[LlmEmulator]:
     """The LLM emulator, reset: default settings, no limits, no faults, zero stats."""
     llm_emulator.reset()
     yield llm_emulator
     llm_emulator.reset()
 
 
-def openai_client(llm: "LlmEmulator", *, max_retries: int = 0, timeout: float = 10.0, **kwargs: Any) -> "OpenAI":
+def openai_client(llm: LlmEmulator, *, max_retries: int = 0, timeout: float = 10.0, **kwargs: Any) -> OpenAI:
     """A real openai.OpenAI client for the emulator (no retries unless asked)."""
     from openai import OpenAI
 
     return OpenAI(base_url=llm.base_url, api_key="test", max_retries=max_retries, timeout=timeout, **kwargs)
 
 
-def async_openai_client(
-    llm: "LlmEmulator", *, max_retries: int = 0, timeout: float = 10.0, **kwargs: Any
-) -> "AsyncOpenAI":
+def async_openai_client(llm: LlmEmulator, *, max_retries: int = 0, timeout: float = 10.0, **kwargs: Any) -> AsyncOpenAI:
     """A real openai.AsyncOpenAI client for the emulator (no retries unless asked)."""
     from openai import AsyncOpenAI
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.config import Config
-from core.training.jobs import JobsService, SweepSpec, TickSummary
 from core.store import Store
+from core.training.jobs import JobsService, SweepSpec, TickSummary
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SPEC_ROOT = Path(__file__).parent / "data" / "jumpstart"
 MODEL = "meta-textgeneration-llama-3-2-3b"

@@ -10,6 +10,8 @@ import time
 import pytest
 
 from core.config import Config
+from core.llm.base import Request
+from core.services import Services
 from core.serving.endpoints import (
     EndpointError,
     EndpointManager,
@@ -17,10 +19,8 @@ from core.serving.endpoints import (
     model_prefix,
     prompt_format_for,
 )
-from core.training.recipe import BUNDLED_SPEC_ROOT, load_recipe
-from core.llm.base import Request
-from core.services import Services
 from core.sessions import open_session
+from core.training.recipe import BUNDLED_SPEC_ROOT, load_recipe
 
 MODEL_ID = "meta-textgeneration-llama-3-2-3b"
 TEMPLATE = {"prompt": "Question: {instruction}\n\n{context}", "completion": "{response}"}
@@ -197,7 +197,6 @@ def test_idle_warning_counts_from_the_last_invocation(store, config):
 
 
 def test_endpoints_verb_lists_what_the_session_saw(store, config, capsys):
-    import core.cli.evaluate  # noqa: F401  (registers its verbs)
     from core.cli.main import build_parser, run_headless
 
     store.add_endpoint(
@@ -235,7 +234,6 @@ def test_model_prefix_and_prompt_format_rules():
 
 
 def test_endpoints_deploy_and_delete_verbs(aws, boto3_clients, store, config, recipe, capsys):
-    import core.cli.evaluate  # noqa: F401  (registers its verbs)
     from core.cli.main import build_parser, run_headless
 
     _train(aws, boto3_clients, store, recipe, name="td-ft-cli")

@@ -9,9 +9,9 @@ from collections import Counter
 
 import pytest
 
+from core.store.jobs import CANCELLED, COMPLETED, IN_PROGRESS, LAUNCHING, QUEUED, STOPPED, NewJob
 from core.training.jobs import EulaRequiredError, JobsError, SweepSpec
 from core.training.prices import PriceTable
-from core.store.jobs import CANCELLED, COMPLETED, IN_PROGRESS, LAUNCHING, QUEUED, STOPPED, NewJob
 from core.training.sweep import ALL_TARGET_MODULES, SweepError, expand, parse_param
 from tests.jobs_support import (
     INSTANCE,
@@ -288,7 +288,6 @@ def test_polling_backs_off_while_throttled(aws, tmp_path):
 
 
 def test_headless_sweep_launch_jobs_and_stop(aws, tmp_path, monkeypatch, capsys):
-    import core.cli.jobs  # noqa: F401 - registers the verbs
     from core.cli.main import parse, run_headless
     from core.sessions import open_session
 

@@ -453,7 +453,6 @@ def test_target_specs():
 
 
 def _cli(argv: list[str], config: Config, capsys) -> tuple[int, str, str]:
-    import core.cli.evaluate  # noqa: F401  (registers its verbs)
     from core.cli.main import build_parser, run_headless
 
     code = run_headless(build_parser().parse_args(argv), config)

@@ -9,6 +9,8 @@ import json
 
 import pytest
 
+from core.llm.prompt_formats import instruction_prompt, llama3_chat_prompt
+from core.llm.sagemaker_endpoint import JsonLinesDecoder
 from core.llm.targets import (
     CallRecord,
     ChatTarget,
@@ -19,8 +21,6 @@ from core.llm.targets import (
     TargetProfile,
     build_target,
 )
-from core.llm.sagemaker_endpoint import JsonLinesDecoder
-from core.llm.prompt_formats import instruction_prompt, llama3_chat_prompt
 from core.llm.throttle import AdaptiveLimiter, LimiterConfig
 
 MESSAGES = [

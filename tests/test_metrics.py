@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from core.store.jobs import IN_PROGRESS, NewJob
 from core.training.metrics import LAG_MARGIN, LAG_SLACK_MS, MAX_QUERIES_PER_CALL, MetricsPoller, job_curves
 from core.training.prices import PriceTable, cost_meter
-from core.store.jobs import IN_PROGRESS, NewJob
 from tests.jobs_support import (
     EVAL_LOSS,
     INSTANCE,
@@ -289,7 +289,7 @@ def test_log_window_settle_follows_the_ingestion_lag(tmp_path):
     now["t"] += 4
     poller.poll()
     assert windows[-1] == (1106_000 - 500, 1112_000 - int(LAG_MARGIN * 3000 + LAG_SLACK_MS) - 1)
-    assert all(end + 1 == start for (_, end), (start, _) in zip(windows, windows[1:]))
+    assert all(end + 1 == start for (_, end), (start, _) in zip(windows, windows[1:], strict=False))
 
 
 def test_throttled_metric_fetches_back_off_then_resume(aws, tmp_path):

@@ -8,7 +8,7 @@ import re
 import socket
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
@@ -181,13 +181,13 @@ def test_logs_follow_the_jumpstart_format_and_metrics_match_them(aws, boto3_clie
     assert (3, 3, steps_per_epoch - 1, steps_per_epoch) == steps[-1][:4]
     assert any("\r" in msg and len(STEP.findall(msg)) > 1 for msg in messages)  # tqdm refreshes joined by CR
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for name, logged in (
         ("huggingface-textgeneration:train-loss", train),
         ("huggingface-textgeneration:eval-loss", evaluated),
     ):
 
-        def stat(kind: str) -> list[float]:
+        def stat(kind: str, name: str = name) -> list[float]:
             result = boto3_clients.cloudwatch.get_metric_data(
                 MetricDataQueries=[
                     {
@@ -255,7 +255,7 @@ def test_overfitting_config_shows_rising_eval_loss_and_healthy_one_does_not(aws,
     assert evaluated[-1] > evaluated[0] + 0.1 and evaluated[-1] > min(evaluated)
     train, evaluated = losses(log_messages(boto3_clients, "healthy")[1])
     assert train[-1] < train[0]
-    assert all(b < a for a, b in zip(evaluated, evaluated[1:]))
+    assert all(b < a for a, b in zip(evaluated, evaluated[1:], strict=False))
 
 
 def test_invalid_settings_and_missing_data_fail_the_job(aws, boto3_clients):

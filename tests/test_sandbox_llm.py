@@ -467,7 +467,7 @@ def test_stop_leaves_no_thread_or_port_behind():
     client = openai_client(emulator)
     _ask(client)  # leaves an idle keep-alive connection open
     emulator.faults.add("stall", stall_s=30)
-    waiter = threading.Thread(target=lambda: pytest.raises(Exception, _ask, client))
+    waiter = threading.Thread(target=lambda: pytest.raises(openai.APIError, _ask, client))
     waiter.start()
     time.sleep(0.2)
     started = time.monotonic()

@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from core.store import NewPair, PairFilter, Store, StoreError
-from core.store import schema
+from core.store import NewPair, PairFilter, Store, StoreError, schema
 
 
 def test_fresh_store_is_migrated_and_private(tmp_path):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from core.aws_identity import aws_client
 from core.safe_text import one_line
 from core.training.prices import PriceTable
-from core.training.recipe import BUNDLED_SPEC_ROOT, load_recipe
+from core.training.recipe import BUNDLED_SPEC_ROOT, Recipe, load_recipe
 from core.training.request import decode_hyperparameters
 
 if TYPE_CHECKING:
@@ -228,12 +228,12 @@ class EndpointStatus:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def default_recipe_loader(config: Config) -> Callable[[str, str], Any]:
+def default_recipe_loader(config: Config) -> Callable[[str, str], Recipe]:
     """Recipes from the online JumpStart specs, or the bundled offline specs against an emulator
     (which has no JumpStart content bucket)."""
     spec_root = BUNDLED_SPEC_ROOT if config.aws.endpoint_url else None
 
-    def load(model_id: str, model_version: str) -> Any:
+    def load(model_id: str, model_version: str) -> Recipe:
         return load_recipe(
             model_id, model_version or "*", config.aws.region, spec_root=spec_root, profile=config.aws.profile
         )
@@ -273,7 +273,7 @@ class EndpointManager:
         config: Config,
         *,
         sagemaker: Any = None,
-        recipe_loader: Callable[[str, str], Any] | None = None,
+        recipe_loader: Callable[[str, str], Recipe] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -450,7 +450,7 @@ class EndpointManager:
             tags={"tunedeck:session": self.store.name, "sagemaker-sdk:jumpstart-model-id": model_id},
         )
 
-    def _recipe(self, model_id: str, model_version: str) -> Any:
+    def _recipe(self, model_id: str, model_version: str) -> Recipe:
         try:
             return self._load_recipe(model_id, model_version)
         except Exception as exc:

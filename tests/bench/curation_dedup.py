@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from core.curation.types import PairText  # noqa: E402
 from core.curation.dedup import find_duplicates, find_leaks, jaccard  # noqa: E402
 from core.curation.lints import lint_corpus  # noqa: E402
+from core.curation.types import PairText  # noqa: E402
 
 STEMS = (
     "what is",

@@ -20,7 +20,7 @@ def main() -> int:
         p for p in HERE.glob("*.py") if p.name not in ORDER and p.name not in ("run_all.py", "__init__.py")
     )
     lines = [
-        f"# tunedeck benchmark report",
+        "# tunedeck benchmark report",
         "",
         f"{datetime.datetime.now().isoformat(timespec='minutes')} · {platform.platform()} · "
         f"Python {platform.python_version()} · {__import__('os').cpu_count()} cores",
