@@ -116,7 +116,7 @@ async def test_narrow_status_bar_drops_the_least_useful_parts_first(app):
         await pilot.pause(0.5)
         status = app.query_one(StatusBar)
         rendered = str(status.render())
-        assert rendered.startswith("session pilot │ api mode │ AWS check off") and "llm" not in rendered
+        assert rendered.startswith("session pilot │ AWS check off") and "llm" not in rendered
         assert len(rendered) <= status.content_region.width
 
 

@@ -29,7 +29,7 @@ class StatusBar(Widget):
         self.ascii_only = ascii_only
 
     # When the line is too narrow, parts go in this order (the session and the AWS state stay).
-    DROP_ORDER = ("llm", "topics", "extra", "jobs", "pairs")
+    DROP_ORDER = ("llm", "topics", "extra", "jobs", "pairs", "mode")
 
     def render(self) -> Content:
         counts = self.counts or {}
