@@ -81,9 +81,9 @@ async def test_round_streams_picks_hands_in_and_cancels(app, clock, llm, monkeyp
         # temperature: fine and coarse steps, both ends, exact entry (a bad value is refused)
         await pilot.press("tab")
         slider = app.focused
-        assert isinstance(slider, FloatSlider) and slider.value == 0.7
+        assert isinstance(slider, FloatSlider) and slider.value == 0.6  # [league] temperature, the default
         await pilot.press("left", "left", "shift+right")
-        assert slider.value == pytest.approx(0.85)
+        assert slider.value == pytest.approx(0.75)
         await pilot.press("end")
         assert slider.value == 2.0
         await pilot.press("home")
@@ -177,15 +177,15 @@ async def test_versions_side_by_side_judge_rehearsal_and_export(app, clock):
         await pilot.press("ctrl+s", "end", "ctrl+u", *"[/]b", "enter")  # a name that is also markup
         await wait_for(pilot, lambda: store.prompt_version_named("[/]b") is not None)
         v1, deep = store.prompt_version_named("v1"), store.prompt_version_named("[/]b")
-        assert deep.temperature == 2.0 and deep.parent_id == v1.id and v1.temperature == 0.7
+        assert deep.temperature == 2.0 and deep.parent_id == v1.id and v1.temperature == 0.6
 
         # restore v1 from the list, mark A and B, diff them
         await pilot.press("ctrl+o", "up", "enter")
-        assert pane.system_prompt == "Brief." and pane.params().temperature == 0.7
+        assert pane.system_prompt == "Brief." and pane.params().temperature == 0.6
         await pilot.press("a", "down", "b", "d")
         detail = str(app.query_one("#pg-detail-text").render())
         assert "-Brief." in detail and "+Detailed." in detail
-        assert "temperature: 0.7 → 2" in detail
+        assert "temperature: 0.6 → 2" in detail
 
         # the same question to both versions, side by side; the human picks B, then the judge decides
         await pilot.press("ctrl+b", "f3", *"Meter?", "ctrl+j")

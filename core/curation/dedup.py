@@ -390,7 +390,8 @@ class _MinHashIndex:
             kept.append((a[keep], b[keep], similarity[keep]))
         if not kept:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
-        return tuple(np.concatenate(parts) for parts in zip(*kept, strict=False))  # type: ignore[return-value]
+        left, right, similarity = (np.concatenate(parts) for parts in zip(*kept, strict=False))
+        return left, right, similarity
 
 
 def _merge_components(component: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:

@@ -1,8 +1,8 @@
 """The experiment sheet: one row per job, its hyperparameters, losses, overfitting, duration and cost.
 
 Built with pandas (imported when first used). Columns:
-job, run (api, or console: recorded by hand), sweep, status, instance_type, <the sweepable hyperparameters any job sets, and any other that
-differs between jobs>, final_train_loss,
+job, run (api, or console: recorded by hand), sweep, status, instance_type, <the sweepable
+hyperparameters any job sets, and any other that differs between jobs>, final_train_loss,
 final_eval_loss, best_train_loss, best_eval_loss, best_eval_epoch, gap (final eval - final train),
 overfitting, suggestion, duration_s, cost_usd (none for console runs: the event pays),
 leaderboard (the best leaderboard score recorded for the run).

@@ -88,7 +88,8 @@ class EmulatorServer(ThreadedMotoServer):
     def start(self) -> None:
         super().start()
         if self._start_error is not None:
-            self._thread.join(timeout=5)  # type: ignore[union-attr]
+            if self._thread is not None:
+                self._thread.join(timeout=5)
             raise RuntimeError(
                 f"the AWS emulator could not listen on {self._ip_address}:{self._port}: {self._start_error!r}"
             )
