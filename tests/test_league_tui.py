@@ -287,12 +287,12 @@ def test_compare_takes_the_events_rubric_and_inference_parameters_unless_the_ses
 
 async def test_the_playground_starts_from_the_events_inference_parameters(store):
     app = make_app(store)
-    app.config.league.temperature, app.config.league.top_p, app.config.league.max_new_tokens = 0.35, 0.75, 256
+    app.config.league.temperature, app.config.league.top_p, app.config.league.max_new_tokens = 0.35, 0.75, 200
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
         await pilot.pause(0.5)
         values = [app.query_one(f"#pg-{name}").value for name in ("temperature", "top-p", "max-tokens")]
-    assert values == [0.35, 0.75, 256]
+    assert values == [0.35, 0.75, 200]
 
 
 async def test_an_api_launch_past_the_hours_left_says_so_in_the_question(store, monkeypatch):

@@ -95,7 +95,7 @@ async def test_round_streams_picks_hands_in_and_cancels(app, clock, llm, monkeyp
         assert app.focused is slider and slider.value == 0.35 and entry.value == "0.35"
         # top_p one coarse step down, max tokens one coarse step up, two samples
         await pilot.press("tab", "tab", "shift+left", "tab", "tab", "pageup", "tab", "tab", "right")
-        assert pane.params().top_p == pytest.approx(0.8) and pane.params().max_tokens == 768 and pane.samples_k == 2
+        assert pane.params().top_p == pytest.approx(0.8) and pane.params().max_tokens == 456 and pane.samples_k == 2
 
         clock.now += 20
         await wait_for(pilot, lambda: "0:40 left" in str(timer.render()))
@@ -117,7 +117,7 @@ async def test_round_streams_picks_hands_in_and_cancels(app, clock, llm, monkeyp
             assert any(len(t) < len(view.text) for t in partial)  # the last partial may already be whole
             assert view.finish_reason == "stop" and view.text in str(view.body.render())
         run = store.playground_runs()[0]
-        assert (run.temperature, run.top_p, run.max_tokens, run.system_prompt) == (0.35, 0.8, 768, "Be kind.")
+        assert (run.temperature, run.top_p, run.max_tokens, run.system_prompt) == (0.35, 0.8, 456, "Be kind.")
         assert [s.text for s in store.samples(run.id)] == [v.text for v in views]  # persisted
 
         # pick the second answer with the keyboard, then hand it in

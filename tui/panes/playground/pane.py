@@ -215,7 +215,7 @@ class PlaygroundPane(Pane):
                     value=params.max_tokens,
                     minimum=MAX_TOKENS_RANGE[0],
                     maximum=MAX_TOKENS_RANGE[1],
-                    step=16,
+                    step=8,  # [league] max_new_tokens, e.g. 200, lies on the grid
                     coarse=256,
                     decimals=0,
                     id="pg-max-tokens",
