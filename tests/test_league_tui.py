@@ -19,10 +19,12 @@ from core.store.jobs import EPOCH_LEVEL_STEP, MetricPoint
 from core.store.pairs import NewPair
 from core.training.log_parse import EVAL_LOSS_METRIC, TRAIN_LOSS_METRIC
 from core.training.metrics import job_curves
+from tests.demo_session import wait_for
 from tests.screen import screen_text
 from tui.account_mode import console_export_folder
 from tui.app import TunedeckApp
 from tui.panes.jobs.league import LeagueView
+from tui.screens.ask import Confirm
 from tui.widgets.status_bar import StatusBar
 
 SIZE = (160, 44)
@@ -57,8 +59,8 @@ async def test_the_status_bar_shows_the_mode_and_f2_switches_it_after_asking(sto
         await pilot.press("f2")
         await pilot.pause()
         await pilot.press("y")
-        await pilot.pause(0.5)
-        assert account_mode(store, app.config) == "console"
+        await until(pilot, lambda: account_mode(store, app.config) == "console", "the switch")
+        await pilot.pause()
         bar = str(app.query_one(StatusBar).render())
         assert "console mode" in bar and "no AWS calls" in bar
         assert "n: plan cards   a: add run" in screen_text(app)  # the Jobs pane's hint follows the mode
@@ -86,6 +88,10 @@ def add_run(store, name, train=(), evals=(), status="Completed"):
     return run
 
 
+async def until(pilot, condition, what: str = "the screen"):
+    return await wait_for(pilot, condition, what, timeout=20.0)
+
+
 async def open_jobs(pilot) -> None:
     await pilot.press("3")
     await pilot.pause(0.6)
@@ -102,8 +108,8 @@ async def test_recording_a_run_by_hand_and_a_second_run_of_that_name_is_refused(
         await pilot.press(*"run-one", "tab", *INSTANCE, "tab", *"epoch=2 lora_r=8", "tab", "tab", *"now")
         await pilot.press("tab", "tab", *"90m")
         await pilot.press("ctrl+j")
-        await pilot.pause(0.6)
-        run = store.console_run("run-one")
+        run = await until(pilot, lambda: store.console_run("run-one"), "the run recorded")
+        await pilot.pause(0.5)
         assert run is not None and run.hyperparameters == {"epoch": "2", "lora_r": "8"}
         assert run.status == "InProgress" and run.duration_s == 5400.0
         assert "console live" in screen_text(app)  # the job table marks it as a console run
@@ -111,9 +117,7 @@ async def test_recording_a_run_by_hand_and_a_second_run_of_that_name_is_refused(
         await pilot.press("a")
         await pilot.pause()
         await pilot.press(*"run-one", "tab", *INSTANCE, "ctrl+j")
-        await pilot.pause(0.6)
-        text = screen_text(app)
-        assert "a run named run-one exists already: a console run recorded" in text
+        await until(pilot, lambda: "a run named run-one exists already: a console run recorded" in screen_text(app))
         assert len(store.console_runs()) == 1
         await pilot.press("escape")
 
@@ -129,7 +133,7 @@ async def test_editing_a_console_run_ends_it(store):
         await pilot.press("tab", "tab", "tab", "tab", "tab", *"2h")  # to the duration
         await pilot.press("tab", "tab", "tab", "enter", "down", "enter")  # status: Completed
         await pilot.press("ctrl+j")
-        await pilot.pause(0.6)
+        await until(pilot, lambda: store.console_run("run-live").status == "Completed", "the edit saved")
         run = store.console_run("run-live")
         assert (run.status, run.duration_s) == ("Completed", 7200.0)
 
@@ -144,13 +148,13 @@ async def test_importing_a_log_fills_the_runs_curves_and_a_bad_file_names_its_li
         await pilot.press("i")
         await pilot.pause()
         await pilot.press(*str(bad), "enter")
-        await pilot.pause(0.6)
-        assert "nothing imported: line 1" in screen_text(app)
+        await until(pilot, lambda: "nothing imported: line 1" in screen_text(app))
         assert not job_curves(store, store.job("run-log").id).steps
         input_box = app.screen.query_one("#log-path")
         input_box.value = ""
         await pilot.press(*str(LOGS / "cloudwatch.txt"), "enter")
-        await pilot.pause(0.8)
+        await until(pilot, lambda: "run-log: imported cloudwatch-text" in notified(app))
+        await pilot.pause(0.5)
         curves = job_curves(store, store.job("run-log").id)
         assert curves.steps and curves.eval_epoch_losses
         assert "run-log: imported cloudwatch-text" in notified(app)
@@ -166,22 +170,19 @@ async def test_a_bad_score_is_refused_and_an_overfitting_run_asks_first_naming_t
         await pilot.press("u")
         await pilot.pause()
         await pilot.press(*"51/50", "ctrl+j")
-        await pilot.pause(0.5)
-        assert "51 won is more than the 50 questions" in screen_text(app)
+        await until(pilot, lambda: "51 won is more than the 50 questions" in screen_text(app))
         assert store.submissions() == []
         score = app.screen.query_one("#submit-score")
         score.value = ""
         await pilot.press(*"44/50", "tab", *"3", "ctrl+j")
-        await pilot.pause(0.5)
-        assert "overfit is flagged as overfitting: eval loss rose" in screen_text(app)
+        await until(pilot, lambda: "overfit is flagged as overfitting: eval loss rose" in screen_text(app))
         await pilot.press("n")  # not recorded; the form stays
         await pilot.pause(0.3)
         assert store.submissions() == []
         await pilot.press("ctrl+j")
-        await pilot.pause(0.5)
+        await until(pilot, lambda: isinstance(app.screen, Confirm), "the question")
         await pilot.press("y")
-        await pilot.pause(0.5)
-        [submission] = store.submissions()
+        [submission] = await until(pilot, store.submissions, "the submission")
         assert (submission.run_name, submission.score, submission.rank) == ("overfit", "44/50", 3)
 
 
@@ -197,8 +198,7 @@ async def test_the_league_view_lists_submissions_and_the_limits(store):
     async with app.run_test(size=SIZE) as pilot:
         await open_jobs(pilot)
         await pilot.press("L")
-        await pilot.pause(0.8)
-        text = screen_text(app)
+        text = await until(pilot, lambda: "submissions: 2 of 5" in screen_text(app) and screen_text(app))
         assert "submissions: 2 of 5, 3 left" in text
         assert "training hours: 2.00 of 30 used, 28.00 left" in text
         assert "close: not set" in text
@@ -227,8 +227,8 @@ async def test_in_console_mode_the_pairs_export_writes_a_folder_and_calls_no_s3(
         await pilot.pause()
         assert "to a folder, to upload in the console" in screen_text(app)
         await pilot.press("enter")
-        await pilot.pause(1.0)
-    folder = console_export_folder(store)
+        folder = console_export_folder(store)
+        await until(pilot, lambda: store.dataset_versions(5), "the export")
     assert (folder / "train" / "train.jsonl").is_file()
     [version] = store.dataset_versions(5)
     assert version.s3_uri is None
@@ -243,23 +243,21 @@ async def test_console_sweep_plans_cards_asks_past_the_hours_left_and_records_a_
         await pilot.press("n")
         await pilot.pause()
         await pilot.press(*"1,2")  # epoch
-        await pilot.pause(2.0)  # the debounced plan, from the bundled spec (no AWS)
-        assert "2 job(s)" in screen_text(app)
+        await until(pilot, lambda: "2 job(s)" in screen_text(app))  # the plan, from the bundled spec (no AWS)
         await pilot.press("ctrl+j")
-        await pilot.pause(0.5)
-        assert "training hours; 0.01 of 0.01 are left" in screen_text(app)
+        await until(pilot, lambda: "training hours; 0.01 of 0.01 are left" in screen_text(app))
         await pilot.press("y")
-        await pilot.pause(0.5)
-        text = screen_text(app)
+        text = await until(pilot, lambda: "recipe card(s)" in screen_text(app) and screen_text(app))
         assert "2 recipe card(s) for the JumpStart console" in text and "Card 1: " in text
         await pilot.press("w")
-        await pilot.pause(0.5)
         folder = store.path.parent
+        await until(pilot, lambda: (folder / "cards.csv").is_file(), "the card files")
         assert "Card 1" in (folder / "cards.md").read_text() and (folder / "cards.csv").is_file()
         await pilot.press("a")  # record a run from the first card
-        await pilot.pause(0.5)
+        await until(pilot, lambda: "Record a run started in the console" in screen_text(app))
+        await pilot.pause(0.3)
         await pilot.press("ctrl+j")
-        await pilot.pause(0.6)
+        await until(pilot, store.console_runs, "the run recorded")
     [run] = store.console_runs()
     assert run.name.startswith("td-") and "01234567" in run.name  # the card's name carries the dataset hash
     assert run.hyperparameters["epoch"] == "1" and run.card is not None
@@ -314,11 +312,10 @@ async def test_an_api_launch_past_the_hours_left_says_so_in_the_question(store, 
         await pilot.press("n")
         await pilot.pause()
         await pilot.press(*"1,2")
-        await pilot.pause(2.0)
+        await until(pilot, lambda: "2 job(s)" in screen_text(app))
         app.screen.query_one("#sweep-eula").value = True
         await pilot.press("ctrl+j")
-        await pilot.pause(0.5)
-        text = screen_text(app)
+        text = await until(pilot, lambda: "Launch 2 training job(s)" in screen_text(app) and screen_text(app))
         assert "Launch 2 training job(s)" in text
         assert "warning: the plan needs" in text and "0.01 of 0.01 are left" in text
         await pilot.press("n")
@@ -333,7 +330,7 @@ async def test_in_console_mode_actions_that_need_aws_say_why_in_one_line(store):
     app = make_app(store)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.press("4", "E")  # Compare's endpoints dialog
-        await pilot.pause(0.5)
+        await until(pilot, lambda: "console mode" in notified(app))
         assert (
             "console mode: tunedeck does not list or delete endpoints; manage endpoints in the SageMaker console"
             in (notified(app))
@@ -341,7 +338,7 @@ async def test_in_console_mode_actions_that_need_aws_say_why_in_one_line(store):
         assert type(app.screen).__name__ == "Screen"  # no dialog opened, nothing failed
         await open_jobs(pilot)
         await pilot.press("c", "s")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: "stop training jobs" in notified(app))
         assert "console mode: tunedeck does not launch training jobs" in notified(app)
         assert "console mode: tunedeck does not stop training jobs" in notified(app)
 
@@ -356,8 +353,7 @@ async def test_with_five_scored_submissions_the_league_view_names_the_figure_and
     async with app.run_test(size=SIZE) as pilot:
         await open_jobs(pilot)
         await pilot.press("L")
-        await pilot.pause(1.0)
-        text = screen_text(app)
+        text = await until(pilot, lambda: "calibration:" in screen_text(app) and screen_text(app))
         assert "calibration: final eval loss follows the leaderboard best (lower is better)" in text
         assert "95% interval" in text
         assert app.screen.query_one("#league-scatter").has_class("-visible")
