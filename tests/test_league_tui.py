@@ -358,3 +358,18 @@ async def test_with_five_scored_submissions_the_league_view_names_the_figure_and
         assert "95% interval" in text
         assert app.screen.query_one("#league-scatter").has_class("-visible")
         assert app.screen.query("#league-plot")  # the plotext scatter
+
+
+async def test_a_log_pasted_as_text_imports_like_a_file(store):
+    add_run(store, "run-paste", status="InProgress")
+    app = make_app(store)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await open_jobs(pilot)
+        await pilot.press("i")
+        await until(pilot, lambda: "Import a training log for run-paste" in screen_text(app))
+        await pilot.press("tab")  # the path stays empty: the pasted lines are read
+        for step, loss in ((0, "1.9204"), (1, "1.7411")):
+            await pilot.press(*f"Training Epoch: 1/2, step {step}/3 completed (loss: {loss})", "enter")
+        await pilot.press("ctrl+j")
+        await until(pilot, lambda: "run-paste: imported cloudwatch-text, 2 event(s), 2 step" in notified(app))
+    assert list(job_curves(store, store.job("run-paste").id).step_losses) == [1.9204, 1.7411]
