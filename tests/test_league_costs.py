@@ -1,4 +1,4 @@
-"""Console runs in an api session: their time is not money on the cost meter, and `jobs --watch` does not wait on them."""
+"""Console runs in an api session: not money on the cost meter, and `jobs --watch` does not wait for them."""
 
 from __future__ import annotations
 
