@@ -8,6 +8,7 @@ dataset and hyperparameters; anything can be typed instead. Saving runs in a wor
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -234,8 +235,6 @@ class RunForm(Dialog["ConsoleRun | None"]):
 
     @work(thread=True, exclusive=True, group="run-save", exit_on_error=False)
     def _save(self, values: dict[str, str], status: str, card: Mapping[str, Any] | None) -> None:
-        import time
-
         now = time.time()
         try:
             if self.existing is None:
