@@ -7,6 +7,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.widgets import Static
 
 from tui.background import RunSlot
@@ -16,9 +17,11 @@ if TYPE_CHECKING:
 
 
 class Runner(Static):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="runner.cancel")]
+
     def __init__(self) -> None:
         super().__init__()
-        self.runs = RunSlot(self)
+        self.runs = RunSlot(self, cancel_binding="runner.cancel")
         self.finished: list[RunFinished] = []
 
     def on_run_finished(self, message: RunFinished) -> None:
@@ -26,6 +29,11 @@ class Runner(Static):
 
 
 class RunnerApp(App[None]):
+    def __init__(self, keymap: dict[str, str] | None = None) -> None:
+        super().__init__()
+        if keymap:
+            self.set_keymap(keymap)
+
     def compose(self) -> ComposeResult:
         yield Runner()
 
@@ -71,14 +79,14 @@ async def test_one_run_at_a_time_and_cancel_stops_it():
     async def other() -> None:
         started.set()
 
-    app = RunnerApp()
+    app = RunnerApp(keymap={"runner.cancel": "f8"})
     async with app.run_test(notifications=True) as pilot:
         runner = app.query_one(Runner)
         assert not runner.runs.cancel()  # nothing to cancel yet
         assert runner.runs.start("forever", forever) and runner.runs.running
         assert not runner.runs.start("other", other)  # refused while the first is going, and said so
         await pilot.pause()
-        assert any("already going" in str(n.message) for n in app._notifications)
+        assert any("already going; f8 cancels it" in str(n.message) for n in app._notifications)
         assert runner.runs.cancel()
         await _until(pilot, lambda: len(runner.finished) == 1)
         stopped = runner.finished[0]

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from tui.keys import bound_keys
 from tui.messages import RunFinished
 
 if TYPE_CHECKING:
@@ -73,8 +74,9 @@ class BackgroundRun:
 class RunSlot:
     """A pane's long run, one at a time."""
 
-    def __init__(self, owner: MessagePump) -> None:
+    def __init__(self, owner: MessagePump, *, cancel_binding: str) -> None:
         self.owner = owner
+        self.cancel_binding = cancel_binding  # the id of the owner's binding that cancels the run
         self.current: BackgroundRun | None = None
 
     @property
@@ -84,7 +86,8 @@ class RunSlot:
     def start(self, label: str, factory: RunFactory) -> bool:
         """Start `factory` unless a run is going (then say so and return False)."""
         if self.running:
-            self.owner.app.notify("A run is already going; esc cancels it.", severity="warning")
+            keys = bound_keys(self.owner, self.cancel_binding)
+            self.owner.app.notify(f"A run is already going; {keys} cancels it.", severity="warning")
             return False
         self.current = BackgroundRun(self.owner, label, factory).start()
         return True

@@ -269,7 +269,7 @@ class ComparePane(Pane):
         self.vote_mode = False
         self.voter: str | None = None
         self.panel = "score"
-        self.runs = RunSlot(self)
+        self.runs = RunSlot(self, cancel_binding="compare.escape")
         self._seq = 0
         self._applied = 0
         self._last_live_reload = 0.0

@@ -156,7 +156,7 @@ class PlaygroundPane(Pane):
 
     def __init__(self, store, config, **kwargs) -> None:
         super().__init__(store, config, **kwargs)
-        self.runs = RunSlot(self)
+        self.runs = RunSlot(self, cancel_binding="playground.cancel")
         self.round_length = round_seconds(store, config)
         self.round = RoundClock(self.round_length, clock=self._now)
         self.round_id: int | None = None  # set once the store has recorded the round

@@ -87,7 +87,7 @@ class TopicsPane(Pane):
 
     def __init__(self, store, config, **kwargs) -> None:
         super().__init__(store, config, **kwargs)
-        self.runs = RunSlot(self)
+        self.runs = RunSlot(self, cancel_binding="topics.cancel")
 
     def compose(self) -> ComposeResult:
         tree: Tree[int | None] = Tree(Text("All topics"), data=None, id="topic-tree")
