@@ -644,3 +644,69 @@ class EndpointManager:
             "endpoints",
             f"deleted endpoint {name}" + (f" ({'; '.join(problems)})" if problems else ""),
         )
+
+
+# ---- which finished job to deploy -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeployCandidate:
+    """A completed job ranked by the eval loss of the epoch JumpStart saved: its last one."""
+
+    job_name: str
+    model_id: str
+    instance_type: str
+    saved_epoch: int | None  # the last epoch with an eval loss
+    saved_eval_loss: float | None
+    best_epoch: int | None
+    best_eval_loss: float | None
+    ended_at: float | None
+
+    @property
+    def earlier_was_better(self) -> bool:
+        return (
+            self.best_epoch is not None
+            and self.saved_epoch is not None
+            and self.best_epoch < self.saved_epoch
+            and self.best_eval_loss is not None
+            and self.saved_eval_loss is not None
+            and self.best_eval_loss < self.saved_eval_loss
+        )
+
+    def label(self, *, first: bool = False) -> str:
+        text = f"{self.job_name}  {self.model_id}  {self.instance_type}"
+        if self.saved_eval_loss is not None:
+            text += f"  saved model (epoch {self.saved_epoch}) eval loss {self.saved_eval_loss:.4f}"
+            text += "  (best)" if first else ""
+        if self.earlier_was_better:
+            text += (
+                f"  - epoch {self.best_epoch} was better ({self.best_eval_loss:.4f}): "
+                f"retrain with epoch={self.best_epoch}"
+            )
+        return text
+
+
+def deploy_candidates(store: Store, jobs: list[Any] | None = None) -> list[DeployCandidate]:
+    """Completed jobs, the lowest eval loss of the saved (last) epoch first; jobs without eval
+    losses last, newest first among equals. An earlier, better epoch is noted, not ranked on: that
+    model was not saved."""
+    from core.training.metrics import job_curves
+
+    found = []
+    for job in store.jobs(["Completed"]) if jobs is None else jobs:
+        curves = job_curves(store, job.id)
+        evals = curves.eval_epoch_losses
+        saved = len(evals) if evals else None
+        found.append(
+            DeployCandidate(
+                job_name=job.name,
+                model_id=job.model_id,
+                instance_type=job.instance_type,
+                saved_epoch=saved,
+                saved_eval_loss=evals[-1] if evals else None,
+                best_epoch=curves.best_eval_epoch,
+                best_eval_loss=min(evals) if evals else None,
+                ended_at=job.end_time or job.created_at,
+            )
+        )
+    return sorted(found, key=lambda c: (c.saved_eval_loss is None, c.saved_eval_loss or 0.0, -(c.ended_at or 0.0)))

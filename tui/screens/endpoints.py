@@ -7,7 +7,6 @@ Every SageMaker call blocks, so each runs in a thread worker and reports back wi
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +18,6 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from core.safe_text import one_line
-from core.training.prices import PriceTable
-from core.training.sheet import sheet_records
 from tui.keys import bound_keys, hint
 from tui.screens.ask import AskText, Confirm
 from tui.screens.choice_picker import ChoicePicker
@@ -252,24 +249,13 @@ class EndpointsScreen(Dialog["tuple[str, str] | None"]):
 
     @work(thread=True, exclusive=True, group="endpoints-plan", exit_on_error=False)
     def _job_choices(self) -> None:
-        jobs = self.store.jobs(["Completed"])
-        losses: dict[str, float | None] = {}
-        try:  # rank by the lowest eval loss the session recorded, when it has any
-            for record in sheet_records(self.store, PriceTable(self.config.jumpstart.prices), time.time(), jobs):
-                losses[record["job"]] = record.get("best_eval_loss")
+        from core.serving.endpoints import deploy_candidates
+
+        try:  # ranked by the eval loss of the saved (last) epoch; an earlier, better one is named
+            ranked = deploy_candidates(self.store)
         except Exception:  # the ranking is a convenience; the list still works without it
-            losses = {}
-        ranked = sorted(
-            jobs,
-            key=lambda j: (losses.get(j.name) is None, losses.get(j.name) or 0.0, -(j.end_time or j.created_at or 0.0)),
-        )
-        choices = []
-        for index, job in enumerate(ranked):
-            loss = losses.get(job.name)
-            label = f"{job.name}  {job.model_id}  {job.instance_type}"
-            if loss is not None:
-                label += f"  best eval loss {loss:.4f}" + ("  (best)" if index == 0 else "")
-            choices.append((job.name, label))
+            ranked = []
+        choices = [(c.job_name, c.label(first=i == 0 and c.saved_eval_loss is not None)) for i, c in enumerate(ranked)]
         self.post_message(JobChoices(choices))
 
     def on_job_choices(self, message: JobChoices) -> None:
@@ -287,7 +273,7 @@ class EndpointsScreen(Dialog["tuple[str, str] | None"]):
         self._set_status("")
         self.app.push_screen(
             ChoicePicker(
-                "Deploy which finished job? (lowest eval loss first)",
+                "Deploy which finished job? (lowest eval loss of the saved, last epoch first)",
                 [(name, safe(label)) for name, label in message.choices],
             ),
             picked,
