@@ -85,11 +85,13 @@ def test_four_job_sweep_stores_the_logged_losses_and_flags_the_overfitting_job(a
     assert overfit.assessment.flagged and overfit.assessment.suggestion == f"rerun with epoch={overfit.best_eval_epoch}"
     assert overfit.best_eval_epoch < 3
 
-    from core.training.sheet import build_sheet, export_csv, sort_sheet
+    from core.training.sheet import BASE_COLUMNS, build_sheet, export_csv, sort_sheet
 
     sheet = sort_sheet(build_sheet(store, service.prices, time.time()), "best_eval_loss")
     assert list(sheet["job"])[0] == min(rows.values(), key=lambda r: min(r.curves.eval_epoch_losses)).job.name
-    assert list(sheet.columns[4:8]) == ["epoch", "learning_rate", "lora_r", "lora_alpha"]
+    swept = sheet.columns[len(BASE_COLUMNS) : len(BASE_COLUMNS) + 4]
+    assert list(sheet.columns[: len(BASE_COLUMNS)]) == list(BASE_COLUMNS)
+    assert list(swept) == ["epoch", "learning_rate", "lora_r", "lora_alpha"]
     assert bool(sheet.set_index("job").loc[overfit.job.name, "overfitting"])
     by_rate = sort_sheet(sheet, "learning_rate", descending=True)
     assert list(by_rate["learning_rate"])[:2] == ["5e-4", "5e-4"]
