@@ -23,6 +23,7 @@ from tui.messages import IdentityResolved, StatusRefreshed
 from tui.panes import FIRST_PANE, PANES, pane_class
 from tui.panes.base import Pane
 from tui.screens.help import HelpScreen
+from tui.screens.live_resources import LiveAtQuit, LiveResourcesScreen
 from tui.text import safe
 from tui.widgets.cost_meter import CostMeter
 from tui.widgets.key_bar import KeyBar
@@ -251,6 +252,36 @@ class TunedeckApp(App[None]):
                 self.notify, safe(f"{len(errors)} answer(s) not regenerated: {errors[0]}"), severity="warning"
             )
         return done
+
+    async def action_quit(self) -> None:
+        """Quit, but first show what still bills (endpoints in service, jobs running) and offer to end it;
+        ctrl+q again in that dialog quits."""
+        if isinstance(self.screen, LiveResourcesScreen):
+            self.exit()
+            return
+        self._find_live_resources()
+
+    @work(thread=True, exclusive=True, group="quit-check", exit_on_error=False)
+    def _find_live_resources(self) -> None:
+        from core.serving.endpoints import live_resources  # loads boto3's helpers; not a start-up cost
+
+        try:
+            found = live_resources(self.store, self.config)
+        except Exception as exc:  # the store is unreadable: say so and quit as asked
+            self.call_from_thread(self.report_error, "quit", exc)
+            found = []
+        self.post_message(LiveAtQuit(found))
+
+    def on_live_at_quit(self, message: LiveAtQuit) -> None:
+        if not message.resources:
+            self.exit()
+            return
+
+        def answered(quit_now: bool | None) -> None:
+            if quit_now:
+                self.exit()
+
+        self.push_screen(LiveResourcesScreen(self.store, self.config, message.resources), answered)
 
     def report_error(self, where: str, error: BaseException) -> None:
         """An error becomes a notification and a line in the session log; the app keeps running."""

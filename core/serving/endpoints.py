@@ -710,3 +710,60 @@ def deploy_candidates(store: Store, jobs: list[Any] | None = None) -> list[Deplo
             )
         )
     return sorted(found, key=lambda c: (c.saved_eval_loss is None, c.saved_eval_loss or 0.0, -(c.ended_at or 0.0)))
+
+
+# ---- what still bills ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveResource:
+    """An endpoint in service (or on its way) or a training job holding an instance: it bills until
+    it is deleted or stopped."""
+
+    kind: str  # "endpoint" or "job"
+    name: str
+    instance_type: str
+    usd_per_hour: float | None
+    status: str
+    idle: bool = False  # an endpoint nobody invoked for the idle threshold
+
+    def line(self) -> str:
+        price = "?/h" if self.usd_per_hour is None else f"${self.usd_per_hour:.3f}/h"
+        idle = "  idle" if self.idle else ""
+        return f"{self.kind} {self.name}  {self.instance_type}  {self.status}  {price}{idle}"
+
+
+def live_resources(
+    store: Store, config: Config, *, idle_minutes: float = DEFAULT_IDLE_MINUTES, now: float | None = None
+) -> list[LiveResource]:
+    """What the session knows still bills, from the store (no AWS call): endpoints not deleted and in
+    a live status, then training jobs launching, running or stopping (console runs are the event's)."""
+    now = time.time() if now is None else now
+    found = []
+    for row in store.endpoints():
+        if row.status not in LIVE_STATUSES or row.status == "Deleting":
+            continue
+        price = row.price_per_hour if row.price_per_hour is not None else hourly_price(config, row.instance_type)
+        last = row.last_invoked_at or row.in_service_at or row.created_at
+        idle = row.status == "InService" and now - last > idle_minutes * 60
+        found.append(LiveResource("endpoint", row.name, row.instance_type, price, row.status, idle))
+    console = store.console_run_ids()
+    for job in store.jobs(["Launching", "InProgress", "Stopping"]):
+        if job.id not in console:
+            found.append(
+                LiveResource("job", job.name, job.instance_type, hourly_price(config, job.instance_type), job.status)
+            )
+    return found
+
+
+def end_live_resource(store: Store, config: Config, resource: LiveResource, *, sagemaker: Any = None) -> str:
+    """Delete the endpoint (with its config and model) or stop the job; what was done, in words.
+    Blocking: call from a worker thread. Raises EndpointError or core.training.jobs.JobsError."""
+    if resource.kind == "endpoint":
+        EndpointManager(store, config, sagemaker=sagemaker).delete(resource.name)
+        return f"deleted endpoint {resource.name} (and its config and model)"
+    from core.training.jobs import JobsService
+
+    factory = (lambda service: sagemaker) if sagemaker is not None else None
+    JobsService(store, config, client_factory=factory).stop(resource.name)
+    return f"stopping training job {resource.name}"

@@ -253,6 +253,8 @@ def quit_cleanly(app: TmuxApp) -> None:
     children = child_pids(pid)
     assert len(ports) >= 2, ports  # the emulated AWS and LLM services, on 127.0.0.1
     app.keys("C-q")
+    app.wait_for("Still billing", step="quit")  # the two endpoints are still in service: quit anyway
+    app.keys("q")
     started = time.monotonic()
     status = app.wait_exit(timeout=30)
     print(f"ctrl+q -> exit {status} in {time.monotonic() - started:.1f}s")
