@@ -80,7 +80,18 @@ def test_a_realistic_workload_writes_no_secret_anywhere(aws, llm, tmp_path, monk
     assert "rejected the API key (401)" in refused and llm.stats.faults == {"401": 1}
     tunedeck("generate", "--session", "sec", "--questions-per-topic", "2")
     tunedeck("curate", "--session", "sec", "--score")
-    tunedeck("export", "--session", "sec", "--format", "instruction", "--validation-share", "0.25", "--out", str(out))
+    tunedeck(
+        "export",
+        "--session",
+        "sec",
+        "--format",
+        "instruction",
+        "--validation-share",
+        "0.25",
+        "--include-flagged",
+        "--out",
+        str(out),
+    )
     tunedeck(
         "sweep",
         "launch",

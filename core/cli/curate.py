@@ -36,6 +36,16 @@ def _arguments(sub: Subparsers) -> None:
     export.add_argument("--status", default="", help="comma-separated statuses to include (default: all but rejected)")
     export.add_argument("--exclude-tags", default="", help="comma-separated tags to leave out (e.g. variant:summary)")
     export.add_argument("--max-refusal-share", type=float)
+    flagged = export.add_mutually_exclusive_group()
+    flagged.add_argument(
+        "--include-flagged", action="store_true", help="export rows still carrying duplicate, lint or quality flags"
+    )
+    flagged.add_argument("--exclude-flagged", action="store_true", help="leave rows carrying curation flags out")
+    export.add_argument(
+        "--max-input-length",
+        type=int,
+        help="the recipe's max_input_length: rows longer than this many estimated tokens are counted and named",
+    )
     export.add_argument("--out", type=Path, help="also write the files to this folder")
     export.add_argument("--no-upload", action="store_true", help="do not upload to S3")
     export.add_argument("--json", action="store_true")
@@ -97,7 +107,7 @@ def _curate(args: argparse.Namespace, config: Config) -> int:
 
 @command("export")
 def _export(args: argparse.Namespace, config: Config) -> int:
-    from core.curation.service import export_dataset
+    from core.curation.service import FlaggedRowsError, export_dataset
 
     if not 0 <= args.validation_share < 1:
         raise CommandError("--validation-share must be at least 0 and below 1")
@@ -115,7 +125,11 @@ def _export(args: argparse.Namespace, config: Config) -> int:
             out_dir=args.out,
             upload=not args.no_upload,
             progress=lambda p: bar.update(p.bytes_done, p.bytes_total, p.name),
+            flagged="include" if args.include_flagged else "exclude" if args.exclude_flagged else None,
+            max_input_length=args.max_input_length,
         )
+    except FlaggedRowsError as exc:
+        raise CommandError(f"{exc}: pass --include-flagged or --exclude-flagged") from None
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -130,6 +144,16 @@ def _export(args: argparse.Namespace, config: Config) -> int:
         )
         if data["dropped"]:
             print("  left out: " + ", ".join(f"{k} {v}" for k, v in data["dropped"].items()))
+        if data["flagged"]:
+            print(f"  {data['flagged']} flagged rows {data['flagged_choice']}d (curation flags)")
+        if data["long_rows"]:
+            names = ", ".join(str(r["pair_id"]) for r in data["long_rows"][:10])
+            more = len(data["long_rows"]) - 10
+            print(
+                f"  {len(data['long_rows'])} rows longer than max_input_length {data['max_input_length']} "
+                f"(estimated tokens; the trainer truncates them): pairs {names}"
+                + (f" and {more} more" if more > 0 else "")
+            )
         for path in data["written"]:
             print(f"  wrote {path}")
         print(f"  {data['s3_uri'] or 'not uploaded'}")

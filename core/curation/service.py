@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from core.aws_identity import aws_client
 from core.curation.checks import curate
+from core.curation.dedup import find_leaks
 from core.dataset.jumpstart import (
     ExportFilters,
     build_chat_dataset,
     build_instruction_dataset,
+    select_pairs,
     upload_dataset,
     write_files,
 )
@@ -31,6 +33,35 @@ if TYPE_CHECKING:
     from core.config import Config
 
 LOW_QUALITY = "low_quality"
+HELDOUT_LEAK = "heldout_leak"
+FLAGGED_CHOICES = ("include", "exclude")
+CHARS_PER_TOKEN = 4.0
+"""Estimated tokens of a row: its characters over this (Llama-3 tokenizers average about 4 on English)."""
+
+
+class FlaggedRowsError(ValueError):
+    """The rows to export still carry duplicate, lint or quality flags and the caller has not said
+    whether to include or exclude them."""
+
+    def __init__(self, count: int, by_code: dict[str, int]) -> None:
+        self.count = count
+        self.by_code = by_code
+        codes = ", ".join(f"{code} {n}" for code, n in sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0])))
+        super().__init__(
+            f"{count} row{'s' if count != 1 else ''} to export still carr{'ies' if count == 1 else 'y'} "
+            f"curation flags ({codes}); "
+            "say whether to include or exclude them"
+        )
+
+
+@dataclass(frozen=True)
+class LongRow:
+    pair_id: int
+    tokens: int
+
+
+def estimate_tokens(text: str) -> int:
+    return int(len(text) / CHARS_PER_TOKEN + 0.999)
 
 
 @dataclass
@@ -155,6 +186,12 @@ class ExportResult:
     channels: dict[str, str]
     uploaded: bool
     written: list[str]
+    flagged: int = 0
+    """Rows carrying curation flags that were exported (flagged="include") or left out ("exclude")."""
+    flagged_choice: str | None = None
+    long_rows: list[LongRow] = field(default_factory=list)
+    """Exported rows whose estimated tokens pass max_input_length (the trainer truncates them)."""
+    max_input_length: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -169,6 +206,10 @@ class ExportResult:
             "s3_uri": self.s3_uri,
             "channels": self.channels,
             "written": self.written,
+            "flagged": self.flagged,
+            "flagged_choice": self.flagged_choice,
+            "max_input_length": self.max_input_length,
+            "long_rows": [{"pair_id": r.pair_id, "tokens": r.tokens} for r in self.long_rows],
         }
 
 
@@ -186,11 +227,19 @@ def export_dataset(
     out_dir: Path | None = None,
     upload: bool = True,
     progress: Callable[[Any], None] | None = None,
+    flagged: str | None = None,
+    max_input_length: int | None = None,
 ) -> ExportResult:
-    """Build the JumpStart files, record the dataset version, optionally write and upload them."""
+    """Build the JumpStart files, record the dataset version, optionally write and upload them.
+
+    The leakage guard runs here, over exactly the rows about to be exported, against every held-out
+    question stored now (not the flags of the last curation). Rows still carrying curation flags
+    (duplicates, lints, low quality) raise FlaggedRowsError unless `flagged` is "include" or
+    "exclude". Rows longer than `max_input_length` estimated tokens are counted in the result."""
     if format not in ("instruction", "chat"):
         raise ValueError(f"format must be 'instruction' or 'chat', not {format!r}")
-    pairs = [p for p in store.iter_pairs(PairFilter()) if not _held_out(p)]
+    if flagged is not None and flagged not in FLAGGED_CHOICES:
+        raise ValueError(f"flagged must be 'include' or 'exclude', not {flagged!r}")
     filters = ExportFilters(
         include_statuses=statuses,
         exclude_statuses=() if statuses else ("rejected",),
@@ -198,11 +247,35 @@ def export_dataset(
         exclude_tags=exclude_tags,
         max_refusal_share=max_refusal_share,
     )
+    pairs, dropped = select_pairs(store.iter_pairs(PairFilter()), filters)
+    leaks = find_leaks(pairs, heldout_questions(store), config.curation.near_duplicate_threshold)
+    if leaks:
+        pairs = [p for p in pairs if p.id not in leaks]
+        dropped[HELDOUT_LEAK] = len(leaks)
+    carrying = [p for p in pairs if _curation_flags(p)]
+    if carrying and flagged is None:
+        by_code: dict[str, int] = {}
+        for pair in carrying:
+            for code in _curation_flags(pair):
+                by_code[code] = by_code.get(code, 0) + 1
+        raise FlaggedRowsError(len(carrying), by_code)
+    if carrying and flagged == "exclude":
+        pairs = [p for p in pairs if not _curation_flags(p)]
+        dropped["flagged"] = len(carrying)
+    long_rows = (
+        [LongRow(p.id, tokens) for p in pairs if (tokens := estimate_tokens(p.question + p.answer)) > max_input_length]
+        if max_input_length and max_input_length > 0
+        else []
+    )
+    passthrough = ExportFilters(exclude_statuses=(), max_refusal_share=max_refusal_share)
     if format == "instruction":
-        files = build_instruction_dataset(pairs, filters=filters, validation_share=validation_share)
+        files = build_instruction_dataset(pairs, filters=passthrough, validation_share=validation_share)
     else:
-        files = build_chat_dataset(pairs, system_prompt, filters=filters, validation_share=validation_share)
-    version = files.version
+        files = build_chat_dataset(pairs, system_prompt, filters=passthrough, validation_share=validation_share)
+    merged = dict(dropped)
+    for reason, count in files.version.dropped.items():
+        merged[reason] = merged.get(reason, 0) + count
+    version = dataclasses.replace(files.version, filters=filters, dropped={k: v for k, v in merged.items() if v})
     if version.train_count == 0:
         raise ValueError("nothing to export: no pairs pass the filters (accept some pairs, or widen the filters)")
     written = [str(p) for p in write_files(files, out_dir)] if out_dir else []
@@ -238,8 +311,19 @@ def export_dataset(
     )
     if upload and existing is not None and not existing.s3_uri:
         store.set_dataset_uris(version.hash, s3_uri, channels.get("training"), channels.get("validation"))
-    return ExportResult(version, s3_uri, channels, upload, written)
+    return ExportResult(
+        version,
+        s3_uri,
+        channels,
+        upload,
+        written,
+        flagged=len(carrying),
+        flagged_choice=flagged if carrying else None,
+        long_rows=long_rows,
+        max_input_length=max_input_length if max_input_length and max_input_length > 0 else None,
+    )
 
 
-def _held_out(pair: Pair) -> bool:
-    return any(flag.get("code") == "heldout_leak" for flag in pair.flags)
+def _curation_flags(pair: Pair) -> set[str]:
+    """The flag codes that ask for a decision before export (the leak flag is decided afresh here)."""
+    return {code for flag in pair.flags if (code := flag.get("code", "")) and code != HELDOUT_LEAK}

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from core.curation.dedup import DuplicateCluster
-from core.curation.service import export_dataset, run_curation
+from core.curation.service import FlaggedRowsError, export_dataset, run_curation
 from core.store import PairFilter, TopicNode
 from core.store.pairs import PAIR_SORTS
 from tui.account_mode import console_export_folder, in_console_mode
@@ -631,14 +631,36 @@ class PairsPane(Pane):
             done,
         )
 
+    def _ask_flagged(self, fmt: str, error: FlaggedRowsError) -> None:
+        """Rows to export still carry curation flags: include them, leave them out, or cancel."""
+        choices = [
+            ("exclude", Content(f"leave the {error.count:,} flagged rows out")),
+            ("include", Content(f"export the {error.count:,} flagged rows too")),
+        ]
+
+        def done(picked: tuple | None) -> None:
+            if picked is not None:
+                self._export(fmt, picked[0])
+
+        self.app.push_screen(ChoicePicker(str(error), choices, current="exclude"), done)
+
     @work(exclusive=True, group="pairs-export", exit_on_error=False)
-    async def _export(self, fmt: str) -> None:
+    async def _export(self, fmt: str, flagged: str | None = None) -> None:
         self._set_busy(f"exporting a {fmt} dataset…")
         try:
             folder = console_export_folder(self.store) if in_console_mode(self) else None  # console: no S3 call
             result = await asyncio.to_thread(
-                export_dataset, self.store, self.config, format=fmt, out_dir=folder, upload=folder is None
+                export_dataset,
+                self.store,
+                self.config,
+                format=fmt,
+                out_dir=folder,
+                upload=folder is None,
+                flagged=flagged,
             )
+        except FlaggedRowsError as exc:  # the user decides, then the export runs again
+            self._ask_flagged(fmt, exc)
+            return
         except ValueError as exc:  # nothing to export, no bucket: the user can act on it
             self.app.notify(safe_line(f"Export failed: {exc}", 300), severity="error", timeout=10)
             return
@@ -648,7 +670,8 @@ class PairsPane(Pane):
         self.app.notify(
             safe_line(
                 f"Exported dataset {version.hash} ({version.format}): {version.train_count:,} train, "
-                f"{version.validation_count:,} validation -> {result.s3_uri or folder or 'not uploaded'}",
+                f"{version.validation_count:,} validation -> {result.s3_uri or folder or 'not uploaded'}"
+                + (f"; {result.flagged:,} flagged rows {result.flagged_choice}d" if result.flagged else ""),
                 300,
             ),
             timeout=10,
