@@ -148,6 +148,40 @@ class LeagueConfig:
         return [(f"{where}.{key}", msg) for key, msg in problems]
 
 
+@dataclass
+class FinalConfig:
+    """The final round's rules (issue 20; league-2025.md): one question at a time against the clock."""
+
+    round_seconds: float = 60.0
+    answer_token_cap: int = 200  # the event's answer limit: max tokens never exceeds it; 0 = no cap
+    context_length: int = 0  # tokens for system prompt + question + answer; 0 = not limited
+    generations: int = 3  # generations allowed per question before one is handed in; 0 = no limit
+    weight_judge: float = 40.0
+    weight_human: float = 40.0
+    weight_audience: float = 20.0
+    double_last_question: bool = True
+    question_template: str = "{question}"  # how the event's page appends the question to the prompt
+
+    def validate(self, where: str) -> list[tuple[str, str]]:
+        problems = []
+        if not 5 <= self.round_seconds <= 3600:
+            problems.append(("round_seconds", "must be between 5 and 3600"))
+        if self.answer_token_cap < 0:
+            problems.append(("answer_token_cap", "must be 0 (no cap) or more"))
+        if self.context_length < 0 or (0 < self.context_length <= self.answer_token_cap):
+            problems.append(("context_length", "must be 0 (not limited) or more than answer_token_cap"))
+        if self.generations < 0:
+            problems.append(("generations", "must be 0 (no limit) or more"))
+        for key in ("weight_judge", "weight_human", "weight_audience"):
+            if getattr(self, key) < 0:
+                problems.append((key, "must be 0 or more"))
+        if self.weight_judge + self.weight_human + self.weight_audience <= 0:
+            problems.append(("weight_judge", "the three weights must not all be 0"))
+        if "{question}" not in self.question_template:
+            problems.append(("question_template", "must contain {question}"))
+        return [(f"{where}.{key}", msg) for key, msg in problems]
+
+
 def _aware_timestamp(text: str) -> float | None:
     try:
         moment = datetime.fromisoformat(text)
@@ -166,6 +200,7 @@ class Config:
     ui: UiConfig = field(default_factory=UiConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     league: LeagueConfig = field(default_factory=LeagueConfig)
+    final: FinalConfig = field(default_factory=FinalConfig)
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -290,6 +325,7 @@ def load_config(user_path: Path | None = None, *, include_user: bool = True) -> 
             )
         problems = config.llm.generator.validate("llm.generator") + config.llm.judge.validate("llm.judge")
         problems += config.league.validate("league")
+        problems += config.final.validate("final")
         for key, message in problems:
             raise ConfigError(f"{source.where(key)}: '{key}' {message}")
         config.sources.append(str(path))

@@ -116,11 +116,11 @@ def target_choices(store: Store, config: Config) -> list[str]:
 
 
 def round_seconds(store: Store, config: Config | None = None) -> float:
-    """The round length: the session's setting, else the config's [playground] round_seconds, else 60."""
+    """The round length: the session's setting, else the config's [final] round_seconds, else 60."""
     stored = store.get_meta(ROUND_SECONDS_META)
     if isinstance(stored, (int, float)) and stored > 0:
         return float(stored)
-    section = getattr(config, "playground", None)
+    section = getattr(config, "final", None)
     configured = getattr(section, "round_seconds", None)
     if isinstance(configured, (int, float)) and configured > 0:
         return float(configured)
