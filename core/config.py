@@ -149,13 +149,28 @@ class LeagueConfig:
 
 
 @dataclass
+class BudgetConfig:
+    """Dollars a session may spend (core.limits); 0 means no budget is set."""
+
+    session_usd: float = 0.0  # training, endpoints and LLM calls of the session together
+    llm_usd: float = 0.0  # LLM calls alone (generation, scoring, judging, playground, reference model)
+
+    def validate(self, where: str) -> list[tuple[str, str]]:
+        return [
+            (f"{where}.{key}", "must be 0 (no budget) or more")
+            for key in ("session_usd", "llm_usd")
+            if getattr(self, key) < 0
+        ]
+
+
+@dataclass
 class FinalConfig:
     """The final round's rules (issue 20; league-2025.md): one question at a time against the clock."""
 
     round_seconds: float = 60.0
     answer_token_cap: int = 200  # the event's answer limit: max tokens never exceeds it; 0 = no cap
     context_length: int = 0  # tokens for system prompt + question + answer; 0 = not limited
-    generations: int = 3  # generations allowed per question before one is handed in; 0 = no limit
+    generations: int = 0  # answers that may be generated per question before one is handed in; 0 = no limit
     weight_judge: float = 40.0
     weight_human: float = 40.0
     weight_audience: float = 20.0
@@ -201,6 +216,7 @@ class Config:
     demo: DemoConfig = field(default_factory=DemoConfig)
     league: LeagueConfig = field(default_factory=LeagueConfig)
     final: FinalConfig = field(default_factory=FinalConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -326,6 +342,7 @@ def load_config(user_path: Path | None = None, *, include_user: bool = True) -> 
         problems = config.llm.generator.validate("llm.generator") + config.llm.judge.validate("llm.judge")
         problems += config.league.validate("league")
         problems += config.final.validate("final")
+        problems += config.budget.validate("budget")
         for key, message in problems:
             raise ConfigError(f"{source.where(key)}: '{key}' {message}")
         config.sources.append(str(path))

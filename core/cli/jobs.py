@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from core.cli.league import add_console_card_arguments, in_console_mode, print_console_cards, refuse_in_console
+from core.cli.money import refuse_over_budget
 from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension, session_name
 from core.safe_text import one_line
 from core.sessions import open_session
@@ -58,6 +59,7 @@ def _arguments(sub: Subparsers) -> None:
     add_console_card_arguments(plan)
     launch.add_argument("--accept-eula", action="store_true", help="accept the gated model's EULA (remembered)")
     launch.add_argument("--yes", action="store_true", help="queue the jobs (this spends money)")
+    launch.add_argument("--over-budget", action="store_true", help="queue them even past a [budget]")
     launch.add_argument("--watch", action="store_true", help="after queueing, feed the queue until all jobs end")
     launch.add_argument("--interval", type=float, default=15.0, help="seconds between polls with --watch")
 
@@ -150,6 +152,7 @@ def _sweep(args: argparse.Namespace, config: Config) -> int:
             )
             return 0
         refuse_in_console(store, config, "launch")
+        refuse_over_budget(args, store, config, usd=plan.total_cost or 0.0, what="the sweep")
         try:
             sweep, jobs = service.launch_sweep(plan, accept_eula=args.accept_eula)
             summary = service.tick()

@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from core.league.mode import CONSOLE, account_mode
 from core.league.runs import local_judge_score
+from core.limits import DEADLINE, HOURS, Check, Limit, check
 from core.training.jobs import format_duration
 from core.training.metrics import job_curves
 
@@ -179,17 +180,6 @@ class Ledger:
         return {"submissions": [r.as_dict() for r in self.rows], "limits": self.limits.as_dict()}
 
 
-@dataclass(frozen=True)
-class Check:
-    """What a check before an action found; `problems` empty means go ahead."""
-
-    problems: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
 def training_hours_used(store: Any, mode: str, now: float) -> float:
     if mode == CONSOLE:
         return sum(float(run.training_seconds(now)) for run in store.console_runs()) / 3600
@@ -256,24 +246,16 @@ def ledger(store: Any, config: Config, now: float | None = None) -> Ledger:
 
 def check_plan(limits: Limits, *, instance_seconds: float, wall_seconds: float) -> Check:
     """Before a launch (or before starting runs in the console): would the plan pass the training
-    hours left, or not finish before the close?"""
-    problems = []
-    left = limits.training_hours_left
-    needed = instance_seconds / 3600
-    if left is not None and needed > left + 1e-9:
-        problems.append(
-            f"the plan needs {needed:.2f} training hours; {left:.2f} of {limits.training_hours_limit:g} are left"
+    hours left, or not finish before the close? (The limits of core.limits.)"""
+    return check(
+        (
+            (
+                Limit("training hours", HOURS, limits.training_hours_used, limits.training_hours_limit),
+                instance_seconds / 3600,
+            ),
+            (Limit("close", DEADLINE, limits.now, limits.closes_at), wall_seconds),
         )
-    to_close = limits.seconds_to_close
-    if to_close is not None:
-        if to_close <= 0:
-            problems.append("the event has closed")
-        elif wall_seconds > to_close:
-            problems.append(
-                f"the plan cannot finish before the close: it needs {format_duration(wall_seconds)}, "
-                f"the event closes in {format_duration(to_close)}"
-            )
-    return Check(tuple(problems))
+    )
 
 
 def check_submission(store: Any, run_name: str) -> Check:

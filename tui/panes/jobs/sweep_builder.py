@@ -68,12 +68,15 @@ class RecipeLoaded(Message):
 
 
 def limit_problems(store: Any, config: Any, plan: Any) -> tuple[str, ...]:
-    """What the event's `[league]` limits say about a plan: more training hours than are left, or no time
-    to finish before the close (core.league.ledger.check_plan); empty when it fits."""
+    """What the limits say about a plan: more training hours than the `[league]` leaves, no time to finish
+    before the close (core.league.ledger.check_plan), or past a `[budget]` (core.limits.budget_check);
+    empty when it fits."""
     from core.league.ledger import check_plan, limits
+    from core.limits import budget_check
 
     current = limits(store, config)
-    return check_plan(current, instance_seconds=plan.instance_seconds, wall_seconds=plan.wall_seconds).problems
+    league = check_plan(current, instance_seconds=plan.instance_seconds, wall_seconds=plan.wall_seconds)
+    return league.problems + budget_check(store, config, usd=plan.total_cost or 0.0).problems
 
 
 def field_of(error: str) -> str:
@@ -134,7 +137,7 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
         self._planned_generation = -1
         self._debounce: Timer | None = None
         self._recipe_model: str | None = None
-        self.limit_problems: tuple[str, ...] = ()  # the plan against the [league] hours left and close
+        self.limit_problems: tuple[str, ...] = ()  # the plan against the [league] limits and the [budget]
 
     # -- layout ----------------------------------------------------------------------------------
 
