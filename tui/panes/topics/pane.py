@@ -5,10 +5,13 @@ where they are first used."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
@@ -17,6 +20,7 @@ from textual.message import Message
 from textual.validation import Integer
 from textual.widgets import Static, Tree
 
+from core.store import StoreError
 from tui.background import RunSlot
 from tui.keys import hint
 from tui.panes.base import Pane
@@ -24,14 +28,27 @@ from tui.screens.ask import AskText, Confirm
 from tui.text import safe, safe_line, safe_rich
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from textual.app import ComposeResult
     from textual.content import Content
+    from textual.notifications import SeverityLevel
+    from textual.timer import Timer
     from textual.widgets.tree import TreeNode
 
     from core.generation.generate import Progress
-    from core.store import TopicNode
+    from core.store import Store, Topic, TopicNode
     from tui.messages import RunFinished
     from tui.panes.topics.brief import BriefRequest
+
+
+PROBE_SECONDS = 1.0
+"""How often the shown pane checks whether another process (a headless run) changed the session."""
+
+
+def _read_tree(store: Store) -> tuple[int, list[TopicNode]]:
+    """The data version first, then the tree: a commit between them is seen by the next probe."""
+    return store.data_version(), store.topic_tree()
 
 
 @dataclass
@@ -68,10 +85,11 @@ class TopicsPane(Pane):
         Binding("A", "add_top", "Add top-level", id="topics.add_top", show=False),
         Binding("r", "rename", "Rename", id="topics.rename", show=False),
         Binding("delete,d", "delete", "Delete", id="topics.delete", show=False),
-        Binding("shift+up", "move(-1)", "Move up", id="topics.move_up", show=False),
-        Binding("shift+down", "move(1)", "Move down", id="topics.move_down", show=False),
-        Binding("shift+left", "outdent", "Outdent", id="topics.outdent", show=False),
-        Binding("shift+right", "indent", "Indent", id="topics.indent", show=False),
+        # priority: the Tree binds shift+arrows to its own sibling moves, which would swallow them
+        Binding("shift+up", "move(-1)", "Move up", id="topics.move_up", show=False, priority=True),
+        Binding("shift+down", "move(1)", "Move down", id="topics.move_down", show=False, priority=True),
+        Binding("shift+left", "outdent", "Outdent", id="topics.outdent", show=False, priority=True),
+        Binding("shift+right", "indent", "Indent", id="topics.indent", show=False, priority=True),
         Binding("n", "questions_per_topic", "Questions/topic", id="topics.per_topic", show=False),
         Binding(
             "g",
@@ -88,6 +106,11 @@ class TopicsPane(Pane):
     def __init__(self, store, config, **kwargs) -> None:
         super().__init__(store, config, **kwargs)
         self.runs = RunSlot(self, cancel_binding="topics.cancel")
+        self._store_pool: ThreadPoolExecutor | None = None
+        self._probe_timer: Timer | None = None
+        self._data_version: int | None = None
+        self._topics: dict[int, Topic] = {}
+        self._edits = 0
 
     def compose(self) -> ComposeResult:
         tree: Tree[int | None] = Tree(Text("All topics"), data=None, id="topic-tree")
@@ -116,16 +139,48 @@ class TopicsPane(Pane):
 
     def on_mount(self) -> None:
         self.call_after_refresh(self.reload)  # the tree arrives just after the first frame, not against it
+        self._probe_timer = self.set_interval(PROBE_SECONDS, self._probe, pause=not self.display)
+
+    def on_unmount(self) -> None:
+        if self._store_pool is not None:
+            self._store_pool.shutdown(wait=False, cancel_futures=True)
 
     def pane_shown(self) -> None:
         self.reload()
+        if self._probe_timer is not None:
+            self._probe_timer.resume()
+
+    def pane_hidden(self) -> None:
+        if self._probe_timer is not None:
+            self._probe_timer.pause()
+
+    async def _in_store_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a store call on the pane's one store thread (one SQLite connection; edits keep their order)."""
+        if self._store_pool is None:
+            self._store_pool = ThreadPoolExecutor(1, thread_name_prefix="topics-store")
+        return await asyncio.get_running_loop().run_in_executor(self._store_pool, partial(fn, *args))
 
     # ---- loading -------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="topics-load", exit_on_error=False)
-    def reload(self) -> None:
-        self.post_message(TreeLoaded(self.store.topic_tree()))
+    @work(exclusive=True, group="topics-load", exit_on_error=False)
+    async def reload(self) -> None:
+        version, nodes = await self._in_store_thread(_read_tree, self.store)
+        self._data_version = version
+        self.post_message(TreeLoaded(nodes))
+
+    @work(exclusive=True, group="topics-probe", exit_on_error=False)
+    async def _probe(self) -> None:
+        """Follow changes made elsewhere (a headless run on the same session) while the pane is shown."""
+        version = await self._in_store_thread(self.store.data_version)
+        if self._data_version is not None and version != self._data_version and not self._edits:
+            self.reload()
 
     def on_tree_loaded(self, message: TreeLoaded) -> None:
+        self._topics = {}
+        stack = list(message.nodes)
+        while stack:
+            node = stack.pop()
+            self._topics[node.topic.id] = node.topic
+            stack.extend(node.children)
         tree = self.query_one(Tree)
         selected = tree.cursor_node.data if tree.cursor_node else None
         expanded = {n.data for n in _walk(tree.root) if n.is_expanded}
@@ -148,7 +203,11 @@ class TopicsPane(Pane):
         if selected is not None:
             for node in _walk(tree.root):
                 if node.data == selected:
-                    tree.move_cursor(node)
+                    above = node.parent
+                    while above is not None:  # an indented topic stays in sight
+                        above.expand()
+                        above = above.parent
+                    tree.call_after_refresh(tree.move_cursor, node)  # once the new lines are laid out
                     break
         leaves = sum(1 for n in _walk(tree.root) if n.data is not None and not n.children)
         self.border_title = f"Topics ({leaves} leaf topics)"
@@ -164,22 +223,43 @@ class TopicsPane(Pane):
             self.app.notify("Select a topic first (the root is the whole tree).", severity="warning")
         return topic_id
 
-    # ---- editing -------------------------------------------------------------------------
+    # ---- editing: every store write and file read or write runs on the pane's store thread ------
+    def _topic(self, topic_id: int | None) -> Topic | None:
+        """The topic as last loaded (names and defaults for the dialogs, without a store read)."""
+        return self._topics.get(topic_id) if topic_id is not None else None
+
+    def _edit(self, fn: Callable[..., Note], *args: Any) -> None:
+        """Run `fn(store, *args)` on the store thread, show the note it returns, then reload the tree."""
+        self._edits += 1
+        self._write(fn, *args)
+
+    @work(group="topics-write", exit_on_error=False)
+    async def _write(self, fn: Callable[..., Note], *args: Any) -> None:
+        try:
+            note = await self._in_store_thread(fn, self.store, *args)
+        except (StoreError, ValueError) as exc:
+            self.app.notify(safe(str(exc)), severity="error")
+            note = None
+        finally:
+            self._edits -= 1
+        if note is not None:
+            self.app.notify(safe(note.text), severity=note.severity)
+        if not self._edits:
+            self.reload()
+
     def action_add_child(self) -> None:
         parent = self.selected_topic
 
         def done(name: str | None) -> None:
             if name and name.strip():
-                self.store.add_topic(name.strip(), parent)
-                self.reload()
+                self._edit(_add, name.strip(), parent)
 
         self.app.push_screen(AskText("New subtopic name" if parent else "New topic name"), done)
 
     def action_add_top(self) -> None:
         def done(name: str | None) -> None:
             if name and name.strip():
-                self.store.add_topic(name.strip(), None)
-                self.reload()
+                self._edit(_add, name.strip(), None)
 
         self.app.push_screen(AskText("New top-level topic name"), done)
 
@@ -187,12 +267,11 @@ class TopicsPane(Pane):
         topic_id = self._need_topic()
         if topic_id is None:
             return
-        topic = self.store.topic(topic_id)
+        topic = self._topic(topic_id)
 
         def done(name: str | None) -> None:
             if name and name.strip():
-                self.store.rename_topic(topic_id, name.strip())
-                self.reload()
+                self._edit(_rename, topic_id, name.strip())
 
         self.app.push_screen(AskText("Rename topic", topic.name if topic else ""), done)
 
@@ -200,56 +279,40 @@ class TopicsPane(Pane):
         topic_id = self._need_topic()
         if topic_id is None:
             return
-        topic = self.store.topic(topic_id)
+        topic = self._topic(topic_id)
         name = topic.name if topic else "?"
 
         def done(yes: bool | None) -> None:
             if yes:
-                self.store.delete_topic(topic_id)
-                self.reload()
+                self._edit(_delete, topic_id)
 
         self.app.push_screen(Confirm(f"Delete '{name}' and its subtopics? Its pairs stay, without a topic."), done)
 
     def action_move(self, offset: int) -> None:
         topic_id = self._need_topic()
-        topic = self.store.topic(topic_id) if topic_id is not None else None
-        if topic is None:
-            return
-        self.store.move_topic(topic.id, topic.parent_id, max(0, topic.position + offset))
-        self.reload()
+        if topic_id is not None:
+            self._edit(_move, topic_id, offset)
 
     def action_outdent(self) -> None:
-        topic = self.store.topic(self._need_topic() or -1)
-        if topic is None or topic.parent_id is None:
-            return
-        parent = self.store.topic(topic.parent_id)
-        self.store.move_topic(topic.id, parent.parent_id if parent else None, (parent.position + 1) if parent else None)
-        self.reload()
+        topic_id = self._need_topic()
+        if topic_id is not None:
+            self._edit(_outdent, topic_id)
 
     def action_indent(self) -> None:
-        topic = self.store.topic(self._need_topic() or -1)
-        if topic is None:
-            return
-        siblings = [t for t in self.store.topics() if t.parent_id == topic.parent_id and t.position < topic.position]
-        if not siblings:
-            self.app.notify("Nothing above to indent under.", severity="warning")
-            return
-        new_parent = max(siblings, key=lambda t: t.position)
-        self.store.move_topic(topic.id, new_parent.id)
-        self.reload()
+        topic_id = self._need_topic()
+        if topic_id is not None:
+            self._edit(_indent, topic_id)
 
     def action_questions_per_topic(self) -> None:
         topic_id = self._need_topic()
         if topic_id is None:
             return
-        topic = self.store.topic(topic_id)
+        topic = self._topic(topic_id)
         current = topic.questions_per_topic if topic and topic.questions_per_topic else ""
 
         def done(value: str | None) -> None:
-            if value is None:
-                return
-            self.store.set_questions_per_topic(topic_id, int(value) if value.strip() else None)
-            self.reload()
+            if value is not None:
+                self._edit(_per_topic, topic_id, int(value) if value.strip() else None)
 
         self.app.push_screen(
             AskText(
@@ -263,31 +326,15 @@ class TopicsPane(Pane):
 
     def action_import_tree(self) -> None:
         def done(path: str | None) -> None:
-            if not path:
-                return
-            try:
-                data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
-                nodes = data["topics"] if isinstance(data, dict) else data
-                _check_tree(nodes)
-                added = self.store.replace_topics(nodes)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                self.app.notify(safe(f"Import failed, nothing imported: {exc}"), severity="error")
-                return
-            self.app.notify(safe(f"Imported {added} topics"))
-            self.reload()
+            if path:
+                self._edit(_import_tree, path)
 
         self.app.push_screen(AskText("Import a topic tree from a JSON file", placeholder="topics.json"), done)
 
     def action_export_tree(self) -> None:
         def done(path: str | None) -> None:
-            if not path:
-                return
-            try:
-                Path(path).expanduser().write_text(json.dumps({"topics": self.store.export_topics()}, indent=2))
-            except OSError as exc:
-                self.app.notify(safe(f"Export failed: {exc}"), severity="error")
-                return
-            self.app.notify(safe(f"Exported the topic tree to {path}"))
+            if path:
+                self._edit(_export_tree, path)
 
         self.app.push_screen(AskText("Export the topic tree to a JSON file", "topics.json"), done)
 
@@ -435,3 +482,78 @@ def _check_tree(nodes, path: str = "topics") -> None:
         if per_topic is not None and (not isinstance(per_topic, int) or not 1 <= per_topic <= 50):
             raise ValueError(f"{where}.questions_per_topic must be a whole number from 1 to 50")
         _check_tree(node.get("children", []), f"{where}.children")
+
+
+# ---- the edits, run on the pane's store thread ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Note:
+    text: str
+    severity: SeverityLevel = "information"
+
+
+def _add(store: Store, name: str, parent_id: int | None) -> Note | None:
+    store.add_topic(name, parent_id)
+    return None
+
+
+def _rename(store: Store, topic_id: int, name: str) -> Note | None:
+    store.rename_topic(topic_id, name)
+    return None
+
+
+def _delete(store: Store, topic_id: int) -> Note | None:
+    store.delete_topic(topic_id)
+    return None
+
+
+def _per_topic(store: Store, topic_id: int, count: int | None) -> Note | None:
+    store.set_questions_per_topic(topic_id, count)
+    return None
+
+
+def _move(store: Store, topic_id: int, offset: int) -> Note | None:
+    topic = store.topic(topic_id)
+    if topic is not None:
+        store.move_topic(topic.id, topic.parent_id, max(0, topic.position + offset))
+    return None
+
+
+def _outdent(store: Store, topic_id: int) -> Note | None:
+    topic = store.topic(topic_id)
+    if topic is None or topic.parent_id is None:
+        return Note("Already a top-level topic.", "warning")
+    parent = store.topic(topic.parent_id)
+    store.move_topic(topic.id, parent.parent_id if parent else None, (parent.position + 1) if parent else None)
+    return None
+
+
+def _indent(store: Store, topic_id: int) -> Note | None:
+    topic = store.topic(topic_id)
+    if topic is None:
+        return None
+    siblings = [t for t in store.topics() if t.parent_id == topic.parent_id and t.position < topic.position]
+    if not siblings:
+        return Note("Nothing above to indent under.", "warning")
+    store.move_topic(topic.id, max(siblings, key=lambda t: t.position).id)
+    return None
+
+
+def _import_tree(store: Store, path: str) -> Note:
+    try:
+        data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+        nodes = data["topics"] if isinstance(data, dict) else data
+        _check_tree(nodes)
+        added = store.replace_topics(nodes)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return Note(f"Import failed, nothing imported: {exc}", "error")
+    return Note(f"Imported {added} topics")
+
+
+def _export_tree(store: Store, path: str) -> Note:
+    try:
+        Path(path).expanduser().write_text(json.dumps({"topics": store.export_topics()}, indent=2))
+    except OSError as exc:
+        return Note(f"Export failed: {exc}", "error")
+    return Note(f"Exported the topic tree to {path}")
