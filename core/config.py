@@ -14,7 +14,8 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import tomli_w
 
@@ -40,6 +41,10 @@ class AwsConfig:
     endpoint_url: str = ""
 
 
+LLM_PROVIDERS = ("openai", "azure", "openai-compatible", "bedrock", "sagemaker")
+STOP_KEYS = ("stop", "stop_sequences")
+
+
 @dataclass
 class LlmProfile:
     provider: str = "openai"
@@ -49,26 +54,70 @@ class LlmProfile:
     rpm: int = 500
     tpm: int = 200_000
     max_concurrency: int = 16
-    input_price_per_mtok: float = 0.15
-    output_price_per_mtok: float = 0.60
+    input_price_per_mtok: float | None = None  # left out: [llm.prices], the built-in table, else unpriced
+    output_price_per_mtok: float | None = None
     timeout_s: float = 60.0
+    region: str = ""  # bedrock / sagemaker; empty = [aws] region
+    endpoint_name: str = ""  # sagemaker
+    prompt_format: str = "messages"  # sagemaker: messages | llama3-chat | instruction
+    stop_key: str = "stop_sequences"  # sagemaker: "stop_sequences" (LMI containers) or "stop" (TGI)
 
     def validate(self, where: str) -> list[tuple[str, str]]:
         problems = []
-        if self.provider not in ("openai", "bedrock"):
-            problems.append(("provider", f"must be 'openai' or 'bedrock', not {self.provider!r}"))
+        if self.provider not in LLM_PROVIDERS:
+            problems.append(("provider", f"must be one of {', '.join(LLM_PROVIDERS)}, not {self.provider!r}"))
+        if self.provider == "openai-compatible" and not self.base_url:
+            problems.append(("base_url", "an openai-compatible profile needs the server's URL, such as http://127.0.0.1:8080/v1"))
+        if self.provider == "sagemaker" and not self.endpoint_name:
+            problems.append(("endpoint_name", "a sagemaker profile needs endpoint_name"))
+        if self.stop_key not in STOP_KEYS:
+            problems.append(("stop_key", f"must be one of {', '.join(STOP_KEYS)}, not {self.stop_key!r}"))
         for name in ("rpm", "tpm", "max_concurrency"):
             if getattr(self, name) <= 0:
                 problems.append((name, "must be greater than 0"))
+        for name in ("input_price_per_mtok", "output_price_per_mtok"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                problems.append((name, "must not be negative"))
         if self.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
             problems.append(("api_key_env", "must name an environment variable, not hold a key"))
         return [(f"{where}.{key}", msg) for key, msg in problems]
+
+    def target_profile(self, *, name: str = "") -> dict[str, Any]:
+        """The mapping core.llm.targets.build_target takes."""
+        profile: dict[str, Any] = {
+            "provider": self.provider,
+            "model": self.model,
+            "name": name,
+            "base_url": self.base_url,
+            "api_key_env": self.api_key_env,
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "max_concurrency": self.max_concurrency,
+            "input_price_per_mtok": self.input_price_per_mtok,
+            "output_price_per_mtok": self.output_price_per_mtok,
+            "timeout_s": self.timeout_s,
+            "region": self.region,
+        }
+        if self.provider == "sagemaker":
+            profile.update(endpoint_name=self.endpoint_name, prompt_format=self.prompt_format, stop_key=self.stop_key)
+        return profile
 
 
 @dataclass
 class LlmConfig:
     generator: LlmProfile = field(default_factory=LlmProfile)
     judge: LlmProfile = field(default_factory=lambda: LlmProfile(model="gpt-4o"))
+    profiles: dict[str, LlmProfile] = field(default_factory=dict)  # [llm.profiles.NAME]: targets profile:NAME
+    prices: dict[str, list[float]] = field(default_factory=dict)  # model -> [input, output] USD per Mtok
+
+    def validate(self, where: str) -> list[tuple[str, str]]:
+        problems = self.generator.validate(f"{where}.generator") + self.judge.validate(f"{where}.judge")
+        for name, profile in self.profiles.items():
+            problems += profile.validate(f"{where}.profiles.{name}")
+        for model, pair in self.prices.items():
+            if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in pair):
+                problems.append((f"{where}.prices.{model}", "must be [input, output] USD per million tokens"))
+        return problems
 
 
 @dataclass
@@ -275,6 +324,18 @@ def _merge_section(target: Any, raw: dict[str, Any], source: _Source, prefix: st
 
 def _coerce(value: Any, expected: Any, source: _Source, dotted: str) -> Any:
     origin = get_origin(expected)
+    if origin in (Union, UnionType):  # X | None: TOML has no null, so the value is an X
+        kinds = [arg for arg in get_args(expected) if arg is not type(None)]
+        return _coerce(value, kinds[0], source, dotted)
+    if dataclasses.is_dataclass(expected) and isinstance(expected, type):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source.where(dotted)}: '{dotted}' must be a table")
+        table = expected()
+        unknown: list[str] = []
+        _merge_section(table, value, source, dotted, unknown)
+        if unknown:
+            raise ConfigError(unknown[0].replace(" ignored", ""))
+        return table
     if origin is dict:
         key_type, value_type = get_args(expected)
         if not isinstance(value, dict):
@@ -339,7 +400,7 @@ def load_config(user_path: Path | None = None, *, include_user: bool = True) -> 
                 f"{path}: looks like it holds a secret key literal; put keys in environment variables "
                 "and name them with api_key_env"
             )
-        problems = config.llm.generator.validate("llm.generator") + config.llm.judge.validate("llm.judge")
+        problems = config.llm.validate("llm")
         problems += config.league.validate("league")
         problems += config.final.validate("final")
         problems += config.budget.validate("budget")
@@ -363,7 +424,7 @@ def _apply_environment(config: Config) -> None:
         config.aws.region = env["AWS_DEFAULT_REGION"]
     if env.get("OPENAI_BASE_URL"):
         for profile in (config.llm.generator, config.llm.judge):
-            if profile.provider == "openai" and not profile.base_url:
+            if profile.provider == "openai" and not profile.base_url:  # not a local server's profile
                 profile.base_url = env["OPENAI_BASE_URL"]
 
 

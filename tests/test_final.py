@@ -24,7 +24,7 @@ from core.sessions import open_session
 
 
 def test_rules_cap_max_tokens_and_flag_a_prompt_that_leaves_too_little_room():
-    rules = RoundRules(answer_token_cap=200, context_length=400)
+    rules = RoundRules(answer_token_cap=200, context_length=400, generations=3)
     assert rules.capped(Params(0.6, 0.9, 512)).max_tokens == 200
     assert rules.capped(Params(0.6, 0.9, 100)).max_tokens == 100
     assert not rules.budget("Be brief.", "What is DNS?").short

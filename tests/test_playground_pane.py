@@ -117,7 +117,8 @@ async def test_round_streams_picks_hands_in_and_cancels(app, clock, llm, monkeyp
             assert any(len(t) < len(view.text) for t in partial)  # the last partial may already be whole
             assert view.finish_reason == "stop" and view.text in str(view.body.render())
         run = store.playground_runs()[0]
-        assert (run.temperature, run.top_p, run.max_tokens, run.system_prompt) == (0.35, 0.8, 456, "Be kind.")
+        # max tokens is held to [final] answer_token_cap (200) whatever the slider says
+        assert (run.temperature, run.top_p, run.max_tokens, run.system_prompt) == (0.35, 0.8, 200, "Be kind.")
         assert [s.text for s in store.samples(run.id)] == [v.text for v in views]  # persisted
 
         # pick the second answer with the keyboard, then hand it in

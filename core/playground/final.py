@@ -55,7 +55,7 @@ class RoundRules:
     round_seconds: float = 60.0
     answer_token_cap: int = 200
     context_length: int = 0
-    generations: int = 3
+    generations: int = 0
     weight_judge: float = 40.0
     weight_human: float = 40.0
     weight_audience: float = 20.0
@@ -80,9 +80,7 @@ class RoundRules:
 
     def capped(self, params: Params) -> Params:
         """The parameters as the event allows them: max tokens at most the cap."""
-        if self.answer_token_cap and params.max_tokens > self.answer_token_cap:
-            return dataclasses.replace(params, max_tokens=self.answer_token_cap)
-        return params
+        return params.capped(self.answer_token_cap)
 
     def question_text(self, question: str) -> str:
         """The question as the event's page sends it (its template around the question)."""

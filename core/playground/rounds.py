@@ -78,6 +78,12 @@ class Params:
             raise PlaygroundError(f"max new tokens must be between {lo_t} and {hi_t}")
         return self
 
+    def capped(self, token_cap: int) -> Params:
+        """These parameters with max tokens at most `token_cap` (0 = no cap)."""
+        if token_cap and self.max_tokens > token_cap:
+            return Params(self.temperature, self.top_p, token_cap)
+        return self
+
     @classmethod
     def of(cls, version: PromptVersionRow) -> Params:
         return cls(version.temperature, version.top_p, version.max_tokens)
@@ -434,15 +440,17 @@ def plan_comparison(
     k: int,
     round_id: int | None = None,
     round_started_at: float | None = None,
+    token_cap: int = 0,
 ) -> tuple[int, list[RunPlan]]:
-    """Two runs (A, B) on the same question with each version's prompt and parameters."""
+    """Two runs (A, B) on the same question with each version's prompt and parameters (max tokens at
+    most `token_cap`, the event's answer limit, when one is set)."""
     plans = [
         plan_run(
             store,
             slot=slot,
             target_name=target_name,
             system_prompt=v.system_prompt,
-            params=Params.of(v),
+            params=Params.of(v).capped(token_cap),
             question=question,
             k=k,
             version_id=v.id,

@@ -22,6 +22,8 @@ from textual.validation import Integer
 from textual.widgets import Input, Label, OptionList, Select, Static, TextArea
 from textual.worker import Worker, WorkerFailed
 
+from core.playground.ballot import results_line, stored_results
+from core.playground.final import round_rules
 from core.playground.rounds import (
     MAX_TOKENS_RANGE,
     SAMPLES_RANGE,
@@ -54,6 +56,7 @@ from tui.keys import bound_keys, hint
 from tui.panes.base import Pane
 from tui.panes.playground.params import ParamControl
 from tui.panes.playground.round_timer import RoundTimer
+from tui.panes.playground.rules_line import RulesLine
 from tui.panes.playground.samples import SampleView
 from tui.panes.playground.versions import VersionList
 from tui.screens.ask import AskText
@@ -108,6 +111,7 @@ class _Generation:
     params: Params
     editor_version: int | None
     versions: tuple[int | None, int | None] | None  # side by side: the versions marked A and B
+    token_cap: int  # the event's answer token cap (0 = none)
 
 
 @dataclass
@@ -158,6 +162,8 @@ class PlaygroundPane(Pane):
         super().__init__(store, config, **kwargs)
         self.runs = RunSlot(self, cancel_binding="playground.cancel")
         self.round_length = round_seconds(store, config)
+        self.rules = round_rules(store, config)
+        self.generations_used = 0  # answers generated for the current question (the rules may limit them)
         self.round = RoundClock(self.round_length, clock=self._now)
         self.round_id: int | None = None  # set once the store has recorded the round
         self._round_recorded: Worker[None] | None = None
@@ -238,6 +244,7 @@ class PlaygroundPane(Pane):
             with Vertical(id="pg-right"):
                 yield RoundTimer(id="pg-timer")
                 yield Static(id="pg-mode")
+                yield RulesLine(id="pg-rules")
                 with Horizontal(id="pg-answers"):
                     yield Static(
                         Content.styled(
@@ -292,11 +299,13 @@ class PlaygroundPane(Pane):
     def on_mount(self) -> None:
         self.refresh_versions()
         self._show_mode()
+        self._show_rules()
         self.query_one(RoundTimer).show(self.round)
         self.set_interval(TICK_SECONDS, self._tick)
 
     def pane_shown(self) -> None:
         self.refresh_versions()
+        self._show_rules()
         self._tick()
 
     # ---- small helpers -------------------------------------------------------------------
@@ -391,11 +400,22 @@ class PlaygroundPane(Pane):
             )
         self.query_one("#pg-mode", Static).update(line)
 
+    def _show_rules(self) -> None:
+        """The round's rules against the editor: cap, context room, generations left, ballot result."""
+        question = self.query_one("#pg-question", Input).value.strip() or self.round_question
+        budget = self.rules.budget(self.system_prompt, question)
+        results = stored_results(self.store)
+        left = self.rules.generations_left(self.generations_used)
+        ballot = results_line(results) if results else None
+        self.query_one(RulesLine).show(self.rules, budget, self.params().max_tokens, left, ballot)
+
     @on(ParamControl.Changed)
     @on(TextArea.Changed)
+    @on(Input.Changed, "#pg-question")
     def _editor_changed(self) -> None:
         if self.is_mounted:
             self._show_mode()
+            self._show_rules()
 
     @on(Select.Changed, "#pg-target")
     def _target_changed(self, event: Select.Changed) -> None:
@@ -436,7 +456,9 @@ class PlaygroundPane(Pane):
         self.round_id = None
         self.round_question = question
         self._auto_tried = False
+        self.generations_used = 0
         self.query_one(RoundTimer).show(self.round, question)
+        self._show_rules()
         self._round_recorded = self._record_round(question, self.round_length, started)
 
     @work(thread=True, group="playground-round", exit_on_error=False)
@@ -551,6 +573,12 @@ class PlaygroundPane(Pane):
             return
         if not self.round.started or question != self.round_question:
             self._start_round(question)
+        wanted = self.samples_k * (2 if self.compare_mode else 1)
+        left = self.rules.generations_left(self.generations_used)
+        if left is not None and wanted > left:
+            allowed = f"the round allows {self.rules.generations} answer(s) per question"
+            self.app.notify(f"{allowed}; {left} left: hand one in, or lower the samples.", severity="warning")
+            return
         self._planning = True
         try:
             if self._round_recorded is not None:
@@ -565,6 +593,7 @@ class PlaygroundPane(Pane):
                 params=self.params(),
                 editor_version=self._editor_version(),
                 versions=(self.marks.get("A"), self.marks.get("B")) if self.compare_mode else None,
+                token_cap=self.rules.answer_token_cap,
             )
             self.comparison_id, plans = await self._plan(generation).wait()
         except WorkerFailed as failed:
@@ -575,6 +604,8 @@ class PlaygroundPane(Pane):
             return
         finally:
             self._planning = False
+        self.generations_used += sum(len(p.sample_ids) for p in plans)
+        self._show_rules()
         self.last_question = question
         self._save_draft()
         await self._mount_views(plans)
@@ -616,13 +647,14 @@ class PlaygroundPane(Pane):
                 k=g.k,
                 round_id=g.round_id,
                 round_started_at=g.round_started_at,
+                token_cap=g.token_cap,
             )
         plan = plan_run(
             self.store,
             slot="single",
             target_name=g.target,
             system_prompt=g.system_prompt,
-            params=g.params,
+            params=g.params.capped(g.token_cap),
             question=g.question,
             k=g.k,
             version_id=g.editor_version,
@@ -647,6 +679,7 @@ class PlaygroundPane(Pane):
                     slot=plan.slot,
                     idx=i,
                     sample_id=sid,
+                    token_cap=plan.params.max_tokens if plan.params.max_tokens == self.rules.answer_token_cap else 0,
                 )
                 for i, sid in enumerate(plan.sample_ids)
             ]

@@ -54,9 +54,10 @@ class SampleView(VerticalScroll, can_focus=True):
         def control(self) -> SampleView:
             return self.view
 
-    def __init__(self, *, title: str, slot: str, idx: int, sample_id: int) -> None:
+    def __init__(self, *, title: str, slot: str, idx: int, sample_id: int, token_cap: int = 0) -> None:
         super().__init__(id=f"sample-{sample_id}", classes="sample-view")
         self.heading = title
+        self.token_cap = token_cap  # the event's answer cap this sample ran under (0 = none)
         self.slot = slot
         self.idx = idx
         self.sample_id = sample_id
@@ -112,7 +113,8 @@ class SampleView(VerticalScroll, can_focus=True):
         elif self.finish_reason == "stop":
             state = ("done", "$success")
         elif self.finish_reason == "length":
-            state = ("cut at max tokens", "$warning")
+            cut = f"cut at the {self.token_cap}-token cap" if self.token_cap else "cut at max tokens"
+            state = (cut, "$warning")
         else:
             state = (self.finish_reason or "?", "$text-error")
         parts: list[tuple[str, str] | str | Content] = [state, f" · {words} words · {len(self.text)} chars"]

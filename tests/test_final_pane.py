@@ -1,0 +1,86 @@
+"""Pilot, keys only: the Playground under the final's rules ([final]): max tokens held to the answer
+token cap and a cut answer marked, a system prompt that leaves less than the cap flagged while it is
+typed, generations per question counted and refused past the limit, the ballot's result and kappa shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.config import load_config
+from core.playground.ballot import RESULTS_META
+from core.sessions import open_session
+from tests.test_playground_pane import FakeClock, open_pane, wait_for
+from tui.app import TunedeckApp
+from tui.panes.playground.pane import PlaygroundPane
+from tui.panes.playground.rules_line import RulesLine
+
+
+@pytest.fixture
+def app(llm, monkeypatch):
+    monkeypatch.setattr(PlaygroundPane, "clock", FakeClock())
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    config = load_config(include_user=False)
+    for profile in (config.llm.generator, config.llm.judge):
+        profile.base_url = llm.base_url
+        profile.rpm, profile.tpm = 100_000, 100_000_000
+    config.final.answer_token_cap = 24
+    config.final.context_length = 40
+    config.final.generations = 2
+    store = open_session("final")
+    yield TunedeckApp(store, config, check_identity=False, status_interval=60)
+    store.close()
+
+
+def rules_text(app) -> str:
+    return str(app.query_one(RulesLine).render())
+
+
+async def test_rules_cap_flag_and_count_generations(app, llm):
+    llm.configure(ms_per_token=1)
+    store = app.store
+    async with app.run_test(size=(150, 44)) as pilot:
+        pane = await open_pane(pilot)
+        line = app.query_one(RulesLine)
+        assert "answer cap 24 tokens (max tokens 200 → 24)" in rules_text(app)
+        assert "generations left 2 of 2" in rules_text(app) and "40/40/20, last question ×2" in rules_text(app)
+        assert not line.has_class("-short")
+        prompt = "Answer as a warm expert, in plain words, with one example, kindly, clearly."
+        await pilot.press(*prompt)
+        await wait_for(pilot, lambda: line.has_class("-short"))  # flagged while typing
+        assert "less than the cap" in rules_text(app)
+        await pilot.press(*["backspace"] * len(prompt))
+        await pilot.press(*"Be brief.")
+        await wait_for(pilot, lambda: not line.has_class("-short"))
+
+        await pilot.press("f3", *"Tell me everything about routers, at length.", "ctrl+j")
+        await wait_for(pilot, lambda: pane.views and all(v.done for v in pane.views.values()))
+        run = store.playground_runs()[0]
+        assert run.max_tokens == 24
+        view = next(iter(pane.views.values()))
+        assert view.finish_reason == "length"  # the emulator's answer runs past 24 tokens: cut at the cap
+        assert "cut at the 24-token cap" in str(view.header.render())
+        assert "generations left 1 of 2" in rules_text(app)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: len(store.playground_runs()) == 2 and not pane.runs.running)
+        assert "generations left 0 of 2" in rules_text(app)
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert len(store.playground_runs()) == 2  # refused: no third generation
+        assert any("allows 2 answer(s) per question" in str(n.message) for n in app._notifications)
+        await pilot.press("ctrl+n")  # a new round resets the count
+        await wait_for(pilot, lambda: "generations left 2 of 2" in rules_text(app))
+
+
+async def test_ballot_result_and_kappa_show_in_the_playground(app):
+    app.store.set_meta(
+        RESULTS_META,
+        {
+            "voters": 3,
+            "kappa": 0.42,
+            "versions": [{"version": "concise", "combined": 88.5, "judge_votes": 2, "audience_votes": 1}],
+        },
+    )
+    async with app.run_test(size=(150, 44)) as pilot:
+        await open_pane(pilot)
+        text = rules_text(app)
+        assert "ballot: 3 voter(s)" in text and "concise 88.5 pts" in text and "kappa vs LLM judge 0.42" in text
