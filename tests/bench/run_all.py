@@ -11,7 +11,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-ORDER = ["startup.py", "generation.py", "curation_dedup.py", "pane_latency.py", "monitoring.py"]
+ORDER = ["startup.py", "generation.py", "curation_dedup.py", "pane_latency.py", "monitoring.py", "pool_makespan.py"]
 
 
 def main() -> int:

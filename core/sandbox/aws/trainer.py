@@ -85,6 +85,48 @@ GPU_SPEED = {
 }
 SMALL_GPU_FAMILIES = ("g4dn", "g5", "g6")
 
+# The emulated container's own memory rule (deliberately not tunedeck's planner estimate, so that
+# a plan can be wrong and the out-of-memory requeue has something to catch): the most
+# per_device_train_batch_size x max_input_length tokens one device holds, by instance type; an
+# unset max_input_length (-1) counts as 1024 tokens. Types not listed: 4096 on one GPU of a small
+# family (g4dn, g5, g6), 16384 on several of them (FSDP shards the weights), 65536 elsewhere.
+OOM_TOKENS_PER_DEVICE: dict[str, int] = {
+    "ml.g5.2xlarge": 4096,
+    "ml.g5.4xlarge": 4096,
+    "ml.g5.8xlarge": 6144,
+    "ml.g5.12xlarge": 16384,
+    "ml.g5.24xlarge": 16384,
+    "ml.g5.48xlarge": 32768,
+    "ml.g6.2xlarge": 4096,
+    "ml.g6e.2xlarge": 12288,
+    "ml.p4d.24xlarge": 65536,
+}
+OOM_DEFAULT_INPUT_LENGTH = 1024
+
+
+def oom_token_limit(instance_type: str) -> int:
+    """The emulated table's tokens per device for this instance type (see OOM_TOKENS_PER_DEVICE)."""
+    if instance_type in OOM_TOKENS_PER_DEVICE:
+        return OOM_TOKENS_PER_DEVICE[instance_type]
+    if instance_family(instance_type) in SMALL_GPU_FAMILIES:
+        size = instance_type.split(".")[-1]
+        return 16384 if size in ("12xlarge", "24xlarge", "48xlarge") else 4096
+    return 65536
+
+
+def runs_out_of_memory(instance_type: str, hyperparameters: Mapping[str, str]) -> bool:
+    """Whether the emulated container dies of CUDA out of memory by the table above."""
+    try:
+        batch = int(
+            hyperparameters.get("per_device_train_batch_size", DEFAULT_HYPERPARAMETERS["per_device_train_batch_size"])
+        )
+        length = int(hyperparameters.get("max_input_length", "-1"))
+    except ValueError:
+        return False
+    tokens = max(1, batch) * (length if length > 0 else OOM_DEFAULT_INPUT_LENGTH)
+    return tokens > oom_token_limit(instance_type)
+
+
 # Shares of one (wall-clock) epoch used by the phases inside the container.
 PREAMBLE_SHARE = 0.15
 TRAIN_LOOP_SHARE = 0.82
@@ -448,7 +490,8 @@ def plan_training(inputs: ContainerInputs, *, epoch_seconds: float, clock_start:
         return _fail(rec, plan, PREAMBLE_SHARE * E * 0.8, str(exc), command)
 
     family = instance_family(inputs.instance_type)
-    if not s.int8_quantization and not s.enable_fsdp and family in SMALL_GPU_FAMILIES:
+    too_big = runs_out_of_memory(inputs.instance_type, hp)
+    if too_big or (not s.int8_quantization and not s.enable_fsdp and family in SMALL_GPU_FAMILIES):
         oom = (
             "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 224.00 MiB. GPU 0 has a total "
             "capacity of 22.19 GiB of which 98.06 MiB is free. Of the allocated memory 21.38 GiB is allocated by "
