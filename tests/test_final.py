@@ -117,3 +117,16 @@ def test_ballot_page_carries_no_raw_markup_and_results_are_checked(tmp_path):
     tally = import_results(store, key, [good_file], RoundRules())
     assert tally.voters == 1 and stored_results(store) is not None
     store.close()
+
+
+def test_question_kinds_and_bank_versions():
+    from core.playground.bank import BANK, ensure_bank, question_kind
+
+    assert question_kind("How many r are in strawberry?") == "definite"
+    assert question_kind("What is 17 × 24?") == "definite"
+    assert question_kind("Why is my router slow at night?") == "open"
+    store = open_session("bank")
+    first = ensure_bank(store, max_tokens=200)
+    assert [v.name for v in first] == [f"bank: {e.name}" for e in BANK]
+    assert [v.id for v in ensure_bank(store, max_tokens=200)] == [v.id for v in first]  # saved once
+    store.close()

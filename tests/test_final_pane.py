@@ -84,3 +84,27 @@ async def test_ballot_result_and_kappa_show_in_the_playground(app):
         await open_pane(pilot)
         text = rules_text(app)
         assert "ballot: 3 voter(s)" in text and "concise 88.5 pts" in text and "kappa vs LLM judge 0.42" in text
+
+
+async def test_bank_switches_prompts_with_presets_and_the_template_wraps_the_question(app, llm):
+    from core.playground.bank import BANK
+
+    app.config.final.question_template = "Question: {question}"
+    store = app.store
+    async with app.run_test(size=(150, 44)) as pilot:
+        pane = await open_pane(pilot)
+        await pilot.press("f3", *"How many r are in strawberry?", "f6")
+        await wait_for(pilot, lambda: pane.system_prompt == BANK[0].system_prompt)
+        params = pane.params()
+        assert (params.temperature, params.top_p) == (0.1, 0.5)  # a definite question's preset
+        assert "bank: concise [concise] · definite question" in str(app.query_one("#pg-status").render())
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: pane.system_prompt == BANK[1].system_prompt)
+        names = [v.name for v in store.prompt_versions()]
+        assert names == [f"bank: {e.name}" for e in BANK]  # bank entries are prompt versions
+        await pilot.press("f3", *["backspace"] * 40, *"Why do routers need restarting?", "f6")
+        await wait_for(pilot, lambda: pane.system_prompt == BANK[2].system_prompt)
+        assert (pane.params().temperature, pane.params().top_p) == (0.7, 0.9)  # an open question
+        await pilot.press("ctrl+j")
+        await wait_for(pilot, lambda: pane.views and all(v.done for v in pane.views.values()))
+        assert store.playground_runs()[0].question == "Question: Why do routers need restarting?"

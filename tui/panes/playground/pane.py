@@ -154,6 +154,14 @@ class PlaygroundPane(Pane):
         ),
         Binding("ctrl+g", "judge", "Ask the judge", id="playground.judge"),
         Binding("f4", "round_length", "Round length", id="playground.round_length", show=False),
+        Binding(
+            "f6",
+            "bank",
+            "Prompt bank",
+            id="playground.bank",
+            show=False,
+            tooltip="Load the next prepared prompt, with the question's temperature and top_p preset",
+        ),
     ]
 
     clock: Callable[[], float] = time.time  # tests put a fake clock here
@@ -272,6 +280,7 @@ class PlaygroundPane(Pane):
             ("playground.compare", "side by side"),
             ("playground.judge", "judge"),
             ("playground.round_length", "round length"),
+            ("playground.bank", "prompt bank"),
             separator=" · ",
             joiner=" ",
         )
@@ -449,6 +458,39 @@ class PlaygroundPane(Pane):
             AskText("Target: endpoint:NAME, openai:MODEL or bedrock:MODEL_ID", placeholder="openai:gpt-4o"), done
         )
 
+    # ---- the prompt bank -----------------------------------------------------------------
+    def action_bank(self) -> None:
+        if self._busy():
+            return
+        self._load_bank(self.current_version_id, self.config.league.max_new_tokens)
+
+    @work(thread=True, group="playground-bank", exit_on_error=False)
+    def _load_bank(self, current_id: int | None, max_tokens: int) -> None:
+        from core.playground.bank import ensure_bank
+
+        versions = ensure_bank(self.store, max_tokens=max_tokens)
+        ids = [v.id for v in versions]
+        following = versions[(ids.index(current_id) + 1) % len(versions)] if current_id in ids else versions[0]
+        self.app.call_from_thread(self._bank_loaded, following)
+
+    def _bank_loaded(self, version: PromptVersionRow) -> None:
+        from core.playground.bank import entry_of, preset_params, question_kind
+
+        self.restore(version)
+        question = self.query_one("#pg-question", Input).value.strip() or self.round_question
+        kind = question_kind(question) if question else None
+        if kind is not None:
+            preset = preset_params(self.params(), kind)
+            self._param("temperature").set_value(preset.temperature)
+            self._param("top-p").set_value(preset.top_p)
+        entry = entry_of(version)
+        tags = f" [{', '.join(entry.tags)}]" if entry else ""
+        params = self.params()
+        preset_note = f" · {kind} question: temperature {params.temperature:g}, top_p {params.top_p:g}" if kind else ""
+        key = bound_keys(self, "playground.bank")
+        self._status(f"{version.name}{tags}{preset_note} · {key} loads the next prompt")
+        self.refresh_versions(highlight=version.id)
+
     # ---- the round -----------------------------------------------------------------------
     def _start_round(self, question: str) -> None:
         self.round = RoundClock(self.round_length, clock=self._now)
@@ -584,7 +626,7 @@ class PlaygroundPane(Pane):
             if self._round_recorded is not None:
                 await self._round_recorded.wait()
             generation = _Generation(
-                question=question,
+                question=self.rules.question_text(question),
                 target=self.target,
                 k=self.samples_k,
                 round_id=self.round_id,
