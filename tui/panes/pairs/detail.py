@@ -12,9 +12,9 @@ from textual.strip import Strip
 from textual.visual import Visual
 from textual.widget import Widget
 
-from core.curation.types import LEAK_CODE
 from core.curation.lints import LINT_CODES
 from core.curation.service import LOW_QUALITY
+from core.curation.types import LEAK_CODE
 from tui.text import safe, safe_line
 
 if TYPE_CHECKING:

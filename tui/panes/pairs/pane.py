@@ -12,6 +12,7 @@ import inspect
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
@@ -23,6 +24,7 @@ from textual.widgets import Input, Static
 
 from core.curation.dedup import DuplicateCluster
 from core.curation.service import FlaggedRowsError, export_dataset, run_curation
+from core.dataset.importer import KeyMapping, NeedsMapping, import_pairs
 from core.store import PairFilter, TopicNode
 from core.store.pairs import PAIR_SORTS
 from tui.account_mode import console_export_folder, in_console_mode
@@ -33,7 +35,7 @@ from tui.panes.pairs.duplicates import DuplicateClusters
 from tui.panes.pairs.editor import PairEdit, PairEditor
 from tui.panes.pairs.stats import PairStatsStrip
 from tui.panes.pairs.table import PairTable
-from tui.screens.ask import Confirm
+from tui.screens.ask import AskText, Confirm
 from tui.screens.choice_picker import ChoicePicker
 from tui.text import safe_line
 
@@ -112,6 +114,14 @@ class PairsPane(Pane):
             id="pairs.export",
             tooltip="Export a JumpStart dataset version (all pairs but the rejected) and upload it to S3",
         ),
+        Binding(
+            "I",
+            "import_pairs",
+            "Import pairs",
+            id="pairs.import",
+            show=False,
+            tooltip="Import pairs from a JSONL or CSV file (all or nothing)",
+        ),
         Binding("right_square_bracket", "scroll_detail(1)", "Detail down", show=False, id="pairs.detail_down"),
         Binding("left_square_bracket", "scroll_detail(-1)", "Detail up", show=False, id="pairs.detail_up"),
         Binding(
@@ -175,6 +185,7 @@ class PairsPane(Pane):
             ("pairs.sort", "sort"),
             ("pairs.curate", "curate"),
             ("pairs.duplicates", "dupes"),
+            ("pairs.import", "import"),
             ("pairs.export", "export"),
             separator=" · ",
         )
@@ -609,6 +620,66 @@ class PairsPane(Pane):
                 self.reload()
 
         self.app.push_screen(DuplicateClusters(self.store, open_clusters), done)
+
+    # ---- import ------------------------------------------------------------------------------
+    def action_import_pairs(self) -> None:
+        def done(path: str | None) -> None:
+            if path and path.strip():
+                self._import(path.strip(), None)
+
+        self.app.push_screen(
+            AskText(
+                "Import pairs from a file: JSONL (JumpStart instruction or chat, question/answer, "
+                "prompt/completion...) or CSV with a header row",
+                placeholder="pairs.jsonl",
+            ),
+            done,
+        )
+
+    def _ask_mapping(self, path: str, keys: list[str]) -> None:
+        """Unknown keys: which holds the question, then which the answer; then the import runs again."""
+        choices = [(key, safe_line(key, 60)) for key in keys]
+
+        def answer_picked(question: str, picked: tuple | None) -> None:
+            if picked is not None:
+                self._import(path, KeyMapping(question, picked[0]))
+
+        def question_picked(picked: tuple | None) -> None:
+            if picked is None:
+                return
+            rest = [choice for choice in choices if choice[0] != picked[0]]
+            self.app.push_screen(
+                ChoicePicker(f"Which key holds the answer? (question: {picked[0]})", rest),
+                partial(answer_picked, picked[0]),
+            )
+
+        self.app.push_screen(
+            ChoicePicker("Unknown keys in the file: which one holds the question?", choices), question_picked
+        )
+
+    @work(exclusive=True, group="pairs-import", exit_on_error=False)
+    async def _import(self, path: str, mapping: KeyMapping | None) -> None:
+        self._set_busy("importing pairs…")
+        try:
+            summary = await asyncio.to_thread(import_pairs, self.store, Path(path).expanduser(), mapping=mapping)
+        except NeedsMapping as exc:
+            self._ask_mapping(path, exc.keys)
+            return
+        except ValueError as exc:  # ImportFormatError: every bad line named, nothing imported
+            self.app.notify(safe_line(f"Import failed: {exc}", 400), severity="error", timeout=15)
+            return
+        finally:
+            self._set_busy("")
+        self._note_write(texts=True)
+        self.table.invalidate()
+        self.reload()
+        self.app.notify(
+            safe_line(
+                f"Imported {summary.added:,} pairs from {summary.file} ({summary.format})"
+                + (f"; {summary.skipped:,} were already imported" if summary.skipped else ""),
+                300,
+            )
+        )
 
     # ---- export ------------------------------------------------------------------------------
     def action_export(self) -> None:

@@ -1,0 +1,64 @@
+"""Headless verbs on pairs: `tunedeck pairs import`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension, session_name
+from core.sessions import open_session
+
+if TYPE_CHECKING:
+    import argparse
+
+    from core.config import Config
+
+
+@parser_extension
+def _arguments(sub: Subparsers) -> None:
+    pairs = sub.add_parser("pairs", help="pair operations (import)")
+    pairs_sub = pairs.add_subparsers(dest="pairs_verb", metavar="ACTION", required=True)
+    imp = pairs_sub.add_parser(
+        "import",
+        help="import pairs from JSONL or CSV (JumpStart instruction or chat, question/answer, "
+        "instruction/response, prompt/completion); all or nothing",
+    )
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--session", dest="session_opt")
+    imp.add_argument("--question-key", help="the key or column holding the question (for unknown keys)")
+    imp.add_argument("--answer-key", help="the key or column holding the answer (for unknown keys)")
+    imp.add_argument("--status", choices=("pending", "accepted"), default="pending")
+    imp.add_argument("--topic", type=int, help="put the pairs under this topic id")
+    imp.add_argument("--json", action="store_true")
+
+
+@command("pairs")
+def _pairs(args: argparse.Namespace, config: Config) -> int:
+    from core.dataset.importer import KeyMapping, NeedsMapping, import_pairs
+    from core.dataset.jumpstart import ImportFormatError
+
+    if bool(args.question_key) != bool(args.answer_key):
+        raise CommandError("--question-key and --answer-key go together")
+    mapping = KeyMapping(args.question_key, args.answer_key) if args.question_key else None
+    store = open_session(session_name(args), create=False)
+    try:
+        if args.topic is not None and store.topic(args.topic) is None:
+            raise CommandError(f"no topic with id {args.topic}")
+        try:
+            summary = import_pairs(store, args.file, mapping=mapping, topic_id=args.topic, status=args.status)
+        except NeedsMapping as exc:
+            raise CommandError(f"{args.file}: {exc} (--question-key KEY --answer-key KEY)") from None
+        except ImportFormatError as exc:
+            raise CommandError(f"{args.file}: {exc}") from None
+    finally:
+        store.close()
+
+    def human() -> None:
+        print(
+            f"imported {summary.added:,} pairs from {summary.file} ({summary.format})"
+            + (f"; {summary.skipped:,} already imported" if summary.skipped else "")
+            + ("; template.json kept in their provenance" if summary.template else "")
+        )
+
+    emit(args, summary.as_dict(), human)
+    return 0
