@@ -42,6 +42,7 @@ from core.store.jobs import (
 )
 from core.training.hyperparams import validate_hyperparameters
 from core.training.metrics import JobCurves, MetricsPoller, error_code, is_throttling, job_curves, job_eta_seconds
+from core.training.pool import MemoryEstimate, larger_types, makespan, memory_estimate, place
 from core.training.prices import (
     CostMeter,
     DatasetSize,
@@ -68,6 +69,8 @@ if TYPE_CHECKING:
     from core.training.overfit import OverfitAssessment
 
 PREFIX_META_KEY = "jobs.name_prefix"
+MEMORY_REQUEUE_META_KEY = "jobs.memory_requeues"  # failed job -> the copy queued on a larger type
+OUT_OF_MEMORY = re.compile(r"CUDA out of memory|OutOfMemoryError", re.IGNORECASE)
 EULA_META_KEY = "jobs.eula_accepted"
 REQUEUE_CODES = frozenset(
     {
@@ -161,6 +164,12 @@ class SweepSpec:
     model_id: str | None = None  # default: config.jumpstart.model_id
     model_version: str | None = None
     fixed: Mapping[str, str] = field(default_factory=dict)
+    instance_types: tuple[str, ...] = ()  # a mixed pool: each job goes to a type of it that it fits
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The instance types the sweep may use, `instance_type` first."""
+        return (self.instance_type, *(t for t in self.instance_types if t != self.instance_type))
 
     @classmethod
     def from_strings(cls, instance_type: str, params: Sequence[str], **kwargs: Any) -> SweepSpec:
@@ -174,6 +183,10 @@ class PlannedJob:
     estimated_seconds: float  # refined by finished jobs
     raw_estimated_seconds: float
     estimated_cost: float | None
+    instance_type: str = ""  # where the pool placed it ("" = the plan's instance_type)
+    instance_changes: tuple[tuple[str, str, str], ...] = ()  # (name, default on the first type, here)
+    memory: str = ""  # the memory estimate on its type, in words
+    start_seconds: float = 0.0  # planned start, from the sweep's launch
 
 
 @dataclass(frozen=True)
@@ -194,6 +207,10 @@ class SweepPlan:
     eula_uri: str | None
     eula_accepted: bool
     warnings: tuple[str, ...] = ()
+    pool: tuple[tuple[str, int], ...] = ()  # a mixed pool's (type, slots); empty for one type
+
+    def job_type(self, job: PlannedJob) -> str:
+        return job.instance_type or self.instance_type
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -208,9 +225,13 @@ class SweepPlan:
                     "hyperparameters": j.hyperparameters,
                     "estimated_seconds": round(j.estimated_seconds, 1),
                     "estimated_cost_usd": None if j.estimated_cost is None else round(j.estimated_cost, 2),
+                    "instance_type": self.job_type(j),
+                    "instance_changes": [list(c) for c in j.instance_changes],
+                    "memory": j.memory,
                 }
                 for j in self.jobs
             ],
+            "pool": dict(self.pool),
             "job_count": len(self.jobs),
             "slots": self.slots.slots,
             "slots_source": self.slots.source,
@@ -229,21 +250,31 @@ class SweepPlan:
         """Human-readable plan: what runs where, how long, and what it costs."""
         cost = "unknown (no price for this instance type)" if self.total_cost is None else f"${self.total_cost:,.2f}"
         price = "?" if self.price_per_hour is None else f"${self.price_per_hour:.3f}/h"
+        where = (
+            "the pool " + " + ".join(f"{n} x {t}" for t, n in self.pool)
+            if self.pool
+            else f"{self.instance_type} ({price})"
+        )
         lines = [
-            f"{len(self.jobs)} job(s) of {self.model_id} {self.model_version} on {self.instance_type} ({price}), "
+            f"{len(self.jobs)} job(s) of {self.model_id} {self.model_version} on {where}, "
             f"dataset {self.dataset.hash} ({self.dataset.format})",
-            f"slots: {self.slots.describe()}",
-            f"estimated duration: {format_duration(self.wall_seconds)} wall clock, "
+            f"slots: {self.slots.describe()}" if not self.pool else "longest jobs first onto the fastest free slot",
+            f"estimated {'makespan' if self.pool else 'duration'}: {format_duration(self.wall_seconds)} wall clock, "
             f"{format_duration(self.instance_seconds)} of instance time; estimated cost {cost}",
         ]
         if self.refinement != 1.0:
             lines.append(f"(estimates scaled by {self.refinement:.3g} from finished jobs)")
         for i, job in enumerate(self.jobs, 1):
             each = "" if job.estimated_cost is None else f"  ${job.estimated_cost:,.2f}"
+            placed = f"  on {self.job_type(job)}" if self.pool else ""
             lines.append(
                 f"  {i:>3}. {summarize(job.hyperparameters) or '(spec defaults)'}  "
-                f"~{format_duration(job.estimated_seconds)}{each}"
+                f"~{format_duration(job.estimated_seconds)}{each}{placed}"
             )
+            if self.pool and job.memory:
+                lines.append(f"       memory {job.memory}")
+            for name, first, here in job.instance_changes:
+                lines.append(f"       {name}: {first} -> {here} (the spec's default on {self.job_type(job)})")
         if self.eula_required and not self.eula_accepted:  # (replace(plan, eula_accepted=True) once accepted)
             where = f" ({self.eula_uri})" if self.eula_uri else ""
             lines.append(f"{self.model_id} is gated: accept its EULA{where} to launch")
@@ -536,6 +567,10 @@ class JobsService:
             raw = estimate_job_seconds(recipe.model_id, spec.instance_type, hyperparameters, size)
             refined = raw * factor
             planned.append(PlannedJob(hyperparameters, refined, raw, self.prices.cost(spec.instance_type, refined)))
+        pool: dict[str, int] = {}
+        wall: float | None = None
+        if len(spec.types) > 1:
+            planned, wall, pool = self._place_on_pool(spec, recipe, dataset.format, jobs, size, warnings)
         slots = self.quotas.slots(spec.instance_type)
         notes = list(warnings)
         if slots.slots == 0:
@@ -557,14 +592,90 @@ class JobsService:
             slots=slots,
             price_per_hour=self.prices.price(spec.instance_type),
             instance_seconds=instance_seconds,
-            wall_seconds=wall_clock_seconds([j.estimated_seconds for j in planned], max(1, slots.slots)),
+            wall_seconds=wall
+            if wall is not None
+            else wall_clock_seconds([j.estimated_seconds for j in planned], max(1, slots.slots)),
             total_cost=None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
             refinement=factor,
             eula_required=bool(recipe.eula_required),
             eula_uri=recipe.eula_uri,
             eula_accepted=self.eula_accepted(recipe.model_id),
             warnings=tuple(notes),
+            pool=tuple(pool.items()),
         )
+
+    def _place_on_pool(
+        self,
+        spec: SweepSpec,
+        recipe: Recipe,
+        dataset_format: str,
+        jobs: list[dict[str, str]],
+        size: DatasetSize,
+        warnings: list[str],
+    ) -> tuple[list[PlannedJob], float, dict[str, int]]:
+        """Each job onto a type of the pool it fits (valid there, and within its GPU memory by the
+        estimate of core.training.pool), fewest choices and longest first onto the slot that ends it
+        earliest; the planned jobs in launch order, the makespan and the pool."""
+        pool = {t: self.quotas.slots(t).slots for t in spec.types}
+        if not any(pool.values()):
+            warnings.append("every type of the pool has a quota of 0: the makespan assumes one slot each")
+            pool = dict.fromkeys(pool, 1)
+        first_defaults = recipe.defaults_for(spec.instance_type)
+        finished = finished_runs(self.store.jobs())
+        options: list[dict[str, float]] = []
+        estimates: list[dict[str, MemoryEstimate]] = []
+        for number, hyperparameters in enumerate(jobs, 1):
+            fits: dict[str, float] = {}
+            memory: dict[str, MemoryEstimate] = {}
+            for kind in spec.types:
+                if validate_hyperparameters(recipe, hyperparameters, kind, dataset_format):
+                    continue
+                memory[kind] = memory_estimate(recipe.model_id, kind, {**recipe.defaults_for(kind), **hyperparameters})
+                if memory[kind].fits and pool.get(kind, 0) > 0:
+                    fits[kind] = estimate_job_seconds(recipe.model_id, kind, hyperparameters, size) * refinement_factor(
+                        finished, recipe.model_id, kind
+                    )
+            if not fits:
+                usable = [k for k in memory if pool.get(k, 0) > 0] or list(memory) or [spec.instance_type]
+                largest = max(
+                    usable, key=lambda k: memory[k].available_gib - memory[k].needed_gib if k in memory else 0.0
+                )
+                warnings.append(
+                    f"job {number} fits no type of the pool by the memory estimate; planned on {largest} "
+                    "(an out-of-memory failure requeues it once on a larger type)"
+                )
+                fits[largest] = estimate_job_seconds(recipe.model_id, largest, hyperparameters, size)
+            options.append(fits)
+            estimates.append(memory)
+        slots = dict(pool)
+        for kind in {t for fits in options for t in fits}:  # a job planned where it does not fit still needs a slot
+            slots[kind] = max(1, slots.get(kind, 0))
+        placements = place(options, slots)
+        planned = []
+        for placement in sorted(placements, key=lambda p: (p.start, p.job)):
+            hyperparameters, kind = jobs[placement.job], placement.instance_type
+            here = recipe.defaults_for(kind)
+            changes = tuple(
+                (name, first_defaults.get(name, "-"), value)
+                for name, value in sorted(here.items())
+                if name not in hyperparameters and first_defaults.get(name) != value
+            )
+            raw = estimate_job_seconds(recipe.model_id, kind, hyperparameters, size)
+            seconds = placement.end - placement.start
+            estimate = estimates[placement.job].get(kind)
+            planned.append(
+                PlannedJob(
+                    hyperparameters,
+                    seconds,
+                    raw,
+                    self.prices.cost(kind, seconds),
+                    instance_type=kind,
+                    instance_changes=changes,
+                    memory=estimate.describe() if estimate else "",
+                    start_seconds=placement.start,
+                )
+            )
+        return planned, makespan(placements), pool
 
     def _check_launch_settings(self) -> None:
         missing = [
@@ -592,6 +703,7 @@ class JobsService:
                 "model_id": plan.model_id,
                 "model_version": plan.model_version,
                 "instance_type": plan.instance_type,
+                "instance_types": list(plan.spec.types),
                 "dataset": plan.dataset.hash,
                 "mode": plan.spec.mode,
                 "params": {n: [str(v) for v in values] for n, values in plan.spec.params},
@@ -604,7 +716,7 @@ class JobsService:
                     name=name,
                     model_id=plan.model_id,
                     model_version=plan.model_version,
-                    instance_type=plan.instance_type,
+                    instance_type=plan.job_type(job),
                     hyperparameters=job.hyperparameters,
                     dataset_version_id=plan.dataset.id,
                     priority=priority,
@@ -913,6 +1025,54 @@ class JobsService:
             summary.status_changes.append((job.name, "/".join(filter(None, old)), "/".join(filter(None, new))))
             if status in FINAL_STATUSES and job.status not in FINAL_STATUSES:
                 summary.finished.append(job.name)
+        if status == FAILED and job.status != FAILED and OUT_OF_MEMORY.search(fields.get("failure_reason") or ""):
+            self._requeue_for_memory(job, str(fields["failure_reason"]), summary)
+
+    def pool(self, job: Job | None = None) -> dict[str, int]:
+        """The instance pool: the `[jumpstart.quotas]` table, with the types of the job's sweep; slots
+        as looked up (0 where the quota is 0)."""
+        types = list(self.config.jumpstart.quotas)
+        sweep = self.store.sweep(job.sweep_id) if job is not None and job.sweep_id is not None else None
+        for kind in (sweep.spec.get("instance_types") or []) if sweep is not None else []:
+            if kind not in types:
+                types.append(str(kind))
+        return {kind: self.quotas.slots(kind).slots for kind in types}
+
+    def _requeue_for_memory(self, job: Job, reason: str, summary: TickSummary) -> None:
+        """A job that failed for CUDA out of memory goes back to the queue, once, on the next larger
+        type of the pool; its failure reason says where."""
+        done = dict(self.store.get_meta(MEMORY_REQUEUE_META_KEY) or {})
+        if job.name in done or job.name in done.values():
+            return  # at most once: neither the first failure again nor its requeued copy
+        bigger = larger_types(job.instance_type, self.pool(job))
+        if not bigger:
+            self.store.update_job(
+                job.id, failure_reason=f"{reason}\n(out of memory; the pool has no larger type to requeue it on)"
+            )
+            return
+        kind = bigger[0]
+        dataset = self.store.dataset_version(job.dataset_version_id) if job.dataset_version_id else None
+        size = DatasetSize.from_counts(dataset.counts if dataset else None)
+        copy = self.store.add_job(
+            NewJob(
+                name=next_job_names(self.store, self.prefix, 1)[0],
+                model_id=job.model_id,
+                model_version=job.model_version,
+                instance_type=kind,
+                hyperparameters=dict(job.hyperparameters),
+                sweep_id=job.sweep_id,
+                dataset_version_id=job.dataset_version_id,
+                priority=job.priority,
+                estimated_seconds=estimate_job_seconds(job.model_id, kind, job.hyperparameters, size),
+            )
+        )
+        done[job.name] = copy.name
+        self.store.set_meta(MEMORY_REQUEUE_META_KEY, done)
+        change = f"out of memory on {job.instance_type}: requeued once on {kind} as {copy.name}"
+        self.store.update_job(job.id, failure_reason=f"{reason}\n({change})")
+        self.store.log("warning", "jobs", f"{job.name} {change}")
+        summary.requeued.append(copy.name)
+        summary.status_changes.append((copy.name, "", QUEUED))
 
     def _refresh_one(self, job: Job) -> None:
         try:

@@ -1,0 +1,63 @@
+"""Sweeps over a mixed pool, and the out-of-memory requeue: against the AWS emulator, whose trainer
+fails jobs for memory by its own table (core.sandbox.aws.trainer.OOM_TOKENS_PER_DEVICE)."""
+
+from __future__ import annotations
+
+from core.store.jobs import COMPLETED, FAILED
+from core.training.jobs import MEMORY_REQUEUE_META_KEY, SweepSpec
+from tests.jobs_support import INSTANCE, add_dataset, make_config, make_service, make_store, run_until
+
+LARGE = "ml.g5.12xlarge"
+POOL = {INSTANCE: 2, LARGE: 1}
+
+
+def test_out_of_memory_requeues_once_on_the_next_larger_type(aws, tmp_path):
+    store = make_store(tmp_path)
+    add_dataset(store, aws, rows=40)
+    aws.set_quotas(training=POOL)
+    service = make_service(store, make_config(aws, quotas=POOL))
+    # 8 x 1024 tokens a device: out of memory on the 2xlarge (4096), fits the 12xlarge (16384);
+    # 32 x 1024 runs out of memory on both
+    plan = service.plan_sweep(
+        SweepSpec.from_strings(INSTANCE, ["epoch=1", "max_input_length=1024", "per_device_train_batch_size=8,32"])
+    )
+    service.launch_sweep(plan, accept_eula=True)
+    first = {j.hyperparameters["per_device_train_batch_size"]: j.name for j in store.jobs()}
+
+    def settled() -> bool:
+        jobs = store.jobs()
+        return len(jobs) == 4 and all(j.is_final for j in jobs)
+
+    summaries = run_until(service, settled, timeout=60)
+    jobs = {j.name: j for j in store.jobs()}
+    requeued = store.get_meta(MEMORY_REQUEUE_META_KEY)
+    assert set(requeued) == set(first.values())  # each original once, never the copies
+    fits, too_big = requeued[first["8"]], requeued[first["32"]]
+    assert jobs[first["8"]].status == FAILED and "CUDA out of memory" in jobs[first["8"]].failure_reason
+    assert f"requeued once on {LARGE} as {fits}" in jobs[first["8"]].failure_reason
+    assert jobs[fits].instance_type == LARGE and jobs[fits].status == COMPLETED
+    assert jobs[fits].hyperparameters == jobs[first["8"]].hyperparameters
+    assert jobs[too_big].instance_type == LARGE and jobs[too_big].status == FAILED  # failed again: not requeued
+    assert "requeued" not in (jobs[too_big].failure_reason or "")
+    assert any(fits in s.requeued for s in summaries)
+
+
+def test_a_pool_sweep_places_each_job_on_a_type_it_fits_and_shows_the_makespan(tmp_path):
+    store = make_store(tmp_path)
+    store.add_dataset_version("h1", "instruction", train_s3_uri="s3://bucket/ds/train/", counts={"train": 2000})
+    service = make_service(store, make_config(quotas=POOL))
+    spec = SweepSpec.from_strings(
+        INSTANCE,
+        ["epoch=1,3", "per_device_train_batch_size=16,2", "max_input_length=2048"],
+        instance_types=(INSTANCE, LARGE),
+    )
+    plan = service.plan_sweep(spec)
+    placed = {(j.hyperparameters["epoch"], j.hyperparameters["per_device_train_batch_size"]): j for j in plan.jobs}
+    assert {plan.job_type(j) for (_, batch), j in placed.items() if batch == "16"} == {LARGE}  # too big for one A10G
+    assert plan.pool == ((INSTANCE, 2), (LARGE, 1))
+    assert plan.wall_seconds == max(j.start_seconds + j.estimated_seconds for j in plan.jobs)
+    text = "\n".join(plan.summary_lines())
+    assert "the pool 2 x ml.g5.2xlarge + 1 x ml.g5.12xlarge" in text and "estimated makespan" in text
+    assert all(j.memory.endswith(", fits") for j in plan.jobs)  # each where the estimate says it fits
+    assert f"on {LARGE}" in text and "GiB per GPU" in text
+    assert [j["instance_type"] for j in plan.as_dict()["jobs"]] == [plan.job_type(j) for j in plan.jobs]
