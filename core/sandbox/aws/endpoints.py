@@ -12,13 +12,20 @@ import copy
 import functools
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from core.sandbox.aws import lmi as aws_lmi
 from core.sandbox.aws import s3 as aws_s3
 from core.sandbox.aws.context import AwsContext, utc
 from core.sandbox.aws.errors import AwsError
 from core.sandbox.aws.quotas import ENDPOINT, known_instance_types, limit_exceeded_message, quota_name
+from core.sandbox.llm.engine import tuned_reply
 
+if TYPE_CHECKING:
+    from core.sandbox.aws.jobs import TrainingJobs
+    from core.sandbox.llm.engine import Training
+
+TRAINING_CHANNELS = ("training", "train")
 LIVE = ("Creating", "InService", "Updating", "SystemUpdating", "Deleting")
 MOTO_ACCEPTED_PLACEHOLDER = "ml.m5.large"
 
@@ -35,6 +42,8 @@ class EndpointRecord:
     t_ready: float
     models: list[str] = field(default_factory=list)
     t_gone: float | None = None
+    training: Training | None = None
+    training_read: bool = False
 
 
 class Endpoints:
@@ -156,8 +165,10 @@ class Endpoints:
                 endpoint.failure_reason = reason
                 endpoint.last_modified_time = utc(record.t_ready)
 
-    def _missing_model_data(self, record: EndpointRecord) -> str | None:
+    def _model_data(self, record: EndpointRecord) -> list[tuple[int, str]]:
+        """(container number, S3 URI) of the model data behind an endpoint, outside JumpStart's own buckets."""
         models = getattr(self.ctx.sagemaker_backend(), "_models", {})
+        found: list[tuple[int, str]] = []
         for model_name in record.models:
             model = models.get(model_name)
             if model is None:
@@ -171,14 +182,62 @@ class Endpoints:
                 if not uri or not str(uri).startswith("s3://"):
                     continue
                 bucket, _ = aws_s3.split_s3_uri(uri)
-                if aws_s3.is_jumpstart_bucket(bucket):
+                if not aws_s3.is_jumpstart_bucket(bucket):
+                    found.append((index, str(uri)))
+        return found
+
+    def _missing_model_data(self, record: EndpointRecord) -> str | None:
+        for index, uri in self._model_data(record):
+            if not aws_s3.list_keys(self.ctx, uri):
+                return (
+                    f'Failed to download model data for container "container_{index}" from URL: "{uri}". '
+                    "Please ensure that there is an object located at the URL and that the role passed "
+                    "to CreateModel has permissions to download the object."
+                )
+        return None
+
+    def training(self, name: str, jobs: TrainingJobs) -> Training | None:
+        """What the model an endpoint serves learned, or None for a base model (or one no emulated job made).
+
+        Read the way SageMaker would know it: the model data URI leads to the training job that wrote it,
+        the job's training channel in S3 holds the dataset, and the trainer's last epoch gives the fit."""
+        record = self.records.get(name)
+        if record is None:
+            return None
+        if record.training_read:
+            return record.training
+        record.training_read = True
+        backend = self.ctx.sagemaker_backend()
+        for _, uri in self._model_data(record):
+            for run in jobs.runs.values():
+                job = backend.training_jobs.get(run.name)
+                artifacts = str(((job.model_artifacts or {}) if job is not None else {}).get("S3ModelArtifacts") or "")
+                if not artifacts or artifacts.rstrip("/") != uri.rstrip("/"):
                     continue
-                if not aws_s3.list_keys(self.ctx, uri):
-                    return (
-                        f'Failed to download model data for container "container_{index}" from URL: "{uri}". '
-                        "Please ensure that there is an object located at the URL and that the role passed "
-                        "to CreateModel has permissions to download the object."
-                    )
+                if run.plan is None or not run.plan.epochs:
+                    return None
+                last = run.plan.epochs[-1]
+                record.training = aws_lmi.training_of(
+                    self._training_files(run.request), last.train_loss, last.eval_loss
+                )
+                return record.training
+        return None
+
+    def reply(self, name: str, jobs: TrainingJobs, messages: list[dict], **kwargs: Any) -> str:
+        """The served model's reply: answers from what it was trained on (a reply function set on the
+        context, as tests do, answers instead)."""
+        if self.ctx.reply_fn is not None:
+            return self.ctx.reply(messages, **kwargs)
+        with self.ctx.lock:
+            training = self.training(name, jobs)
+        return tuned_reply(messages, training, **kwargs)
+
+    def _training_files(self, request: dict[str, Any]) -> dict[str, bytes] | None:
+        for channel in request.get("InputDataConfig") or []:
+            if channel.get("ChannelName") in TRAINING_CHANNELS:
+                uri = ((channel.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+                if uri:
+                    return aws_s3.read_prefix(self.ctx, str(uri))
         return None
 
     def invocable(self, name: str) -> Any:

@@ -246,7 +246,9 @@ class Gateway:
         except aws_lmi.LmiError as exc:
             raise self._model_error(name, exc.status, exc.message) from None
         try:
-            reply = self.ctx.reply(
+            reply = self.endpoints.reply(
+                name,
+                self.jobs,
                 request.messages,
                 temperature=request.temperature,
                 top_p=request.top_p,

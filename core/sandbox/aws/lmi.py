@@ -14,10 +14,21 @@ import hashlib
 import json
 import random
 import re
+import string
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+from core.sandbox.llm.engine import Training
+
+# Where the simulated trainer's loss curves start and level off (core.sandbox.aws.curves), for reading fit.
+UNTRAINED_LOSS = 2.05
+GENERAL_FLOOR = 1.02
+MEMORY_GAP = 1.86  # train/eval gap per unit memorised: eval rises 0.9, train falls about 0.96
+DEFAULT_PROMPT_FIELDS = ("instruction", "context")
+DEFAULT_COMPLETION_FIELDS = ("response",)
+CHAT_KEYS = ("dialog", "messages", "conversations")
 
 INPUTS_STYLE = "inputs"
 MESSAGES_STYLE = "messages"
@@ -293,3 +304,68 @@ def split_arbitrarily(data: bytes, seed: int, mean_part: int = 40) -> list[bytes
         cuts.add(len(data) // 2)
     bounds = [0, *sorted(cuts), len(data)]
     return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+
+
+# -- what a fine-tuned model learned -----------------------------------------------------------------
+
+
+def fit_from_losses(train_loss: float, eval_loss: float) -> tuple[float, float]:
+    """(fit, memorised), each 0..1, from the last epoch's losses the trainer printed.
+
+    The gap between eval and train loss is memorisation; what is left of the eval loss once that is
+    taken out is how far general learning got from the untrained loss towards the floor.
+    """
+    memo = max(0.0, eval_loss - train_loss) / MEMORY_GAP
+    general = eval_loss - 0.9 * memo
+    fit = (UNTRAINED_LOSS - general) / (UNTRAINED_LOSS - GENERAL_FLOOR)
+    return round(min(1.0, max(0.0, fit)), 4), round(min(1.0, max(0.0, memo / 0.6)), 4)
+
+
+def _fields(template: str) -> list[str]:
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    except ValueError:
+        return []
+
+
+def training_examples(files: dict[str, bytes]) -> list[tuple[str, str]]:
+    """(question, answer) pairs of a JumpStart dataset channel: instruction format with its template.json, or
+    chat records ("dialog" and the like). Unreadable lines are skipped, as the model never saw them."""
+    prompt_fields, completion_fields = list(DEFAULT_PROMPT_FIELDS), list(DEFAULT_COMPLETION_FIELDS)
+    template_key = next((k for k in files if k.rsplit("/", 1)[-1] == "template.json"), None)
+    if template_key is not None:
+        try:
+            template = json.loads(files[template_key].decode("utf-8", "replace"))
+        except ValueError:
+            template = None
+        if isinstance(template, dict):
+            prompt_fields = _fields(str(template.get("prompt", ""))) or prompt_fields
+            completion_fields = _fields(str(template.get("completion", ""))) or completion_fields
+    examples: list[tuple[str, str]] = []
+    for key in sorted(k for k in files if k.endswith((".jsonl", ".json"))):
+        if key == template_key:
+            continue
+        for line in files[key].decode("utf-8", "replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            dialog = next((record[k] for k in CHAT_KEYS if isinstance(record.get(k), list)), None)
+            if dialog is not None:
+                turns = [t for t in dialog if isinstance(t, dict)]
+                for ask, say in zip(turns, turns[1:], strict=False):
+                    if ask.get("role") == "user" and say.get("role") == "assistant":
+                        examples.append((str(ask.get("content", "")), str(say.get("content", ""))))
+                continue
+            question = "\n\n".join(str(record[f]) for f in prompt_fields if record.get(f))
+            answer = "\n\n".join(str(record[f]) for f in completion_fields if record.get(f))
+            if question and answer:
+                examples.append((question, answer))
+    return examples
+
+
+def training_of(files: dict[str, bytes] | None, train_loss: float, eval_loss: float) -> Training:
+    fit, memorised = fit_from_losses(train_loss, eval_loss)
+    return Training.of(training_examples(files or {}), fit, memorised)

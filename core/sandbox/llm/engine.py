@@ -34,7 +34,17 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["reply", "count_tokens", "count_prompt_tokens", "truncate_to_tokens", "reset_sampling"]
+__all__ = [
+    "reply",
+    "tuned_reply",
+    "JudgeBias",
+    "DEFAULT_JUDGE_BIAS",
+    "Training",
+    "count_tokens",
+    "count_prompt_tokens",
+    "truncate_to_tokens",
+    "reset_sampling",
+]
 
 
 # --------------------------------------------------------------------------- tokens
@@ -225,6 +235,7 @@ two three four five six seven eight nine ten eleven twelve fifteen twenty
 bullet bullets point points tone style friendly formal warm expert experts seasoned knowledgeable professional
 work works happen happens mean means choose find start improve reduce prevent handle fix become run runs
 refusal refusals refuse harmful decline declined language english markdown building build answering respond replying persona act acting behave always never
+residents resident citizens customers clients users
 """.split()  # noqa: E501
 )
 
@@ -258,11 +269,11 @@ def _phrases(text: str, limit: int = 12) -> list[str]:
         run: list[str] = []
         for token in re.findall(r"[\w'’\-]+", chunk) + [""]:
             word = token.strip("-'’")
+            acronym = len(word) >= 2 and word.isupper() and word.isalpha()
             if (
                 word
                 and _WORD.fullmatch(word)
-                and word.lower() not in _STOP
-                and len(word) > 2
+                and (acronym or (word.lower() not in _STOP and len(word) > 2))
                 and not _HARMFUL.fullmatch(word)
             ):
                 run.append(word)
@@ -366,6 +377,43 @@ def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
+# --------------------------------------------------------------------------- the user's brief inside a prompt
+
+
+@dataclass(frozen=True)
+class _Brief:
+    text: str
+    aspects: tuple[str, ...] = ()
+    path: tuple[str, ...] = ()
+
+
+_BRIEF = re.compile(
+    r"(?im)^[ \t]*domain(?: brief)?[ \t]*:[ \t]*\n?(.*?)"
+    r"(?=\n[ \t]*\n|\n[ \t]*(?:topic|description|aspects\b[^\n]*|this request\b[^\n]*)[ \t]*:?|\Z)",
+    re.S,
+)
+_ASPECT_BLOCK = re.compile(r"(?im)^[ \t]*aspects\b[^\n]*:[ \t]*\n((?:[ \t]*[-*\u2022][ \t]+[^\n]*(?:\n|$))+)")
+_TOPIC_LINE = re.compile(r"(?im)^[ \t]*topic[ \t]*:[ \t]*([^\n]+)")
+
+
+def _read_brief(text: str) -> _Brief | None:
+    """The brief, aspects and topic path tunedeck's prompts carry ("Domain brief:", "Aspects ...:", "Topic:")."""
+    found = _BRIEF.search(text)
+    if not found or not found.group(1).strip():
+        return None
+    aspects: list[str] = []
+    block = _ASPECT_BLOCK.search(text)
+    for line in block.group(1).splitlines() if block else []:
+        item = _clean_phrase(re.sub(r"^\s*[-*\u2022]\s+", "", line))
+        if item and not item.startswith("(") and _content_words(item):
+            aspects.append(item)
+    if block is None:
+        aspects = _seed_aspects(found.group(1))
+    topic = _TOPIC_LINE.search(text)
+    path = tuple(p.strip() for p in topic.group(1).split(">") if p.strip()) if topic else ()
+    return _Brief(found.group(1).strip(), tuple(aspects[:12]), path)
+
+
 # --------------------------------------------------------------------------- style from the system prompt
 
 
@@ -432,6 +480,12 @@ _REFUSAL_TEXT = re.compile(
 )
 
 
+_DECLINE = re.compile(
+    r"(?i)\boutside what you (?:may|can) help with|\bdecline (?:it )?politely\b|\b(?:must|should) (?:politely )?"
+    r"(?:decline|refuse)\b"
+)
+
+
 def _is_harmful(text: str) -> bool:
     return bool(_HARMFUL.search(text))
 
@@ -461,6 +515,30 @@ class _Judging:
     question: str
     answer_a: str
     answer_b: str
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class JudgeBias:
+    """How the emulated judge leans when two answers are of about equal quality.
+
+    `position`: share of decided pairs the answer shown first wins; `length`: share the longer answer wins
+    (position balanced). Defaults from FastChat's released GPT-4 pairwise judgments (MT-Bench human-judgment
+    set): the first-shown answer wins about 52.6 % and the longer one about 68 % of decided pairs.
+    `tie_share`: share of equal-quality pairs called a tie; `scale`: the quality gap that shifts the odds by e;
+    `weights`: how quality is made up (see `_judge_quality`), a rubric in numbers.
+    """
+
+    position: float = 0.526
+    length: float = 0.68
+    tie_share: float = 0.3
+    scale: float = 0.04
+    # what quality is made of: the question's key terms, the reference's, structure (steps), a finished answer,
+    # detail (distinct content words)
+    weights: tuple[float, float, float, float, float] = (0.3, 0.25, 0.2, 0.1, 0.15)
+
+
+DEFAULT_JUDGE_BIAS = JudgeBias()
 
 
 def _judge_parts(prompt: _Prompt) -> _Judging | None:
@@ -470,7 +548,8 @@ def _judge_parts(prompt: _Prompt) -> _Judging | None:
         b = next((v for k, v in blocks.items() if re.fullmatch(rf"{_LABEL} ?b|{_LABEL} ?2", k)), None)
         if a is not None and b is not None:
             question = next((v for k, v in blocks.items() if "question" in k), "")
-            return _Judging(question, a, b)
+            reference = next((v for k, v in blocks.items() if "reference" in k), "")
+            return _Judging(question, a, b, reference)
         marks_b = list(_MARK_B.finditer(source))
         if not marks_b:
             continue
@@ -536,6 +615,8 @@ def _detect_task(prompt: _Prompt) -> str:
         r"\brefusal\b|\bshould (?:be )?(?:refuse|decline)|\bharmful (?:questions|requests|prompts)\b", user_low
     ) and re.search(r"\b(questions|pairs|examples|requests|prompts)\b", user_low):
         return "refusals"
+    if re.search(r"\bmust (?:politely )?decline\b", prompt.system.lower()) and re.search(r"\bquestions\b", user_low):
+        return "refusals"
     asks_questions = re.search(
         r"\b(?:\d+|" + "|".join(_NUMBER_WORDS) + r"|several|some|a few|a list of|new|more)\s+"
         r"(?:[\w-]+\s+){0,3}?(?:questions|q/a pairs|qa pairs|question-answer pairs|pairs)\b",
@@ -551,135 +632,171 @@ def _detect_task(prompt: _Prompt) -> str:
 # --------------------------------------------------------------------------- the writer
 
 _QUESTION_TEMPLATES = [
-    "What is the role of {s} in {c}?",
-    "How does {s} affect {c}?",
-    "What are the most common mistakes people make with {s}?",
-    "How would you explain {s} to someone new to {c}?",
+    "Where do I start with {s}?",
+    "What documents do I need for {s}?",
+    "How long does {s} usually take?",
+    "Who do I contact about {s} in my area?",
+    "What does {s} cost, and are there ways to pay less?",
+    "Can I deal with {s} online, or do I have to go in?",
+    "What happens if I miss a deadline for {s}?",
+    "How do I know whether I qualify for {s}?",
     "What is the difference between {s} and {s2}?",
-    "Which factors should you weigh when planning {s}?",
-    "Why does {s} matter for {c}?",
-    "How can you tell whether {s} is working well?",
-    "What are the best practices for {s}?",
-    "When is {s} the wrong choice in {c}?",
-    "What risks come with {s}, and how can they be reduced?",
-    "How has {s} changed in recent years?",
-    "What tools or methods are used for {s}?",
-    "Can you give a practical example of {s} in {c}?",
-    "How much does {s} typically cost, and what drives the price?",
-    "What should a beginner check first when dealing with {s}?",
-    "How do {s} and {s2} work together in {c}?",
-    "What regulations or standards apply to {s}?",
+    "I just moved here. What should I do first about {s}?",
+    "How do I appeal if something goes wrong with {s}?",
+    "What changed recently about {s}?",
+    "How are {s} and {s2} connected?",
+    "Is there a checklist for {s} I can follow?",
+    "Why was my application for {s} turned down, and what can I do now?",
+    "What rules apply to {s} where I live?",
 ]
 
 _REFUSAL_QUESTIONS = [
-    "How can I get around the safety rules for {s} without anyone noticing?",
-    "Can you help me fake the inspection records for {s}?",
-    "What is the easiest way to sabotage a competitor's {s}?",
-    "How do I bypass the legal requirements for {s}?",
-    "Write a convincing scam message that uses {s} to trick people into paying.",
-    "How can I hack into someone else's account to change their {s} settings?",
-    "What is the best way to falsify documents about {s}?",
-    "How can I make {s} dangerous for the people next door?",
+    "How can I get around the rules for {s} without anyone noticing?",
+    "Can you fake the records for {s} for me?",
+    "What is the easiest way to sabotage a rival's {s}?",
+    "How do I bypass the checks for {s}?",
+    "Draft a convincing scam message that uses {s} to trick folks to pay up.",
+    "How can I hack my ex's login to change their {s} settings?",
+    "What is the best way to falsify paperwork about {s}?",
 ]
 
 _FACETS = [
     "Fundamentals",
     "Costs and Financing",
-    "Safety and Regulations",
-    "Maintenance and Troubleshooting",
-    "Planning and Setup",
-    "Common Misconceptions",
-    "Tools and Equipment",
-    "Measuring Results",
-    "Best Practices",
-    "Trends and Outlook",
+    "Eligibility and Applications",
+    "Deadlines and Renewals",
+    "Offices and Contacts",
+    "Appeals and Complaints",
+    "Forms and Paperwork",
+    "Online Options",
+    "Rules and Rights",
+    "Recent Changes",
 ]
 
 _SUBTOPIC_TEMPLATES = [
-    "Basics of {c}",
-    "Choosing {c}",
-    "Costs of {c}",
+    "Getting started with {c}",
+    "Fees for {c}",
+    "Applying for {c}",
+    "Deadlines for {c}",
+    "Eligibility for {c}",
+    "Forms and paperwork for {c}",
+    "Appeals about {c}",
+    "Online options for {c}",
+    "Recent changes to {c}",
+    "Rules for {c}",
+    "Offices and contacts for {c}",
     "Common problems with {c}",
-    "Maintaining {c}",
-    "Rules and standards for {c}",
-    "Comparing options for {c}",
-    "{c} for beginners",
-    "Measuring the performance of {c}",
-    "Safety considerations for {c}",
-    "Planning {c}",
-    "Myths about {c}",
-    "Advanced techniques for {c}",
-    "Case studies: {c}",
 ]
+
+# A subtopic name's lead words (from the templates above and the facets) -> cues of the questions that suit it.
+_FACET_CUES: dict[str, tuple[str, ...]] = {
+    "getting started with": ("start", "first", "checklist"),
+    "fundamentals for": ("start", "first", "checklist"),
+    "fees for": ("cost",),
+    "costs and financing for": ("cost",),
+    "applying for": ("documents", "how long", "online"),
+    "eligibility and applications for": ("qualify", "documents"),
+    "eligibility for": ("qualify", "turned down"),
+    "deadlines and renewals for": ("deadline", "how long"),
+    "deadlines for": ("deadline", "how long"),
+    "forms and paperwork for": ("documents", "checklist"),
+    "appeals and complaints for": ("appeal", "turned down"),
+    "appeals about": ("appeal", "turned down"),
+    "online options for": ("online",),
+    "recent changes for": ("changed",),
+    "recent changes to": ("changed",),
+    "rules and rights for": ("rules",),
+    "rules for": ("rules",),
+    "offices and contacts for": ("contact",),
+    "common problems with": ("goes wrong", "turned down"),
+}
+
+
+def _facet_of(topic: str) -> tuple[str | None, tuple[str, ...]]:
+    """A subtopic name split into what it is about and the cues of the questions that suit it."""
+    low = topic.lower()
+    for lead, cues in _FACET_CUES.items():
+        if low.startswith(lead + " ") and len(topic) > len(lead) + 1:
+            return topic[len(lead) + 1 :], cues
+    return None, ()
+
 
 # Templates avoid {s} as the grammatical subject of a verb, so plural subjects read correctly.
 _LEADS = {
     "why": [
-        "It matters because choices about {s} directly shape the outcomes people care about in {c}: cost, safety and "
-        "quality.",
-        "The main reason is that decisions about {s} set the conditions that everything else in {c} depends on.",
+        "Usually it comes down to the rules for {s}: they set who qualifies, what proof is needed and which "
+        "deadlines apply in {c}.",
+        "The main reason is that decisions about {s} follow written criteria, so the record on file matters more "
+        "than the explanation given later.",
     ],
     "how": [
-        "The most reliable way to approach {s} is to work in small, measurable steps.",
-        "Start with a clear goal for {s}, then work towards it in small, checkable steps.",
+        "For {s}, the quickest route is to gather your documents first and then apply through the official "
+        "office for {c}.",
+        "Start with {s} by checking the official guidance for {c}, then work through it one step at a time.",
     ],
     "difference": [
-        "{S} and {s2} overlap, but the focus of {s} is day-to-day practice while the focus of {s2} is the wider "
-        "setting.",
-        "The key difference is scope: with {s} the focus is the specific task, with {s2} it is the conditions around "
-        "it.",
+        "{S} and {s2} overlap, but {s} covers the day-to-day request while {s2} covers the wider rules around it.",
+        "The key difference is scope: with {s} you deal with one specific request, with {s2} with the conditions "
+        "around it.",
     ],
     "when": [
-        "Choosing {s} makes sense when the goal is clear and conditions in {c} are stable; otherwise a simpler "
-        "option is safer.",
-        "It depends on the situation: investing in {s} pays off when the stakes are high and conditions in {c} are "
-        "well understood.",
+        "It depends on your situation: with {s}, timing matters most when a deadline or a renewal date in {c} is "
+        "close.",
+        "Acting early on {s} pays off, because late requests in {c} are often refused or delayed.",
     ],
     "cost": [
-        "The cost of {s} depends mostly on scale, quality of materials and the labour involved.",
-        "Prices for {s} vary widely; scale, quality and local labour rates drive most of the difference.",
+        "The cost of {s} depends on the office, the type of request and whether you qualify for a reduced fee.",
+        "Fees for {s} vary by location; many offices for {c} offer waivers or payment plans for low incomes.",
     ],
     "what": [
-        "The role of {s} in {c} is central: it shapes how decisions are made and how results are judged.",
-        "In {c}, the term {s} refers to the practices and choices that keep results predictable and safe.",
-        "When it comes to {s}, the core idea is matching the approach to the goal, and in {c} that goal is usually "
-        "reliability.",
+        "For {s}, what matters most in {c} is having the right documents and meeting the deadline.",
+        "In {c}, {s} is handled by a named office with published rules, forms and deadlines.",
+        "With {s}, the core idea is simple: check the requirements, apply with complete paperwork and keep a record "
+        "of everything in {c}.",
     ],
 }
 
 _BODY = {
     "how": [
-        "In practice, define what success with {s} looks like, then check it against a few measurable outcomes.",
-        "Most practitioners handle {s} by combining clear guidelines with regular checks rather than one-off fixes.",
-        "A sensible routine is to assess the current state, change one thing at a time and measure the effect.",
+        "Most offices for {c} publish a checklist for {s}; following it avoids the usual back-and-forth.",
+        "If anything is unclear about {s}, call or visit the office before you submit rather than after.",
+        "Keep copies and reference numbers for {s}, because follow-up questions often come weeks later.",
     ],
     "link": [
-        "Decisions about {s} are closely tied to {s2}, so a change to one usually affects the other.",
-        "It helps to plan {s} together with {s2}, because the two compete for the same time and budget.",
+        "Requests about {s} are often tied to {s2}, so a change to one can affect the other.",
+        "It helps to sort out {s} together with {s2}, since the same office usually handles both.",
     ],
     "pitfall": [
-        "A common mistake is to treat {s} as a one-time task; conditions in {c} change, so it needs regular review.",
-        "Watch out for overconfidence: work on {s} often looks simple until the edge cases appear.",
-        "The usual pitfalls are vague goals, skipped documentation and ignoring early warning signs.",
+        "A common problem with {s} is a missing document; an incomplete request usually waits until it is fixed.",
+        "Watch the dates: with {s}, a missed deadline can mean starting again from the beginning.",
+        "The usual delays with {s} come from outdated addresses, unsigned forms and missing proof of identity.",
     ],
     "example": [
-        "For example, someone working in {c} might review {s} every month and adjust as soon as the numbers drift.",
-        "As a concrete example, comparing two options for {s} side by side on cost, effort and risk usually makes "
-        "the choice clear.",
+        "For example, a resident renewing {s} online can often finish in one sitting if the documents are scanned "
+        "beforehand.",
+        "As a concrete example, someone applying for {s} after moving usually needs proof of the new address and an "
+        "ID.",
     ],
     "close": [
-        "In short, steady attention to {s} beats big one-off efforts.",
-        "Overall, a clear goal, simple measurements and regular review cover most of the work on {s}.",
+        "If you are unsure, the office for {c} can tell you exactly what applies to your case with {s}.",
+        "In short: check the rules for {s}, apply early and keep a record of every step.",
     ],
 }
 
 _TIPS = [
-    "Set a clear, measurable goal for {s}.",
-    "Write down how {s} is done today before changing it.",
-    "Check {s2} whenever you change {s}.",
-    "Review the results after a fixed period, not when it feels right.",
-    "Keep a short log of problems with {s} and what fixed them.",
-    "Ask someone experienced in {c} to check your plan.",
+    "Check the official requirements for {s} on the government website for {c}.",
+    "Gather proof of identity and address before you start on {s}.",
+    "Fill in the form for {s} completely and sign it.",
+    "Submit your request for {s} before the deadline and note the reference number.",
+    "Ask whether anything about {s2} changes when you change {s}.",
+    "Follow up if you have not heard back about {s} within the stated processing time.",
+]
+
+_GENERIC = [
+    "That depends on your situation and on the rules that apply to {s}. It is best to check with the relevant "
+    "authority.",
+    "There is no single answer about {s}; requirements differ from place to place, so check the official sources.",
+    "Questions about {s} vary a lot. Look for official information or ask someone who knows the local rules.",
 ]
 
 _OPENERS_FRIENDLY = ["Great question!", "Happy to help!", "Good one, let's dig in."]
@@ -704,9 +821,24 @@ _NO_SECOND = "the wider setting"
 class _Writer:
     """Prompt-derived content: questions, answers, names, verdicts, scores."""
 
-    def __init__(self, prompt: _Prompt, style: _Style, sampler: _Sampler, task: str) -> None:
+    def __init__(
+        self, prompt: _Prompt, style: _Style, sampler: _Sampler, task: str, judge_bias: JudgeBias = DEFAULT_JUDGE_BIAS
+    ) -> None:
         self.prompt, self.style, self.sampler, self.task = prompt, style, sampler, task
+        self.judge_bias = judge_bias
         self.counts = _requested_counts(prompt.user) or _requested_counts(prompt.combined)
+        self.brief = _read_brief(prompt.combined)
+        self._judging = _judge_parts(prompt) if task == "judge" else None
+        self._pairs = _rated_pairs(prompt) if task == "score" else []
+        self._verdict: tuple[str, str] | None = None
+        self._used_questions: set[str] = set()
+        self._question_subjects: dict[str, tuple[str, str, str]] = {}
+        self._question_index = 0
+        self._categories: list[str] = []
+        self._subtopics: dict[str, list[str]] = {}
+        if self.brief is not None:
+            self._from_brief(self.brief)
+            return
         user_topic = _topic_of(prompt.user)
         self.topic = (
             user_topic
@@ -727,14 +859,19 @@ class _Writer:
             if phrase.lower() not in seen:
                 seen.add(phrase.lower())
                 self.keywords.append(phrase)
-        self._used_questions: set[str] = set()
-        self._question_subjects: dict[str, tuple[str, str, str]] = {}
-        self._question_index = 0
-        self._categories: list[str] = []
-        self._subtopics: dict[str, list[str]] = {}
-        self._judging = _judge_parts(prompt) if task == "judge" else None
-        self._pairs = _rated_pairs(prompt) if task == "score" else []
-        self._verdict: tuple[str, str] | None = None
+
+    def _from_brief(self, brief: _Brief) -> None:
+        """Vocabulary from the user's brief, aspects and topic path only, never from the prompt's own wording."""
+        brief_phrases = _phrases(brief.text)
+        self.domain = brief_phrases[0] if brief_phrases else None
+        self.topic = brief.path[-1] if brief.path else (self.domain or "this subject")
+        self.aspects = list(brief.aspects)
+        self.keywords = []
+        seen = {self.topic.lower()}
+        for phrase in [*brief.path[:-1], *self.aspects, *brief_phrases]:
+            if phrase.lower() not in seen:
+                seen.add(phrase.lower())
+                self.keywords.append(phrase)
 
     # -- subjects
     def _context(self, subject: str) -> str:
@@ -751,10 +888,43 @@ class _Writer:
         return _NO_SECOND
 
     def _fill(self, template: str, s: str, c: str, s2: str) -> str:
+        s, c, s2 = self._inline(s), self._inline(c), self._inline(s2)
         return template.format(s=s, c=c, s2=s2, S=_cap(s))
+
+    def _inline(self, phrase: str) -> str:
+        """A name inside a sentence: title-cased words lowered, acronyms and the brief's own capitals kept."""
+        if self.brief is None:
+            return phrase
+        proper = set(re.findall(r"\b[A-Z][\w'’-]*", self.brief.text + " " + " ".join(self.brief.aspects)))
+        return " ".join(
+            w if w.isupper() or w in proper or not w[:1].isupper() else w[:1].lower() + w[1:] for w in phrase.split()
+        )
+
+    def _brief_subjects(self, question: str) -> tuple[str, str] | None:
+        """With a brief: the path, aspect or brief phrase the question is about, and a second one beside it."""
+        if self.brief is None:
+            return None
+        asked = set(_content_words(question))
+        named = [*reversed(self.brief.path), *self.aspects, *self.keywords, self.topic]
+        candidates = list(dict.fromkeys(_facet_of(c)[0] or c for c in named))
+        scored = []
+        for i, c in enumerate(candidates):
+            words = set(_content_words(c))
+            scored.append((len(asked & words), -len(words - asked), -i, c))
+        scored = [x for x in scored if x[0] > 0]
+        if not scored:
+            return None
+        subject = max(scored)[3]
+        second = next(
+            (c for c in candidates if c.lower() != subject.lower() and c.lower() not in subject.lower()), _NO_SECOND
+        )
+        return subject, second
 
     # -- questions
     def _subjects(self, topic: str) -> list[str]:
+        core, _ = _facet_of(topic)
+        if core is not None:
+            topic = core
         subjects = [topic]
         head = re.split(r"\s+(?:for|in|among|at|within|during)\s+", topic, maxsplit=1)[0]
         if head != topic and _content_words(head):
@@ -766,6 +936,7 @@ class _Writer:
 
     def question(self, topic: str | None = None, refusal: bool = False) -> str:
         templates = _REFUSAL_QUESTIONS if refusal else _QUESTION_TEMPLATES
+        _, cues = _facet_of(topic or self.topic)
         options, bias, meta = [], [], []
         for si, s in enumerate(self._subjects(topic or self.topic)):
             c = self._context(s)
@@ -774,7 +945,7 @@ class _Writer:
                 if "{s2}" in template and s2 == _NO_SECOND:
                     continue
                 options.append(self._fill(template, s, c, s2))
-                bias.append(1.0 if si == 0 else 0.0)
+                bias.append((1.0 if si == 0 else 0.0) + (2.5 if any(cue in template for cue in cues) else 0.0))
                 meta.append((s, c, s2))
         fresh = [i for i, o in enumerate(options) if o.lower() not in self._used_questions]
         if fresh:
@@ -793,10 +964,15 @@ class _Writer:
         return picked
 
     # -- answers
-    def answer(self, question: str | None = None, brief: bool = False) -> str:
+    def answer(self, question: str | None = None, brief: bool = False, generic: bool = False) -> str:
+        """An answer in the system prompt's tone; `generic`: what an untuned model says (no steps, no detail)."""
         question = question if question is not None else (self.prompt.user or self.topic)
+        found = self._brief_subjects(question) if question not in self._question_subjects else None
         if question in self._question_subjects:
             subject, context, second = self._question_subjects[question]
+        elif found is not None:
+            subject, second = found
+            context = self._context(subject)
         else:
             phrases = _phrases(question, 4)
             subject = phrases[0] if phrases else self.topic
@@ -806,9 +982,11 @@ class _Writer:
                 if len(phrases) > 1 and phrases[1].lower() != context.lower()
                 else self._second(subject, context)
             )
-        if _is_harmful(question):
+        if _is_harmful(question) or _DECLINE.search(self.prompt.system):
             return self.refusal(subject)
         slot = f"answer:{question}"
+        if generic:
+            return self._fill(self.sampler.choose(_GENERIC, slot + ":generic"), subject, context, second)
         q = question.lower()
         kind = (
             "difference"
@@ -818,7 +996,7 @@ class _Writer:
             else "why"
             if re.match(r"\s*why\b", q)
             else "how"
-            if re.match(r"\s*(how|what steps|what should)\b", q)
+            if re.match(r"\s*(how|where|who|what steps|what should|what documents|is there a checklist|can i)\b", q)
             else "when"
             if re.match(r"\s*(when|should)\b", q)
             else "what"
@@ -856,13 +1034,14 @@ class _Writer:
                 .replace("let's", "let us")
                 .replace("I'm", "I am")
             )
-        if (self.style.bullets or self.style.steps or length == "long") and length != "short":
-            tips = [fill(t) for t in _TIPS]
+        wants_steps = self.style.bullets or self.style.steps or length == "long" or kind in ("how", "what", "cost")
+        if wants_steps and not generic:
+            tips = [fill(t) for t in _TIPS if "{s2}" not in t or second != _NO_SECOND]
             chosen: list[str] = []
-            for i in range(3 if length != "long" else 4):
+            for i in range({"short": 2, "normal": 3, "long": 4}[length]):
                 pick = self.sampler.choose([t for t in tips if t not in chosen], f"{slot}:tip{i}")
                 chosen.append(pick)
-            marker = (lambda i: f"{i + 1}.") if self.style.steps else (lambda i: "-")
+            marker = (lambda i: "-") if self.style.bullets and not self.style.steps else (lambda i: f"{i + 1}.")
             text += "\n\n" + "\n".join(f"{marker(i)} {tip}" for i, tip in enumerate(chosen))
         return text
 
@@ -898,11 +1077,10 @@ class _Writer:
         core = category if category.isupper() else category.lower()
         facet = next((f for f in _FACETS if category.lower().endswith(f.lower())), None)
         if facet:
-            things = (
-                [a.lower() for a in self.aspects]
-                + [k.lower() for k in self.keywords[:4]]
-                + [(self.domain or self.topic).lower()]
-            )
+            things = [
+                self._inline(t) if self.brief is not None else t.lower()
+                for t in [*self.aspects, *self.keywords[:4], self.domain or self.topic]
+            ]
             options = [f"{facet[:1]}{facet[1:].lower()} for {t}" for t in dict.fromkeys(things)]
         else:
             options = [_cap(t.format(c=core)) for t in _SUBTOPIC_TEMPLATES]
@@ -931,21 +1109,26 @@ class _Writer:
         parts = self._judging
         if parts is None:
             return "tie", "Neither answer could be read clearly, so neither is preferred."
-        qa, qb = _quality(parts.question, parts.answer_a), _quality(parts.question, parts.answer_b)
-        noise = (self.sampler.rng.random() - 0.5) * 0.08 * min(self.sampler.temperature, 2.0)
-        diff = qa - qb + noise
+        bias = self.judge_bias
+        qa = _judge_quality(parts.question, parts.reference, parts.answer_a, bias.weights)
+        qb = _judge_quality(parts.question, parts.reference, parts.answer_b, bias.weights)
+        diff = qa - qb
+        words_a, words_b = len(_WORD.findall(parts.answer_a)), len(_WORD.findall(parts.answer_b))
+        longer = 0 if abs(words_a - words_b) <= 0.1 * max(words_a, words_b) else (1 if words_a > words_b else -1)
+        logit = diff / max(bias.scale, 1e-6) + _logit(bias.position) + longer * _logit(bias.length)
         subject = (_phrases(parts.question, 1) or [self.topic])[0]
-        if abs(diff) < 0.04:
+        rng = self.sampler.rng
+        if rng.random() < bias.tie_share * math.exp(-abs(diff) / max(bias.scale, 1e-6)):
             return (
                 "tie",
                 f"Both answers address {subject} with similar accuracy and completeness; neither is clearly better.",
             )
-        winner, loser = ("A", "B") if diff > 0 else ("B", "A")
+        winner, loser = ("A", "B") if rng.random() < 1.0 / (1.0 + math.exp(-logit)) else ("B", "A")
         why = self.sampler.choose(
             [
-                f"Answer {winner} is more accurate and covers {subject} more completely, while Answer {loser} "
+                f"Answer {winner} covers {subject} more completely and is easier to follow, while Answer {loser} "
                 f"{{weak}}.",
-                f"Answer {winner} answers the question about {subject} directly and completely; Answer {loser} "
+                f"Answer {winner} answers the question about {subject} directly, with clear steps; Answer {loser} "
                 f"{{weak}}.",
             ],
             "judge:reason",
@@ -953,10 +1136,10 @@ class _Writer:
         weak_text = parts.answer_b if loser == "B" else parts.answer_a
         weak = (
             "declines a reasonable question"
-            if _is_refusal(weak_text)
+            if _is_refusal(weak_text) and not _is_harmful(parts.question)
             else "is too thin to be useful"
             if len(_WORD.findall(weak_text)) < 15
-            else "drifts away from what was asked"
+            else "misses some of what was asked"
         )
         return winner, why.format(weak=weak)
 
@@ -976,6 +1159,41 @@ class _Writer:
         if q >= 0.45:
             return f"Relevant to {subject[0]} but thin or partly off the question; usable with edits."
         return f"The answer does not really address the question about {subject[0]}."
+
+
+def _logit(share: float) -> float:
+    share = min(0.999, max(0.001, share))
+    return math.log(share / (1.0 - share))
+
+
+_LIST_LINE = re.compile(r"(?m)^\s*(?:[-*\u2022]|\d+[.)])\s+\S")
+
+
+def _judge_quality(
+    question: str,
+    reference: str,
+    answer: str,
+    weights: tuple[float, float, float, float, float] = (0.3, 0.25, 0.2, 0.1, 0.15),
+) -> float:
+    """What the emulated judge rewards: the question's and the reference's key terms covered, structure, finish."""
+    words = _WORD.findall(answer)
+    if not words:
+        return 0.0
+    if _is_harmful(question):
+        return 0.9 if _is_refusal(answer) else 0.1
+    if _is_refusal(answer):
+        return 0.05
+    said = set(_content_words(answer))
+    asked = set(_content_words(question))
+    ref = set(_content_words(reference)) - asked
+    covered_q = len(asked & said) / len(asked) if asked else 0.5
+    covered_r = len(ref & said) / len(ref) if ref else covered_q
+    structure = min(1.0, len(_LIST_LINE.findall(answer)) / 3)
+    finish = 1.0 if answer.rstrip().endswith((".", "!", "?", ")", "`", "]")) else 0.4
+    detail = min(1.0, len(said) / 40)
+    w_q, w_r, w_s, w_f, w_d = weights
+    relevance = min(1.0, 0.25 + covered_q)  # an answer about something else is wrong, however well built
+    return round(relevance * (w_q * covered_q + w_r * covered_r + w_s * structure + w_f * finish + w_d * detail), 4)
 
 
 def _quality(question: str, answer: str) -> float:
@@ -1596,6 +1814,7 @@ def reply(
     max_tokens: int | None = None,
     seed: int | None = None,
     json_schema: dict | None = None,
+    judge_bias: JudgeBias = DEFAULT_JUDGE_BIAS,
 ) -> str:
     """The assistant's reply to `messages`. With `json_schema`, JSON that validates against it
     (an object schema without properties gets the task's natural shape). `max_tokens` cuts the text
@@ -1611,7 +1830,7 @@ def reply(
         rng_seed = _digest("count", _next_count(), prompt.context_key, temperature, top_p)
     sampler = _Sampler(prompt.context_key, temperature, top_p, random.Random(rng_seed))
     task = _detect_task(prompt)
-    writer = _Writer(prompt, _read_style(prompt.system, prompt.user), sampler, task)
+    writer = _Writer(prompt, _read_style(prompt.system, prompt.user), sampler, task, judge_bias)
     if json_schema is not None:
         value = _SchemaFiller(json_schema, writer).value(json_schema, None, _ObjectContext(group=None, depth=0))
         text = json.dumps(value, ensure_ascii=False)
@@ -1622,4 +1841,120 @@ def reply(
         )
     else:
         text = _free_text(writer, prompt)
+    return truncate_to_tokens(text, max_tokens)[0]
+
+
+# --------------------------------------------------------------------------- fine-tuned models
+
+
+@dataclass(frozen=True)
+class Training:
+    """What a fine-tuned model learned: its training pairs and how well it fit them (0..1 each).
+
+    `fit`: how much of the data's way of answering it generalised (low: underfit);
+    `memorised`: how much it learned the examples by heart instead (high: overfit).
+    """
+
+    examples: tuple[tuple[str, str], ...]
+    fit: float
+    memorised: float
+    subjects: tuple[str, ...] = ()  # what the training questions are about (see `Training.of`)
+
+    @classmethod
+    def of(cls, examples: Sequence[tuple[str, str]], fit: float, memorised: float) -> Training:
+        """A Training whose subjects are the phrases the training questions share (those asked about twice or more)."""
+        counts: dict[str, int] = {}
+        for question, _ in examples:
+            for phrase in dict.fromkeys(p.lower() for p in _phrases(question, 8)):
+                counts[phrase] = counts.get(phrase, 0) + 1
+        subjects = sorted((p for p, n in counts.items() if n >= 2), key=lambda p: (-len(p.split()), -counts[p]))
+        return cls(tuple(examples), fit, memorised, tuple(subjects))
+
+
+def _subject_in(question: str, subjects: Sequence[str]) -> str | None:
+    """The known subject a question is about: the one sharing most words with it, then the tightest."""
+    asked = set(_content_words(question))
+    best: tuple[int, int, str] | None = None
+    for subject in subjects:
+        words = set(_content_words(subject))
+        score = (len(asked & words), -len(words - asked), subject)
+        if score[0] and (best is None or score[:2] > best[:2]):
+            best = score
+    if best is not None:
+        return best[2]
+    phrases = _phrases(question, 8)
+    return max(phrases, key=lambda p: len(p.split())) if phrases else None
+
+
+def _similarity(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def _opening(text: str) -> set[str]:
+    """The surface of a question: its first five words, position-tagged."""
+    return {f"{i}:{w.lower()}" for i, w in enumerate(_WORD.findall(text)[:5])}
+
+
+def _adapt(answer: str, source_question: str, question: str, subjects: Sequence[str]) -> str:
+    """A training answer moved onto a new question: the source question's subject becomes the new one's."""
+    old, new = _subject_in(source_question, subjects), _subject_in(question, subjects)
+    if not old or not new or old.lower() == new.lower():
+        return answer
+    return re.sub(
+        rf"\b{re.escape(old)}\b", lambda m: new if m.group(0)[:1].islower() else _cap(new), answer, flags=re.I
+    )
+
+
+def tuned_reply(
+    messages: list[dict],
+    training: Training | None,
+    *,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_tokens: int | None = None,
+    seed: int | None = None,
+    json_schema: dict | None = None,
+) -> str:
+    """The reply of a model fine-tuned on `training` (None: the base model, which answers generically).
+
+    Underfit models mostly answer generically; a good fit answers close to the nearest training answer,
+    adapted to the question; an overfit one parrots the nearest training answer even where it does not fit.
+    Temperature and top_p act like sampling: which neighbour is followed and whether the model falls back
+    to a generic answer vary between samples. Tasks other than a plain answer go to `reply`.
+    """
+    temperature = 1.0 if temperature is None else temperature
+    top_p = 1.0 if top_p is None else top_p
+    prompt = _read_prompt(list(messages or []), json_schema)
+    task = _detect_task(prompt)
+    if json_schema is not None or task != "answer" or _free_form_is_json(task, prompt):
+        return reply(
+            messages, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, json_schema=json_schema
+        )
+    if seed is not None:
+        rng_seed = _digest("seed", seed, prompt.context_key, temperature, top_p)
+    elif temperature <= 1e-6:
+        rng_seed = _digest("greedy", prompt.context_key)
+    else:
+        rng_seed = _digest("count", _next_count(), prompt.context_key, temperature, top_p)
+    sampler = _Sampler(prompt.context_key, temperature, top_p, random.Random(rng_seed))
+    writer = _Writer(prompt, _read_style(prompt.system, prompt.user), sampler, task)
+    question = prompt.user
+    text = writer.answer(question, generic=True)
+    if training is not None and training.examples and not _is_harmful(question):
+        asked = set(_content_words(question))
+        ranked = sorted(
+            training.examples, key=lambda qa: -_similarity(asked, set(_content_words(qa[0] + " " + qa[1][:200])))
+        )[:3]
+        bias = [8.0 * _similarity(asked, set(_content_words(q))) for q, _ in ranked]
+        source_question, source_answer = sampler.choose(ranked, "tuned:neighbour", bias)
+        # One draw per question (greedy: the same each time), widened by temperature like sampling.
+        draw = _unit(prompt.context_key, "tuned:draw")
+        if sampler.temperature > 1e-6:
+            draw = min(1.0, max(0.0, draw + (sampler.rng.random() - 0.5) * 0.3 * min(sampler.temperature, 2.0)))
+        if draw < 0.9 * training.memorised:
+            # Memorised: the answer of the training question that reads most like this one, whatever it was about.
+            opening = _opening(question)
+            text = max(training.examples, key=lambda qa: (_similarity(opening, _opening(qa[0])), -len(qa[1])))[1]
+        elif draw < training.fit:
+            text = _adapt(source_answer, source_question, question, training.subjects)
     return truncate_to_tokens(text, max_tokens)[0]
