@@ -61,3 +61,21 @@ def test_a_pool_sweep_places_each_job_on_a_type_it_fits_and_shows_the_makespan(t
     assert all(j.memory.endswith(", fits") for j in plan.jobs)  # each where the estimate says it fits
     assert f"on {LARGE}" in text and "GiB per GPU" in text
     assert [j["instance_type"] for j in plan.as_dict()["jobs"]] == [plan.job_type(j) for j in plan.jobs]
+
+
+def test_sweep_plan_takes_several_instance_types_as_a_pool(aws, monkeypatch, capsys):
+    from core.cli.main import parse, run_headless
+    from core.sessions import open_session
+
+    for key, value in aws.environment().items():
+        monkeypatch.setenv(key, value)
+    store = open_session("pool-cli")
+    add_dataset(store, aws, counts={"train": 400})
+    store.close()
+    args, config = parse(
+        ["sweep", "plan", "--session", "pool-cli", "--instance", f"{INSTANCE},{LARGE}", "--param", "epoch=1,2,3"]
+    )
+    config.jumpstart.quotas = dict(POOL)
+    assert run_headless(args, config) == 0
+    out = capsys.readouterr().out
+    assert "3 job(s)" in out and "the pool 2 x ml.g5.2xlarge + 1 x ml.g5.12xlarge" in out and "makespan" in out

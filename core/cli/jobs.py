@@ -41,7 +41,12 @@ def _arguments(sub: Subparsers) -> None:
         )
         parser.add_argument("--model", help="JumpStart model id (default: jumpstart.model_id in the config)")
         parser.add_argument("--model-version", help="JumpStart model version (default: the config's, '*' = newest)")
-        parser.add_argument("--instance", required=True, help="training instance type, e.g. ml.g5.2xlarge")
+        parser.add_argument(
+            "--instance",
+            required=True,
+            help="training instance type, e.g. ml.g5.2xlarge; several, comma-separated, make a mixed pool "
+            "(each job on a type it fits, slots from [jumpstart.quotas])",
+        )
         parser.add_argument(
             "--param",
             action="append",
@@ -130,13 +135,15 @@ def _sweep(args: argparse.Namespace, config: Config) -> int:
             return print_console_cards(args, store, config)
         service = _service(store, config)
         try:
+            types = tuple(t.strip() for t in args.instance.split(",") if t.strip())
             spec = SweepSpec.from_strings(
-                args.instance,
+                types[0] if types else args.instance,
                 args.param,
                 mode="list" if args.list else "grid",
                 dataset=args.dataset,
                 model_id=args.model,
                 model_version=args.model_version,
+                instance_types=types if len(types) > 1 else (),
             )
             plan = service.plan_sweep(spec)
         except SweepError as exc:
