@@ -130,3 +130,31 @@ def test_question_kinds_and_bank_versions():
     assert [v.name for v in first] == [f"bank: {e.name}" for e in BANK]
     assert [v.id for v in ensure_bank(store, max_tokens=200)] == [v.id for v in first]  # saved once
     store.close()
+
+
+class _LongerWins:
+    """A fake judge that prefers the longer answer, so the ranking is known."""
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    async def complete(self, messages, **kwargs):
+        from types import SimpleNamespace
+
+        text = messages[-1]["content"]
+        shown = sorted((text.index(a), a) for a in self.answers if a in text)  # Answer A comes first
+        first, second = shown[0][1], shown[1][1]
+        winner = "A" if len(first) > len(second) else "B"
+        return SimpleNamespace(text=json.dumps({"winner": winner, "reason": "longer"}))
+
+
+async def test_finalists_ranked_over_shuffled_orders_into_points():
+    from core.playground.finalists import rank_answers
+
+    answers = {"short": "ok", "medium": "a medium answer", "long": "a much longer answer with detail"}
+    ranking = await rank_answers(_LongerWins(answers.values()), "q?", answers, orders=3, seed=2)
+    assert [e.label for e in ranking.entries] == ["long", "medium", "short"]
+    assert [round(e.points, 1) for e in ranking.entries] == [16.7, 13.3, 10.0]
+    assert ranking.disagreement == 0.0 and all(len(e.ranks) == 3 for e in ranking.entries)
+    with pytest.raises(PlaygroundError, match="between 2 and 5"):
+        await rank_answers(_LongerWins(["x"]), "q?", {"only": "x"})

@@ -108,3 +108,30 @@ async def test_bank_switches_prompts_with_presets_and_the_template_wraps_the_que
         await pilot.press("ctrl+j")
         await wait_for(pilot, lambda: pane.views and all(v.done for v in pane.views.values()))
         assert store.playground_runs()[0].question == "Question: Why do routers need restarting?"
+
+
+async def test_finalists_answer_side_by_side_and_the_judge_ranks_them_into_points(app, llm):
+    from core.playground.final import RoundRules, set_session_rules
+    from core.playground.rounds import Params, save_version
+
+    store = app.store
+    set_session_rules(store, RoundRules(answer_token_cap=24, generations=0))  # the session's rules beat [final]
+    for name in ("concise", "warm", "structured"):
+        save_version(store, name, f"Answer in a {name} way.", Params(0.5, 0.9, 200))
+    async with app.run_test(size=(150, 44)) as pilot:
+        pane = await open_pane(pilot)
+        await pilot.press("f3", *"Why do routers need restarting?", "f7")
+        await pilot.pause()
+        await pilot.press(*"concise, warm, nope", "enter")
+        await pilot.pause()
+        assert any("no prompt version named 'nope'" in str(n.message) for n in app._notifications)
+        await pilot.press("f7")
+        await pilot.pause()
+        await pilot.press("enter")  # empty: the newest five (here three)
+        await wait_for(pilot, lambda: pane.runs.current is not None and not pane.runs.running, timeout=30)
+        runs = [r for r in store.playground_runs() if r.kind == "finalists"]
+        assert len(runs) == 3 and {r.max_tokens for r in runs} == {24}
+        detail = str(app.query_one("#pg-detail-text").render())
+        assert "finalists" in detail and "3 shuffled orders" in detail and "points" in detail
+        assert all(s.judge_score is not None for r in runs for s in store.samples(r.id))
+        assert "finalists ranked:" in str(app.query_one("#pg-status").render())

@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerFailed
 
 from core.playground.ballot import results_line, stored_results
 from core.playground.final import round_rules
+from core.playground.finalists import MAX_FINALISTS
 from core.playground.rounds import (
     MAX_TOKENS_RANGE,
     SAMPLES_RANGE,
@@ -155,6 +156,14 @@ class PlaygroundPane(Pane):
         Binding("ctrl+g", "judge", "Ask the judge", id="playground.judge"),
         Binding("f4", "round_length", "Round length", id="playground.round_length", show=False),
         Binding(
+            "f7",
+            "finalists",
+            "Finalists",
+            id="playground.finalists",
+            show=False,
+            tooltip="Up to five versions answer the question; the judge ranks them into the event's points",
+        ),
+        Binding(
             "f6",
             "bank",
             "Prompt bank",
@@ -281,6 +290,7 @@ class PlaygroundPane(Pane):
             ("playground.judge", "judge"),
             ("playground.round_length", "round length"),
             ("playground.bank", "prompt bank"),
+            ("playground.finalists", "finalists"),
             separator=" · ",
             joiner=" ",
         )
@@ -490,6 +500,136 @@ class PlaygroundPane(Pane):
         key = bound_keys(self, "playground.bank")
         self._status(f"{version.name}{tags}{preset_note} · {key} loads the next prompt")
         self.refresh_versions(highlight=version.id)
+
+    # ---- finalists ------------------------------------------------------------------------
+    def action_finalists(self) -> None:
+        if self._busy():
+            return
+        question = self.query_one("#pg-question", Input).value.strip()
+        if not question:
+            self.app.notify("Type a question first.", severity="warning")
+            return
+
+        def done(value: str | None) -> None:
+            if value is None:
+                return
+            versions = self.store.prompt_versions()
+            names = [n.strip() for n in value.split(",") if n.strip()]
+            if names:
+                by_name = {v.name: v for v in versions}
+                missing = [n for n in names if n not in by_name]
+                if missing:
+                    self.app.notify(safe(f"no prompt version named {missing[0]!r}"), severity="error")
+                    return
+                chosen = [by_name[n] for n in dict.fromkeys(names)]
+            else:
+                chosen = versions[-MAX_FINALISTS:]
+            if not 2 <= len(chosen) <= MAX_FINALISTS:
+                self.app.notify(f"Finalists are 2 to {MAX_FINALISTS} prompt versions.", severity="warning")
+                return
+            self.run_worker(self._run_finalists(question, chosen), group="playground-finalists", exit_on_error=False)
+
+        prompt = f"Finalists: 2-{MAX_FINALISTS} version names, comma-separated (empty: the {MAX_FINALISTS} newest)"
+        self.app.push_screen(AskText(prompt, placeholder="v1, v2, bank: concise"), done)
+
+    async def _run_finalists(self, question: str, versions: list[PromptVersionRow]) -> None:
+        if not self.round.started or question != self.round_question:
+            self._start_round(question)
+        left = self.rules.generations_left(self.generations_used)
+        if left is not None and len(versions) > left:
+            self.app.notify(f"the round allows {left} more answer(s) for this question", severity="warning")
+            return
+        if self._round_recorded is not None:
+            await self._round_recorded.wait()
+        self.compare_mode = False
+        try:
+            plans = await self._plan_finalists(
+                self.rules.question_text(question), versions, self.target, self.round_id, self.round.started_at
+            ).wait()
+        except WorkerFailed as failed:
+            self.app.notify(safe(str(failed.error)), severity="error")
+            return
+        self.generations_used += len(plans)
+        self.last_question = question
+        self._show_rules()
+        self.comparison_id = None
+        await self._mount_views(plans, names={str(i): v.name for i, v in enumerate(versions, start=1)})
+        from core.evaluation.judge import build_eval_target
+        from core.playground.finalists import rank_answers
+        from core.playground.rounds import stream_runs
+
+        services = self.app.services  # type: ignore[attr-defined]
+        target_name, store, sent = self.target, self.store, self.rules.question_text(question)
+        rubric = self.config.league.judge_rubric or None
+
+        def forward(update: SampleUpdate) -> None:
+            self.post_message(SampleStreamed(update))
+
+        async def job():
+            target = build_eval_target(services, target_name)
+            try:
+                await stream_runs(store, target, plans, on_update=forward, emit_every_s=0.1)
+            finally:
+                await target.aclose()
+            samples = {v.name: store.samples(p.run_id)[0] for v, p in zip(versions, plans, strict=True)}
+            answers = {name: s.text for name, s in samples.items() if s.ok and s.text.strip()}
+            if len(answers) < 2:
+                raise PlaygroundError("fewer than two finalists answered: nothing to rank")
+            judge = services.chat_target("judge")
+            try:
+                extra = {"rubric": rubric} if rubric else {}
+                ranking = await rank_answers(judge, sent, answers, orders=3, **extra)
+            finally:
+                await judge.aclose()
+            for entry in ranking.entries:
+                store.set_sample_judgement(samples[entry.label].id, entry.share, f"mean rank {entry.mean_rank:.1f}")
+            return ranking
+
+        self._start("finalists", job)
+        self._status(f"{len(plans)} finalists answer, then the judge ranks them in 3 shuffled orders…")
+
+    @work(thread=True, group="playground-plan", exit_on_error=False)
+    def _plan_finalists(
+        self, question: str, versions: list[PromptVersionRow], target: str, round_id: int | None, started: float | None
+    ) -> list[RunPlan]:
+        return [
+            plan_run(
+                self.store,
+                slot=str(i),
+                target_name=target,
+                system_prompt=v.system_prompt,
+                params=Params.of(v).capped(self.rules.answer_token_cap),
+                question=question,
+                k=1,
+                version_id=v.id,
+                round_id=round_id,
+                kind="finalists",
+                round_started_at=started,
+            )
+            for i, v in enumerate(versions, start=1)
+        ]
+
+    def _show_ranking(self, ranking) -> None:
+        parts: list[Any] = [("finalists ", "bold"), f"· the judge's ranks over {ranking.orders} shuffled orders\n"]
+        for n, entry in enumerate(ranking.entries, start=1):
+            ranks = ", ".join(f"{r:g}" for r in entry.ranks)
+            wavered = ("  the judge wavered", "$warning") if entry.spread >= 1 else ""
+            parts += [
+                f"{n}. ",
+                safe_line(entry.label, 30, "bold"),
+                f"  rank {entry.mean_rank:.1f} ± {entry.spread:.1f} ({ranks}) · {entry.points:.1f} points",
+                wavered,
+                "\n",
+            ]
+        self._detail(Content.assemble(*parts))
+        for view in self.views.values():
+            sample = self.store.sample(view.sample_id)
+            if sample is not None and sample.judge_score is not None:
+                view.mark(judge_score=sample.judge_score)
+        top = ranking.entries[0]
+        self._status(
+            f"finalists ranked: {top.label} first ({top.points:.1f} points) · disagreement ±{ranking.disagreement:.1f}"
+        )
 
     # ---- the round -----------------------------------------------------------------------
     def _start_round(self, question: str) -> None:
@@ -705,7 +845,7 @@ class PlaygroundPane(Pane):
         )
         return None, [plan]
 
-    async def _mount_views(self, plans) -> None:
+    async def _mount_views(self, plans, names: dict[str, str] | None = None) -> None:
         area = self.query_one("#pg-answers", Horizontal)
         focused = self.app.focused
         had_focus = focused is not None and area in focused.ancestors
@@ -731,7 +871,7 @@ class PlaygroundPane(Pane):
             else:
                 version = self.store.prompt_version(self.marks.get(plan.slot, -1))
                 column = Vertical(*views, classes="pg-column")
-                name = version.name if version else "?"
+                name = (names or {}).get(plan.slot) or (version.name if version else "?")
                 column.border_title = Content.assemble(f"{plan.slot}: ", safe_line(name, 30))
                 columns.append(column)
         await area.mount_all(columns)
@@ -772,6 +912,8 @@ class PlaygroundPane(Pane):
             self._judged(*message.result)
         elif message.label == "rehearsal":
             self._show_rehearsal(message.result)
+        elif message.label == "finalists":
+            self._show_ranking(message.result)
         self.refresh_versions()
 
     # ---- picking and judging -------------------------------------------------------------
