@@ -34,7 +34,7 @@ def _arguments(sub: Subparsers) -> None:
         help="share held out as the validation channel (0 = none; JumpStart splits its own)",
     )
     export.add_argument("--status", default="", help="comma-separated statuses to include (default: all but rejected)")
-    export.add_argument("--exclude-tags", default="", help="comma-separated tags to leave out (e.g. variant:summary)")
+    export.add_argument("--exclude-tags", default="", help="comma-separated tags to leave out (e.g. augment:typo)")
     export.add_argument("--max-refusal-share", type=float)
     flagged = export.add_mutually_exclusive_group()
     flagged.add_argument(

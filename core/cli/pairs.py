@@ -1,4 +1,4 @@
-"""Headless verbs on pairs: `tunedeck pairs import`."""
+"""Headless verbs on pairs: `tunedeck pairs import` and `tunedeck pairs augment`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 @parser_extension
 def _arguments(sub: Subparsers) -> None:
-    pairs = sub.add_parser("pairs", help="pair operations (import)")
+    pairs = sub.add_parser("pairs", help="pair operations (import, augment)")
     pairs_sub = pairs.add_subparsers(dest="pairs_verb", metavar="ACTION", required=True)
     imp = pairs_sub.add_parser(
         "import",
@@ -31,9 +31,23 @@ def _arguments(sub: Subparsers) -> None:
     imp.add_argument("--topic", type=int, help="put the pairs under this topic id")
     imp.add_argument("--json", action="store_true")
 
+    aug = pairs_sub.add_parser(
+        "augment",
+        help="add typo-noise copies of training pairs (one undo step; copies follow their source's split side)",
+    )
+    aug.add_argument("--session", dest="session_opt")
+    aug.add_argument("--typo", action="store_true", required=True, help="character deletions and swaps in questions")
+    aug.add_argument("--rate", type=float, default=0.03, help="share of a question's letters changed")
+    aug.add_argument("--seed", type=int, default=0)
+    aug.add_argument("--status", choices=("pending", "accepted"), default="accepted", help="which pairs to copy")
+    aug.add_argument("--preview", type=int, metavar="N", help="show the first N copies and write nothing")
+    aug.add_argument("--json", action="store_true")
+
 
 @command("pairs")
 def _pairs(args: argparse.Namespace, config: Config) -> int:
+    if args.pairs_verb == "augment":
+        return _augment(args, config)
     from core.dataset.importer import KeyMapping, NeedsMapping, import_pairs
     from core.dataset.jumpstart import ImportFormatError
 
@@ -61,4 +75,41 @@ def _pairs(args: argparse.Namespace, config: Config) -> int:
         )
 
     emit(args, summary.as_dict(), human)
+    return 0
+
+
+def _augment(args: argparse.Namespace, config: Config) -> int:
+    from core.generation.augment import augment_typos
+    from core.store import PairFilter
+
+    store = open_session(session_name(args), create=False)
+    try:
+        result = augment_typos(
+            store,
+            PairFilter(status=args.status),
+            seed=args.seed,
+            rate=args.rate,
+            preview=args.preview,
+            threshold=config.curation.near_duplicate_threshold,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        store.close()
+
+    def human() -> None:
+        from core.safe_text import one_line
+
+        for row in result.preview:
+            print(f"#{row.source_id}\n  - {one_line(row.before, 200)}\n  + {one_line(row.after, 200)}")
+        if args.preview is not None:
+            print(f"preview of {len(result.preview)} of {result.sources:,} copies; nothing written")
+            return
+        print(
+            f"added {result.added:,} typo copies of {result.sources:,} {args.status} pairs"
+            + (f" ({result.skipped:,} already there)" if result.skipped else "")
+            + ("; the Pairs pane's undo removes them in one step" if result.added else "")
+        )
+
+    emit(args, result.as_dict(), human)
     return 0

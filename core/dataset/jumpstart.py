@@ -126,7 +126,7 @@ class DatasetVersion:
     validation: Literal["split", "explicit", "none"]
     validation_share: float | None
     dropped: Mapping[str, int] = field(default_factory=dict)
-    """Why pairs were left out: status, tags, empty, refusal_cap, validation_overlap."""
+    """Why pairs were left out: status, tags, empty, refusal_cap, validation_overlap, augmented_of_validation."""
     files: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -253,22 +253,45 @@ def split_pairs(pairs: Sequence[Any], validation_share: float) -> tuple[list[Any
     Each kind's pairs are ordered by a hash of their text and the first round(n · share) go to
     validation (at least one when share > 0 and n ≥ 2, never all of them). The result depends on
     the pairs' content only, not on their order or ids.
+
+    A variant or augmented copy (provenance "split_of": its source's split key) lands on its
+    source's side; an augmented copy ("augmented": true) of a validation pair is left out, so
+    augmentation only ever adds training data. Copies do not count towards n.
     """
     if not 0.0 <= validation_share < 1.0:
         raise ValueError(f"validation share must be in [0, 1), got {validation_share!r}")
-    by_kind: dict[str, list[Any]] = {}
+    by_kind: dict[str, dict[bytes, list[Any]]] = {}
     for pair in pairs:
-        by_kind.setdefault(getattr(pair, "kind", "qa") or "qa", []).append(pair)
+        kind = getattr(pair, "kind", "qa") or "qa"
+        by_kind.setdefault(kind, {}).setdefault(split_key(pair), []).append(pair)
     train: list[Any] = []
     validation: list[Any] = []
     for kind in sorted(by_kind):
-        group = sorted(by_kind[kind], key=_pair_digest)
-        count = round(len(group) * validation_share)
-        if validation_share > 0 and len(group) >= 2:
-            count = min(max(count, 1), len(group) - 1)
-        validation.extend(group[:count])
-        train.extend(group[count:])
+        groups = sorted(by_kind[kind].items())
+        count = round(len(groups) * validation_share)
+        if validation_share > 0 and len(groups) >= 2:
+            count = min(max(count, 1), len(groups) - 1)
+        for index, (_, members) in enumerate(groups):
+            if index < count:
+                validation.extend(m for m in members if not is_augmented(m))
+            else:
+                train.extend(members)
     return train, validation
+
+
+def split_key(pair: Any) -> bytes:
+    """What places a pair on a side of the split: its source's key for a copy, else its own content."""
+    source = (getattr(pair, "provenance", None) or {}).get("split_of")
+    if isinstance(source, str):
+        try:
+            return bytes.fromhex(source)
+        except ValueError:
+            pass
+    return _pair_digest(pair)
+
+
+def is_augmented(pair: Any) -> bool:
+    return bool((getattr(pair, "provenance", None) or {}).get("augmented"))
 
 
 def _build(
@@ -294,6 +317,7 @@ def _build(
     elif validation_share:
         train, held = split_pairs(selected, validation_share)
         mode, share = "split", validation_share
+        dropped["augmented_of_validation"] = len(selected) - len(train) - len(held)
     else:
         train, held, mode, share = selected, [], "none", None
     if not train:

@@ -161,6 +161,43 @@ class PairsMixin:
                 ids.append(inserted_id(cur) if cur.rowcount else None)
         return ids
 
+    def add_pairs_step(self, pairs: Iterable[NewPair], batch: str | None = None) -> tuple[str, int]:
+        """Insert pairs as one undo step (`undo_last_edit` deletes them again); returns (batch, rows added).
+
+        Every pair needs a task key; a pair whose key is already stored is skipped, so a rerun resumes."""
+        batch = batch or uuid.uuid4().hex
+        now = time.time()
+        rows = [
+            (
+                p.topic_id,
+                p.question,
+                p.answer,
+                p.kind,
+                p.status,
+                json.dumps(list(p.tags)),
+                p.task_key,
+                json.dumps(p.provenance or {}),
+                now,
+                now,
+            )
+            for p in pairs
+        ]
+        if any(row[6] is None for row in rows):
+            raise ValueError("pairs added as an undo step need task keys")
+        with self.db.tx() as conn:  # BEGIN IMMEDIATE: no other writer adds ids in between
+            last = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM pairs").fetchone()[0])
+            conn.executemany(
+                "INSERT OR IGNORE INTO pairs (topic_id, question, answer, kind, status, tags, task_key, provenance, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            added = conn.execute(
+                "INSERT INTO pair_edits (pair_id, batch, field, old_value, new_value, at) "
+                "SELECT id, ?, 'row', NULL, 'added', ? FROM pairs WHERE id > ?",
+                (batch, now, last),
+            ).rowcount
+        return batch, added
+
     def pair(self, pair_id: int) -> Pair | None:
         row = self.db.query_one("SELECT * FROM pairs WHERE id = ?", (pair_id,))
         return Pair.from_row(row) if row else None
@@ -232,6 +269,9 @@ class PairsMixin:
                 "SELECT pair_id, field, old_value FROM pair_edits WHERE batch = ? ORDER BY id DESC", (row[0],)
             ).fetchall()
             for edit in edits:
+                if edit["field"] == "row":  # added by this step: undoing it deletes the pair
+                    conn.execute("DELETE FROM pairs WHERE id = ?", (edit["pair_id"],))
+                    continue
                 conn.execute(
                     f"UPDATE pairs SET {edit['field']} = ?, updated_at = ? WHERE id = ?",
                     (edit["old_value"], time.time(), edit["pair_id"]),

@@ -1,0 +1,126 @@
+"""Augmentation of training data: seeded typo noise on questions (character deletions and swaps).
+
+Copies are new pairs tagged `augment:<method>`, with provenance naming their source, and
+`split_of` set to the source's split key: the export puts a copy on its source's side of the
+train/validation split and leaves out copies of validation pairs (core.dataset.jumpstart), so
+augmentation only adds training data. Sources are pairs that would be trained on: not rejected,
+not copies themselves, and not near a held-out question. One run is one undo step
+(`Store.undo_last_edit`); its task keys make a rerun with the same settings skip what exists.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from core.curation.dedup import find_leaks
+from core.dataset.jumpstart import is_augmented, split_key
+from core.evaluation.questions import heldout_questions
+from core.store import NewPair, PairFilter
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from core.store import Pair, Store
+
+TAG_PREFIX = "augment:"
+DEFAULT_TYPO_RATE = 0.03
+"""Share of a question's letters deleted or swapped (at least one per question)."""
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    source_id: int
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class AugmentResult:
+    method: str
+    sources: int
+    added: int
+    skipped: int
+    """Copies already stored by an earlier run with the same settings."""
+    batch: str | None
+    preview: list[PreviewRow]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "sources": self.sources,
+            "added": self.added,
+            "skipped": self.skipped,
+            "batch": self.batch,
+            "preview": [{"source_id": r.source_id, "before": r.before, "after": r.after} for r in self.preview],
+        }
+
+
+def typo(text: str, rng: random.Random, rate: float = DEFAULT_TYPO_RATE) -> str:
+    """`text` with about `rate` of its letters deleted or swapped with the next letter (at least one)."""
+    chars = list(text)
+    letters = [i for i, c in enumerate(chars) if c.isalpha()]
+    if not letters:
+        return text
+    count = min(len(letters), max(1, round(len(letters) * rate)))
+    for index in sorted(rng.sample(letters, count), reverse=True):
+        nxt = index + 1
+        if nxt < len(chars) and chars[nxt].isalpha() and chars[nxt] != chars[index] and rng.random() < 0.5:
+            chars[index], chars[nxt] = chars[nxt], chars[index]
+        else:
+            del chars[index]
+    return "".join(chars)
+
+
+def typo_copy(pair: Pair, *, seed: int, rate: float) -> NewPair:
+    rng = random.Random(seed * 1_000_003 + pair.id)  # per source: the same copy whatever the order
+    method = "typo"
+    return NewPair(
+        question=typo(pair.question, rng, rate),
+        answer=pair.answer,
+        topic_id=pair.topic_id,
+        kind=pair.kind,
+        status=pair.status,
+        tags=(*(t for t in pair.tags if not t.startswith(TAG_PREFIX)), TAG_PREFIX + method),
+        task_key=f"augment:{method}:{seed}:{rate:g}:{pair.id}",
+        provenance={
+            "augmented": True,
+            "method": method,
+            "source_pair": pair.id,
+            "split_of": split_key(pair).hex(),
+            "seed": seed,
+            "rate": rate,
+        },
+    )
+
+
+def sources(store: Store, flt: PairFilter, threshold: float) -> list[Pair]:
+    """The pairs of the filter that may be augmented: trained on, not copies, not near a held-out question."""
+    found = [p for p in store.iter_pairs(flt) if p.status != "rejected" and not is_augmented(p)]
+    leaks = find_leaks(found, heldout_questions(store), threshold)
+    return [p for p in found if p.id not in leaks] if leaks else found
+
+
+def augment_typos(
+    store: Store,
+    flt: PairFilter | None = None,
+    *,
+    seed: int = 0,
+    rate: float = DEFAULT_TYPO_RATE,
+    preview: int | None = None,
+    threshold: float = 0.7,
+) -> AugmentResult:
+    """One typo copy of each source pair; with `preview`, only the first rows shown and nothing written."""
+    if not 0 < rate <= 0.5:
+        raise ValueError(f"typo rate must be above 0 and at most 0.5, got {rate!r}")
+    picked = sources(store, flt if flt is not None else PairFilter(status="accepted"), threshold)
+    if preview is not None:
+        return AugmentResult("typo", len(picked), 0, 0, None, _preview(picked[:preview], seed, rate))
+    copies = [typo_copy(p, seed=seed, rate=rate) for p in picked]
+    batch, added = store.add_pairs_step(copies)
+    return AugmentResult("typo", len(picked), added, len(copies) - added, batch if added else None, [])
+
+
+def _preview(pairs: Sequence[Pair], seed: int, rate: float) -> list[PreviewRow]:
+    return [PreviewRow(p.id, p.question, typo_copy(p, seed=seed, rate=rate).question) for p in pairs]
