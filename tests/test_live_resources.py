@@ -123,3 +123,35 @@ async def test_quit_with_nothing_live_quits_at_once(store, config):
         await pilot.press("ctrl+q")
         await pilot.pause(0.3)
         assert not app.is_running or not isinstance(app.screen, LiveResourcesScreen)
+
+
+async def test_the_status_row_warns_of_an_endpoint_idle_past_the_threshold_and_counts_llm_spend(store, config):
+    from tui.widgets.cost_meter import CostMeter
+
+    store.add_endpoint("td-idle", kind="base", instance_type="ml.g5.2xlarge", price_per_hour=1.515, status="InService")
+    store.record_llm_call(
+        profile="generator",
+        model="m",
+        purpose="generation",
+        prompt_tokens=1,
+        completion_tokens=1,
+        latency_ms=1,
+        cost_usd=0.42,
+    )
+    app = TunedeckApp(store, config, check_identity=False)
+    async with app.run_test(size=(200, 36)) as pilot:
+        meter = app.query_one(CostMeter)
+        for _ in range(60):
+            await pilot.pause(0.05)
+            if meter.meter is not None:
+                break
+        text = str(meter.render())
+        assert "1 endpoint" in text and "$1.51/h" in text and "LLM $0.42" in text and "idle" not in text
+        assert not meter.has_class("-idle")
+        store.touch_endpoint("td-idle", at=time.time() - 31 * 60)  # nobody asked it for 31 minutes
+        meter.refresh_meter()
+        for _ in range(60):
+            await pilot.pause(0.05)
+            if meter.has_class("-idle"):
+                break
+        assert meter.has_class("-idle") and "1 idle endpoint billing" in str(meter.render())

@@ -213,6 +213,8 @@ class CostMeter:
     usd_per_hour: float
     usd_so_far: float
     unpriced: tuple[str, ...] = ()  # instance types in use without a known price
+    llm_usd: float = 0.0  # LLM calls of the session (recorded with their price), beside usd_so_far (AWS)
+    idle_endpoints: tuple[str, ...] = ()  # in service and not invoked for the idle threshold: still billed
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -221,14 +223,18 @@ class CostMeter:
             "usd_per_hour": round(self.usd_per_hour, 4),
             "usd_so_far": round(self.usd_so_far, 4),
             "unpriced": list(self.unpriced),
+            "llm_usd": round(self.llm_usd, 4),
+            "idle_endpoints": list(self.idle_endpoints),
         }
 
     def label(self) -> str:
-        """Status bar text, e.g. "2 train + 1 endpoint  $10.12/h  $3.41 so far"."""
+        """Status bar text, e.g. "2 train + 1 endpoint  $10.12/h  $3.41 so far  LLM $0.20"."""
         unknown = " (+unpriced)" if self.unpriced else ""
+        llm = f"  LLM ${self.llm_usd:.2f}" if self.llm_usd else ""
+        idle = f"  {len(self.idle_endpoints)} idle endpoint(s) still billed" if self.idle_endpoints else ""
         return (
             f"{self.training_instances} train + {self.endpoint_instances} endpoint  "
-            f"${self.usd_per_hour:.2f}/h  ${self.usd_so_far:.2f} so far{unknown}"
+            f"${self.usd_per_hour:.2f}/h  ${self.usd_so_far:.2f} so far{unknown}{llm}{idle}"
         )
 
 

@@ -1,4 +1,5 @@
-"""Status bar piece: running training instances and endpoints, dollars per hour and dollars so far.
+"""Status bar piece: running training instances and endpoints, dollars per hour and dollars so far,
+the LLM spend, and a warning once an endpoint has been idle past the threshold (still billed).
 
 It reads the session store only (no AWS call), in a thread worker, every `interval` seconds;
 the Jobs pane pushes a fresh meter after each poll with `set_meter`.
@@ -6,6 +7,7 @@ the Jobs pane pushes a fresh meter after each poll with `set_meter`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,16 +22,22 @@ REFRESH_SECONDS = 5.0
 
 
 def compute_meter(store: Any, config: Any, now: float | None = None) -> Any:
-    """core.training.prices.CostMeter of the session as the store knows it."""
-    from core.training.prices import PriceTable, cost_meter  # loaded in the meter's worker, not at start-up
+    """core.training.prices.CostMeter of the session as the store knows it, with the LLM spend and
+    the endpoints idle past the threshold."""
+    from core.serving.endpoints import live_resources  # loaded in the meter's worker, not at start-up
+    from core.training.prices import PriceTable, cost_meter
 
-    return cost_meter(
+    now = time.time() if now is None else now
+    meter = cost_meter(
         store.jobs(),
         store.endpoints_for_billing(),
         PriceTable(config.jumpstart.prices),
-        time.time() if now is None else now,
+        now,
         console_runs=store.console_run_ids(),
     )
+    idle = tuple(r.name for r in live_resources(store, config, now=now) if r.idle)
+    llm = float(store.llm_usage().get("cost_usd") or 0.0)
+    return dataclasses.replace(meter, llm_usd=llm, idle_endpoints=idle)
 
 
 def meter_label(meter: Any, ascii_only: bool = False) -> str:
@@ -37,16 +45,23 @@ def meter_label(meter: Any, ascii_only: bool = False) -> str:
         return "$ …"
     unknown = "+?" if meter.unpriced else ""
     dot = "·" if not ascii_only else "|"
-    return (
+    label = (
         f"{meter.training_instances} train {dot} {meter.endpoint_instances} endpoint "
         f"{dot} ${meter.usd_per_hour:.2f}/h{unknown} {dot} ${meter.usd_so_far:.2f} so far"
     )
+    if getattr(meter, "llm_usd", 0.0):
+        label += f" {dot} LLM ${meter.llm_usd:.2f}"
+    idle = getattr(meter, "idle_endpoints", ())
+    if idle:
+        label += f" {dot} {'!' if ascii_only else '⚠'} {len(idle)} idle endpoint{'s' if len(idle) > 1 else ''} billing"
+    return label
 
 
 class CostMeter(Widget):
     DEFAULT_CSS = """
     CostMeter { width: auto; height: 1; padding: 0 1; background: $panel; color: $text-muted; }
     CostMeter.-spending { color: $text-warning; text-style: bold; }
+    CostMeter.-idle { color: $text-error; text-style: bold reverse; }
     """
 
     meter: reactive[Any] = reactive(None, always_update=True, layout=True)  # width: auto follows the label
@@ -101,10 +116,15 @@ class CostMeter(Widget):
         self.meter = message.meter
 
     def set_meter(self, meter: Any) -> None:
+        """A meter computed elsewhere (the Jobs pane's poll); the LLM spend and idle endpoints stay
+        those of the last own computation."""
+        if self.meter is not None and meter is not None:
+            meter = dataclasses.replace(meter, llm_usd=self.meter.llm_usd, idle_endpoints=self.meter.idle_endpoints)
         self.meter = meter
 
     def watch_meter(self, meter: Any) -> None:
         self.set_class(bool(meter and (meter.training_instances or meter.endpoint_instances)), "-spending")
+        self.set_class(bool(meter and getattr(meter, "idle_endpoints", ())), "-idle")
 
     def render(self) -> Content:
         return Content(meter_label(self.meter, bool(self._ascii)))
