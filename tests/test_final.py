@@ -158,3 +158,23 @@ async def test_finalists_ranked_over_shuffled_orders_into_points():
     assert ranking.disagreement == 0.0 and all(len(e.ranks) == 3 for e in ranking.entries)
     with pytest.raises(PlaygroundError, match="between 2 and 5"):
         await rank_answers(_LongerWins(["x"]), "q?", {"only": "x"})
+
+
+async def test_run_tricks_catches_a_prompt_that_breaks_letter_counting():
+    from types import SimpleNamespace
+
+    from core.playground.tricks import letters_question, run_tricks
+
+    class SaysTwo:
+        async def complete(self, messages, **kwargs):
+            return SimpleNamespace(text="There are 2.", finish_reason="stop", completion_tokens=3)
+
+    store = open_session("tricks")
+    questions = [letters_question("strawberry", "r"), letters_question("apple", "p")]
+    results = await run_tricks(
+        store, SaysTwo(), target_name="t", system_prompt="Be quick.", params=Params(0.1, 0.5, 200), questions=questions
+    )
+    assert [r.right for r in results] == [False, True]
+    scores = sorted(s.judge_score for r in store.playground_runs(kind="tricks") for s in store.samples(r.id))
+    assert scores == [0.0, 1.0]  # committed as they arrived
+    store.close()

@@ -135,3 +135,24 @@ async def test_finalists_answer_side_by_side_and_the_judge_ranks_them_into_point
         assert "finalists" in detail and "3 shuffled orders" in detail and "points" in detail
         assert all(s.judge_score is not None for r in runs for s in store.samples(r.id))
         assert "finalists ranked:" in str(app.query_one("#pg-status").render())
+
+
+async def test_trick_questions_are_scored_by_the_checker(app, llm):
+    from core.playground.tricks import check, trick_questions
+
+    store = app.store
+    async with app.run_test(size=(150, 44)) as pilot:
+        pane = await open_pane(pilot)
+        await pilot.press(*"Count carefully.", "f8")
+        await wait_for(pilot, lambda: pane.runs.current is not None and not pane.runs.running, timeout=30)
+        runs = [r for r in store.playground_runs() if r.kind == "tricks"]
+        questions = {q.text: q for q in trick_questions()}
+        assert sorted(r.question for r in runs) == sorted(questions)
+        right = 0
+        for run in runs:
+            (sample,) = store.samples(run.id)
+            ok = check(questions[run.question], sample.text)
+            assert sample.judge_score == (1.0 if ok else 0.0) and run.system_prompt == "Count carefully."
+            right += ok
+        assert f"trick questions: {right}/{len(questions)} right" in str(app.query_one("#pg-status").render())
+        assert "expected 3" in str(app.query_one("#pg-detail-text").render())  # strawberry's r

@@ -9,9 +9,17 @@ letter-counting question decided two 2025 finals).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from core.playground.rounds import Params
+    from core.store import Store
 
 _NUMBER_WORDS = {
     "zero": 0,
@@ -108,11 +116,70 @@ def trick_score(questions: list[TrickQuestion], answers: list[str]) -> float:
     return right / len(questions)
 
 
+@dataclass(frozen=True)
+class TrickResult:
+    question: TrickQuestion
+    answer: str  # untrusted model output
+    right: bool
+    error: str | None = None
+
+
+async def run_tricks(
+    store: Store,
+    target: Any,
+    *,
+    target_name: str,
+    system_prompt: str,
+    params: Params,
+    questions: Sequence[TrickQuestion] | None = None,
+    version_id: int | None = None,
+) -> list[TrickResult]:
+    """Ask every trick question once with this prompt and check each answer; each answer is stored
+    as a run of kind "tricks" when it arrives (its score 1 or 0 as the judge score)."""
+    from core.playground.rounds import build_messages
+    from core.safe_text import one_line
+
+    chosen = list(questions) if questions is not None else trick_questions()
+
+    async def one(question: TrickQuestion) -> TrickResult:
+        _, (sample_id,) = store.create_run(
+            target=target_name,
+            system_prompt=system_prompt,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_tokens,
+            question=question.text,
+            samples=1,
+            prompt_version_id=version_id,
+            kind="tricks",
+        )
+        try:
+            result = await target.complete(
+                build_messages(system_prompt, question.text),
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_tokens,
+                purpose="tricks",
+            )
+        except Exception as exc:  # one failed question fails only itself
+            error = one_line(f"{type(exc).__name__}: {exc}", 300)
+            store.finish_sample(sample_id, "", finish_reason="error", error=error)
+            return TrickResult(question, "", False, error)
+        right = check(question, result.text)
+        store.finish_sample(sample_id, result.text, finish_reason=result.finish_reason, tokens=result.completion_tokens)
+        store.set_sample_judgement(sample_id, 1.0 if right else 0.0, f"expected {question.expected}")
+        return TrickResult(question, result.text, right)
+
+    return list(await asyncio.gather(*[one(q) for q in chosen]))
+
+
 __all__ = [
     "TrickQuestion",
+    "TrickResult",
     "arithmetic_question",
     "check",
     "letters_question",
+    "run_tricks",
     "trick_questions",
     "trick_score",
     "weekday_question",

@@ -164,6 +164,14 @@ class PlaygroundPane(Pane):
             tooltip="Up to five versions answer the question; the judge ranks them into the event's points",
         ),
         Binding(
+            "f8",
+            "tricks",
+            "Trick questions",
+            id="playground.tricks",
+            show=False,
+            tooltip="Letter counts, sums and dates with checkable answers, asked with the editor's prompt",
+        ),
+        Binding(
             "f6",
             "bank",
             "Prompt bank",
@@ -291,6 +299,7 @@ class PlaygroundPane(Pane):
             ("playground.round_length", "round length"),
             ("playground.bank", "prompt bank"),
             ("playground.finalists", "finalists"),
+            ("playground.tricks", "trick questions"),
             separator=" · ",
             joiner=" ",
         )
@@ -500,6 +509,55 @@ class PlaygroundPane(Pane):
         key = bound_keys(self, "playground.bank")
         self._status(f"{version.name}{tags}{preset_note} · {key} loads the next prompt")
         self.refresh_versions(highlight=version.id)
+
+    # ---- trick questions ------------------------------------------------------------------
+    def action_tricks(self) -> None:
+        if self._busy():
+            return
+        if self.target.startswith("endpoint:") and refused_in_console(self, "invoke"):
+            return
+        from core.evaluation.judge import build_eval_target
+        from core.playground.tricks import run_tricks
+
+        services = self.app.services  # type: ignore[attr-defined]
+        store, target_name, system_prompt = self.store, self.target, self.system_prompt
+        params, version_id = self.rules.capped(self.params()), self._editor_version()
+
+        async def job():
+            target = build_eval_target(services, target_name)
+            try:
+                return await run_tricks(
+                    store,
+                    target,
+                    target_name=target_name,
+                    system_prompt=system_prompt,
+                    params=params,
+                    version_id=version_id,
+                )
+            finally:
+                await target.aclose()
+
+        self._start("tricks", job)
+        self._status("trick questions: asking each once with the editor's prompt…")
+
+    def _show_tricks(self, results) -> None:
+        right = sum(r.right for r in results)
+        parts: list[Any] = [("trick questions ", "bold"), f"· {right}/{len(results)} right\n"]
+        for r in results:
+            mark = ("✓ ", "$success bold") if r.right else ("✗ ", "$error bold")
+            said = r.error or r.answer
+            parts += [
+                mark,
+                safe_line(r.question.text, 70),
+                f" · expected {r.question.expected} · said ",
+                safe_line(said, 60),
+                "\n",
+            ]
+        self._detail(Content.assemble(*parts))
+        self._status(
+            f"trick questions: {right}/{len(results)} right"
+            + ("" if right == len(results) else " · this prompt breaks some")
+        )
 
     # ---- finalists ------------------------------------------------------------------------
     def action_finalists(self) -> None:
@@ -914,6 +972,8 @@ class PlaygroundPane(Pane):
             self._show_rehearsal(message.result)
         elif message.label == "finalists":
             self._show_ranking(message.result)
+        elif message.label == "tricks":
+            self._show_tricks(message.result)
         self.refresh_versions()
 
     # ---- picking and judging -------------------------------------------------------------
