@@ -1,14 +1,15 @@
-"""Headless money verbs and checks: the `[budget]` refusal every spending verb shares."""
+"""Headless money verbs and checks: the `[budget]` refusal every spending verb shares, and
+`tunedeck quotas [request TYPE N]` (the instance pool and Service Quotas increase requests)."""
 
 from __future__ import annotations
 
+import argparse
 from typing import TYPE_CHECKING
 
-from core.cli.registry import CommandError
+from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension
+from core.safe_text import one_line
 
 if TYPE_CHECKING:
-    import argparse
-
     from core.config import Config
     from core.store import Store
 
@@ -22,3 +23,69 @@ def refuse_over_budget(
     found = budget_check(store, config, usd=usd, llm_usd=llm_usd, what=what)
     if not found.ok and not getattr(args, "over_budget", False):
         raise CommandError("; ".join(found.problems) + " (add --over-budget to go ahead, or raise [budget])")
+
+
+@parser_extension
+def _arguments(sub: Subparsers) -> None:
+    quotas = sub.add_parser(
+        "quotas",
+        help="training-instance quotas (the instance pool) and Service Quotas increase requests",
+        description="Without an action: each pool type's slots (config [jumpstart.quotas] or Service Quotas) "
+        "and the increase requests with their status. Needs servicequotas:ListServiceQuotas and "
+        "servicequotas:ListRequestedServiceQuotaChangeHistory; `request` needs "
+        "servicequotas:RequestServiceQuotaIncrease.",
+    )
+    quotas.add_argument("--json", action="store_true")
+    actions = quotas.add_subparsers(dest="quotas_verb", metavar="ACTION")
+    request = actions.add_parser("request", help="ask Service Quotas to raise '<TYPE> for training job usage' to N")
+    request.add_argument("instance_type", metavar="TYPE", help="e.g. ml.g5.2xlarge")
+    request.add_argument("value", metavar="N", type=int, help="the number of instances to ask for")
+    request.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+
+
+@command("quotas")
+def _quotas(args: argparse.Namespace, config: Config) -> int:
+    from core.aws_identity import aws_client
+    from core.training.quotas import QuotaLookup, QuotaRequestError, request_increase, training_requests
+
+    client = aws_client(config.aws, "service-quotas")
+    if args.quotas_verb == "request":
+        try:
+            made = request_increase(client, args.instance_type, args.value)
+        except QuotaRequestError as exc:
+            raise CommandError(str(exc)) from None
+        emit(args, {"request": made.as_dict()}, lambda: print(f"requested: {made.describe()} (id {made.request_id})"))
+        return 0
+    lookup = QuotaLookup({}, lambda: client)
+    types = list(dict.fromkeys([config.jumpstart.training_instance, *config.jumpstart.quotas]))
+    pool = [(t, lookup.slots(t)) for t in types]
+    try:
+        requests, problem = training_requests(client), ""
+    except Exception as exc:  # noqa: BLE001 - no permission or no network: the pool still prints
+        requests, problem = [], f"{type(exc).__name__}: {exc}"
+    configured = config.jumpstart.quotas
+    data = {
+        "pool": [
+            {"instance_type": t, "service_quota": s.slots, "source": s.source, "configured": configured.get(t)}
+            for t, s in pool
+        ],
+        "requests": [r.as_dict() for r in requests],
+        "requests_error": problem or None,
+    }
+
+    def human() -> None:
+        for kind, slots in pool:
+            mine = f", [jumpstart.quotas] {configured[kind]}" if kind in configured else ""
+            print(f"{slots.describe()}{mine}")
+            if slots.slots == 0 and slots.source == "service-quotas":
+                print(f"  no slot: ask with `tunedeck quotas request {kind} 1` (or more)")
+        if lookup.last_error:
+            print(f"could not look up the quotas: {one_line(lookup.last_error, 200)}")
+        print("increase requests:" if requests else "no increase requests")
+        for made in requests:
+            print(f"  {made.describe()}")
+        if problem:
+            print(f"could not list the increase requests: {one_line(problem, 200)}")
+
+    emit(args, data, human)
+    return 0

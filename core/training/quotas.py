@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -125,3 +126,109 @@ class QuotaLookup:
             if not token:
                 return values
             kwargs["NextToken"] = token
+
+
+# -- increase requests ------------------------------------------------------------------------------
+
+OPEN_REQUEST_STATUSES = ("PENDING", "CASE_OPENED")
+
+
+@dataclass(frozen=True)
+class QuotaRequest:
+    """A Service Quotas increase request for a SageMaker quota, as the service reports it."""
+
+    request_id: str
+    quota_name: str
+    desired: float
+    status: str  # PENDING, CASE_OPENED, APPROVED, DENIED, CASE_CLOSED, NOT_APPROVED, INVALID_REQUEST
+    created: float | None
+
+    @property
+    def open(self) -> bool:
+        return self.status in OPEN_REQUEST_STATUSES
+
+    def describe(self) -> str:
+        return f"{self.quota_name} -> {self.desired:g}: {self.status}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.request_id,
+            "quota_name": self.quota_name,
+            "desired": self.desired,
+            "status": self.status,
+            "created": self.created,
+        }
+
+
+class QuotaRequestError(Exception):
+    """An increase request cannot be made; the message says why."""
+
+
+def _request(item: Mapping[str, Any]) -> QuotaRequest:
+    created: Any = item.get("Created")
+    stamp = None
+    if isinstance(created, datetime):
+        stamp = created.timestamp()
+    elif isinstance(created, (int, float)):
+        stamp = float(created)
+    return QuotaRequest(
+        str(item.get("Id", "")),
+        str(item.get("QuotaName", "")),
+        float(item.get("DesiredValue") or 0),
+        str(item.get("Status", "")),
+        stamp,
+    )
+
+
+def _quota_code(client: Any, name: str) -> tuple[str, float]:
+    kwargs: dict[str, Any] = {"ServiceCode": "sagemaker", "MaxResults": 100}
+    while True:
+        page = client.list_service_quotas(**kwargs)
+        for quota in page.get("Quotas", []):
+            if quota.get("QuotaName") == name:
+                return str(quota["QuotaCode"]), float(quota.get("Value") or 0)
+        token = page.get("NextToken")
+        if not token:
+            raise QuotaRequestError(f"Service Quotas lists no quota named '{name}' in this region")
+        kwargs["NextToken"] = token
+
+
+def request_increase(client: Any, instance_type: str, value: int) -> QuotaRequest:
+    """Ask Service Quotas to raise '<instance_type> for training job usage' to `value` (the quota's
+    code is looked up by its name). Needs servicequotas:RequestServiceQuotaIncrease. Raises
+    QuotaRequestError with the reason."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if value < 1:
+        raise QuotaRequestError(f"ask for at least 1 {instance_type} instance, not {value}")
+    name = training_quota_name(instance_type)
+    try:
+        code, current = _quota_code(client, name)
+        if value <= current:
+            raise QuotaRequestError(f"'{name}' is already {current:g}; ask for more than that")
+        reply = client.request_service_quota_increase(
+            ServiceCode="sagemaker", QuotaCode=code, DesiredValue=float(value)
+        )
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise QuotaRequestError(f"'{name}': {error.get('Code', '')}: {error.get('Message', exc)}") from None
+    except BotoCoreError as exc:
+        raise QuotaRequestError(f"'{name}': {exc}") from None
+    return _request(reply.get("RequestedQuota") or {})
+
+
+def training_requests(client: Any) -> list[QuotaRequest]:
+    """Increase requests for SageMaker training-instance quotas, newest first."""
+    found: list[QuotaRequest] = []
+    kwargs: dict[str, Any] = {"ServiceCode": "sagemaker", "MaxResults": 100}
+    while True:
+        page = client.list_requested_service_quota_change_history(**kwargs)
+        found += [
+            _request(r)
+            for r in page.get("RequestedQuotas", [])
+            if str(r.get("QuotaName", "")).endswith(TRAINING_SUFFIX)
+        ]
+        token = page.get("NextToken")
+        if not token:
+            return sorted(found, key=lambda r: -(r.created or 0.0))
+        kwargs["NextToken"] = token

@@ -215,6 +215,29 @@ class Gateway:
             if start + size < len(quotas):
                 page["NextToken"] = str(start + size)
             return self._json(200, page)
+        if operation == "RequestServiceQuotaIncrease":
+            quota = next((q for q in quotas if q["QuotaCode"] == request.get("QuotaCode")), None)
+            if quota is None:
+                raise AwsError(
+                    "NoSuchResourceException", "The request failed because the specified quota doesn't exist."
+                )
+            desired = float(request.get("DesiredValue") or 0)
+            if desired <= float(quota["Value"]):
+                raise AwsError("IllegalArgumentException", "The desired value must be greater than the current value.")
+            try:
+                change = self.ctx.quotas.request_increase(quota, desired, time.time())
+            except ValueError:
+                raise AwsError(
+                    "ResourceAlreadyExistsException", "A request for this quota is already pending."
+                ) from None
+            return self._json(200, {"RequestedQuota": change})
+        if operation in ("ListRequestedServiceQuotaChangeHistory", "ListRequestedServiceQuotaChangeHistoryByQuota"):
+            changes = self.ctx.quotas.requests()
+            if request.get("QuotaCode"):
+                changes = [c for c in changes if c["QuotaCode"] == request["QuotaCode"]]
+            if request.get("Status"):
+                changes = [c for c in changes if c["Status"] == request["Status"]]
+            return self._json(200, {"RequestedQuotas": changes})
         raise AwsError("NoSuchResourceException", f"The emulator does not model {operation} for sagemaker.")
 
     # -- SageMaker Runtime ------------------------------------------------------------------------

@@ -78,6 +78,35 @@ class QuotaBook:
             TRAINING: dict(DEFAULT_TRAINING_QUOTAS if training is None else training),
             ENDPOINT: dict(DEFAULT_ENDPOINT_QUOTAS if endpoint is None else endpoint),
         }
+        self._requests: list[dict] = []  # increase requests, newest last; they stay PENDING (nobody reviews them)
+
+    def request_increase(self, quota: dict, desired: float, at: float) -> dict:
+        """Record an increase request as Service Quotas answers it (RequestedServiceQuotaChange shape)."""
+        with self._lock:
+            if any(r["QuotaCode"] == quota["QuotaCode"] and r["Status"] == "PENDING" for r in self._requests):
+                raise ValueError("ResourceAlreadyExistsException")
+            change = {
+                "Id": hashlib.sha256(f"{quota['QuotaCode']}{len(self._requests)}".encode()).hexdigest()[:32],
+                "ServiceCode": "sagemaker",
+                "ServiceName": "Amazon SageMaker",
+                "QuotaCode": quota["QuotaCode"],
+                "QuotaName": quota["QuotaName"],
+                "QuotaArn": quota["QuotaArn"],
+                "DesiredValue": float(desired),
+                "Status": "PENDING",
+                "Created": at,
+                "LastUpdated": at,
+                "Requester": "tunedeck-emulator",
+                "GlobalQuota": False,
+                "Unit": "None",
+                "QuotaRequestedAtLevel": "ACCOUNT",
+            }
+            self._requests.append(change)
+            return dict(change)
+
+    def requests(self) -> list[dict]:
+        with self._lock:
+            return [dict(r) for r in self._requests]
 
     def set(self, training: Mapping[str, int] | None = None, endpoint: Mapping[str, int] | None = None) -> None:
         with self._lock:
