@@ -1945,7 +1945,7 @@ def tuned_reply(
         ranked = sorted(
             training.examples, key=lambda qa: -_similarity(asked, set(_content_words(qa[0] + " " + qa[1][:200])))
         )[:3]
-        bias = [8.0 * _similarity(asked, set(_content_words(q))) for q, _ in ranked]
+        bias = [30.0 * _similarity(asked, set(_content_words(q))) for q, _ in ranked]
         source_question, source_answer = sampler.choose(ranked, "tuned:neighbour", bias)
         # One draw per question (greedy: the same each time), widened by temperature like sampling.
         draw = _unit(prompt.context_key, "tuned:draw")
