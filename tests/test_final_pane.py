@@ -1,6 +1,7 @@
 """Pilot, keys only: the Playground under the final's rules ([final]): max tokens held to the answer
 token cap and a cut answer marked, a system prompt that leaves less than the cap flagged while it is
-typed, generations per question counted and refused past the limit, the ballot's result and kappa shown."""
+typed, generations per question counted and refused past the limit, the prompt bank, finalists ranked
+into points, trick questions checked, and the ballot's result and kappa shown in the Playground and Compare."""
 
 from __future__ import annotations
 
@@ -84,6 +85,17 @@ async def test_ballot_result_and_kappa_show_in_the_playground(app):
         await open_pane(pilot)
         text = rules_text(app)
         assert "ballot: 3 voter(s)" in text and "concise 88.5 pts" in text and "kappa vs LLM judge 0.42" in text
+        await pilot.press("alt+4")  # Compare shows the same tally beside its own votes (4 would type in the prompt)
+        await wait_for(pilot, lambda: app.query("#compare-ballot"))
+        ballot = app.query_one("#compare-ballot")
+        assert ballot.display and "kappa vs LLM judge 0.42" in str(ballot.render())
+
+
+async def test_compare_hides_the_ballot_line_without_a_ballot(app):
+    async with app.run_test(size=(150, 44)) as pilot:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.query("#compare-ballot"))
+        assert not app.query_one("#compare-ballot").display
 
 
 async def test_bank_switches_prompts_with_presets_and_the_template_wraps_the_question(app, llm):

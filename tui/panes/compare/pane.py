@@ -284,6 +284,7 @@ class ComparePane(Pane):
         with _ReportPanel(id="compare-report"):
             yield CompareScore(id="compare-score")
             yield CompareVotes(id="compare-votes")
+            yield Static("", id="compare-ballot")  # the final's ballot: human and audience votes, kappa
             yield CompareRegression(id="compare-regression")
         yield CompareQuestion(id="compare-question")
         yield CompareAnswers(id="compare-answers")
@@ -311,6 +312,16 @@ class ComparePane(Pane):
     def on_mount(self) -> None:
         self._redraw()
         self._reload(match="newest")
+        self._show_ballot()
+
+    def _show_ballot(self) -> None:
+        """The newest ballot imported with `tunedeck ballot import` (hidden when there is none)."""
+        from core.playground.ballot import results_line, stored_results
+
+        results = stored_results(self.store)
+        line = self.query_one("#compare-ballot", Static)
+        line.update(safe(results_line(results)) if results else "")
+        line.display = results is not None
 
     def focus_first(self) -> None:
         self.answers.focus()
@@ -318,6 +329,7 @@ class ComparePane(Pane):
     def pane_shown(self) -> None:
         # the first show can follow on_mount at once: keep asking for the newest evaluation then
         self._reload(match="newest" if self._applied == 0 else None)
+        self._show_ballot()
         if self._poll_timer is None:
             self._poll_timer = self.set_interval(POLL_SECONDS, self._poll)
         else:
