@@ -7,7 +7,8 @@ question/answer, instruction/response, prompt/completion and input/output. Any o
 mapping (which key holds the question, which the answer); `NeedsMapping` names the keys found so
 the caller can ask. All or nothing: a bad line raises ImportFormatError listing every bad line,
 and nothing is stored. Each stored pair keeps its file, line and format in its provenance, and its
-task key (file hash + line) makes a rerun of the same file skip what is already stored.
+task key (file hash + line) makes a rerun of the same file skip what is already stored. One import
+is one undo step.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class ImportSummary:
     format: str
     file: str
     template: dict[str, str] | None
+    batch: str | None = None
+    """The undo step that removes this import (`Store.undo_last_edit`); None when nothing was added."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +88,7 @@ class ImportSummary:
             "format": self.format,
             "file": self.file,
             "template": self.template,
+            "batch": self.batch,
         }
 
 
@@ -227,9 +231,10 @@ def import_pairs(
         )
         for p in pairs
     ]
-    ids = store.add_pairs(rows)
-    added = sum(1 for i in ids if i is not None)
-    return ImportSummary(len(pairs), added, len(pairs) - added, ", ".join(formats), file.name, template)
+    batch, added = store.add_pairs_step(rows)
+    return ImportSummary(
+        len(pairs), added, len(pairs) - added, ", ".join(formats), file.name, template, batch if added else None
+    )
 
 
 # --- records ------------------------------------------------------------------------------------

@@ -59,12 +59,21 @@ class AugmentResult:
 
 def typo(text: str, rng: random.Random, rate: float = DEFAULT_TYPO_RATE) -> str:
     """`text` with about `rate` of its letters deleted or swapped with the next letter (at least one)."""
-    chars = list(text)
-    letters = [i for i, c in enumerate(chars) if c.isalpha()]
+    letters = sum(map(str.isalpha, text))
     if not letters:
         return text
-    count = min(len(letters), max(1, round(len(letters) * rate)))
-    for index in sorted(rng.sample(letters, count), reverse=True):
+    count = min(letters, max(1, round(letters * rate)))
+    chosen: set[int] = set()
+    for _ in range(count * 20):  # random positions until enough letters (letters are most of a question)
+        index = rng.randrange(len(text))
+        if text[index].isalpha():
+            chosen.add(index)
+            if len(chosen) == count:
+                break
+    if not chosen:
+        chosen.add(next(i for i, c in enumerate(text) if c.isalpha()))
+    chars = list(text)
+    for index in sorted(chosen, reverse=True):
         nxt = index + 1
         if nxt < len(chars) and chars[nxt].isalpha() and chars[nxt] != chars[index] and rng.random() < 0.5:
             chars[index], chars[nxt] = chars[nxt], chars[index]

@@ -115,7 +115,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def run(count: int, size: tuple[int, int]) -> int:
+async def run(count: int, size: tuple[int, int], filler=None) -> int:
+    """`filler(store, count)` writes the pairs (default: straight into the store, `fill`)."""
     from core.config import load_config
     from core.sessions import open_session
     from tui.app import TunedeckApp
@@ -123,7 +124,7 @@ async def run(count: int, size: tuple[int, int]) -> int:
 
     store = open_session("latency")
     t = time.perf_counter()
-    fill(store, count)
+    (filler or fill)(store, count)
     print(
         f"pairs pane latency: {store.count_pairs():,} pairs written in {time.perf_counter() - t:.1f} s; "
         f"terminal {size[0]}x{size[1]}; python {sys.version.split()[0]}; {os.cpu_count()} cores"
