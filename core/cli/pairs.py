@@ -1,4 +1,4 @@
-"""Headless verbs on pairs: `tunedeck pairs import` and `tunedeck pairs augment`."""
+"""Headless verbs on pairs: `tunedeck pairs import`, `tunedeck pairs augment` and `tunedeck pairs repair`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 @parser_extension
 def _arguments(sub: Subparsers) -> None:
-    pairs = sub.add_parser("pairs", help="pair operations (import, augment)")
+    pairs = sub.add_parser("pairs", help="pair operations (import, augment, repair)")
     pairs_sub = pairs.add_subparsers(dest="pairs_verb", metavar="ACTION", required=True)
     imp = pairs_sub.add_parser(
         "import",
@@ -43,11 +43,22 @@ def _arguments(sub: Subparsers) -> None:
     aug.add_argument("--preview", type=int, metavar="N", help="show the first N copies and write nothing")
     aug.add_argument("--json", action="store_true")
 
+    rep = pairs_sub.add_parser("repair", help="repair answers in bulk over a flag or a status (one undo step)")
+    rep.add_argument("--session", dest="session_opt")
+    rep.add_argument("--strip-header", action="store_true", help="strip a leading '### ANSWER' style header")
+    rep.add_argument("--strip-meta", action="store_true", help="strip meta-talk openers ('Based on the text, ...')")
+    rep.add_argument("--flag", help="only pairs carrying this curation flag (e.g. header_leak, meta_talk)")
+    rep.add_argument("--status", choices=("pending", "accepted", "rejected"))
+    rep.add_argument("--preview", type=int, metavar="N", help="show the first N changes and write nothing")
+    rep.add_argument("--json", action="store_true")
+
 
 @command("pairs")
 def _pairs(args: argparse.Namespace, config: Config) -> int:
     if args.pairs_verb == "augment":
         return _augment(args, config)
+    if args.pairs_verb == "repair":
+        return _repair(args)
     from core.dataset.importer import KeyMapping, NeedsMapping, import_pairs
     from core.dataset.jumpstart import ImportFormatError
 
@@ -110,6 +121,32 @@ def _augment(args: argparse.Namespace, config: Config) -> int:
             + (f" ({result.skipped:,} already there)" if result.skipped else "")
             + ("; the Pairs pane's undo removes them in one step" if result.added else "")
         )
+
+    emit(args, result.as_dict(), human)
+    return 0
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from core.curation.repairs import repair_answers
+    from core.safe_text import one_line
+    from core.store import PairFilter
+
+    repairs = [name for name, on in (("strip_header", args.strip_header), ("strip_meta", args.strip_meta)) if on]
+    if not repairs:
+        raise CommandError("name a repair: --strip-header and/or --strip-meta")
+    store = open_session(session_name(args), create=False)
+    try:
+        result = repair_answers(store, PairFilter(status=args.status, flag=args.flag), repairs, preview=args.preview)
+    finally:
+        store.close()
+
+    def human() -> None:
+        for row in result.preview:
+            print(f"#{row.pair_id}\n  - {one_line(row.before, 200)}\n  + {one_line(row.after, 200)}")
+        if args.preview is not None:
+            print(f"{result.changed:,} of {result.scanned:,} answers would change; nothing written")
+        else:
+            print(f"repaired {result.changed:,} of {result.scanned:,} answers (the Pairs pane's undo reverts them)")
 
     emit(args, result.as_dict(), human)
     return 0

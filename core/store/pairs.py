@@ -320,6 +320,25 @@ class PairsMixin:
                 found[row["id"]] = Pair.from_row(row)
         return [found[i] for i in pair_ids if i in found]
 
+    def set_answers(self, answers: dict[int, str]) -> str:
+        """New answers for many pairs as one undo step (a bulk repair); returns the batch."""
+        batch = uuid.uuid4().hex
+        now = time.time()
+        items = list(answers.items())
+        with self.db.tx() as conn:
+            for start in range(0, len(items), 500):
+                chunk = items[start : start + 500]
+                conn.executemany(
+                    "INSERT INTO pair_edits (pair_id, batch, field, old_value, new_value, at) "
+                    "SELECT id, ?, 'answer', answer, ?, ? FROM pairs WHERE id = ? AND answer IS NOT ?",
+                    [(batch, answer, now, pair_id, answer) for pair_id, answer in chunk],
+                )
+                conn.executemany(
+                    "UPDATE pairs SET answer = ?, updated_at = ? WHERE id = ?",
+                    [(answer, now, pair_id) for pair_id, answer in chunk],
+                )
+        return batch
+
     def update_pair_text(self, pair_id: int, question: str | None = None, answer: str | None = None) -> str | None:
         """Change the question and/or answer of one pair as a single undo step; None when nothing changed."""
         batch = uuid.uuid4().hex
