@@ -46,11 +46,14 @@ from core.training.pool import MemoryEstimate, larger_types, makespan, memory_es
 from core.training.prices import (
     CostMeter,
     DatasetSize,
+    LearnedRate,
     PriceTable,
     cost_meter,
     estimate_job_seconds,
     finished_runs,
     job_cost,
+    learned_estimate,
+    learned_rates,
     refinement_factor,
     wall_clock_seconds,
 )
@@ -208,6 +211,8 @@ class SweepPlan:
     eula_accepted: bool
     warnings: tuple[str, ...] = ()
     pool: tuple[tuple[str, int], ...] = ()  # a mixed pool's (type, slots); empty for one type
+    estimate_source: str = ""  # which duration estimate the plan used (core.training.prices.learned_estimate)
+    last_estimate: str = ""  # how far the last finished job's own estimate was off
 
     def job_type(self, job: PlannedJob) -> str:
         return job.instance_type or self.instance_type
@@ -240,6 +245,8 @@ class SweepPlan:
             "wall_seconds": round(self.wall_seconds, 1),
             "total_cost_usd": None if self.total_cost is None else round(self.total_cost, 2),
             "estimate_refinement": round(self.refinement, 4),
+            "estimate_source": self.estimate_source,
+            "last_estimate": self.last_estimate,
             "eula_required": self.eula_required,
             "eula_uri": self.eula_uri,
             "eula_accepted": self.eula_accepted,
@@ -262,8 +269,12 @@ class SweepPlan:
             f"estimated {'makespan' if self.pool else 'duration'}: {format_duration(self.wall_seconds)} wall clock, "
             f"{format_duration(self.instance_seconds)} of instance time; estimated cost {cost}",
         ]
-        if self.refinement != 1.0:
+        if self.estimate_source:
+            lines.append(f"durations: {self.estimate_source}")
+        elif self.refinement != 1.0:
             lines.append(f"(estimates scaled by {self.refinement:.3g} from finished jobs)")
+        if self.last_estimate:
+            lines.append(self.last_estimate)
         for i, job in enumerate(self.jobs, 1):
             each = "" if job.estimated_cost is None else f"  ${job.estimated_cost:,.2f}"
             placed = f"  on {self.job_type(job)}" if self.pool else ""
@@ -280,6 +291,18 @@ class SweepPlan:
             lines.append(f"{self.model_id} is gated: accept its EULA{where} to launch")
         lines += [f"warning: {w}" for w in self.warnings]
         return lines
+
+
+def _last_estimate_line(rates: Sequence[LearnedRate]) -> str:
+    """ "the last finished job, td-...-004, took 41m10s; its estimate said 32m00s (29% short)"."""
+    last = next((r for r in reversed(rates) if r.error is not None), None)
+    if last is None or last.error is None:
+        return ""
+    off = f"{abs(last.error):.0%} {'short' if last.error > 0 else 'long'}" if abs(last.error) >= 0.005 else "on time"
+    return (
+        f"the last finished job, {last.job_name}, took {format_duration(last.actual_seconds)}; "
+        f"its estimate said {format_duration(last.estimated_seconds)} ({off})"
+    )
 
 
 def format_duration(seconds: float | None) -> str:
@@ -562,11 +585,16 @@ class JobsService:
             )
         size = DatasetSize.from_counts(dataset.counts)
         factor = refinement_factor(finished_runs(self.store.jobs()), recipe.model_id, spec.instance_type)
+        rates = self.learned_rates()
         planned = []
+        source = ""
         for hyperparameters in jobs:
             raw = estimate_job_seconds(recipe.model_id, spec.instance_type, hyperparameters, size)
-            refined = raw * factor
-            planned.append(PlannedJob(hyperparameters, refined, raw, self.prices.cost(spec.instance_type, refined)))
+            learned = learned_estimate(recipe.model_id, spec.instance_type, hyperparameters, size, rates, factor)
+            source = learned.source
+            planned.append(
+                PlannedJob(hyperparameters, learned.seconds, raw, self.prices.cost(spec.instance_type, learned.seconds))
+            )
         pool: dict[str, int] = {}
         wall: float | None = None
         if len(spec.types) > 1:
@@ -602,7 +630,19 @@ class JobsService:
             eula_accepted=self.eula_accepted(recipe.model_id),
             warnings=tuple(notes),
             pool=tuple(pool.items()),
+            estimate_source=source,
+            last_estimate=_last_estimate_line(rates),
         )
+
+    def learned_rates(self) -> list[LearnedRate]:
+        """Measured seconds per token-epoch of the session's completed jobs, oldest first."""
+        sizes: dict[int, DatasetSize] = {}
+        for job in self.store.jobs(["Completed"]):
+            if job.dataset_version_id is not None and job.dataset_version_id not in sizes:
+                version = self.store.dataset_version(job.dataset_version_id)
+                if version is not None:
+                    sizes[job.dataset_version_id] = DatasetSize.from_counts(version.counts)
+        return learned_rates(self.store.jobs(["Completed"]), sizes)
 
     def _place_on_pool(
         self,
@@ -622,6 +662,7 @@ class JobsService:
             pool = dict.fromkeys(pool, 1)
         first_defaults = recipe.defaults_for(spec.instance_type)
         finished = finished_runs(self.store.jobs())
+        rates = self.learned_rates()
         options: list[dict[str, float]] = []
         estimates: list[dict[str, MemoryEstimate]] = []
         for number, hyperparameters in enumerate(jobs, 1):
@@ -632,9 +673,14 @@ class JobsService:
                     continue
                 memory[kind] = memory_estimate(recipe.model_id, kind, {**recipe.defaults_for(kind), **hyperparameters})
                 if memory[kind].fits and pool.get(kind, 0) > 0:
-                    fits[kind] = estimate_job_seconds(recipe.model_id, kind, hyperparameters, size) * refinement_factor(
-                        finished, recipe.model_id, kind
-                    )
+                    fits[kind] = learned_estimate(
+                        recipe.model_id,
+                        kind,
+                        hyperparameters,
+                        size,
+                        rates,
+                        refinement_factor(finished, recipe.model_id, kind),
+                    ).seconds
             if not fits:
                 usable = [k for k in memory if pool.get(k, 0) > 0] or list(memory) or [spec.instance_type]
                 largest = max(

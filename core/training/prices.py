@@ -5,8 +5,9 @@ Prices are on-demand USD per instance-hour for SageMaker training in us-east-1/u
 `[jumpstart.prices]` table overrides them. Hosting is priced the same for these G5 sizes.
 
 Durations are a rough model (tokens x epochs over an assumed throughput, plus a fixed start-up
-and save overhead) that finished jobs refine: the median ratio of actual to estimated duration of
-completed jobs (same instance type and model first) scales every new estimate.
+and save overhead) until a job finishes: then the estimates of that model use its measured seconds
+per training token and epoch (`learned_estimate`; other instance types scale it by GPU speed), and
+the plan says which estimate it used and how far the last job's own estimate was off.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from core.store.jobs import EndpointBilling, Job
 
@@ -180,6 +181,85 @@ def finished_runs(jobs: Iterable[Job]) -> list[FinishedRun]:
             continue
         runs.append(FinishedRun(job.model_id, job.instance_type, job.estimated_seconds, job.end_time - began))
     return runs
+
+
+def _work(hyperparameters: Mapping[str, str], dataset: DatasetSize) -> float:
+    """Token-epochs of a job as the estimator counts them (evaluation at a third of the cost)."""
+    epochs = max(1, _int(hyperparameters.get("epoch"), 5))
+    max_len = _int(hyperparameters.get("max_input_length"), -1)
+    per_example = dataset.tokens_per_example if max_len <= 0 else min(dataset.tokens_per_example, max_len)
+    return epochs * per_example * (dataset.train_examples + dataset.validation_examples / 3.0)
+
+
+def _overhead(model_id: str) -> float:
+    return OVERHEAD_SECONDS + OVERHEAD_SECONDS_PER_B * model_size_billions(model_id)
+
+
+@dataclass(frozen=True)
+class LearnedRate:
+    """Seconds per training token and epoch, measured on a finished job (launch to end, less the
+    start-up and save overhead), and how far that job's own estimate was off."""
+
+    job_name: str
+    model_id: str
+    instance_type: str
+    seconds_per_token_epoch: float
+    estimated_seconds: float | None  # what the plan said for it (unrefined)
+    actual_seconds: float
+
+    @property
+    def error(self) -> float | None:
+        """actual / estimated - 1: +0.25 means the estimate was 25% short."""
+        if not self.estimated_seconds:
+            return None
+        return self.actual_seconds / self.estimated_seconds - 1.0
+
+
+def learned_rates(jobs: Iterable[Job], datasets: Mapping[int, DatasetSize]) -> list[LearnedRate]:
+    """The measured rate of each completed job with known times and dataset, oldest first."""
+    rates = []
+    for job in sorted(jobs, key=lambda j: j.end_time or 0.0):
+        began = job.launched_at or job.created_at
+        size = datasets.get(job.dataset_version_id) if job.dataset_version_id is not None else None
+        if job.status != "Completed" or job.end_time is None or began is None or size is None:
+            continue
+        actual = job.end_time - began
+        work = _work(job.hyperparameters, size)
+        if actual <= 0 or work <= 0:
+            continue
+        rate = max(0.0, actual - _overhead(job.model_id)) / work
+        rates.append(LearnedRate(job.name, job.model_id, job.instance_type, rate, job.estimated_seconds, actual))
+    return rates
+
+
+@dataclass(frozen=True)
+class DurationEstimate:
+    seconds: float
+    source: str  # in words: which estimate was used
+
+
+def learned_estimate(
+    model_id: str,
+    instance_type: str,
+    hyperparameters: Mapping[str, str],
+    dataset: DatasetSize,
+    rates: Sequence[LearnedRate],
+    fallback_factor: float = 1.0,
+) -> DurationEstimate:
+    """The latest measured rate of this (model, instance type); else of this model on another type,
+    scaled by GPU speed; else the built-in estimate scaled by `fallback_factor`."""
+    same_model = [r for r in rates if r.model_id == model_id]
+    same = [r for r in same_model if r.instance_type == instance_type]
+    if same or same_model:
+        rate = (same or same_model)[-1]
+        speed = instance_throughput_factor(rate.instance_type) / instance_throughput_factor(instance_type)
+        seconds = _overhead(model_id) + rate.seconds_per_token_epoch * speed * _work(hyperparameters, dataset)
+        how = "measured" if same else f"measured on {rate.instance_type}, scaled by GPU speed"
+        return DurationEstimate(seconds, f"{how} ({rate.job_name})")
+    raw = estimate_job_seconds(model_id, instance_type, hyperparameters, dataset)
+    if fallback_factor != 1.0:
+        return DurationEstimate(raw * fallback_factor, f"built-in, scaled by {fallback_factor:.3g} from finished jobs")
+    return DurationEstimate(raw, "built-in (unverified round numbers)")
 
 
 def wall_clock_seconds(durations: Iterable[float], slots: int) -> float:
