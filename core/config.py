@@ -67,7 +67,7 @@ class LlmProfile:
         if self.provider not in LLM_PROVIDERS:
             problems.append(("provider", f"must be one of {', '.join(LLM_PROVIDERS)}, not {self.provider!r}"))
         if self.provider == "openai-compatible" and not self.base_url:
-            problems.append(("base_url", "an openai-compatible profile needs the server's URL, such as http://127.0.0.1:8080/v1"))
+            problems.append(("base_url", "an openai-compatible profile needs its server's URL (http://HOST:PORT/v1)"))
         if self.provider == "sagemaker" and not self.endpoint_name:
             problems.append(("endpoint_name", "a sagemaker profile needs endpoint_name"))
         if self.stop_key not in STOP_KEYS:

@@ -1,4 +1,9 @@
-"""Builds the clients a session needs from its config: chat targets whose calls land in the store."""
+"""Builds the clients a session needs from its config: chat targets whose calls land in the store.
+
+Every target shares the process-wide limiter of its account and model (core.llm.targets.
+shared_limiter), so generation, scoring, regeneration, judging, the playground and rehearsals
+split one budget instead of each spending all of it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.config import Config, LlmProfile
-    from core.llm.base import CallRecord, ChatTarget
+    from core.llm.base import CallRecord, ChatTarget, OnCall
     from core.store import Store
 
 
@@ -18,16 +23,14 @@ class Services:
         self.config = config
 
     def profile(self, role: str) -> LlmProfile:
-        if role == "generator":
-            return self.config.llm.generator
-        if role == "judge":
-            return self.config.llm.judge
-        raise ValueError(f"unknown LLM role {role!r}")
+        from core.llm.target_names import named_profiles
 
-    def chat_target(self, role: str, *, run_id: int | None = None) -> ChatTarget:
-        """A ChatTarget for the `generator` or `judge` profile, throttled per its rpm/tpm/concurrency."""
-        from core.llm.targets import build_target  # the LLM back ends load when first used, not at start-up
+        profiles = named_profiles(self.config)
+        if role not in profiles:
+            raise ValueError(f"unknown LLM profile {role!r}; there are {', '.join(profiles)}")
+        return profiles[role]
 
+    def _recorder(self, run_id: int | None, endpoint_name: str = "") -> OnCall:
         store = self.store
 
         def record(call: CallRecord) -> None:
@@ -41,9 +44,42 @@ class Services:
                 latency_ms=call.latency_s * 1000,
                 cost_usd=call.cost_usd,
                 error=call.error,
+                priced=call.priced,
             )
+            if endpoint_name:
+                store.touch_endpoint(endpoint_name)
 
-        return build_target(self.profile(role), name=role, on_call=record, aws=self.config.aws)
+        return record
+
+    def build(self, profile: dict[str, Any], *, run_id: int | None = None, endpoint_name: str = "") -> ChatTarget:
+        """A target for a build_target profile, on its account's shared limiter, recording its calls."""
+        from core.llm.targets import build_target, shared_limiter  # the back ends load when first used
+
+        return build_target(
+            profile,
+            on_call=self._recorder(run_id, endpoint_name),
+            aws=self.config.aws,
+            limiter=shared_limiter(self._with_aws(profile)),
+            price_overrides=self.config.llm.prices,
+        )
+
+    def _with_aws(self, profile: dict[str, Any]) -> dict[str, Any]:
+        if profile.get("provider") in ("bedrock", "sagemaker") and not profile.get("region"):
+            return {**profile, "region": self.config.aws.region}
+        return profile
+
+    def chat_target(self, role: str, *, run_id: int | None = None) -> ChatTarget:
+        """A ChatTarget for a named profile (`generator`, `judge` or an [llm.profiles.NAME])."""
+        return self.build(self.profile(role).target_profile(name=role), run_id=run_id)
+
+    def target(self, text: str, *, run_id: int | None = None) -> ChatTarget:
+        """The target a name stands for (core.llm.target_names: endpoint:, profile:, openai:, bedrock:)."""
+        from core.llm.target_names import parse_target, profile_for
+
+        spec = parse_target(text)
+        if spec.kind == "endpoint":
+            return self.endpoint_target(spec.name, run_id=run_id)
+        return self.build(profile_for(spec, self.config), run_id=run_id)
 
     def endpoint_target(
         self, endpoint_name: str, *, run_id: int | None = None, max_concurrency: int = 8, timeout_s: float = 120.0
@@ -51,11 +87,9 @@ class Services:
         """A ChatTarget for a SageMaker endpoint, prompted the way the session recorded for it
         (an endpoint tunedeck did not deploy gets the messages API). Each call is recorded in the
         store and marks the endpoint as used (for the idle warning)."""
-        from core.llm.targets import build_target  # the LLM back ends load when first used, not at start-up
         from core.serving.endpoints import ENDPOINT_CUSTOM_ATTRIBUTES_EULA
 
-        store = self.store
-        row = store.endpoint(endpoint_name)
+        row = self.store.endpoint(endpoint_name)
         profile: dict[str, Any] = {
             "provider": "sagemaker",
             "endpoint_name": endpoint_name,
@@ -65,21 +99,7 @@ class Services:
             "custom_attributes": ENDPOINT_CUSTOM_ATTRIBUTES_EULA if row is not None and row.kind == "base" else "",
             "max_concurrency": max_concurrency,
             "timeout_s": timeout_s,
+            "input_price_per_mtok": 0.0,  # an endpoint is paid by the hour (core.serving), not per call
+            "output_price_per_mtok": 0.0,
         }
-
-        def record(call: CallRecord) -> None:
-            store.record_llm_call(
-                profile=call.profile,
-                model=call.model,
-                purpose=call.purpose or "",
-                run_id=run_id,
-                prompt_tokens=call.prompt_tokens,
-                completion_tokens=call.completion_tokens,
-                latency_ms=call.latency_s * 1000,
-                cost_usd=call.cost_usd,
-                error=call.error,
-            )
-            if row is not None:
-                store.touch_endpoint(endpoint_name)
-
-        return build_target(profile, on_call=record, aws=self.config.aws)
+        return self.build(profile, run_id=run_id, endpoint_name=endpoint_name if row is not None else "")

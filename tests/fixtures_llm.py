@@ -36,8 +36,14 @@ def llm_emulator() -> Iterator[LlmEmulator]:
 
 @pytest.fixture
 def llm(llm_emulator: LlmEmulator) -> Iterator[LlmEmulator]:
-    """The LLM emulator, reset: default settings, no limits, no faults, zero stats."""
+    """The LLM emulator, reset: default settings, no limits, no faults, zero stats; no server
+    capabilities or shared limiters remembered from an earlier test."""
+    from core.llm import capabilities
+    from core.llm.targets import forget_shared_limiters
+
     llm_emulator.reset()
+    capabilities.forget_all()
+    forget_shared_limiters()
     yield llm_emulator
     llm_emulator.reset()
 

@@ -42,7 +42,7 @@ def test_wrong_type_names_key_and_line(tmp_path):
 
 def test_invalid_value_names_key(tmp_path):
     path = write(tmp_path, '[llm.judge]\nprovider = "anthropic"\n')
-    with pytest.raises(ConfigError, match=r"user\.toml:2: 'llm.judge.provider' must be 'openai' or 'bedrock'"):
+    with pytest.raises(ConfigError, match=r"user\.toml:2: 'llm.judge.provider' must be one of openai, azure"):
         load_config(path)
 
 

@@ -303,7 +303,12 @@ def test_profiles_from_mappings_and_config_objects():
     from core.llm.targets import shared_limiter
 
     assert shared_limiter(LlmProfile()) is shared_limiter({"model": "gpt-4o-mini", "rpm": 500, "tpm": 200_000})
-    assert shared_limiter(LlmProfile(rpm=50)) is not shared_limiter(LlmProfile())
+    # one limiter per account and model: other limits on the same account still share it
+    assert shared_limiter(LlmProfile(rpm=50)) is shared_limiter(LlmProfile())
+    assert shared_limiter(LlmProfile(model="gpt-4o")) is not shared_limiter(LlmProfile())
+    assert shared_limiter(LlmProfile(api_key_env="OTHER_ACCOUNT_KEY")) is not shared_limiter(LlmProfile())
+    local = {"provider": "openai-compatible", "model": "gpt-4o-mini", "base_url": "http://127.0.0.1:8080/v1"}
+    assert shared_limiter(local) is not shared_limiter(LlmProfile())
 
 
 async def test_missing_key_stops_before_any_request_and_the_key_is_not_kept(monkeypatch):
@@ -435,7 +440,8 @@ async def test_complete_with_json_schema_reports_usage_cost_and_call(llm, emulat
 
 
 async def test_servers_without_json_schema_get_json_object_and_the_schema_in_the_prompt(llm, emulator_target):
-    target, _ = emulator_target(kind="ollama")
+    llm.configure(quirks=("no_json_schema", "no_max_completion_tokens"))
+    target, _ = emulator_target(provider="openai-compatible")
     try:
         await target.complete(ASK, max_tokens=300, json_schema=QUESTIONS_SCHEMA)
     except OutputFormatError as exc:  # the emulator cannot read a schema out of the prompt; validation catches it

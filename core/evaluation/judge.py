@@ -3,9 +3,10 @@
     report = await evaluate(services, "endpoint:my-ft-endpoint", "openai:gpt-4o", set_name="heldout")
     report.summary["score"], report.summary["interval"]          # "31 / 50", [0.48, 0.75]
 
-Targets are written as strings: "endpoint:NAME" (a SageMaker endpoint), "openai:MODEL" (the
-generator profile's OpenAI-compatible server, or the judge's when the generator is on Bedrock,
-with that model), "bedrock:MODEL_ID". Target A is the candidate: every score is A's.
+Targets are written as strings (core.llm.target_names): "endpoint:NAME" (a SageMaker endpoint),
+"profile:NAME" (an LLM profile), "openai:MODEL" (the generator profile's OpenAI-compatible server,
+or the judge's), "openai:MODEL@PROFILE" (that profile's server), "bedrock:MODEL_ID". Target A is
+the candidate: every score is A's.
 
 Both targets answer every question concurrently; as soon as a question has both answers the
 judge sees them in both orders (AB: A shown first; BA: B shown first) at temperature 0 with the
@@ -51,12 +52,11 @@ from core.evaluation.stats import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from core.llm.base import CallRecord, ChatTarget
+    from core.llm.base import ChatTarget
     from core.services import Services
     from core.store import Store
     from core.store.evals import AnswerRow, EvaluationRow, QuestionRow, QuestionSetRow, VerdictRow
 
-TARGET_KINDS = ("endpoint", "openai", "bedrock")
 ORDERINGS = ("AB", "BA")
 _VOTER = re.compile(r"^[\w .@'-]{1,40}$")
 
@@ -75,13 +75,13 @@ class TargetSpec:
 
     @classmethod
     def parse(cls, text: str) -> TargetSpec:
-        kind, sep, name = str(text).strip().partition(":")
-        kind, name = kind.strip().lower(), name.strip()
-        if not sep or kind not in TARGET_KINDS or not name:
-            raise EvaluationError(f"target {text!r}: write endpoint:NAME, openai:MODEL or bedrock:MODEL_ID")
-        if kind == "endpoint" and not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name):
-            raise EvaluationError(f"target {text!r}: {name!r} is not a SageMaker endpoint name")
-        return cls(kind, name)
+        from core.llm.target_names import TargetNameError, parse_target
+
+        try:
+            parsed = parse_target(text)
+        except TargetNameError as exc:
+            raise EvaluationError(str(exc)) from None
+        return cls(parsed.kind, str(parsed).partition(":")[2])
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"
@@ -89,48 +89,13 @@ class TargetSpec:
 
 def build_eval_target(services: Services, spec: TargetSpec | str, *, run_id: int | None = None) -> ChatTarget:
     """The ChatTarget for a target spec, recording its calls in the session store."""
-    from core.llm.targets import build_target
+    from core.llm.target_names import TargetNameError
 
     spec = spec if isinstance(spec, TargetSpec) else TargetSpec.parse(spec)
-    if spec.kind == "endpoint":
-        return cast("ChatTarget", services.endpoint_target(spec.name, run_id=run_id))
-    store = services.store
-
-    def record(call: CallRecord) -> None:
-        store.record_llm_call(
-            profile=call.profile,
-            model=call.model,
-            purpose=call.purpose or "",
-            run_id=run_id,
-            prompt_tokens=call.prompt_tokens,
-            completion_tokens=call.completion_tokens,
-            latency_ms=call.latency_s * 1000,
-            cost_usd=call.cost_usd,
-            error=call.error,
-        )
-
-    if spec.kind == "bedrock":
-        profile: dict[str, Any] = {"provider": "bedrock", "model": spec.name, "name": str(spec), "max_concurrency": 8}
-    else:
-        llm = services.config.llm
-        base = llm.generator if llm.generator.provider == "openai" else llm.judge
-        if base.provider != "openai":
-            raise EvaluationError("openai targets need an OpenAI-compatible generator or judge profile in the config")
-        same = spec.name == base.model
-        profile = {
-            "provider": "openai",
-            "model": spec.name,
-            "name": str(spec),
-            "base_url": base.base_url,
-            "api_key_env": base.api_key_env,
-            "rpm": base.rpm,
-            "tpm": base.tpm,
-            "max_concurrency": base.max_concurrency,
-            "timeout_s": base.timeout_s,
-            "input_price_per_mtok": base.input_price_per_mtok if same else 0.0,
-            "output_price_per_mtok": base.output_price_per_mtok if same else 0.0,
-        }
-    return build_target(profile, on_call=record, aws=services.config.aws)
+    try:
+        return services.target(str(spec), run_id=run_id)
+    except TargetNameError as exc:
+        raise EvaluationError(str(exc)) from None
 
 
 # ---- settings and progress -----------------------------------------------------------------------

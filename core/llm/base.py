@@ -23,10 +23,11 @@ Message = Mapping[str, str]
 
 @dataclass(frozen=True)
 class Prices:
-    """USD per million tokens."""
+    """USD per million tokens; `known=False` for a model with no known price (its calls are unpriced)."""
 
     input_per_mtok: float = 0.0
     output_per_mtok: float = 0.0
+    known: bool = True
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1_000_000
@@ -72,6 +73,7 @@ class CallRecord:
     error_kind: str | None = None
     status: int | None = None
     started_at: float = 0.0  # wall clock, seconds since the epoch
+    priced: bool = True  # False: no price was known, cost_usd is not a real $0
 
 
 OnCall = Callable[[CallRecord], None]
@@ -310,6 +312,7 @@ class TargetBase:
             model=fields.pop("model", self.model),
             purpose=purpose if purpose is not None else self.purpose,
             started_at=started_at,
+            priced=self.prices.known,
             **fields,
         )
 

@@ -1,4 +1,6 @@
-"""OpenAI-compatible chat target: OpenAI, Azure OpenAI (v1 base_url), vLLM, Ollama, llama.cpp.
+"""OpenAI-compatible chat target: OpenAI, Azure OpenAI (v1 base_url), and any openai-compatible
+server (vLLM, the llama.cpp server, Ollama, LM Studio, LiteLLM, TGI's Messages API), whose
+capabilities are probed on first use (core.llm.capabilities) and stepped down when it refuses one.
 
 The SDK's own retries are off (`max_retries=0`): waiting is coordinated by the limiter. The API
 key is read from the named environment variable for each request and sent as a request header;
@@ -7,49 +9,21 @@ the client itself only holds a placeholder.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
+from core.llm import capabilities
 from core.llm.base import Reply, Request, StreamState, TargetBase
+from core.llm.capabilities import Capabilities
 from core.llm.errors import FatalLLMError, LLMError, TransientLLMError, error_for_status, lower_headers, safe_message
 from core.llm.json_reply import unwrap_schema
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
 
-KIND_DEFAULTS: dict[str, dict[str, Any]] = {
-    # kind: default base_url, json_schema enforced by the server, key required, max-tokens field
-    "openai": {"base_url": None, "json_schema": True, "key_required": True, "max_field": "max_completion_tokens"},
-    "azure": {"base_url": None, "json_schema": True, "key_required": True, "max_field": "max_completion_tokens"},
-    "vllm": {
-        "base_url": "http://localhost:8000/v1",
-        "json_schema": True,
-        "key_required": False,
-        "max_field": "max_tokens",
-    },
-    "ollama": {
-        "base_url": "http://localhost:11434/v1",
-        "json_schema": False,
-        "key_required": False,
-        "max_field": "max_tokens",
-    },
-    "llamacpp": {
-        "base_url": "http://localhost:8080/v1",
-        "json_schema": False,
-        "key_required": False,
-        "max_field": "max_tokens",
-    },
-}
+KINDS = ("openai", "azure", "openai-compatible")
 _PLACEHOLDER_KEY = "set-per-request"
-
-
-def infer_kind(base_url: str | None) -> str:
-    url = (base_url or "").lower()
-    if ".openai.azure.com" in url or ".cognitiveservices.azure.com" in url or ".services.ai.azure.com" in url:
-        return "azure"
-    if ":11434" in url:
-        return "ollama"
-    return "openai"
 
 
 class OpenAITarget(TargetBase):
@@ -68,22 +42,39 @@ class OpenAITarget(TargetBase):
         **base: Any,
     ) -> None:
         super().__init__(model=model, **base)
-        self.kind = kind or infer_kind(base_url)
-        if self.kind not in KIND_DEFAULTS:
-            raise ValueError(
-                f"unknown OpenAI-compatible kind {self.kind!r}; expected one of {', '.join(KIND_DEFAULTS)}"
-            )
-        defaults = KIND_DEFAULTS[self.kind]
-        self.base_url = base_url or defaults["base_url"]
+        self.kind = kind or "openai"
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown OpenAI provider {self.kind!r}; expected one of {', '.join(KINDS)}")
+        self.base_url = base_url or None
         if self.kind == "azure" and not self.base_url:
             raise ValueError("an Azure OpenAI profile needs base_url = https://RESOURCE.openai.azure.com/openai/v1/")
+        if self.kind == "openai-compatible" and not self.base_url:
+            raise ValueError("an openai-compatible profile needs base_url, such as http://127.0.0.1:8080/v1")
         self.api_key_env = api_key_env
-        self.supports_json_schema = defaults["json_schema"] if json_schema_supported is None else json_schema_supported
         self.timeout_s = timeout_s
-        self._max_field = defaults["max_field"]
-        self._key_required = defaults["key_required"]
+        self._key_required = self.kind != "openai-compatible"
+        # OpenAI and Azure are known; another server is probed on first use (core.llm.capabilities)
+        self.capabilities: Capabilities | None = None if self.kind == "openai-compatible" else Capabilities()
+        if json_schema_supported is not None:
+            self.capabilities = self.capabilities or Capabilities(max_field="max_tokens", probed=True)
+            self.capabilities.json_mode = "json_schema" if json_schema_supported else "json_object"
+        self._probe_lock: asyncio.Lock | None = None
         self._http_client = http_client
         self._client: Any = None
+
+    async def ensure_capabilities(self) -> Capabilities:
+        """The server's capabilities: known, cached from an earlier probe, or probed now (once)."""
+        if self.capabilities is not None:
+            return self.capabilities
+        if self._probe_lock is None:
+            self._probe_lock = asyncio.Lock()
+        async with self._probe_lock:
+            if self.capabilities is None:
+                found = capabilities.cached(self.base_url or "", self.model)
+                if found is None:
+                    found = (await capabilities.probe(self)).capabilities
+                self.capabilities = found
+        return self.capabilities
 
     # ---- client and auth -----------------------------------------------------------------------
 
@@ -122,19 +113,20 @@ class OpenAITarget(TargetBase):
     # ---- request building ----------------------------------------------------------------------
 
     def _params(self, request: Request, *, stream: bool) -> dict[str, Any]:
+        caps = self.capabilities or Capabilities()
         messages = request.messages
         params: dict[str, Any] = {
             "model": self.model,
             "temperature": request.temperature,
             "top_p": request.top_p,
-            self._max_field: request.max_tokens,
+            caps.max_field: request.max_tokens,
         }
         if request.seed is not None:
             params["seed"] = request.seed
         if request.stop:
             params["stop"] = request.stop
         if request.json_schema is not None:
-            if self.supports_json_schema:
+            if caps.json_mode == "json_schema":
                 name, schema, strict = unwrap_schema(request.json_schema)
                 params["response_format"] = {
                     "type": "json_schema",
@@ -142,11 +134,13 @@ class OpenAITarget(TargetBase):
                 }
             else:
                 messages = request.with_schema_instruction()
-                params["response_format"] = {"type": "json_object"}
+                if caps.json_mode == "json_object":
+                    params["response_format"] = {"type": "json_object"}
         params["messages"] = messages
         if stream:
             params["stream"] = True
-            params["stream_options"] = {"include_usage": True}
+            if caps.stream_usage:
+                params["stream_options"] = {"include_usage": True}
         return params
 
     # ---- attempts ------------------------------------------------------------------------------
@@ -193,29 +187,19 @@ class OpenAITarget(TargetBase):
             await chunks.close()
 
     async def _create(self, request: Request, headers: dict[str, str], *, stream: bool) -> Any:
-        params = self._params(request, stream=stream)
+        caps = await self.ensure_capabilities()
         completions = self._sdk().chat.completions.with_raw_response
-        try:
-            return await completions.create(**params, extra_headers=headers)
-        except Exception as exc:
-            converted = self._convert_error(exc)
-            if (
-                isinstance(converted, FatalLLMError)
-                and converted.status == 400
-                and self.supports_json_schema
-                and request.json_schema is not None
-                and _mentions_schema(converted.message)
-            ):
-                # The server does not take json_schema: fall back to json_object for good, once.
-                self.supports_json_schema = False
-                params = self._params(request, stream=stream)
-                try:
-                    return await completions.create(**params, extra_headers=headers)
-                except Exception as retry_exc:
-                    raise (self._convert_error(retry_exc) or retry_exc) from retry_exc
-            if converted is None:
-                raise
-            raise converted from exc
+        for _ in range(3):  # a server that refuses a parameter is asked again without it, for good
+            try:
+                return await completions.create(**self._params(request, stream=stream), extra_headers=headers)
+            except Exception as exc:
+                converted = self._convert_error(exc)
+                if converted is None:
+                    raise
+                refused = isinstance(converted, FatalLLMError) and converted.status == 400
+                if not (refused and _fall_back(caps, request, converted.message)):
+                    raise converted from exc
+        return await completions.create(**self._params(request, stream=stream), extra_headers=headers)
 
     def _convert_error(self, exc: BaseException) -> LLMError | None:
         if isinstance(exc, LLMError):
@@ -247,6 +231,17 @@ class OpenAITarget(TargetBase):
         return super()._convert_error(exc)
 
 
-def _mentions_schema(message: str) -> bool:
+def _fall_back(caps: Capabilities, request: Request, message: str) -> bool:
+    """Step down after a 400 that names what the server refused; False when nothing is left to drop."""
     text = message.lower()
-    return "json_schema" in text or "response_format" in text
+    if caps.max_field == "max_completion_tokens" and "max_completion_tokens" in text:
+        caps.max_field = "max_tokens"
+        return True
+    if request.json_schema is not None and ("json_schema" in text or "response_format" in text):
+        if caps.json_mode == "json_schema":
+            caps.json_mode = "json_object"
+            return True
+        if caps.json_mode == "json_object":
+            caps.json_mode = "prompt"
+            return True
+    return False

@@ -9,8 +9,8 @@
     s.result  # ChatResult
 
 Every call goes through an AdaptiveLimiter: a fresh one per target unless `limiter=` is given.
-Pass `shared_limiter(profile)` (one per endpoint and limits, process-wide) where several targets
-or runs use one account, so that they slow down together. Each logical call is reported to
+Pass `shared_limiter(profile)` (one per account and model, process-wide; core.services does for
+every session target) so that several runs on one account slow down together. Each logical call is reported to
 `on_call(CallRecord)`.
 Failures raise the typed errors of core.llm.errors. Importing this module loads no SDK.
 """
@@ -43,10 +43,12 @@ from core.llm.errors import (
     TransientLLMError,
 )
 from core.llm.openai_api import OpenAITarget
+from core.llm.prices import price_for
 from core.llm.sagemaker_endpoint import SageMakerEndpointTarget
 from core.llm.throttle import AdaptiveLimiter, LimiterConfig
 
-PROVIDERS = ("openai", "bedrock", "sagemaker")
+PROVIDERS = ("openai", "azure", "openai-compatible", "bedrock", "sagemaker")
+OPENAI_PROVIDERS = ("openai", "azure", "openai-compatible")
 
 
 @dataclass
@@ -56,14 +58,13 @@ class TargetProfile:
     provider: str = "openai"
     model: str = ""
     name: str = ""
-    kind: str = ""  # openai provider: openai | azure | vllm | ollama | llamacpp ("" = infer)
     base_url: str = ""
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str = ""  # openai and azure: "" = OPENAI_API_KEY; openai-compatible: none sent unless named
     rpm: float | None = None
     tpm: float | None = None
     max_concurrency: int = 16
-    input_price_per_mtok: float = 0.0
-    output_price_per_mtok: float = 0.0
+    input_price_per_mtok: float | None = None  # None: [llm.prices], the built-in table, else unpriced
+    output_price_per_mtok: float | None = None
     timeout_s: float = 60.0
     json_schema: bool | None = None  # override whether the server enforces json_schema
     region: str = ""  # bedrock / sagemaker
@@ -71,6 +72,7 @@ class TargetProfile:
     endpoint_url: str = ""
     endpoint_name: str = ""  # sagemaker
     prompt_format: str = "messages"  # sagemaker: messages | llama3-chat | instruction
+    stop_key: str = "stop_sequences"  # sagemaker: "stop_sequences" (LMI) or "stop" (TGI)
     instruction_template: str = ""  # sagemaker instruction format: template.json "prompt"
     custom_attributes: str = ""  # sagemaker, e.g. "accept_eula=true"
 
@@ -108,7 +110,25 @@ class TargetProfile:
 
     @property
     def prices(self) -> Prices:
-        return Prices(float(self.input_price_per_mtok or 0.0), float(self.output_price_per_mtok or 0.0))
+        return self.prices_with()
+
+    def prices_with(self, overrides: Mapping[str, Any] | None = None) -> Prices:
+        """The profile's prices, else an override for its model, else the built-in table, else unpriced."""
+        found = price_for(
+            self.model,
+            input_per_mtok=self.input_price_per_mtok,
+            output_per_mtok=self.output_price_per_mtok,
+            overrides=overrides,
+        )
+        if found is None:
+            return Prices(known=False)
+        return Prices(found.input_per_mtok, found.output_per_mtok)
+
+    @property
+    def key_variable(self) -> str:
+        if self.api_key_env or self.provider == "openai-compatible":
+            return self.api_key_env
+        return "OPENAI_API_KEY"
 
     def limiter_config(self) -> LimiterConfig:
         return LimiterConfig(rpm=self.rpm or None, tpm=self.tpm or None, max_concurrency=int(self.max_concurrency))
@@ -125,15 +145,22 @@ _shared_lock = threading.Lock()
 
 
 def shared_limiter(profile: TargetProfile | Mapping[str, Any] | Any) -> AdaptiveLimiter:
-    """The process-wide limiter for this endpoint and these limits: every target built for the
-    same endpoint shares it, so two runs on one account slow down together."""
+    """The process-wide limiter for this account and model: every target built for the same server
+    (or AWS region and profile), key variable and model shares it, so generation, scoring, judging,
+    the playground and rehearsals on one account slow down together. The first profile's limits hold."""
     p = TargetProfile.coerce(profile)
-    key = (p.provider, p.kind, p.base_url, p.model, p.endpoint_name, p.region, p.rpm, p.tpm, p.max_concurrency)
+    key = (p.provider, p.base_url, p.key_variable, p.region, p.aws_profile, p.endpoint_name or p.model)
     with _shared_lock:
         limiter = _shared.get(key)
         if limiter is None:
             limiter = _shared[key] = limiter_for(p)
         return limiter
+
+
+def forget_shared_limiters() -> None:
+    """Drop every shared limiter (tests: a fresh account per test)."""
+    with _shared_lock:
+        _shared.clear()
 
 
 def build_target(
@@ -145,6 +172,7 @@ def build_target(
     name: str | None = None,
     aws: Any = None,
     client: Any = None,
+    price_overrides: Mapping[str, Any] | None = None,
 ) -> ChatTarget:
     """The target for a profile.
 
@@ -164,17 +192,17 @@ def build_target(
     common: dict[str, Any] = {
         "profile_name": p.label,
         "limiter": limiter or limiter_for(p),
-        "prices": p.prices,
+        "prices": p.prices_with(price_overrides),
         "on_call": on_call,
         "purpose": purpose,
         "timeout_s": float(p.timeout_s),
     }
-    if p.provider == "openai":
+    if p.provider in OPENAI_PROVIDERS:
         return OpenAITarget(
             model=p.model,
-            kind=p.kind,
+            kind=p.provider,
             base_url=p.base_url or None,
-            api_key_env=p.api_key_env,
+            api_key_env=p.key_variable,
             json_schema_supported=p.json_schema,
             http_client=client,
             **common,
@@ -194,6 +222,7 @@ def build_target(
         prompt_format=p.prompt_format,
         instruction_template=p.instruction_template or None,
         custom_attributes=p.custom_attributes or None,
+        stop_key=p.stop_key,
         **aws,
         **common,
     )
@@ -212,6 +241,7 @@ __all__ = [
     "ModelError",
     "OnCall",
     "OutputFormatError",
+    "OPENAI_PROVIDERS",
     "PROVIDERS",
     "Prices",
     "RateLimited",
@@ -219,6 +249,7 @@ __all__ = [
     "TransientLLMError",
     "build_target",
     "estimate_prompt_tokens",
+    "forget_shared_limiters",
     "limiter_for",
     "shared_limiter",
 ]

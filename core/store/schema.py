@@ -403,6 +403,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX IF NOT EXISTS submissions_job ON submissions(job_id, submitted_at);
         """,
     ),
+    (
+        6,
+        "llm calls: whether a price was known",
+        """
+        ALTER TABLE llm_calls ADD COLUMN priced INTEGER NOT NULL DEFAULT 1;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

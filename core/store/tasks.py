@@ -126,11 +126,13 @@ class TasksMixin:
         cost_usd: float,
         error: str | None = None,
         run_id: int | None = None,
+        priced: bool = True,
     ) -> None:
+        """One LLM call; `priced=False` when no price was known (its cost_usd is then 0 but not a $0 call)."""
         with self.db.tx() as conn:
             conn.execute(
                 "INSERT INTO llm_calls (run_id, profile, model, purpose, prompt_tokens, completion_tokens, latency_ms, "
-                "cost_usd, error, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "cost_usd, error, at, priced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     profile,
@@ -142,8 +144,17 @@ class TasksMixin:
                     cost_usd,
                     error,
                     time.time(),
+                    1 if priced else 0,
                 ),
             )
+
+    def llm_spend_by_purpose(self) -> dict[str, dict[str, float]]:
+        """LLM spend per purpose: {purpose: {"calls", "cost_usd" (priced calls), "unpriced_calls"}}."""
+        rows = self.db.query(
+            "SELECT purpose, COUNT(*), COALESCE(SUM(CASE WHEN priced THEN cost_usd ELSE 0 END),0), "
+            "COALESCE(SUM(CASE WHEN priced THEN 0 ELSE 1 END),0) FROM llm_calls GROUP BY purpose ORDER BY purpose"
+        )
+        return {row[0]: {"calls": row[1], "cost_usd": row[2], "unpriced_calls": row[3]} for row in rows}
 
     def llm_usage(self, run_id: int | None = None) -> dict[str, float]:
         sql = (

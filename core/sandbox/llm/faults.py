@@ -39,6 +39,27 @@ HOSTILE_MARKERS: tuple[str, ...] = (
 
 LONG_LINE_CHARS = 5000
 
+SERVER_QUIRKS: dict[str, str] = {
+    # what a real OpenAI-compatible server may lack, to emulate it (EmulatorConfig.quirks)
+    "no_json_schema": "rejects response_format json_schema (json_object still works)",
+    "no_response_format": "rejects any response_format (plain text only)",
+    "no_max_completion_tokens": "rejects max_completion_tokens (takes max_tokens)",
+    "no_stream_usage": "ignores stream_options.include_usage (no usage in streams)",
+    "no_models": "has no GET /v1/models",
+    "no_seed": "ignores seed",
+    "no_auth": "needs no API key",
+}
+SERVER_VARIANTS: dict[str, tuple[str, ...]] = {
+    # named server variants and their quirks (LlmEmulator(variant=...), the tests)
+    "openai": (),
+    "no-json-schema": ("no_json_schema",),
+    "plain-text": ("no_response_format",),
+    "max-tokens-only": ("no_max_completion_tokens",),
+    "no-stream-usage": ("no_stream_usage",),
+    "llamacpp-like": ("no_json_schema", "no_max_completion_tokens", "no_auth"),
+    "bare": ("no_response_format", "no_max_completion_tokens", "no_stream_usage", "no_models", "no_seed", "no_auth"),
+}
+
 HOSTILE_TEXT = (
     "Sure [/] here you go [@click=app.quit]click me[/] and "
     "[link=https://example.invalid]x[/link] with [$accent]accent[/] styling."

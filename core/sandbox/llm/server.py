@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 from core.sandbox.llm import engine as llm_engine
 from core.sandbox.llm.faults import (
     CONTENT_KINDS,
+    SERVER_QUIRKS,
+    SERVER_VARIANTS,
     TRANSPORT_KINDS,
     FaultInjector,
     FaultRule,
@@ -193,6 +195,8 @@ class EmulatorConfig:
     stall_s: float = 10.0
     """How long a "stall" fault holds a request when the fault names no time."""
     models: tuple[str, ...] = DEFAULT_MODELS
+    quirks: tuple[str, ...] = ()
+    """What this server lacks (faults.SERVER_QUIRKS), to emulate vLLM, llama.cpp, Ollama and others."""
 
 
 @dataclass(frozen=True)
@@ -255,7 +259,10 @@ class LlmEmulator:
         ms_per_token: float = 0.0,
         stall_s: float = 10.0,
         models: tuple[str, ...] = DEFAULT_MODELS,
+        variant: str = "openai",
     ) -> None:
+        if variant not in SERVER_VARIANTS:
+            raise ValueError(f"unknown server variant {variant!r}; expected one of {', '.join(SERVER_VARIANTS)}")
         self._host, self._port = host, port
         self._initial = EmulatorConfig(
             rpm=rpm,
@@ -265,6 +272,7 @@ class LlmEmulator:
             ms_per_token=ms_per_token,
             stall_s=stall_s,
             models=tuple(models),
+            quirks=SERVER_VARIANTS[variant],
         )
         self._config = self._initial
         self._lock = threading.Lock()
@@ -346,6 +354,7 @@ class LlmEmulator:
         ms_per_token: float = _UNSET,
         stall_s: float = _UNSET,
         models: tuple[str, ...] = _UNSET,
+        quirks: tuple[str, ...] = _UNSET,
     ) -> EmulatorConfig:
         """Change settings; arguments left out keep their value, rpm/tpm None means unlimited.
         Changing rpm, tpm or rate_window_s starts the limiter afresh with full buckets."""
@@ -359,9 +368,13 @@ class LlmEmulator:
                 ms_per_token=ms_per_token,
                 stall_s=stall_s,
                 models=models,
+                quirks=quirks,
             ).items()
             if v is not _UNSET
         }
+        unknown = sorted(set(changes.get("quirks") or ()) - set(SERVER_QUIRKS))
+        if unknown:
+            raise ValueError(f"unknown quirk(s) {', '.join(unknown)}; expected some of {', '.join(SERVER_QUIRKS)}")
         for key in ("rpm", "tpm"):
             if changes.get(key) is not None and float(changes[key]) <= 0:
                 raise ValueError(f"{key} must be positive or None, got {changes[key]!r}")
@@ -370,8 +383,9 @@ class LlmEmulator:
                 changes[key] is None or float(changes[key]) < 0 or (key == "rate_window_s" and float(changes[key]) == 0)
             ):
                 raise ValueError(f"{key} must be a positive number, got {changes[key]!r}")
-        if "models" in changes:
-            changes["models"] = tuple(changes["models"])
+        for key in ("models", "quirks"):
+            if key in changes:
+                changes[key] = tuple(changes[key])
         with self._lock:
             self._config = replace(self._config, **changes)
             if {"rpm", "tpm", "rate_window_s"} & set(changes):
@@ -568,7 +582,8 @@ class _Handler(BaseHTTPRequestHandler):
             if path.startswith("/_control/"):
                 self._control(method, path[len("/_control/") :])
                 return
-            if path.startswith("/v1/") and not self._authorised():
+            quirks = self.emu.config.quirks
+            if path.startswith("/v1/") and "no_auth" not in quirks and not self._authorised():
                 self._send_error(
                     401,
                     "You didn't provide an API key. You need to provide your API key in an "
@@ -579,6 +594,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if method == "POST" and path == "/v1/chat/completions":
                 self._chat()
+            elif method == "GET" and path.startswith("/v1/models") and "no_models" in quirks:
+                self._send_error(404, f"File Not Found ({method} {path})", "not_found_error")
             elif method == "GET" and path == "/v1/models":
                 self._send_json(200, {"object": "list", "data": [self._model_card(m) for m in self.emu.config.models]})
             elif method == "GET" and path.startswith("/v1/models/"):
@@ -648,6 +665,9 @@ class _Handler(BaseHTTPRequestHandler):
         emu._count(requests=1)
         request = _parse_chat(body)
         emu._record(body, self.headers.get("x-stainless-retry-count"))
+        _apply_quirks(emu.config.quirks, body, request)
+        if request["json_schema"] in (None, {"type": "object"}):  # follow a schema given in the prompt, as models do
+            request["json_schema"] = _schema_in_prompt(request["messages"]) or request["json_schema"]
         prompt_text = _message_text(request["messages"])
 
         fault = emu.faults.pick(
@@ -894,6 +914,41 @@ def _apply_content_fault(fault: FaultRule, text: str, finish: str, request: dict
     if fault.kind == "hostile":
         return hostile(text, json_mode=json_mode), finish
     return text, finish
+
+
+_SCHEMA_MARKER = "JSON Schema exactly:\n"
+
+
+def _schema_in_prompt(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The JSON Schema a client spelled out in the prompt (core.llm.json_reply.schema_instruction), if any."""
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str) and _SCHEMA_MARKER in content:
+            try:
+                schema, _end = json.JSONDecoder().raw_decode(content.split(_SCHEMA_MARKER, 1)[1])
+            except ValueError:
+                return None
+            return schema if isinstance(schema, dict) else None
+    return None
+
+
+def _apply_quirks(quirks: tuple[str, ...], body: dict[str, Any], request: dict[str, Any]) -> None:
+    """Refuse or ignore what this server variant lacks, the way such servers answer."""
+    if "no_max_completion_tokens" in quirks and "max_completion_tokens" in body:
+        raise _RequestError(
+            400, "Unrecognized request argument supplied: max_completion_tokens", param="max_completion_tokens"
+        )
+    kind = (body.get("response_format") or {}).get("type") if isinstance(body.get("response_format"), dict) else None
+    if "no_response_format" in quirks and kind not in (None, "text"):
+        raise _RequestError(400, "response_format is not supported by this server", param="response_format")
+    if "no_json_schema" in quirks and kind == "json_schema":
+        raise _RequestError(
+            400, "response_format type 'json_schema' is not supported; use 'json_object'", param="response_format"
+        )
+    if "no_stream_usage" in quirks:
+        request["include_usage"] = False
+    if "no_seed" in quirks:
+        request["seed"] = None
 
 
 def _parse_chat(body: Any) -> dict[str, Any]:
