@@ -23,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the session builder and the screen reader live in tests/, shared with the tests
 
-from tests.demo_session import PANE_VIEWS, SIZE, demo_config, fill_session  # noqa: E402
+from tests.demo_session import PANE_VIEWS, SIZE, demo_config, fill_session, settle, wait_for  # noqa: E402
 from tests.screen import screen_lines  # noqa: E402
 
 
@@ -46,6 +46,20 @@ def isolate(tmp: Path) -> None:
         os.environ.pop(name, None)
 
 
+async def show_finalists(pilot: Any) -> None:
+    """After the playground view: the saved versions as finalists (f7, empty = the newest five), ranked by the judge."""
+    app = pilot.app
+    await pilot.press("f7")
+    await settle(pilot)
+    await pilot.press("enter")
+    runs = app.active_pane.runs
+    await wait_for(pilot, lambda: runs.current is not None and not runs.running, "the finalists' ranking")
+    await settle(pilot)
+
+
+VIEWS = {**PANE_VIEWS, "finalists": show_finalists}  # README "Rehearsing the final" shows the finalists view
+
+
 def step(text: str) -> None:
     print(f"  {text}", file=sys.stderr, flush=True)
 
@@ -53,7 +67,7 @@ def step(text: str) -> None:
 async def shoot(app: Any, out: Path, *, text: bool = False) -> list[Path]:
     saved: list[Path] = []
     async with app.run_test(size=SIZE) as pilot:
-        for name, show in PANE_VIEWS.items():
+        for name, show in VIEWS.items():
             await show(pilot)
             path = Path(app.save_screenshot(filename=f"{name}.svg", path=str(out)))
             saved.append(path)

@@ -156,6 +156,14 @@ class PlaygroundPane(Pane):
         Binding("ctrl+g", "judge", "Ask the judge", id="playground.judge"),
         Binding("f4", "round_length", "Round length", id="playground.round_length", show=False),
         Binding(
+            "f6",
+            "bank",
+            "Prompt bank",
+            id="playground.bank",
+            show=False,
+            tooltip="Load the next prepared prompt, with the question's temperature and top_p preset",
+        ),
+        Binding(
             "f7",
             "finalists",
             "Finalists",
@@ -170,14 +178,6 @@ class PlaygroundPane(Pane):
             id="playground.tricks",
             show=False,
             tooltip="Letter counts, sums and dates with checkable answers, asked with the editor's prompt",
-        ),
-        Binding(
-            "f6",
-            "bank",
-            "Prompt bank",
-            id="playground.bank",
-            show=False,
-            tooltip="Load the next prepared prompt, with the question's temperature and top_p preset",
         ),
     ]
 
