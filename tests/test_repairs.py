@@ -86,3 +86,34 @@ def test_the_pairs_repair_verb(store):
     assert json.loads(done.stdout)["changed"] == 2
     refused = subprocess.run(base[:-1], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert refused.returncode == 2 and "--strip-header" in refused.stderr
+
+
+async def test_the_pairs_pane_previews_a_repair_applies_it_and_u_undoes_it(store):
+    from tests.screen import screen_text
+    from tui.app import TunedeckApp
+
+    app = TunedeckApp(store, load_config(include_user=False), check_identity=False, status_interval=60)
+
+    async def until(condition, what: str) -> None:
+        for _ in range(200):
+            if condition():
+                return
+            await pilot.pause(0.05)
+        raise AssertionError(f"{what}: not in time")
+
+    def headers() -> int:
+        return sum(p.answer.startswith("###") for p in store.iter_pairs())
+
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        await pilot.press("R")
+        await until(lambda: "Repair or augment in bulk" in screen_text(app), "the tool picker")
+        await pilot.press("enter")  # strip leaked headers
+        await until(lambda: "change 2 answers?" in screen_text(app), "the preview")
+        assert "### ANSWER" in screen_text(app) and headers() == 2  # shown, not written
+        await pilot.press("y")
+        await until(lambda: headers() == 0, "the repair")
+        await pilot.pause(0.3)
+        await pilot.press("u")
+        await until(lambda: headers() == 2, "the undo")

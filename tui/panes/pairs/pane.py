@@ -23,8 +23,10 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from core.curation.dedup import DuplicateCluster
+from core.curation.repairs import repair_answers
 from core.curation.service import FlaggedRowsError, export_dataset, run_curation
 from core.dataset.importer import KeyMapping, NeedsMapping, import_pairs
+from core.safe_text import one_line
 from core.store import PairFilter, TopicNode
 from core.store.pairs import PAIR_SORTS
 from tui.account_mode import console_export_folder, in_console_mode
@@ -115,6 +117,14 @@ class PairsPane(Pane):
             tooltip="Export a JumpStart dataset version (all pairs but the rejected) and upload it to S3",
         ),
         Binding(
+            "R",
+            "bulk_tools",
+            "Repair/augment",
+            id="pairs.bulk_tools",
+            show=False,
+            tooltip="Repair answers in bulk or add typo copies of training pairs: a preview first, one undo step",
+        ),
+        Binding(
             "I",
             "import_pairs",
             "Import pairs",
@@ -185,6 +195,7 @@ class PairsPane(Pane):
             ("pairs.sort", "sort"),
             ("pairs.curate", "curate"),
             ("pairs.duplicates", "dupes"),
+            ("pairs.bulk_tools", "repair/augment"),
             ("pairs.import", "import"),
             ("pairs.export", "export"),
             separator=" · ",
@@ -620,6 +631,71 @@ class PairsPane(Pane):
                 self.reload()
 
         self.app.push_screen(DuplicateClusters(self.store, open_clusters), done)
+
+    # ---- repairs and augmentation ------------------------------------------------------------
+    BULK_PREVIEW_ROWS = 3
+
+    def action_bulk_tools(self) -> None:
+        choices = [
+            ("strip_header", Content("strip leaked headers (### ANSWER) from the answers in this filter")),
+            (
+                "strip_meta",
+                Content("strip meta-talk openers ('Based on the text, ...') from the answers in this filter"),
+            ),
+            ("typo", Content("add typo copies of the accepted pairs in this topic filter (training data only)")),
+        ]
+
+        def done(picked: tuple | None) -> None:
+            if picked is not None:
+                self._bulk(picked[0], apply=False)
+
+        self.app.push_screen(ChoicePicker("Repair or augment in bulk (a preview comes first)", choices), done)
+
+    def _bulk_call(self, tool: str, preview: int | None) -> Any:
+        if tool == "typo":
+            from core.generation.augment import augment_typos  # brings core.evaluation: off the pane's first frame
+
+            flt = PairFilter(status="accepted", topic_ids=self.filter.topic_ids)
+            return augment_typos(
+                self.store, flt, preview=preview, threshold=self.config.curation.near_duplicate_threshold
+            )
+        return repair_answers(self.store, self.filter, [tool], preview=preview)
+
+    @work(exclusive=True, group="pairs-bulk", exit_on_error=False)
+    async def _bulk(self, tool: str, *, apply: bool) -> None:
+        self._set_busy("applying…" if apply else "previewing…")
+        try:
+            result = await asyncio.to_thread(self._bulk_call, tool, None if apply else self.BULK_PREVIEW_ROWS)
+        except ValueError as exc:
+            self.app.notify(safe_line(f"{tool}: {exc}", 300), severity="error")
+            return
+        finally:
+            self._set_busy("")
+        if apply:
+            changed = result.added if tool == "typo" else result.changed
+            self._note_write(texts=True)
+            self.table.invalidate()
+            self.reload()
+            undo = bound_keys(self, "pairs.undo")
+            self.app.notify(f"{tool}: {changed:,} pairs {'added' if tool == 'typo' else 'changed'} ({undo} undoes it)")
+            return
+        count = result.sources if tool == "typo" else result.changed
+        if not count:
+            self.app.notify(f"{tool}: nothing to change in this filter")
+            return
+        rows = "\n".join(
+            f"#{getattr(row, 'source_id', getattr(row, 'pair_id', 0))}\n  - {one_line(row.before, 100)}"
+            f"\n  + {one_line(row.after, 100)}"
+            for row in result.preview
+        )
+        what = f"add {count:,} typo copies" if tool == "typo" else f"change {count:,} answers"
+        question = f"{tool}: {what}? The first rows:\n{rows}\n(one undo step)"
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._bulk(tool, apply=True)
+
+        self.app.push_screen(Confirm(question), done)
 
     # ---- import ------------------------------------------------------------------------------
     def action_import_pairs(self) -> None:
