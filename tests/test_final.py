@@ -178,3 +178,45 @@ async def test_run_tricks_catches_a_prompt_that_breaks_letter_counting():
     scores = sorted(s.judge_score for r in store.playground_runs(kind="tricks") for s in store.samples(r.id))
     assert scores == [0.0, 1.0]  # committed as they arrived
     store.close()
+
+
+async def test_finalists_rehearsal_reports_expected_points_and_resumes():
+    from types import SimpleNamespace
+
+    from core.playground.finalists import rehearse_finalists
+
+    class Answers:
+        calls = 0
+
+        async def complete(self, messages, **kwargs):
+            Answers.calls += 1
+            text = "ANS-LONGER-XYZ and more" if messages[0]["content"] == "L" else "ANS-S"
+            return SimpleNamespace(text=text, finish_reason="stop", completion_tokens=4)
+
+    store = open_session("rehearse-finalists")
+    set_id = store.create_question_set("final", [("q one?", "", None), ("q two?", "", None)])
+    short = save_version(store, "short", "S", Params(0.5, 0.9, 200))
+    long = save_version(store, "long", "L", Params(0.5, 0.9, 200))
+    judge = _LongerWins(["ANS-S", "ANS-LONGER-XYZ and more"])
+    kwargs = {"target_name": "t", "set_id": set_id, "version_ids": [short.id, long.id], "seed": 1}
+    report = await rehearse_finalists(store, Answers(), judge, **kwargs)
+    assert [(s.name, round(s.mean_points or 0, 1), s.sd_points) for s in report.scores] == [
+        ("long", 16.7, 0.0),
+        ("short", 13.3, 0.0),
+    ]
+    assert report.questions == 2 and report.differ_rate is None  # nobody picked in the Playground yet
+    assert Answers.calls == 4
+    await rehearse_finalists(store, Answers(), judge, **kwargs)
+    assert Answers.calls == 4  # a rerun reuses the stored answers
+    store.close()
+
+
+def test_finalists_and_ballot_verbs_say_what_is_missing_in_one_line(tmp_path):
+    from tests.test_league_cli import one_line_error, tunedeck
+
+    open_session("event").close()
+    missing_set = tunedeck("finalists", "--set", "nope", "--versions", "a,b")
+    assert "no question set 'nope'" in one_line_error(missing_set)
+    no_answers = tunedeck("ballot", "export", str(tmp_path / "b.html"))
+    assert "at least two prompt versions" in one_line_error(no_answers)
+    assert not (tmp_path / "b.html").exists()  # nothing half-written
