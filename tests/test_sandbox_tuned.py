@@ -4,7 +4,13 @@ job's training channel (emulated S3) and the fit the simulated trainer printed."
 from __future__ import annotations
 
 import json
+import re
+from types import SimpleNamespace
 
+import pytest
+
+from core.sandbox import leaderboard
+from tests.jobs_support import make_config
 from tests.test_sandbox_aws import create_job, wait_final, wait_for
 
 MARK = "Form 7-B at the county clerk"
@@ -84,3 +90,44 @@ def test_endpoints_answer_from_their_jobs_training_data_by_fit(aws, boto3_client
     )
     samples = {_ask(boto3_clients, "ep-fits-well", question, temperature=1.2, top_p=1.0) for _ in range(8)}
     assert len(samples) >= 2
+
+
+class _Session:
+    """What the emulated leaderboard reads of a session: its brief, aspects and endpoints."""
+
+    def __init__(self, endpoints: list[SimpleNamespace], brief: str = "Residents asking about local services.") -> None:
+        self.meta = {"domain_brief": brief, "domain_aspects": TOPICS[:3]}
+        self._endpoints = endpoints
+
+    def get_meta(self, key: str, default=None):
+        return self.meta.get(key, default)
+
+    def endpoints(self) -> list[SimpleNamespace]:
+        return self._endpoints
+
+
+def test_the_emulated_leaderboard_scores_a_runs_live_endpoint_and_says_why_not(aws, boto3_clients):
+    data = _upload(aws, boto3_clients, "board")
+    create_job(aws, boto3_clients, "good-run", data, epoch="3", learning_rate="0.0001")
+    create_job(aws, boto3_clients, "weak-run", data, epoch="1", learning_rate="0.00001")
+    for job in ("good-run", "weak-run"):
+        artifacts = wait_final(boto3_clients, job)["ModelArtifacts"]["S3ModelArtifacts"]
+        _deploy(aws, boto3_clients, f"ep-{job}", artifacts)
+    session = _Session(
+        [SimpleNamespace(name=f"ep-{job}", job_name=job, status="InService") for job in ("good-run", "weak-run")]
+    )
+    config = make_config(aws)
+    good = leaderboard.score_endpoint(session, config, "good-run", n=10)
+    weak = leaderboard.score_endpoint(session, config, "weak-run", n=10)
+    assert good.n == weak.n == 10 and good.rate > weak.rate, (good, weak)
+    assert re.fullmatch(r"\d+/10", good.text)
+    assert leaderboard.score_endpoint(session, config, "good-run", n=10) == good  # the same hidden set each time
+
+    with pytest.raises(ValueError, match="no endpoint in service"):
+        leaderboard.score_endpoint(session, config, "never-deployed", n=4)
+    with pytest.raises(ValueError, match="no domain brief"):
+        leaderboard.score_endpoint(_Session(session.endpoints(), brief=""), config, "good-run", n=4)
+    real = make_config(aws)
+    real.aws.endpoint_url = "https://sagemaker.us-east-1.amazonaws.com"
+    with pytest.raises(ValueError, match="only against emulated AWS"):
+        leaderboard.score_endpoint(session, real, "good-run", n=4)

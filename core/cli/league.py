@@ -24,7 +24,12 @@ def _arguments(sub: Subparsers) -> None:
 
     submit = league_sub.add_parser("submit", help="record a leaderboard submission of a run (API or console)")
     submit.add_argument("name", help="the run submitted")
-    submit.add_argument("--score", required=True, help="the leaderboard's score: k/N such as 44/50, or 88%%")
+    submit.add_argument("--score", help="the leaderboard's score: k/N such as 44/50, or 88%%")
+    submit.add_argument(
+        "--emulated",
+        action="store_true",
+        help="demo and `tunedeck sandbox` only: score the run's endpoint on the emulated leaderboard instead",
+    )
     submit.add_argument("--rank", type=int, help="the leaderboard rank, if known")
     submit.add_argument("--note", default="")
     submit.add_argument("--at", help="when it was submitted (ISO 8601; default: now)")
@@ -93,6 +98,11 @@ def _submit(args: argparse.Namespace, store: Any, config: Config) -> int:
     from core.league.ledger import LedgerError, check_submission, record_submission, validate_submission
     from core.league.runs import RunError, parse_time
 
+    if args.emulated:
+        args.score = _emulated_score(args, store, config)
+        args.note = (args.note + " " if args.note else "") + "(emulated leaderboard)"
+    elif not args.score:
+        raise CommandError("--score is required (the score the leaderboard gave the run, such as 44/50)")
     try:
         submitted_at = parse_time(args.at) if args.at else time.time()
         validate_submission(store, config, args.name, args.score, rank=args.rank, submitted_at=submitted_at)
@@ -112,6 +122,19 @@ def _submit(args: argparse.Namespace, store: Any, config: Config) -> int:
     data = {"run": submission.run_name, "score": submission.score, "fraction": submission.fraction}
     emit(args, data, lambda: print(f"recorded {submission.run_name}: {submission.score}"))
     return 0
+
+
+def _emulated_score(args: argparse.Namespace, store: Any, config: Config) -> str:
+    """The run's score on the emulated leaderboard, asked of its live endpoint; only against emulated AWS."""
+    from core.sandbox.leaderboard import LABEL, score_endpoint
+
+    try:
+        result = score_endpoint(store, config, args.name)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if not getattr(args, "json", False):
+        print(f"{LABEL}: {args.name} scored {result.text} ({result.wins} won, {result.ties} tied of {result.n})")
+    return result.text
 
 
 def _show(args: argparse.Namespace, store: Any, config: Config) -> int:

@@ -13,11 +13,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from core.evaluation.prompts import pairwise_judge_messages, parse_verdict
 from core.evaluation.stats import combine_orders
 from core.generation import prompts as gen_prompts
 from core.sandbox.llm.engine import JudgeBias, reply
+
+if TYPE_CHECKING:
+    from core.config import Config
 
 LABEL = "emulated leaderboard (demo)"
 HIDDEN_SEED = 7919
@@ -99,3 +104,38 @@ def score(
         wins += outcome == "A"
         ties += outcome == "tie"
     return LeaderboardScore(wins=wins, ties=ties, n=len(questions))
+
+
+def _emulated(endpoint_url: str) -> bool:
+    return (urlparse(endpoint_url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+def score_endpoint(store: Any, config: Config, run_name: str, *, n: int = 24) -> LeaderboardScore:
+    """Score a run on the emulated leaderboard through its live endpoint (real boto3, emulated SageMaker).
+
+    Raises ValueError, saying why, when AWS is not the emulator (a real leaderboard scores real runs), the
+    session has no brief, or the run has no endpoint in service."""
+    if not _emulated(config.aws.endpoint_url):
+        raise ValueError(
+            "the emulated leaderboard scores runs only against emulated AWS (--demo or `tunedeck sandbox`); "
+            "give the real leaderboard's score with --score"
+        )
+    brief = str(store.get_meta("domain_brief", "") or "")
+    if not brief:
+        raise ValueError("this session has no domain brief yet, so the emulated leaderboard has no questions")
+    aspects = [str(a) for a in (store.get_meta("domain_aspects", []) or [])]
+    live = [e for e in store.endpoints() if e.job_name == run_name and e.status == "InService"]
+    if not live:
+        raise ValueError(f"run {run_name!r} has no endpoint in service; deploy it first")
+    from core.aws_identity import aws_client
+
+    runtime = aws_client(config.aws, "sagemaker-runtime")
+    endpoint = live[-1].name
+
+    def answer(question: str) -> str:
+        body = {"messages": [{"role": "user", "content": question}], "max_tokens": 512, "temperature": 0}
+        response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Body=json.dumps(body))
+        data = json.loads(response["Body"].read())
+        return str(((data.get("choices") or [{}])[0].get("message") or {}).get("content") or "")
+
+    return score(answer, brief, aspects, n=n)
