@@ -1,5 +1,6 @@
-"""WSGI layer in front of moto's server app: the SageMaker calls moto gets wrong, SageMaker Runtime and
-SageMaker service quotas are answered or corrected here; everything else goes to moto untouched.
+"""WSGI layer in front of moto's server app: the SageMaker calls moto gets wrong, SageMaker Runtime,
+Bedrock Runtime (Converse, ConverseStream) and SageMaker service quotas are answered or corrected
+here; everything else goes to moto untouched.
 
 Only requests reaching the emulator's own server pass through here, so in-process `mock_aws()` users
 elsewhere see plain moto.
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from core.sandbox.aws import bedrock as aws_bedrock
 from core.sandbox.aws import eventstream as aws_eventstream
 from core.sandbox.aws import lmi as aws_lmi
 from core.sandbox.aws.errors import AwsError
@@ -83,6 +85,9 @@ class Gateway:
             runtime = _RUNTIME_PATH.match(path)
             if runtime and environ.get("REQUEST_METHOD") == "POST" and _signing_service(environ) == "sagemaker":
                 return self._invoke(environ, start_response, runtime.group(1), runtime.group(2))
+            bedrock = aws_bedrock.route(path) if _signing_service(environ) == "bedrock" else None
+            if bedrock and environ.get("REQUEST_METHOD") == "POST":
+                return self._bedrock(environ, start_response, *bedrock)
             if target.startswith("SageMaker.") and target[10:] in self.sagemaker_ops:
                 request = json.loads(_read_body(environ) or b"{}")
                 status, headers, body = self.sagemaker_ops[target[10:]](environ, request)
@@ -308,6 +313,17 @@ class Gateway:
             ],
         )
         return self._stream(parts)
+
+    def _bedrock(self, environ: dict, start_response: Callable, model: str, kind: str) -> Iterable[bytes]:
+        """Bedrock Runtime Converse / ConverseStream (core.sandbox.aws.bedrock)."""
+        body = _read_body(environ)
+        if kind == "converse":
+            data = aws_bedrock.converse(model, body)
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+            return [data]
+        events = aws_bedrock.converse_stream(model, body, part_delay_s=self.ctx.stream_part_delay)
+        start_response("200 OK", [("Content-Type", "application/vnd.amazon.eventstream")])
+        return events
 
     def _stream(self, parts: list[bytes]) -> Iterator[bytes]:
         for index, part in enumerate(parts):

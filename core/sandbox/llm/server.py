@@ -667,7 +667,7 @@ class _Handler(BaseHTTPRequestHandler):
         emu._record(body, self.headers.get("x-stainless-retry-count"))
         _apply_quirks(emu.config.quirks, body, request)
         if request["json_schema"] in (None, {"type": "object"}):  # follow a schema given in the prompt, as models do
-            request["json_schema"] = _schema_in_prompt(request["messages"]) or request["json_schema"]
+            request["json_schema"] = schema_in_prompt(request["messages"]) or request["json_schema"]
         prompt_text = _message_text(request["messages"])
 
         fault = emu.faults.pick(
@@ -919,7 +919,7 @@ def _apply_content_fault(fault: FaultRule, text: str, finish: str, request: dict
 _SCHEMA_MARKER = "JSON Schema exactly:\n"
 
 
-def _schema_in_prompt(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+def schema_in_prompt(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The JSON Schema a client spelled out in the prompt (core.llm.json_reply.schema_instruction), if any."""
     for message in messages:
         content = message.get("content")
