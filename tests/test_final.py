@@ -220,3 +220,18 @@ def test_finalists_and_ballot_verbs_say_what_is_missing_in_one_line(tmp_path):
     no_answers = tunedeck("ballot", "export", str(tmp_path / "b.html"))
     assert "at least two prompt versions" in one_line_error(no_answers)
     assert not (tmp_path / "b.html").exists()  # nothing half-written
+
+
+def test_rules_verb_sets_the_sessions_rules_and_refuses_bad_ones():
+    from tests.test_league_cli import one_line_error, tunedeck
+
+    open_session("event").close()
+    done = tunedeck("rules", "--answer-token-cap", "150", "--generations", "3", "--weights", "50/30/20", "--json")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert (shown["answer_token_cap"], shown["generations"], shown["weight_judge"]) == (150, 3, 50.0)
+    store = open_session("event")
+    assert round_rules(store, load_config(include_user=False)).answer_token_cap == 150
+    store.close()
+    assert "question template" in one_line_error(tunedeck("rules", "--question-template", "no slot"))
+    assert "--weights" in one_line_error(tunedeck("rules", "--weights", "40-40-20"))

@@ -1,4 +1,5 @@
-"""Headless verb of the final's rehearsal: `tunedeck finalists` has 2-5 prompt versions answer a
+"""Headless verbs of the final: `tunedeck rules` shows or sets the session's round rules (the
+config's [final] section is the default), and `tunedeck finalists` has 2-5 prompt versions answer a
 question set, the judge rank each question's answers into the event's points, and prints each
 finalist's expected points with their spread (and how often the judge's top answer differed from
 the answer a person picked in the Playground)."""
@@ -6,7 +7,7 @@ the answer a person picked in the Playground)."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension, session_name
 
@@ -26,6 +27,55 @@ def _arguments(sub: Subparsers) -> None:
     parser.add_argument("--orders", type=int, default=3, help="shuffled orders the judge sees (default 3)")
     parser.add_argument("--session", dest="session_opt")
     parser.add_argument("--json", action="store_true")
+
+    rules = sub.add_parser("rules", help="show or set the session's final-round rules (default: [final])")
+    rules.add_argument("--round-seconds", type=float)
+    rules.add_argument("--answer-token-cap", type=int, help="the event's answer limit; 0 = none")
+    rules.add_argument("--context-length", type=int, help="system prompt + question + answer; 0 = not limited")
+    rules.add_argument("--generations", type=int, help="answers per question before one is handed in; 0 = no limit")
+    rules.add_argument("--weights", help="LLM judge/human judges/audience, e.g. 40/40/20")
+    rules.add_argument("--double-last", choices=("yes", "no"), help="the last question counts double")
+    rules.add_argument("--question-template", help="how the event's page appends {question}")
+    rules.add_argument("--session", dest="session_opt")
+    rules.add_argument("--json", action="store_true")
+
+
+@command("rules")
+def _rules(args: argparse.Namespace, config: Config) -> int:
+    import dataclasses
+
+    from core.playground.final import round_rules, set_session_rules
+    from core.playground.rounds import PlaygroundError, set_round_seconds
+    from core.sessions import open_session
+
+    store = open_session(session_name(args), create=False)
+    try:
+        rules = round_rules(store, config)
+        changes: dict[str, Any] = {
+            key: getattr(args, key)
+            for key in ("round_seconds", "answer_token_cap", "context_length", "generations", "question_template")
+            if getattr(args, key) is not None
+        }
+        if args.weights is not None:
+            try:
+                judge, human, audience = (float(part) for part in args.weights.split("/"))
+            except ValueError:
+                raise CommandError(f"--weights: three numbers such as 40/40/20, not {args.weights!r}") from None
+            changes.update(weight_judge=judge, weight_human=human, weight_audience=audience)
+        if args.double_last is not None:
+            changes["double_last_question"] = args.double_last == "yes"
+        if changes:
+            try:
+                rules = dataclasses.replace(rules, **changes).validate()
+            except PlaygroundError as exc:
+                raise CommandError(str(exc)) from None
+            set_session_rules(store, rules)
+            set_round_seconds(store, rules.round_seconds)
+        data = {"session": store.name, **rules.as_dict()}
+    finally:
+        store.close()
+    emit(args, data, lambda: print("\n".join(f"{key} = {value!r}" for key, value in data.items())))
+    return 0
 
 
 @command("finalists")
