@@ -42,6 +42,7 @@ def store():
 def config(aws):
     c = Config()
     c.aws.endpoint_url, c.aws.role_arn, c.aws.region = aws.endpoint_url, aws.role_arn, aws.region
+    c.emulated = True  # the sandbox switch: the bundled specs
     return c
 
 
@@ -242,7 +243,9 @@ def test_endpoints_deploy_and_delete_verbs(aws, boto3_clients, store, config, re
     assert "pass --yes" in capsys.readouterr().err and store.endpoints() == []
 
     assert run_headless(build_parser().parse_args([*deploy, "--yes", "--json"]), config) == 0
-    shown = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    shown = json.loads(captured.out)
+    assert "still billing until deleted" in captured.err and "endpoint ep-cli ml.g5.2xlarge InService $1.515/h" in captured.err
     assert (shown["name"], shown["status"], shown["job_name"]) == ("ep-cli", "InService", "td-ft-cli")
     assert boto3_clients.sagemaker.describe_endpoint(EndpointName="ep-cli")["EndpointStatus"] == "InService"
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.cli.money import print_live_resources
 from core.cli.progress import ProgressBar
 from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension, session_name
 from core.safe_text import one_line
@@ -300,6 +301,7 @@ def _endpoints_deploy(args: argparse.Namespace, config: Config) -> int:
                 + (f"\n    {one_line(row.failure_reason, 300)}" if row.failure_reason else "")
             ),
         )
+        print_live_resources(store, config)
         return 0 if row.status in ("InService", "Creating") else 1
     finally:
         store.close()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension
@@ -89,3 +90,18 @@ def _quotas(args: argparse.Namespace, config: Config) -> int:
 
     emit(args, data, human)
     return 0
+
+
+def print_live_resources(store: Store, config: Config) -> None:
+    """At the end of a verb that created endpoints: what still bills, with $/h, on stderr (so that
+    --json output stays one document)."""
+    from core.serving.endpoints import live_resources
+
+    found = live_resources(store, config)
+    if not found:
+        return
+    total = sum(r.usd_per_hour or 0.0 for r in found)
+    print(f"still billing until deleted or stopped (${total:.3f}/h together):", file=sys.stderr)
+    for resource in found:
+        print(f"  {one_line(resource.line(), 200)}", file=sys.stderr)
+    print(f"delete an endpoint with: tunedeck endpoints delete NAME --session {store.name}", file=sys.stderr)
