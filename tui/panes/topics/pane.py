@@ -122,6 +122,20 @@ class TopicsPane(Pane):
         yield tree
         yield Static(self._idle_hint(), id="topics-status", classes="pane-status")
 
+    def _empty_hint(self) -> Content:
+        """An empty session: the loop's five steps (with the keys that show each pane) and the first key."""
+        steps = hint(
+            self,
+            ("pane.topics", "Topics"),
+            ("pane.pairs", "Pairs"),
+            ("pane.jobs", "Jobs"),
+            ("pane.compare", "Compare"),
+            ("pane.playground", "Playground"),
+            separator=" → ",
+        )
+        first = hint(self, ("topics.brief", "write a domain brief and grow the topic tree"))
+        return safe(f"The loop: {steps}. Start here, {first}")
+
     def _idle_hint(self) -> Content:
         return safe(
             hint(
@@ -188,6 +202,8 @@ class TopicsPane(Pane):
         total_q = sum(n.questions for n in message.nodes)
         total_ok = sum(n.accepted for n in message.nodes)
         tree.root.set_label(Text(f"All topics  {total_q} q · {total_ok} ok", style="bold"))
+        if not message.nodes:
+            self.query_one("#topics-status", Static).update(self._empty_hint())
 
         def add(parent: TreeNode, node: TopicNode) -> None:
             if node.children:
