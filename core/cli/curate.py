@@ -57,7 +57,7 @@ def _split(text: str) -> tuple[str, ...]:
 
 @command("curate")
 def _curate(args: argparse.Namespace, config: Config) -> int:
-    from core.curation.service import run_curation, score_pairs
+    from core.curation.service import quality_threshold, run_curation, score_pairs
 
     store = open_session(session_name(args), create=False)
     try:
@@ -96,7 +96,7 @@ def _curate(args: argparse.Namespace, config: Config) -> int:
             if args.score:
                 print(
                     f"scored {scored} pairs ({failures} failed, rerun to retry), ${cost:.4f}; "
-                    f"{summary.low_quality} below {config.curation.min_quality:g}"
+                    f"{summary.low_quality} below {quality_threshold(store, config):g}"
                 )
 
         emit(args, summary.as_dict(), human)

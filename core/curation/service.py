@@ -24,6 +24,7 @@ from core.dataset.jumpstart import (
 )
 from core.evaluation.prompts import QUALITY_SCHEMA, parse_quality, quality_score_messages
 from core.evaluation.questions import heldout_questions
+from core.llm.base import estimate_prompt_tokens
 from core.store import Pair, PairFilter, Store
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def run_curation(store: Store, config: Config) -> CurationSummary:
                         f"(similarity {cluster.similarity:.2f}, cluster of {len(cluster.members)})",
                     }
                 )
-    threshold = config.curation.min_quality
+    threshold = quality_threshold(store, config)
     low = 0
     for pair in pairs:
         if pair.score is not None and pair.score < threshold:
@@ -143,6 +144,47 @@ def run_curation(store: Store, config: Config) -> CurationSummary:
     )
 
 
+THRESHOLD_META = "curation.min_quality"
+SCORE_MAX_TOKENS = 300
+
+
+def quality_threshold(store: Store, config: Config) -> float:
+    """The session's quality threshold (set from the Pairs pane), else [curation] min_quality."""
+    value = store.get_meta(THRESHOLD_META)
+    return float(value) if isinstance(value, (int, float)) else config.curation.min_quality
+
+
+def set_quality_threshold(store: Store, value: float) -> None:
+    if not 1.0 <= value <= 10.0:
+        raise ValueError(f"the quality threshold is a score from 1 to 10, not {value:g}")
+    store.set_meta(THRESHOLD_META, value)
+
+
+def kept_by_threshold(store: Store) -> tuple[int, dict[int, int]]:
+    """(scored pairs, {threshold 1..10: how many scored pairs it keeps}) over the pairs not rejected."""
+    scores = [p.score for p in store.iter_pairs() if p.score is not None and p.status != "rejected"]
+    return len(scores), {t: sum(1 for s in scores if s >= t) for t in range(1, 11)}
+
+
+@dataclass(frozen=True)
+class ScoringEstimate:
+    pairs: int
+    prompt_tokens: int
+    max_completion_tokens: int
+    max_cost_usd: float
+    priced: bool
+
+
+def estimate_scoring(store: Store, prices: Any) -> ScoringEstimate:
+    """What `score_pairs` would send: the unscored, non-rejected pairs, their prompt tokens, and the cost at
+    most (every reply at its token cap) under `prices` (core.llm.base.Prices)."""
+    domain = store.get_meta("domain_brief", "") or None
+    todo = [p for p in store.iter_pairs() if p.score is None and p.status != "rejected"]
+    prompt = sum(estimate_prompt_tokens(quality_score_messages(p.question, p.answer, domain=domain)) for p in todo)
+    completion = SCORE_MAX_TOKENS * len(todo)
+    return ScoringEstimate(len(todo), prompt, completion, prices.cost(prompt, completion), bool(prices.known))
+
+
 async def score_pairs(
     store: Store, target: Any, *, on_progress: Callable[[int, int], None] | None = None, concurrency: int = 8
 ) -> tuple[int, int, float]:
@@ -160,7 +202,7 @@ async def score_pairs(
                 result = await target.complete(
                     quality_score_messages(pair.question, pair.answer, domain=domain),
                     temperature=0.0,
-                    max_tokens=300,
+                    max_tokens=SCORE_MAX_TOKENS,
                     json_schema=QUALITY_SCHEMA,
                     purpose="quality",
                 )

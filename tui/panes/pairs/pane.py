@@ -24,12 +24,22 @@ from textual.widgets import Input, Static
 
 from core.curation.dedup import DuplicateCluster
 from core.curation.repairs import repair_answers
-from core.curation.service import FlaggedRowsError, export_dataset, run_curation
+from core.curation.service import (
+    FlaggedRowsError,
+    estimate_scoring,
+    export_dataset,
+    kept_by_threshold,
+    quality_threshold,
+    run_curation,
+    score_pairs,
+    set_quality_threshold,
+)
 from core.dataset.importer import KeyMapping, NeedsMapping, import_pairs
 from core.safe_text import one_line
 from core.store import PairFilter, TopicNode
 from core.store.pairs import PAIR_SORTS
 from tui.account_mode import console_export_folder, in_console_mode
+from tui.background import RunSlot
 from tui.keys import bound_keys, hint
 from tui.panes.base import Pane
 from tui.panes.pairs.detail import FLAG_EXPLANATIONS, PairDetail
@@ -47,6 +57,8 @@ if TYPE_CHECKING:
     from textual.app import ComposeResult
     from textual.timer import Timer
 
+    from tui.messages import RunFinished
+
 STATUS_CYCLE: tuple[str | None, ...] = (None, "pending", "accepted", "rejected")
 SORT_CYCLE: tuple[str, ...] = tuple(PAIR_SORTS)
 PROBE_SECONDS = 2.0
@@ -59,6 +71,15 @@ class RegenerateRequested(Message):
     `app.regenerate_answers(pair_ids)` when the app has it (sync or async), in a worker."""
 
     pair_ids: tuple[int, ...]
+
+
+@dataclass
+class ScoreProgressed(Message):
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ScoreProgressed)
 
 
 def _walk(nodes: Iterable[TopicNode], depth: int = 0):
@@ -117,6 +138,22 @@ class PairsPane(Pane):
             tooltip="Export a JumpStart dataset version (all pairs but the rejected) and upload it to S3",
         ),
         Binding(
+            "Q",
+            "score",
+            "Score quality",
+            id="pairs.score",
+            show=False,
+            tooltip="Rate the unscored pairs 1-10 with the judge: the cost first, then progress (esc cancels)",
+        ),
+        Binding(
+            "T",
+            "threshold",
+            "Quality threshold",
+            id="pairs.threshold",
+            show=False,
+            tooltip="Set the quality threshold, each choice with how many scored pairs it keeps",
+        ),
+        Binding(
             "R",
             "bulk_tools",
             "Repair/augment",
@@ -140,7 +177,7 @@ class PairsPane(Pane):
             "Close/clear",
             show=False,
             id="pairs.escape",
-            tooltip="Close the text filter, or clear the selection",
+            tooltip="Close the text filter, clear the selection, or cancel the quality scoring",
         ),
     ]
 
@@ -153,6 +190,7 @@ class PairsPane(Pane):
         self._reader_pool: ThreadPoolExecutor | None = None
         self._loaded = False
         self._loading = ""
+        self.runs = RunSlot(self, cancel_binding="pairs.escape")
         self._busy = ""
         self._edits = 0
         self._data_version: int | None = None
@@ -195,6 +233,7 @@ class PairsPane(Pane):
             ("pairs.sort", "sort"),
             ("pairs.curate", "curate"),
             ("pairs.duplicates", "dupes"),
+            (("pairs.score", "pairs.threshold"), "score/threshold"),
             ("pairs.bulk_tools", "repair/augment"),
             ("pairs.import", "import"),
             ("pairs.export", "export"),
@@ -364,6 +403,9 @@ class PairsPane(Pane):
         self.query_one(PairDetail).scroll_page(direction)
 
     def action_escape(self) -> None:
+        if self.runs.cancel():
+            self._set_busy("cancelling the scoring… (finished scores are kept)")
+            return
         field = self.query_one("#pairs-filter", Input)
         if field.display:
             field.display = False
@@ -631,6 +673,106 @@ class PairsPane(Pane):
                 self.reload()
 
         self.app.push_screen(DuplicateClusters(self.store, open_clusters), done)
+
+    # ---- quality scores ----------------------------------------------------------------------
+    def action_score(self) -> None:
+        if self.runs.running:
+            self.app.notify("Scoring is already running (esc cancels it).")
+            return
+        self._score_estimate()
+
+    @work(exclusive=True, group="pairs-score", exit_on_error=False)
+    async def _score_estimate(self) -> None:
+        services = self.app.services  # type: ignore[attr-defined]
+        self._set_busy("estimating the cost of scoring…")
+        try:
+            target = services.chat_target("judge")
+            try:
+                estimate = await asyncio.to_thread(estimate_scoring, self.store, target.prices)
+            finally:
+                await target.aclose()
+        except Exception as exc:  # a judge that cannot be built (no key, bad profile): say why, keep running
+            self.app.notify(safe_line(f"Scoring: {exc}", 300), severity="error")
+            return
+        finally:
+            self._set_busy("")
+        if not estimate.pairs:
+            self.app.notify("Every pair not rejected has a quality score already.")
+            return
+        cost = f"up to ${estimate.max_cost_usd:.4f}" if estimate.priced else "unpriced (the judge model has no price)"
+        question = (
+            f"Score {estimate.pairs:,} unscored pairs with the judge ({self.config.llm.judge.model}): about "
+            f"{estimate.prompt_tokens:,} prompt tokens and at most {estimate.max_completion_tokens:,} reply tokens, "
+            f"{cost}. Each score is kept as it arrives; {bound_keys(self, 'pairs.escape')} cancels."
+        )
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._start_scoring()
+
+        self.app.push_screen(Confirm(question), done)
+
+    def _start_scoring(self) -> None:
+        services = self.app.services  # type: ignore[attr-defined]
+        concurrency = self.config.llm.judge.max_concurrency
+
+        def report(done: int, total: int) -> None:
+            self.post_message(ScoreProgressed(done, total))
+
+        async def job() -> tuple[int, int, float]:
+            target = services.chat_target("judge")
+            try:
+                return await score_pairs(self.store, target, on_progress=report, concurrency=concurrency)
+            finally:
+                await target.aclose()
+
+        if self.runs.start("score", job):
+            self._set_busy("scoring: starting…")
+
+    def on_score_progressed(self, message: ScoreProgressed) -> None:
+        self._set_busy(f"scoring {message.done:,}/{message.total:,} ({bound_keys(self, 'pairs.escape')} cancels)")
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        self._set_busy("")
+        if message.cancelled:
+            self.app.notify("Scoring cancelled; the scores that arrived are kept (Q resumes).")
+        elif message.error is not None:
+            self.app.report_error("quality scoring", message.error)  # type: ignore[attr-defined]
+        elif isinstance(message.result, tuple):
+            scored, failures, cost = message.result
+            self.app.notify(f"Scored {scored:,} pairs ({failures:,} failed, Q retries them), ${cost:.4f}")
+        self._curate(open_duplicates=False)  # low-quality flags follow the new scores
+
+    def action_threshold(self) -> None:
+        self._pick_threshold()
+
+    @work(exclusive=True, group="pairs-threshold", exit_on_error=False)
+    async def _pick_threshold(self) -> None:
+        scored, kept = await self._read(kept_by_threshold, self.store)
+        if not scored:
+            self.app.notify("No pair has a quality score yet (Q scores them).")
+            return
+        current = quality_threshold(self.store, self.config)
+        choices = [(float(t), Content(f"{t:>2}: keeps {kept[t]:,} of {scored:,} scored pairs")) for t in range(1, 11)]
+
+        def done(picked: tuple | None) -> None:
+            if picked is not None:
+                self._set_threshold(picked[0])
+
+        self.app.push_screen(
+            ChoicePicker(
+                f"Quality threshold (now {current:g}): pairs scored below it are flagged",
+                choices,
+                current=float(round(current)),
+            ),
+            done,
+        )
+
+    @work(exclusive=True, group="pairs-threshold", exit_on_error=False)
+    async def _set_threshold(self, value: float) -> None:
+        await self._read(set_quality_threshold, self.store, value)
+        self.app.notify(f"Quality threshold set to {value:g} for this session; re-flagging…")
+        self._curate(open_duplicates=False)
 
     # ---- repairs and augmentation ------------------------------------------------------------
     BULK_PREVIEW_ROWS = 3
