@@ -94,7 +94,7 @@ def run_sweep(store: Any, config: Any) -> None:
     store.set_meta(PREFIX_META_KEY, JOB_PREFIX)  # the demo trainer seeds each job's curves from its name
     # A wide log window: under load the demo trainer's log lines land late, and a narrow one skips
     # some of them. Frequent status polls make up the time it costs.
-    jobs = JobsService(store, config, log_settle_seconds=4.0, initial_log_settle_seconds=4.0, describe_interval=1.0)
+    jobs = JobsService(store, config, log_settle_seconds=8.0, initial_log_settle_seconds=8.0, describe_interval=1.0)
     plan = jobs.plan_sweep(SweepSpec.from_strings(config.jumpstart.training_instance, SWEEP))
     jobs.launch_sweep(plan, accept_eula=True)
     deadline = time.monotonic() + 180
