@@ -189,6 +189,7 @@ class PlaygroundPane(Pane):
         self.round_length = round_seconds(store, config)
         self.rules = round_rules(store, config)
         self.generations_used = 0  # answers generated for the current question (the rules may limit them)
+        self._ballot_line: str | None = None
         self.round = RoundClock(self.round_length, clock=self._now)
         self.round_id: int | None = None  # set once the store has recorded the round
         self._round_recorded: Worker[None] | None = None
@@ -327,12 +328,14 @@ class PlaygroundPane(Pane):
     def on_mount(self) -> None:
         self.refresh_versions()
         self._show_mode()
+        self._read_ballot()
         self._show_rules()
         self.query_one(RoundTimer).show(self.round)
         self.set_interval(TICK_SECONDS, self._tick)
 
     def pane_shown(self) -> None:
         self.refresh_versions()
+        self._read_ballot()
         self._show_rules()
         self._tick()
 
@@ -428,14 +431,17 @@ class PlaygroundPane(Pane):
             )
         self.query_one("#pg-mode", Static).update(line)
 
+    def _read_ballot(self) -> None:
+        """The newest ballot tally, read when the pane is shown (not on every key typed)."""
+        results = stored_results(self.store)
+        self._ballot_line = results_line(results) if results else None
+
     def _show_rules(self) -> None:
         """The round's rules against the editor: cap, context room, generations left, ballot result."""
         question = self.query_one("#pg-question", Input).value.strip() or self.round_question
         budget = self.rules.budget(self.system_prompt, question)
-        results = stored_results(self.store)
         left = self.rules.generations_left(self.generations_used)
-        ballot = results_line(results) if results else None
-        self.query_one(RulesLine).show(self.rules, budget, self.params().max_tokens, left, ballot)
+        self.query_one(RulesLine).show(self.rules, budget, self.params().max_tokens, left, self._ballot_line)
 
     @on(ParamControl.Changed)
     @on(TextArea.Changed)
@@ -600,6 +606,7 @@ class PlaygroundPane(Pane):
         if self._round_recorded is not None:
             await self._round_recorded.wait()
         self.compare_mode = False
+        self._show_mode()
         try:
             plans = await self._plan_finalists(
                 self.rules.question_text(question), versions, self.target, self.round_id, self.round.started_at
