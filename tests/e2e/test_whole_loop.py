@@ -45,6 +45,10 @@ def brief_to_topics(app: TmuxApp) -> int:
     app.wait_for("topic tree: done", timeout=30, step=step)
     leaves = int(app.wait_for(re.compile(r"Topics \((\d+) leaf topics\)"), step=step).group(1))
     assert leaves >= 2, app.screen()
+    tree = app.screen().split("All topics", 1)[1].split("topic tree: done", 1)[0]
+    for word in ("Name", "Description", "Team", "Knows", "Aspects", "Domain", "Brief"):  # the prompt's own words
+        assert not re.search(rf"\b{word}\b", tree), tree
+    assert re.search(r"(?i)\b(bills|meters|tariffs|electricity supplier)\b", tree), tree  # the brief's
     return leaves
 
 

@@ -235,7 +235,7 @@ two three four five six seven eight nine ten eleven twelve fifteen twenty
 bullet bullets point points tone style friendly formal warm expert experts seasoned knowledgeable professional
 work works happen happens mean means choose find start improve reduce prevent handle fix become run runs
 refusal refusals refuse harmful decline declined language english markdown building build answering respond replying persona act acting behave always never
-residents resident citizens customers clients users
+residents resident citizens customers clients users households
 """.split()  # noqa: E501
 )
 
@@ -1058,15 +1058,15 @@ class _Writer:
 
     # -- names
     def category(self) -> str:
-        """The next category: the seed aspects first (in a sampled order), then prompt phrases, then facets."""
+        """The next category: the seed aspects first (in a sampled order), then the brief's phrases, then facets."""
         base = self.domain or self.topic
         used = {x.lower() for x in self._categories}
         skip = used | {base.lower(), self.topic.lower()}
         aspects = [_title(a) for a in self.aspects if _title(a).lower() not in used]
         keywords = [_title(k) for k in self.keywords[:6] if k.lower() not in skip and _title(k).lower() not in used]
         facets = [f for f in [f"{_title(base)} {_FACETS[0]}", *_FACETS[1:]] if f.lower() not in used]
-        fresh = aspects or keywords + facets or [f"{_title(base)} Topic {len(self._categories) + 1}"]
-        bias = None if aspects else [1.0 if i < len(keywords) else 0.0 for i in range(len(fresh))]
+        fresh = aspects or keywords or facets or [f"{_title(base)} Topic {len(self._categories) + 1}"]
+        bias = None
         pick = self.sampler.choose(fresh, f"category:{len(self._categories)}", bias)
         self._categories.append(pick)
         return pick
