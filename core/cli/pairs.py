@@ -1,9 +1,9 @@
-"""Headless verbs on pairs: `tunedeck pairs import`, `tunedeck pairs augment` and `tunedeck pairs repair`."""
+"""Headless verbs on pairs: `tunedeck pairs import`, `augment`, `repair` and `variants`."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension, session_name
 from core.sessions import open_session
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 @parser_extension
 def _arguments(sub: Subparsers) -> None:
-    pairs = sub.add_parser("pairs", help="pair operations (import, augment, repair)")
+    pairs = sub.add_parser("pairs", help="pair operations (import, augment, repair, variants)")
     pairs_sub = pairs.add_subparsers(dest="pairs_verb", metavar="ACTION", required=True)
     imp = pairs_sub.add_parser(
         "import",
@@ -52,6 +52,16 @@ def _arguments(sub: Subparsers) -> None:
     rep.add_argument("--preview", type=int, metavar="N", help="show the first N changes and write nothing")
     rep.add_argument("--json", action="store_true")
 
+    var = pairs_sub.add_parser(
+        "variants",
+        help="an LLM variant of each accepted pair (locale, language, summary, persona); tagged, one undo step",
+    )
+    var.add_argument("--session", dest="session_opt")
+    var.add_argument("--kind", choices=("locale", "language", "summary", "persona"), required=True)
+    var.add_argument("--value", default="", help="the locale, language or persona (e.g. Texas, Spanish)")
+    var.add_argument("--topic", type=int, help="only the pairs of this topic id")
+    var.add_argument("--json", action="store_true")
+
 
 @command("pairs")
 def _pairs(args: argparse.Namespace, config: Config) -> int:
@@ -59,6 +69,8 @@ def _pairs(args: argparse.Namespace, config: Config) -> int:
         return _augment(args, config)
     if args.pairs_verb == "repair":
         return _repair(args)
+    if args.pairs_verb == "variants":
+        return _variants(args, config)
     from core.dataset.importer import KeyMapping, NeedsMapping, import_pairs
     from core.dataset.jumpstart import ImportFormatError
 
@@ -150,3 +162,51 @@ def _repair(args: argparse.Namespace) -> int:
 
     emit(args, result.as_dict(), human)
     return 0
+
+
+def _variants(args: argparse.Namespace, config: Config) -> int:
+    import asyncio
+
+    from core.cli.progress import ProgressBar
+    from core.generation.variants import VariantSpec, make_variants
+    from core.services import Services
+    from core.store import PairFilter
+
+    try:
+        spec = VariantSpec(args.kind, args.value)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    store = open_session(session_name(args), create=False)
+    bar = ProgressBar("variants")
+    try:
+        flt = PairFilter(status="accepted", topic_ids=(args.topic,) if args.topic is not None else ())
+
+        async def body() -> Any:
+            target = Services(store, config).chat_target("generator")
+            try:
+                return await make_variants(
+                    store,
+                    target,
+                    spec,
+                    flt,
+                    concurrency=config.llm.generator.max_concurrency,
+                    on_progress=lambda p: bar.update(
+                        p.done + p.failed, p.total, f"failed {p.failed} ${p.cost_usd:.4f}"
+                    ),
+                )
+            finally:
+                await target.aclose()
+
+        progress = asyncio.run(body())
+    finally:
+        bar.close()
+        store.close()
+
+    def human() -> None:
+        print(
+            f"{progress.done:,} {'/'.join(spec.tags)} variants, {progress.failed:,} failed (rerun to retry), "
+            f"{progress.skipped:,} already there; ${progress.cost_usd:.4f}"
+        )
+
+    emit(args, progress.as_dict(), human)
+    return 0 if progress.failed == 0 else 1

@@ -198,6 +198,13 @@ class PairsMixin:
             ).rowcount
         return batch, added
 
+    def task_keys_with_prefix(self, prefix: str) -> set[str]:
+        """The stored task keys that start with `prefix` (what a resumable run has done already)."""
+        rows = self.db.query(
+            "SELECT task_key FROM pairs WHERE task_key >= ? AND task_key < ?", (prefix, prefix + "\U0010ffff")
+        )
+        return {str(row[0]) for row in rows}
+
     def pair(self, pair_id: int) -> Pair | None:
         row = self.db.query_one("SELECT * FROM pairs WHERE id = ?", (pair_id,))
         return Pair.from_row(row) if row else None
