@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.dataset.jumpstart import is_augmented, split_key
+from core.llm.base import estimate_tokens
 from core.store import NewPair, PairFilter
 
 if TYPE_CHECKING:
@@ -105,6 +106,16 @@ class VariantProgress:
         }
 
 
+MIN_REPLY_TOKENS = 256
+
+
+def reply_budget(pair: Pair) -> int:
+    """Reply tokens to ask for: twice the source's (a translation or a rewrite is about as long) plus the JSON,
+    at least MIN_REPLY_TOKENS; the limiter charges what is asked for, so a short pair does not hold a long
+    pair's share."""
+    return max(MIN_REPLY_TOKENS, 64 + 2 * estimate_tokens(pair.question + pair.answer))
+
+
 def _parse(text: str) -> tuple[str, str]:
     data = json.loads(text)
     if not isinstance(data, dict):
@@ -142,7 +153,7 @@ async def make_variants(
                 result = await target.complete(
                     variant_messages(spec, brief, pair),
                     temperature=0.7,
-                    max_tokens=max_tokens,
+                    max_tokens=min(max_tokens, reply_budget(pair)),
                     json_schema=VARIANT_SCHEMA,
                     purpose="variant",
                 )
