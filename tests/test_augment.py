@@ -88,3 +88,11 @@ def test_the_pairs_augment_verb_previews_then_applies(store):
     done = subprocess.run([*base, "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["added"] == 30
+
+
+def test_the_dataset_version_records_its_composition(store):
+    augment_typos(store, seed=6)
+    result = export_dataset(store, load_config(include_user=False), format="chat", upload=False)
+    assert result.composition == {"original": 30, "augment:typo": 30}
+    [version] = store.dataset_versions(5)
+    assert version.counts["composition"] == {"original": 30, "augment:typo": 30}

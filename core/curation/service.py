@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from core.aws_identity import aws_client
 from core.curation.checks import curate
 from core.curation.dedup import find_leaks
+from core.dataset.importer import IMPORT_TAG
 from core.dataset.jumpstart import (
     ExportFilters,
     build_chat_dataset,
@@ -234,6 +235,8 @@ class ExportResult:
     long_rows: list[LongRow] = field(default_factory=list)
     """Exported rows whose estimated tokens pass max_input_length (the trainer truncates them)."""
     max_input_length: int | None = None
+    composition: dict[str, int] = field(default_factory=dict)
+    """Rows per variant/augment/import tag among the candidates, and the originals (see dataset_composition)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -244,6 +247,7 @@ class ExportResult:
                 "validation": self.version.validation_count,
                 "refusals": self.version.refusal_count,
             },
+            "composition": self.composition,
             "dropped": dict(self.version.dropped),
             "s3_uri": self.s3_uri,
             "channels": self.channels,
@@ -314,6 +318,7 @@ def export_dataset(
         files = build_instruction_dataset(pairs, filters=passthrough, validation_share=validation_share)
     else:
         files = build_chat_dataset(pairs, system_prompt, filters=passthrough, validation_share=validation_share)
+    composition = dataset_composition(pairs)
     merged = dict(dropped)
     for reason, count in files.version.dropped.items():
         merged[reason] = merged.get(reason, 0) + count
@@ -347,6 +352,7 @@ def export_dataset(
             "train": version.train_count,
             "validation": version.validation_count,
             "refusals": version.refusal_count,
+            "composition": composition,
         },
         template=json.dumps(dict(version.template)) if version.template else None,
         filters=version.to_dict()["filters"],
@@ -363,7 +369,29 @@ def export_dataset(
         flagged_choice=flagged if carrying else None,
         long_rows=long_rows,
         max_input_length=max_input_length if max_input_length and max_input_length > 0 else None,
+        composition=composition,
     )
+
+
+COMPOSITION_PREFIXES = ("variant:", "augment:")
+
+
+def _provenance_tags(pair: Pair) -> list[str]:
+    return [t for t in pair.tags if t.startswith(COMPOSITION_PREFIXES) or t == IMPORT_TAG]
+
+
+def dataset_composition(pairs: list[Pair]) -> dict[str, int]:
+    """What a dataset version is made of, over the rows that passed the filters and guards (before the
+    split and the refusal cap): rows per variant/augment/import tag and the rows with none ("original"),
+    so two versions can be compared ("did the Spanish pairs help?")."""
+    counts: dict[str, int] = {}
+    original = 0
+    for pair in pairs:
+        tags = _provenance_tags(pair)
+        original += not tags
+        for tag in tags:
+            counts[tag] = counts.get(tag, 0) + 1
+    return {"original": original, **dict(sorted(counts.items()))}
 
 
 def _curation_flags(pair: Pair) -> set[str]:
