@@ -125,6 +125,7 @@ class JumpStartConfig:
     model_id: str = "meta-textgeneration-llama-3-2-3b"
     model_version: str = "*"
     training_instance: str = "ml.g5.2xlarge"
+    spec_root: str = ""  # a local JumpStart spec mirror (<root>/manifest, <root>/specs); "" = the SDK's way
     quotas: dict[str, int] = field(default_factory=dict)
     prices: dict[str, float] = field(default_factory=dict)
 
@@ -268,12 +269,19 @@ class Config:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    emulated: bool = False  # the demo or sandbox switch (--demo, TUNEDECK_SANDBOX=1); never a file key
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data.pop("sources")
-        data.pop("warnings")
+        for key in _NOT_FILE_KEYS:
+            data.pop(key)
         return data
+
+
+_NOT_FILE_KEYS = ("sources", "warnings", "emulated")
+SANDBOX_ENV = "TUNEDECK_SANDBOX"
+"""Set to 1 by `tunedeck sandbox` (and the demo): this process talks to tunedeck's emulators, so
+their compressed timing and bundled specs apply. AWS_ENDPOINT_URL alone never means that."""
 
 
 @dataclass
@@ -309,7 +317,7 @@ def _merge_section(target: Any, raw: dict[str, Any], source: _Source, prefix: st
     hints = get_type_hints(type(target))
     for key, value in raw.items():
         dotted = f"{prefix}.{key}" if prefix else key
-        if key not in hints or key in ("sources", "warnings"):
+        if key not in hints or key in _NOT_FILE_KEYS:
             warnings.append(f"{source.where(dotted)}: unknown key '{dotted}' ignored")
             continue
         expected = hints[key]
@@ -414,6 +422,8 @@ def load_config(user_path: Path | None = None, *, include_user: bool = True) -> 
 def _apply_environment(config: Config) -> None:
     """Standard variables a sandbox prints (`tunedeck sandbox`) override the matching keys."""
     env = os.environ
+    if env.get(SANDBOX_ENV) == "1":
+        config.emulated = True
     if env.get("TUNEDECK_ROLE_ARN"):
         config.aws.role_arn = env["TUNEDECK_ROLE_ARN"]
     if env.get("TUNEDECK_S3_BUCKET"):

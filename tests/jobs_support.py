@@ -50,6 +50,7 @@ def add_dataset(store: Store, aws, *, rows: int = 40, prefix: str = "ds", counts
 
 def make_config(aws=None, quotas: dict | None = None) -> Config:
     config = Config()
+    config.emulated = True  # the sandbox switch: emulator timing and the bundled specs
     if aws is not None:
         config.aws.endpoint_url = aws.endpoint_url
         config.aws.role_arn = aws.role_arn

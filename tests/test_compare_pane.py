@@ -199,6 +199,7 @@ async def test_esc_cancels_the_run_and_r_resumes_it_without_asking_twice(config,
 
 async def test_endpoints_dialog_deploys_after_cost_and_licence_then_deletes(config, store, aws, monkeypatch):
     config.aws.endpoint_url, config.aws.role_arn, config.aws.region = aws.endpoint_url, aws.role_arn, aws.region
+    config.emulated = True  # the sandbox switch: the bundled specs
     monkeypatch.setattr(ComparePane, "ENDPOINTS_POLL_SECONDS", 0.2)
     app = TunedeckApp(store, config, check_identity=False, status_interval=60)
     async with app.run_test(size=(150, 50)) as pilot:

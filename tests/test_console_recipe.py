@@ -29,6 +29,7 @@ def console_session(tmp_path):
     config.league.account_mode = "console"
     config.jumpstart.quotas = {"ml.g5.12xlarge": 1}
     config.aws.endpoint_url = "http://127.0.0.1:9"  # nothing listens there: any AWS call would fail the test
+    config.emulated = True  # the sandbox switch: the bundled specs
     yield store, config, dataset
     store.close()
 

@@ -39,6 +39,7 @@ def app(aws, monkeypatch):
     aws.set_quotas(training={"ml.g5.2xlarge": 2})
     config = load_config(include_user=False)
     config.aws.endpoint_url, config.aws.s3_bucket, config.aws.role_arn = aws.endpoint_url, aws.bucket, aws.role_arn
+    config.emulated = True  # the sandbox switch: emulator timing and the bundled specs
     store = open_session("jobs")
     store.add_pairs(
         [

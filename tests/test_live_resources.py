@@ -28,6 +28,7 @@ def store():
 def config(aws):
     c = load_config(include_user=False)
     c.aws.endpoint_url, c.aws.role_arn, c.aws.region = aws.endpoint_url, aws.role_arn, aws.region
+    c.emulated = True  # the sandbox switch: the bundled specs
     return c
 
 

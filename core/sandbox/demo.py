@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.config import SANDBOX_ENV
 from core.sandbox.aws.emulator import AwsEmulator
 from core.sandbox.llm import engine as llm_engine
 from core.sandbox.llm.faults import hostile
@@ -46,6 +47,7 @@ class DemoServices:
             **DEMO_CREDENTIALS,
             "TUNEDECK_ROLE_ARN": self.aws.role_arn,
             "TUNEDECK_S3_BUCKET": self.aws.bucket,
+            SANDBOX_ENV: "1",  # the explicit switch: emulator timing and bundled specs (not AWS_ENDPOINT_URL)
         }
 
     def stop(self) -> None:
@@ -117,6 +119,7 @@ def start_demo(config: Config) -> DemoServices:
 
 def point_config_at(config: Config, services: DemoServices) -> None:
     exports = services.exports()
+    config.emulated = True
     config.aws.endpoint_url = exports["AWS_ENDPOINT_URL"]
     config.aws.profile = ""
     config.aws.region = exports["AWS_DEFAULT_REGION"]

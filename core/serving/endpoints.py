@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from core.aws_identity import aws_client
 from core.safe_text import one_line
 from core.training.prices import PriceTable
-from core.training.recipe import BUNDLED_SPEC_ROOT, Recipe, load_recipe
+from core.training.recipe import Recipe, load_recipe, spec_root_for
 from core.training.request import decode_hyperparameters
 
 if TYPE_CHECKING:
@@ -229,9 +229,9 @@ class EndpointStatus:
 
 
 def default_recipe_loader(config: Config) -> Callable[[str, str], Recipe]:
-    """Recipes from the online JumpStart specs, or the bundled offline specs against an emulator
-    (which has no JumpStart content bucket)."""
-    spec_root = BUNDLED_SPEC_ROOT if config.aws.endpoint_url else None
+    """Recipes from the JumpStart specs the SDK's way, a `[jumpstart] spec_root` mirror, or the
+    bundled offline specs under the demo or sandbox switch (an emulator has no spec bucket)."""
+    spec_root = spec_root_for(config)
 
     def load(model_id: str, model_version: str) -> Recipe:
         return load_recipe(

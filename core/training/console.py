@@ -192,7 +192,7 @@ def dataset_location(dataset: DatasetVersionRow, export_folder: Path | None) -> 
 
 def defaults_source(config: Config, spec_root: Path | None, cached: bool) -> DefaultsSource:
     """Where the recipe's defaults come from (spec_root: the directory the offline specs were read from)."""
-    if cached and not config.aws.endpoint_url:
+    if cached and not config.emulated:
         return DefaultsSource("the model's JumpStart spec, read earlier and cached in this session", False)
     if spec_root is None or Path(spec_root).resolve() == BUNDLED_SPEC_ROOT.resolve():
         return DefaultsSource(

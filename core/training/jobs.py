@@ -58,7 +58,7 @@ from core.training.prices import (
     wall_clock_seconds,
 )
 from core.training.quotas import QuotaLookup, Slots
-from core.training.recipe import BUNDLED_SPEC_ROOT, Recipe, RecipeError, load_recipe
+from core.training.recipe import Recipe, RecipeError, load_recipe, spec_root_for
 from core.training.request import TrainingRequestError, build_training_request
 from core.training.sweep import SweepError, Value, expand, parse_param, parse_values, summarize
 
@@ -431,8 +431,8 @@ class JobsService:
         self.config = config
         self.clock = clock
         self.prices = PriceTable(config.jumpstart.prices)
-        # Against an emulator (an endpoint_url is set) the clock is compressed: poll on its scale.
-        timing = EMULATOR_TIMING if config.aws.endpoint_url else AWS_TIMING
+        # Against tunedeck's emulator (the demo or sandbox switch) the clock is compressed: poll on its scale.
+        timing = EMULATOR_TIMING if config.emulated else AWS_TIMING
         self.describe_interval = timing["describe_interval"] if describe_interval is None else describe_interval
         self.backoff_base = timing["backoff_base"] if backoff_base is None else backoff_base
         self.backoff_max = backoff_max
@@ -448,9 +448,7 @@ class JobsService:
         self._poll_resume_at = 0.0
         self._metrics_backoff = 0.0
         self._metrics_resume_at = 0.0
-        if spec_root is None and config.aws.endpoint_url:
-            spec_root = BUNDLED_SPEC_ROOT
-        self.spec_root = spec_root
+        self.spec_root = spec_root if spec_root is not None else spec_root_for(config)
         self._recipe_loader = recipe_loader
         self._recipes: dict[tuple[str, str, str], Recipe] = {}
         self.prefix = session_prefix(store)

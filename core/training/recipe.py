@@ -203,6 +203,22 @@ def _plain(value: Any) -> Any:
 _LOAD_LOCK = threading.Lock()
 
 
+def spec_root_for(config: Any) -> Path | None:
+    """Where specs come from: the bundled set under the demo or sandbox switch (`config.emulated`,
+    never inferred from AWS_ENDPOINT_URL), else a `[jumpstart] spec_root` mirror, else None: the
+    SDK's own way (its offline variables when set, else the JumpStart content bucket)."""
+    if getattr(config, "emulated", False):
+        return BUNDLED_SPEC_ROOT
+    root = str(getattr(config.jumpstart, "spec_root", "") or "")
+    return Path(root).expanduser() if root else None
+
+
+def _sdk_offline_dirs() -> tuple[str, str] | None:
+    """The SDK's own offline variables, when the user set both."""
+    manifest, specs = os.environ.get(MANIFEST_DIR_ENV, ""), os.environ.get(SPECS_DIR_ENV, "")
+    return (manifest, specs) if manifest and specs else None
+
+
 def load_recipe(
     model_id: str,
     model_version: str = "*",
@@ -218,7 +234,7 @@ def load_recipe(
     ``profile`` (empty: the standard credential chain). Raises :class:`RecipeError`.
     """
     root = str(Path(spec_root).resolve()) if spec_root is not None else None
-    return _load_recipe_cached(model_id, model_version, region, root, profile or "")
+    return _load_recipe_cached(model_id, model_version, region, root, profile or "", _sdk_offline_dirs())
 
 
 def clear_recipe_cache() -> None:
@@ -228,16 +244,23 @@ def clear_recipe_cache() -> None:
 
 @lru_cache(maxsize=32)
 def _load_recipe_cached(
-    model_id: str, model_version: str, region: str, spec_root: str | None, profile: str = ""
+    model_id: str,
+    model_version: str,
+    region: str,
+    spec_root: str | None,
+    profile: str = "",
+    sdk_offline: tuple[str, str] | None = None,
 ) -> Recipe:
+    offline = spec_root is not None or sdk_offline is not None
     with _LOAD_LOCK, _sdk_environment(Path(spec_root) if spec_root else None), _quiet_sdk_logs():
         try:
-            return _read_recipe(model_id, model_version, region, offline=spec_root is not None, profile=profile)
+            return _read_recipe(model_id, model_version, region, offline=offline, profile=profile)
         except RecipeError:
             raise
         except Exception as exc:  # the SDK raises KeyError/ValueError/botocore errors alike
+            reason = " ".join(str(exc).split()) or type(exc).__name__  # the SDK's own reason, on one line
             raise RecipeError(
-                f"cannot read the JumpStart spec of {model_id} {model_version} in {region}: {exc}"
+                f"cannot read the JumpStart spec of {model_id} {model_version} in {region}: {reason}"
             ) from exc
 
 
@@ -270,10 +293,7 @@ def _sdk_environment(spec_root: Path | None) -> Iterator[None]:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
     saved = {name: os.environ.get(name) for name in (*wanted, MANIFEST_DIR_ENV, SPECS_DIR_ENV)}
-    try:
-        if spec_root is None:
-            os.environ.pop(MANIFEST_DIR_ENV, None)
-            os.environ.pop(SPECS_DIR_ENV, None)
+    try:  # without spec_root the SDK's own offline variables, if the user set them, stay as they are
         os.environ.update(wanted)
         yield
     finally:

@@ -240,6 +240,7 @@ class AwsEmulator:
             "AWS_DEFAULT_REGION": self.region,
             "TUNEDECK_ROLE_ARN": self.role_arn,
             "TUNEDECK_S3_BUCKET": self.bucket,
+            "TUNEDECK_SANDBOX": "1",  # core.config.SANDBOX_ENV: emulator timing and bundled specs
         }
 
     def advance(self) -> None:
