@@ -79,3 +79,43 @@ def test_sweep_plan_takes_several_instance_types_as_a_pool(aws, monkeypatch, cap
     assert run_headless(args, config) == 0
     out = capsys.readouterr().out
     assert "3 job(s)" in out and "the pool 2 x ml.g5.2xlarge + 1 x ml.g5.12xlarge" in out and "makespan" in out
+
+
+async def test_the_sweep_builder_takes_more_instance_types_as_a_pool(aws, tmp_path):
+    from core.config import load_config
+    from core.sessions import open_session
+    from core.training.recipe import BUNDLED_SPEC_ROOT, load_recipe
+    from tests.screen import screen_text
+    from tui.app import TunedeckApp
+    from tui.panes.jobs.sweep_builder import SweepBuilder
+
+    config = load_config(include_user=False)
+    config.aws.endpoint_url, config.aws.s3_bucket, config.aws.role_arn = aws.endpoint_url, aws.bucket, aws.role_arn
+    config.jumpstart.quotas = dict(POOL)
+    store = open_session("pool-tui")
+    add_dataset(store, aws, counts={"train": 400})
+    recipe = load_recipe(config.jumpstart.model_id, spec_root=BUNDLED_SPEC_ROOT)  # the offline spec, cached
+    store.cache_recipe(config.jumpstart.model_id, config.jumpstart.model_version, config.aws.region, recipe.to_json())
+    app = TunedeckApp(store, config, check_identity=False, status_interval=60)
+    try:
+        async with app.run_test(size=(170, 50)) as pilot:
+            await pilot.press("3", "n")
+            for _ in range(200):
+                await pilot.pause(0.05)
+                if isinstance(app.screen, SweepBuilder):
+                    break
+            builder = app.screen
+            assert isinstance(builder, SweepBuilder)
+            await pilot.press(*"1,2")  # epoch, the first field
+            await pilot.press("shift+tab", "shift+tab", *LARGE)  # back over the mode to the pool field
+            for _ in range(200):
+                await pilot.pause(0.05)
+                plan = builder.plan
+                if plan is not None and plan.pool and builder._planned_generation == builder._generation:
+                    break
+            assert builder.plan is not None, builder.errors
+            assert builder.plan.pool == ((INSTANCE, 2), (LARGE, 1))
+            shown = screen_text(app)
+            assert "estimated makespan" in shown and (f"on {LARGE}" in shown or f"on {INSTANCE}" in shown)
+    finally:
+        store.close()

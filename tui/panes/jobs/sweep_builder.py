@@ -180,6 +180,16 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
                         id="sweep-instance",
                     ),
                 )
+                others = [t for t in self.service.config.jumpstart.quotas if t != self.instance_type]
+                yield self._row(
+                    "also on (mixed pool)",
+                    Input(
+                        "",
+                        placeholder=f"more types, e.g. {', '.join(others) or 'ml.g5.12xlarge'}; jobs go where they fit",
+                        compact=True,
+                        id="sweep-pool",
+                    ),
+                )
                 yield self._row(
                     "combine values as",
                     Select(
@@ -248,6 +258,10 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
     def _field_values(self) -> dict[str, str]:
         return {name: self.query_one(f"#hp-{name}", Input).value.strip() for name in SWEEPABLE}
 
+    def _pool_types(self) -> tuple[str, ...]:
+        text = self.query_one("#sweep-pool", Input).value
+        return tuple(dict.fromkeys(t.strip() for t in text.replace(" ", ",").split(",") if t.strip()))
+
     def _select(self, widget_id: str) -> Any:
         value = self.query_one(widget_id, Select).value
         return None if value == Select.NULL else value
@@ -261,6 +275,7 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
             self._select("#sweep-instance"),
             self._select("#sweep-mode") or "grid",
             self._field_values(),
+            self._pool_types(),
         )
 
     @work(thread=True, exclusive=True, group="sweep-plan", exit_on_error=False)
@@ -272,6 +287,7 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
         instance: str | None,
         mode: str,
         fields: dict[str, str],
+        pool: tuple[str, ...] = (),
     ) -> None:
         plan, errors = None, []
         try:
@@ -295,8 +311,14 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
                     if not values:
                         raise SweepError([f"{name}: no values in {text!r}"])
                     params.append((name, values))
+            others = tuple(t for t in pool if t != instance)
             spec = SweepSpec(
-                instance_type=instance, params=tuple(params), mode=mode, dataset=dataset or "latest", model_id=model_id
+                instance_type=instance,
+                params=tuple(params),
+                mode=mode,
+                dataset=dataset or "latest",
+                model_id=model_id,
+                instance_types=(instance, *others) if others else (),
             )
             plan = self.make_plan(spec)
         except SweepError as exc:
@@ -388,8 +410,9 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
             return
         cost = "an unknown cost" if plan.total_cost is None else f"about ${plan.total_cost:,.2f}"
 
+        where = " + ".join(f"{n} x {t}" for t, n in plan.pool) if plan.pool else plan.instance_type
         question = (
-            f"Launch {len(plan.jobs)} training job(s) of {plan.model_id} on {plan.instance_type}?\n"
+            f"Launch {len(plan.jobs)} training job(s) of {plan.model_id} on {where}?\n"
             f"Estimated {format_duration(plan.wall_seconds)} wall clock, "
             f"{format_duration(plan.instance_seconds)} of instance time, {cost}.\n"
             f"Slots: {plan.slots.describe()}. This spends money."
