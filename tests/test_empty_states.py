@@ -35,3 +35,24 @@ async def test_an_empty_session_shows_the_loop_and_the_first_key(tmp_path):
             assert "Domain brief" in "\n".join(str(s.render()) for s in app.screen.query(Static))
     finally:
         store.close()
+
+
+async def test_the_jobs_pane_empty_names_the_step_before_and_its_key(aws, tmp_path):
+    user_config = tmp_path / "config.toml"
+    user_config.write_text('[ui]\nkeymap = { "pane.pairs" = "f3" }\n')
+    config = load_config(user_config)
+    config.aws.endpoint_url, config.aws.s3_bucket, config.aws.role_arn = aws.endpoint_url, aws.bucket, aws.role_arn
+    store = open_session("empty-jobs")
+    try:
+        app = TunedeckApp(store, config, check_identity=False, status_interval=60)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await pilot.press("3")
+            summary = app.query_one("#jobs-summary", Static)
+            await _settle(pilot, lambda: "No jobs yet" in str(summary.render()))
+            text = str(summary.render())
+            assert "The step before is f3: Pairs" in text and "n: new sweep" in text, text
+            await pilot.press("f3")
+            await _settle(pilot, lambda: app.query_one("#panes").current == "pane-pairs")
+            assert app.query_one("#panes").current == "pane-pairs"
+    finally:
+        store.close()

@@ -433,6 +433,13 @@ class JobsPane(LeagueJobActions, Pane):
         if snapshot.ticked:
             parts.append(f"{sum(snapshot.api_calls.values())} API calls last poll")
         summary = Text((" | " if self.ascii_only else " · ").join(parts), end="")
+        if not snapshot.rows:  # the empty state names the step before and the keys that get there
+            before = hint(self, ("pane.pairs", "Pairs"))
+            summary = Text(
+                f"No jobs yet. The step before is {before}: accept pairs and export a dataset version; "
+                f"then {hint(self, ('jobs.new_sweep', 'new sweep'))}",
+                end="",
+            )
         if snapshot.throttled:
             summary.append("  throttled: backing off", style="yellow")
         self._set_line("#jobs-summary", summary)
