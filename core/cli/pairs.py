@@ -1,4 +1,4 @@
-"""Headless verbs on pairs: `tunedeck pairs import`, `augment`, `repair` and `variants`."""
+"""Headless verbs on pairs: `tunedeck pairs import`, `augment`, `repair`, `variants` and `more`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 @parser_extension
 def _arguments(sub: Subparsers) -> None:
-    pairs = sub.add_parser("pairs", help="pair operations (import, augment, repair, variants)")
+    pairs = sub.add_parser("pairs", help="pair operations (import, augment, repair, variants, more)")
     pairs_sub = pairs.add_subparsers(dest="pairs_verb", metavar="ACTION", required=True)
     imp = pairs_sub.add_parser(
         "import",
@@ -62,6 +62,14 @@ def _arguments(sub: Subparsers) -> None:
     var.add_argument("--topic", type=int, help="only the pairs of this topic id")
     var.add_argument("--json", action="store_true")
 
+    more = pairs_sub.add_parser(
+        "more", help="new pairs for the topics where A lost or tied in a finished evaluation (never held-out ones)"
+    )
+    more.add_argument("--session", dest="session_opt")
+    more.add_argument("--eval", type=int, required=True, dest="evaluation", help="the evaluation id")
+    more.add_argument("--per-topic", type=int, default=6, help="new pairs per losing topic")
+    more.add_argument("--json", action="store_true")
+
 
 @command("pairs")
 def _pairs(args: argparse.Namespace, config: Config) -> int:
@@ -71,6 +79,8 @@ def _pairs(args: argparse.Namespace, config: Config) -> int:
         return _repair(args)
     if args.pairs_verb == "variants":
         return _variants(args, config)
+    if args.pairs_verb == "more":
+        return _more(args, config)
     from core.dataset.importer import KeyMapping, NeedsMapping, import_pairs
     from core.dataset.jumpstart import ImportFormatError
 
@@ -210,3 +220,54 @@ def _variants(args: argparse.Namespace, config: Config) -> int:
 
     emit(args, progress.as_dict(), human)
     return 0 if progress.failed == 0 else 1
+
+
+def _more(args: argparse.Namespace, config: Config) -> int:
+    import asyncio
+
+    from core.generation.generate import GenerationSettings
+    from core.generation.targeted import more_pairs_for_losses
+    from core.services import Services
+
+    if not 1 <= args.per_topic <= 50:
+        raise CommandError("--per-topic must be between 1 and 50")
+    store = open_session(session_name(args), create=False)
+    try:
+        if store.evaluation(args.evaluation) is None:
+            raise CommandError(f"no evaluation with id {args.evaluation}")
+        gen = config.generation
+        settings = GenerationSettings(
+            answer_style=gen.answer_style, max_concurrency=config.llm.generator.max_concurrency
+        )
+
+        async def body() -> Any:
+            target = Services(store, config).chat_target("generator")
+            try:
+                return await more_pairs_for_losses(
+                    store, target, settings, args.evaluation, args.per_topic, model=config.llm.generator.model
+                )
+            finally:
+                await target.aclose()
+
+        topics, progress = asyncio.run(body())
+    finally:
+        store.close()
+    data = {
+        "topics": [
+            {"name": t.name, "topic_id": t.topic_id, "lost": t.lost, "tied": t.tied, "won": t.won} for t in topics
+        ],
+        "pairs_added": progress.pairs_added if progress else 0,
+        "failed": progress.failed if progress else 0,
+        "cost_usd": round(progress.cost_usd, 6) if progress else 0.0,
+    }
+
+    def human() -> None:
+        from core.safe_text import one_line
+
+        for t in topics:
+            where = "" if t.topic_id is not None else "  (no such topic in the tree: skipped)"
+            print(f"  {one_line(t.name, 60)}: lost {t.lost}, tied {t.tied}, won {t.won}{where}")
+        print(f"{data['pairs_added']} new pairs, {data['failed']} failed calls, ${data['cost_usd']:.4f}")
+
+    emit(args, data, human)
+    return 0 if not data["failed"] else 1

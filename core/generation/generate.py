@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from core.llm.base import ChatTarget
 
+from core.curation.dedup import find_leaks
 from core.generation import prompts
 from core.safe_text import one_line
 from core.store import GenTask, NewPair, Store, Topic
@@ -54,6 +55,9 @@ class GenerationSettings:
     question_max_tokens: int = 900
     answer_max_tokens: int = 700
     max_concurrency: int = 64
+    round: str = ""
+    """A named extra round ("more-eval-3"): its question tasks are new ones, `questions_per_topic` each, and
+    questions near a held-out question are dropped before they are answered."""
 
     def validate(self) -> None:
         if not 1 <= self.questions_per_topic <= 50:
@@ -222,6 +226,14 @@ class _Run:
             raise GenerationStopped(_error_text(self.fatal))
 
 
+@dataclass(frozen=True)
+class _Question:
+    id: int
+    question: str
+    answer: str = ""
+    kind: str = "qa"
+
+
 class PairGenerator:
     """Questions per leaf topic, one answer call per question, plus refusal pairs."""
 
@@ -252,10 +264,16 @@ class PairGenerator:
         leaves = self._leaves(topic_ids)
         tasks: list[tuple[str, str, int | None, dict[str, Any]]] = []
         total_questions = 0
+        extra = self.settings.round
         for topic in leaves:
-            count = topic.questions_per_topic or self.settings.questions_per_topic
+            count = (
+                self.settings.questions_per_topic
+                if extra
+                else topic.questions_per_topic or self.settings.questions_per_topic
+            )
             total_questions += count
-            tasks.append((f"{QUESTIONS}:{topic.id}:{count}", QUESTIONS, topic.id, {"count": count}))
+            key = f"{QUESTIONS}:{topic.id}:{count}" + (f":{extra}" if extra else "")
+            tasks.append((key, QUESTIONS, topic.id, {"count": count}))
         share = self.settings.refusal_share
         if share > 0 and topic_ids is None:
             all_questions = sum(
@@ -335,6 +353,9 @@ class PairGenerator:
                 purpose="questions",
             )
             questions = clean_questions(raw, count)
+            if self.settings.round:  # more data where the model lost: never a held-out question again
+                leaks = find_leaks([_Question(i, q) for i, q in enumerate(questions)], self.store.question_set_texts())
+                questions = [q for i, q in enumerate(questions) if i not in leaks]
             if not questions:
                 raise ValueError("reply held no usable questions")
             answer_keys = self._register_answers(key, topic.id, questions, "qa")
