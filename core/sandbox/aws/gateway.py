@@ -221,11 +221,12 @@ class Gateway:
                 page["NextToken"] = str(start + size)
             return self._json(200, page)
         if operation == "RequestServiceQuotaIncrease":
-            quota = next((q for q in quotas if q["QuotaCode"] == request.get("QuotaCode")), None)
-            if quota is None:
+            found = [q for q in quotas if q["QuotaCode"] == request.get("QuotaCode")]
+            if not found:
                 raise AwsError(
                     "NoSuchResourceException", "The request failed because the specified quota doesn't exist."
                 )
+            quota = found[0]
             desired = float(request.get("DesiredValue") or 0)
             if desired <= float(quota["Value"]):
                 raise AwsError("IllegalArgumentException", "The desired value must be greater than the current value.")
