@@ -117,7 +117,8 @@ def test_default_target_is_the_newest_live_finetuned_endpoint(store):
     assert default_target(store, config) == "endpoint:ft-new"
     choices = target_choices(store, config)
     assert choices[:3] == ["endpoint:ft-new", "endpoint:ft-old", "endpoint:base"] and "endpoint:ft-down" not in choices
-    assert choices[-2:] == ["openai:gpt-4o-mini", "openai:gpt-4o"]
+    assert choices[3:5] == ["openai:gpt-4o-mini", "openai:gpt-4o"]
+    assert {"profile:generator", "profile:judge"} <= set(choices)  # targets on their own servers too
 
 
 # ---- round clock ---------------------------------------------------------------------------------

@@ -118,6 +118,9 @@ def target_choices(store: Store, config: Config) -> list[str]:
     for profile in (config.llm.generator, config.llm.judge):
         provider = "bedrock" if profile.provider == "bedrock" else "openai"
         choices.append(f"{provider}:{profile.model}")
+    from core.llm.target_names import list_targets  # profile:NAME and openai:MODEL@PROFILE
+
+    choices += [target for target, _what in list_targets(config)]
     return list(dict.fromkeys(choices))
 
 

@@ -557,12 +557,16 @@ class ComparePane(Pane):
             choices.append(
                 (spec, safe_line(f"{spec}   {row.status} · {row.kind} · {row.job_name or row.model_id or ''}", 110))
             )
+        from core.llm.target_names import FORMS, list_targets
+
         for role in ("generator", "judge"):
             profile = getattr(self.config.llm, role)
-            spec = f"{profile.provider}:{profile.model}"
+            spec = f"{'bedrock' if profile.provider == 'bedrock' else 'openai'}:{profile.model}"
             if spec not in [value for value, _ in choices]:
                 choices.append((spec, safe_line(f"{spec}   ({role} profile)", 110)))
-        choices.append((TYPE_TARGET, safe("… type a target: endpoint:NAME, openai:MODEL or bedrock:MODEL_ID")))
+        for spec, what in list_targets(self.config):  # profile:NAME and openai:MODEL@PROFILE
+            choices.append((spec, safe_line(f"{spec}   ({what})", 110)))
+        choices.append((TYPE_TARGET, safe(f"… type a target: {FORMS}")))
         current = self.selection.target_a if slot == "A" else self.selection.target_b
         role = "the candidate: every score is A's" if slot == "A" else "the reference to beat"
 

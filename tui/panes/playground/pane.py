@@ -461,6 +461,7 @@ class PlaygroundPane(Pane):
 
     def _ask_target(self) -> None:
         from core.evaluation.judge import EvaluationError, TargetSpec
+        from core.llm.target_names import FORMS
 
         select = self.query_one("#pg-target", Select)
 
@@ -480,7 +481,7 @@ class PlaygroundPane(Pane):
             select.value = spec
 
         self.app.push_screen(
-            AskText("Target: endpoint:NAME, openai:MODEL or bedrock:MODEL_ID", placeholder="openai:gpt-4o"), done
+            AskText(f"Target: {FORMS}", placeholder="openai:gpt-4o"), done
         )
 
     # ---- the prompt bank -----------------------------------------------------------------
