@@ -480,9 +480,7 @@ class PlaygroundPane(Pane):
                 select.set_options(self._target_options())
             select.value = spec
 
-        self.app.push_screen(
-            AskText(f"Target: {FORMS}", placeholder="openai:gpt-4o"), done
-        )
+        self.app.push_screen(AskText(f"Target: {FORMS}", placeholder="openai:gpt-4o"), done)
 
     # ---- the prompt bank -----------------------------------------------------------------
     def action_bank(self) -> None:
