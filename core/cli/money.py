@@ -1,5 +1,6 @@
-"""Headless money verbs and checks: the `[budget]` refusal every spending verb shares, and
-`tunedeck quotas [request TYPE N]` (the instance pool and Service Quotas increase requests)."""
+"""Headless money verbs and checks: the `[budget]` refusal every spending verb shares,
+`tunedeck quotas [request TYPE N]` (the instance pool and Service Quotas increase requests) and
+`tunedeck storage [delete KEY... --yes]` (the session's S3 objects and their monthly cost)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension
+from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension, session_name
 from core.safe_text import one_line
 
 if TYPE_CHECKING:
@@ -42,6 +43,62 @@ def _arguments(sub: Subparsers) -> None:
     request.add_argument("instance_type", metavar="TYPE", help="e.g. ml.g5.2xlarge")
     request.add_argument("value", metavar="N", type=int, help="the number of instances to ask for")
     request.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+
+
+@parser_extension
+def _storage_arguments(sub: Subparsers) -> None:
+    storage = sub.add_parser(
+        "storage", help="this session's S3 objects (datasets, training outputs), sizes and monthly cost"
+    )
+    storage.add_argument("--session", dest="session_opt")
+    storage.add_argument("--json", action="store_true")
+    actions = storage.add_subparsers(dest="storage_verb", metavar="ACTION")
+    delete = actions.add_parser("delete", help="delete the given keys (under the session's prefix only)")
+    delete.add_argument("keys", nargs="+", metavar="KEY")
+    delete.add_argument("--yes", action="store_true", help="delete them (without it: print what would go)")
+    delete.add_argument("--session", dest="session_opt", default=argparse.SUPPRESS)
+
+
+@command("storage")
+def _storage(args: argparse.Namespace, config: Config) -> int:
+    from core.aws_identity import aws_client
+    from core.sessions import open_session
+    from core.storage import StorageError, delete_objects, list_objects
+
+    store = open_session(session_name(args), create=False)
+    try:
+        client = aws_client(config.aws, "s3")
+        try:
+            if args.storage_verb == "delete":
+                if not args.yes:
+                    for key in args.keys:
+                        print(f"would delete s3://{config.aws.s3_bucket}/{one_line(key, 300)}")
+                    print("nothing deleted: add --yes to delete these objects")
+                    return 1
+                count = delete_objects(client, config, store, args.keys)
+                print(f"deleted {count} object(s)")
+                return 0
+            objects = list_objects(client, config, store)
+        except StorageError as exc:
+            raise CommandError(str(exc)) from None
+        total = sum(o.size for o in objects)
+        data = {
+            "objects": [
+                {"key": o.key, "size": o.size, "kind": o.kind, "usd_per_month": o.usd_per_month} for o in objects
+            ],
+            "total_bytes": total,
+            "usd_per_month": sum(o.usd_per_month for o in objects),
+        }
+
+        def human() -> None:
+            for o in objects:
+                print(f"{o.size / 1e6:10.2f} MB  ${o.usd_per_month:.4f}/month  {o.kind:15}  {one_line(o.key, 200)}")
+            print(f"{len(objects)} object(s), {total / 1e6:.2f} MB, ${data['usd_per_month']:.4f} per month")
+
+        emit(args, data, human)
+        return 0
+    finally:
+        store.close()
 
 
 @command("quotas")
