@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run demo test bench lint clean screenshots
+.PHONY: run demo test test-servers bench lint clean screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# opt-in: real OpenAI-compatible servers on CPU (the llama.cpp server, built once into
+# $${TUNEDECK_SERVER_CACHE:-~/.cache/tunedeck-servers}, about 10 minutes on 2 cores)
+test-servers: $(STAMP)
+	PYTHON=$(PYTHON) tests/servers/setup.sh
+	TUNEDECK_TEST_SERVERS=1 $(BIN)/python -m pytest -q -s tests/servers
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/run_all.py
