@@ -116,7 +116,7 @@ def test_the_emulated_leaderboard_scores_a_runs_live_endpoint_and_says_why_not(a
     session = _Session(
         [SimpleNamespace(name=f"ep-{job}", job_name=job, status="InService") for job in ("good-run", "weak-run")]
     )
-    config = make_config(aws)
+    config = make_config(aws)  # with the demo or sandbox switch on
     good = leaderboard.score_endpoint(session, config, "good-run", n=10)
     weak = leaderboard.score_endpoint(session, config, "weak-run", n=10)
     assert good.n == weak.n == 10 and good.rate > weak.rate, (good, weak)
@@ -128,6 +128,6 @@ def test_the_emulated_leaderboard_scores_a_runs_live_endpoint_and_says_why_not(a
     with pytest.raises(ValueError, match="no domain brief"):
         leaderboard.score_endpoint(_Session(session.endpoints(), brief=""), config, "good-run", n=4)
     real = make_config(aws)
-    real.aws.endpoint_url = "https://sagemaker.us-east-1.amazonaws.com"
+    real.emulated = False  # the same endpoint URL without the switch: not the demo
     with pytest.raises(ValueError, match="only against emulated AWS"):
         leaderboard.score_endpoint(session, real, "good-run", n=4)

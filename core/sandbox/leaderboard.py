@@ -14,7 +14,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from core.evaluation.prompts import pairwise_judge_messages, parse_verdict
 from core.evaluation.stats import combine_orders
@@ -106,16 +105,12 @@ def score(
     return LeaderboardScore(wins=wins, ties=ties, n=len(questions))
 
 
-def _emulated(endpoint_url: str) -> bool:
-    return (urlparse(endpoint_url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-
-
 def score_endpoint(store: Any, config: Config, run_name: str, *, n: int = 24) -> LeaderboardScore:
     """Score a run on the emulated leaderboard through its live endpoint (real boto3, emulated SageMaker).
 
-    Raises ValueError, saying why, when AWS is not the emulator (a real leaderboard scores real runs), the
+    Raises ValueError, saying why, without the demo or sandbox switch (a real leaderboard scores real runs), the
     session has no brief, or the run has no endpoint in service."""
-    if not _emulated(config.aws.endpoint_url):
+    if not config.emulated:
         raise ValueError(
             "the emulated leaderboard scores runs only against emulated AWS (--demo or `tunedeck sandbox`); "
             "give the real leaderboard's score with --score"
