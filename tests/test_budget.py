@@ -85,3 +85,24 @@ def test_a_budget_stops_a_plan_at_the_cli_unless_over_budget(aws, monkeypatch, c
     assert open_session("budget", create=False).jobs() == []  # nothing queued
     code, out, _ = run(*launch, "--accept-eula", "--yes", "--over-budget", "--json")
     assert code == 0 and json.loads(out)["queued"]
+
+
+def test_a_budget_stops_a_deploy_at_the_cli_before_any_endpoint_is_made(aws, boto3_clients, capsys):
+    from core.cli.main import build_parser, run_headless
+    from core.sessions import open_session
+    from core.training.recipe import BUNDLED_SPEC_ROOT, load_recipe
+    from tests.test_endpoints import MODEL_ID, _train
+
+    store = open_session("budget-deploy")
+    _train(aws, boto3_clients, store, load_recipe(MODEL_ID, spec_root=BUNDLED_SPEC_ROOT), name="td-ft-budget")
+    config = Config()
+    config.aws.endpoint_url, config.aws.role_arn, config.aws.region = aws.endpoint_url, aws.role_arn, aws.region
+    config.emulated = True  # the emulator's switch: the bundled JumpStart specs
+    config.budget.session_usd = 1.0  # an hour of ml.g5.2xlarge is $1.515
+    deploy = ["endpoints", "deploy", "td-ft-budget", "--session", "budget-deploy", "--yes", "--no-wait"]
+    code = run_headless(build_parser().parse_args(deploy), config)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "the first hour of" in err and "would pass the session budget: it costs $1.51" in err
+    assert store.endpoints() == [] and boto3_clients.sagemaker.list_endpoints()["Endpoints"] == []
+    store.close()

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.cli.money import print_live_resources
+from core.cli.money import print_live_resources, refuse_over_budget
 from core.cli.progress import ProgressBar
 from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension, session_name
 from core.safe_text import one_line
@@ -72,6 +72,9 @@ def _arguments(sub: Subparsers) -> None:
     deploy.add_argument("--no-wait", action="store_true", help="return once SageMaker has the request")
     deploy.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for InService")
     deploy.add_argument("--yes", action="store_true", help="do not ask before spending money")
+    deploy.add_argument(
+        "--over-budget", action="store_true", help="deploy even when its first hour would pass a [budget]"
+    )
     deploy.add_argument("--session", dest="session_opt")
     deploy.add_argument("--json", action="store_true")
     delete = e_sub.add_parser("delete", help="delete an endpoint with its config and model")
@@ -282,6 +285,9 @@ def _endpoints_deploy(args: argparse.Namespace, config: Config) -> int:
                 plan = manager.plan_finetuned(args.job, instance_type=args.instance, endpoint_name=args.endpoint_name)
             question = f"deploy {plan.endpoint_name} on {plan.instance_type}? " + " ".join(
                 one_line(line, 200) for line in plan.cost_lines()
+            )
+            refuse_over_budget(
+                args, store, config, usd=plan.price_per_hour or 0.0, what=f"the first hour of {plan.endpoint_name}"
             )
             if not _confirm(question, args):
                 return 1
