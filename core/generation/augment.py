@@ -107,7 +107,8 @@ def typo_copy(pair: Pair, *, seed: int, rate: float) -> NewPair:
 def sources(store: Store, flt: PairFilter, threshold: float) -> list[Pair]:
     """The pairs of the filter that may be augmented: trained on, not copies, not near a held-out question."""
     found = [p for p in store.iter_pairs(flt) if p.status != "rejected" and not is_augmented(p)]
-    leaks = find_leaks(found, heldout_questions(store), threshold)
+    heldout = heldout_questions(store)
+    leaks = find_leaks(found, heldout, threshold) if heldout else {}
     return [p for p in found if p.id not in leaks] if leaks else found
 
 

@@ -228,7 +228,11 @@ class PairsMixin:
         last = 0
         while True:
             extra = (" AND " if where else " WHERE ") + "p.id > ?"
-            rows = self.db.query(f"SELECT * FROM pairs p{where}{extra} ORDER BY p.id LIMIT ?", [*params, last, batch])
+            # NOT INDEXED: walk the table in id order from `last`, testing the filter per row; with the status or
+            # topic index SQLite would re-read and sort every matching row for every page
+            rows = self.db.query(
+                f"SELECT * FROM pairs p NOT INDEXED{where}{extra} ORDER BY p.id LIMIT ?", [*params, last, batch]
+            )
             if not rows:
                 return
             for row in rows:
