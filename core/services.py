@@ -81,6 +81,14 @@ class Services:
             return self.endpoint_target(spec.name, run_id=run_id)
         return self.build(profile_for(spec, self.config), run_id=run_id)
 
+    def _endpoint_profile(self, endpoint_name: str) -> LlmProfile | None:
+        """An [llm.profiles.NAME] with provider "sagemaker" for this endpoint: its prompt format and
+        stop-sequence key ("stop" for TGI containers, "stop_sequences" for LMI)."""
+        for profile in self.config.llm.profiles.values():
+            if profile.provider == "sagemaker" and profile.endpoint_name == endpoint_name:
+                return profile
+        return None
+
     def endpoint_target(
         self, endpoint_name: str, *, run_id: int | None = None, max_concurrency: int = 8, timeout_s: float = 120.0
     ) -> ChatTarget:
@@ -90,11 +98,13 @@ class Services:
         from core.serving.endpoints import ENDPOINT_CUSTOM_ATTRIBUTES_EULA
 
         row = self.store.endpoint(endpoint_name)
+        configured = self._endpoint_profile(endpoint_name)
         profile: dict[str, Any] = {
             "provider": "sagemaker",
             "endpoint_name": endpoint_name,
             "name": f"endpoint:{endpoint_name}",
             "prompt_format": row.prompt_format if row else "messages",
+            "stop_key": configured.stop_key if configured is not None else "stop_sequences",
             "instruction_template": (row.instruction_template or "") if row else "",
             "custom_attributes": ENDPOINT_CUSTOM_ATTRIBUTES_EULA if row is not None and row.kind == "base" else "",
             "max_concurrency": max_concurrency,
@@ -102,4 +112,6 @@ class Services:
             "input_price_per_mtok": 0.0,  # an endpoint is paid by the hour (core.serving), not per call
             "output_price_per_mtok": 0.0,
         }
+        if configured is not None:  # a profile for this endpoint in the config wins over what was recorded
+            profile["prompt_format"] = configured.prompt_format
         return self.build(profile, run_id=run_id, endpoint_name=endpoint_name if row is not None else "")
