@@ -68,7 +68,7 @@ async def _probe_all(config: Config, names: list[str]) -> list[dict[str, Any]]:
         else:
             entry.update(
                 base_url=report.base_url,
-                checks=[{"check": c, "answer": a, "server_said": d} for c, a, d in report.rows()],
+                checks=[{"check": c, "answer": a, "detail": d} for c, a, d in report.rows()],
                 prompt_tokens=report.prompt_tokens,
                 completion_tokens=report.completion_tokens,
                 cost_usd=report.cost_usd,
@@ -103,7 +103,7 @@ def llm_command(args: argparse.Namespace, config: Config) -> int:
             else:
                 width = max(len(c["check"]) for c in entry["checks"])
                 for check in entry["checks"]:
-                    said = f"  (server: {one_line(check['server_said'], 100)})" if check["server_said"] else ""
+                    said = f"  ({one_line(check['detail'], 100)})" if check["detail"] else ""
                     print(f"  {check['check']:<{width}}  {check['answer']}{said}")
                 print(f"  probe cost: {entry['cost']}")
 

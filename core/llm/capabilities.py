@@ -46,7 +46,7 @@ class ProbeReport:
     base_url: str
     model: str
     capabilities: Capabilities
-    checks: list[tuple[str, str, str]] = field(default_factory=list)  # (check, answer, what the server said)
+    checks: list[tuple[str, str, str]] = field(default_factory=list)  # (check, answer, detail or what it said)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None  # None: the model has no known price
