@@ -245,7 +245,10 @@ def test_endpoints_deploy_and_delete_verbs(aws, boto3_clients, store, config, re
     assert run_headless(build_parser().parse_args([*deploy, "--yes", "--json"]), config) == 0
     captured = capsys.readouterr()
     shown = json.loads(captured.out)
-    assert "still billing until deleted" in captured.err and "endpoint ep-cli ml.g5.2xlarge InService $1.515/h" in captured.err
+    assert (
+        "still billing until deleted" in captured.err
+        and "endpoint ep-cli ml.g5.2xlarge InService $1.515/h" in captured.err
+    )
     assert (shown["name"], shown["status"], shown["job_name"]) == ("ep-cli", "InService", "td-ft-cli")
     assert boto3_clients.sagemaker.describe_endpoint(EndpointName="ep-cli")["EndpointStatus"] == "InService"
 

@@ -19,14 +19,15 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 
-from core.generation.generate import GenerationSettings, GenerationStopped, PairGenerator
 from core.evaluation.judge import EvalSettings, EvaluationError, run_evaluation
-from core.training.metrics import job_curves
+from core.generation.generate import GenerationSettings, GenerationStopped, PairGenerator
 from core.sessions import open_session
+from core.training.metrics import job_curves
 from tests.jobs_support import (
     EVAL_LOSS,
     INSTANCE,
@@ -277,7 +278,7 @@ def _stored_metrics(store, job_id: int) -> list[tuple[str, int, float]]:
 
 def _cloudwatch_metrics(aws, job) -> list[tuple[str, int, float]]:
     """Every datapoint CloudWatch holds for the job's metric definitions, asked for directly."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     queries = [
         {
@@ -295,14 +296,14 @@ def _cloudwatch_metrics(aws, job) -> list[tuple[str, int, float]]:
         }
         for k, d in enumerate(job.metric_definitions())
     ]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     page = aws.client("cloudwatch").get_metric_data(
         MetricDataQueries=queries, StartTime=now - timedelta(minutes=5), EndTime=now
     )
     return sorted(
         (queries[int(r["Id"][1:])]["Label"], int(ts.timestamp() * 1000), value)
         for r in page["MetricDataResults"]
-        for ts, value in zip(r["Timestamps"], r["Values"])
+        for ts, value in zip(r["Timestamps"], r["Values"], strict=True)
     )
 
 

@@ -104,7 +104,7 @@ async def test_fault_mix_ends_with_every_task_accounted_for(session, llm):
     for kind in ("429", "500", "503", "reset", "malformed_json", "truncated"):
         llm.faults.add(kind, probability=0.06, seed=hash(kind) % 1000, retry_after_ms=50)
     llm.faults.add("stall", count=1)
-    progress = await generate(store, config)
+    await generate(store, config)
     tasks = store.tasks()
     assert all(t.status in ("done", "failed") for t in tasks)
     assert all(t.error for t in tasks if t.status == "failed")

@@ -12,8 +12,8 @@ from core.sessions import open_session
 from core.store import NewPair, PairFilter
 from tests.screen import screen_text
 from tui.app import TunedeckApp
-from tui.panes.pairs.pane import PairsPane
 from tui.panes.pairs.detail import PairDetail
+from tui.panes.pairs.pane import PairsPane
 
 
 def make_app(store) -> TunedeckApp:

@@ -10,7 +10,10 @@ from core.safe_text import one_line, scrub
 from tests.conftest import OutboundConnectionBlocked
 from tui.text import safe, safe_rich
 
-HOSTILE = "[/] [@click=app.quit]x[/] [$accent]v [link=http://e.invalid]l[/link] \x1b[2J\x1b]0;title\x07 a\rb \x00 \u202eevil \u05e9\u05dc\u05d5\u05dd 🎉"
+HOSTILE = (
+    "[/] [@click=app.quit]x[/] [$accent]v [link=http://e.invalid]l[/link] "
+    "\x1b[2J\x1b]0;title\x07 a\rb \x00 \u202eevil \u05e9\u05dc\u05d5\u05dd 🎉"
+)
 
 
 def test_scrub_removes_escapes_and_controls_keeps_text():

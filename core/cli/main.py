@@ -15,13 +15,13 @@ import json
 import sys
 from pathlib import Path
 
-from core.cli import ballot, curate, evaluate, final, generate, jobs, league, llm, pairs, runs, sandbox
+from core.cli import ballot, curate, evaluate, final, generate, jobs, league, llm, money, pairs, runs, sandbox
 from core.cli.registry import EXIT_USAGE, HANDLERS, PARSER_EXTENSIONS, CommandError, command, emit, session_name
 from core.config import Config, ConfigError, dump_config, load_config
 from core.sessions import SessionError, list_sessions, open_session, remove_session, sessions_dir
 from core.store import StoreError
 
-VERB_MODULES = (generate, curate, evaluate, jobs, sandbox, runs, league, ballot, pairs, llm, final)
+VERB_MODULES = (generate, curate, evaluate, jobs, money, sandbox, runs, league, ballot, pairs, llm, final)
 """The verb modules; importing one registers its commands and their arguments."""
 
 

@@ -126,9 +126,9 @@ def pct(values: list[float], q: float) -> float:
 
 def queue_sweep(config) -> int:
     from core.curation.service import export_dataset
-    from core.training.jobs import JobsService, SweepSpec
     from core.sessions import open_session
     from core.store import NewPair
+    from core.training.jobs import JobsService, SweepSpec
 
     store = open_session(SESSION)
     try:
@@ -182,8 +182,8 @@ class Publications:
 
 
 def stored_steps() -> set[tuple[str, int]]:
-    from core.training.metrics import STEP_LOSS
     from core.sessions import open_session
+    from core.training.metrics import STEP_LOSS
 
     store = open_session(SESSION, create=False)
     try:
@@ -366,7 +366,8 @@ def main() -> int:
     if rounds:
         print(
             f"poll round: median {statistics.median(w for w, _ in rounds) * 1000:.0f} ms wall, "
-            f"{statistics.median(c for _, c in rounds) * 1000:.0f} ms CPU; max {max(w for w, _ in rounds) * 1000:.0f} ms wall"
+            f"{statistics.median(c for _, c in rounds) * 1000:.0f} ms CPU; "
+            f"max {max(w for w, _ in rounds) * 1000:.0f} ms wall"
         )
     print(
         f"terminal output: {window_bytes / span / 1024:.1f} KB/s; {window_bytes / max(1, len(renders)) / 1024:.1f} KB "

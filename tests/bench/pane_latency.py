@@ -94,14 +94,14 @@ class FrameClock:
             self._event.clear()
             try:
                 await asyncio.wait_for(self._event.wait(), max(0.001, deadline - time.perf_counter()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise RuntimeError(f"key {key!r} produced no frame in 5 s") from None
         while True:  # wait until the burst of frames this key caused is over
             seen = len(self.frames)
             self._event.clear()
             try:
                 await asyncio.wait_for(self._event.wait(), QUIET_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if len(self.frames) == seen:
                     break
         first = self.frames[start_index] - t0
@@ -152,7 +152,8 @@ async def run(count: int, size: tuple[int, int], filler=None) -> int:
         pane = found[0]
         await asyncio.sleep(0.5)
         print(
-            f"  open pane: first frame {first:.1f} ms; all {count:,} rows listed after {(listed[0] - t0) * 1000:.0f} ms "
+            f"  open pane: first frame {first:.1f} ms; "
+            f"all {count:,} rows listed after {(listed[0] - t0) * 1000:.0f} ms "
             f"(ids read on the pane's reader thread)"
         )
 

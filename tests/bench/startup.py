@@ -83,7 +83,7 @@ def main() -> dict[str, float]:
         # PYTHONDONTWRITEBYTECODE set, every run would recompile tunedeck's modules but not Textual's.)
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         fill_session("big", 100_000, env)
-        for warm in range(2):  # warm the OS file cache and the byte code cache for all three
+        for _warm in range(2):  # warm the OS file cache and the byte code cache for all three
             first_frame_seconds(BARE, env=env)
             first_frame_seconds(TUNEDECK, "empty", env=env)
         bare, empty, big = [], [], []
