@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.cli.registry import CommandError, Subparsers, command, emit, parser_extension, session_name
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import argparse
 
     from core.config import Config
+    from core.store import Store
 
 
 @parser_extension
@@ -48,7 +49,7 @@ def _ballot(args: argparse.Namespace, config: Config) -> int:
         store.close()
 
 
-def _export(args: argparse.Namespace, store: Any) -> int:
+def _export(args: argparse.Namespace, store: Store) -> int:
     from core.playground.ballot import build_ballot, write_ballot
 
     ballot, key = build_ballot(store, questions=args.questions, seed=args.seed, title=args.title)
@@ -58,7 +59,7 @@ def _export(args: argparse.Namespace, store: Any) -> int:
     return 0
 
 
-def _import(args: argparse.Namespace, store: Any, config: Config) -> int:
+def _import(args: argparse.Namespace, store: Store, config: Config) -> int:
     from core.playground.ballot import import_results, read_key, results_line
     from core.playground.final import round_rules
     from core.safe_text import one_line

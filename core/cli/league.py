@@ -13,6 +13,7 @@ from core.cli.registry import CommandError, Subparsers, command, emit, parser_ex
 
 if TYPE_CHECKING:
     from core.config import Config
+    from core.store import Store
 
 
 @parser_extension
@@ -86,7 +87,7 @@ def _league(args: argparse.Namespace, config: Config) -> int:
         store.close()
 
 
-def _mode(args: argparse.Namespace, store: Any, config: Config) -> int:
+def _mode(args: argparse.Namespace, store: Store, config: Config) -> int:
     from core.league.mode import account_mode, set_account_mode
 
     mode = set_account_mode(store, args.mode) if args.mode else account_mode(store, config)
@@ -94,7 +95,7 @@ def _mode(args: argparse.Namespace, store: Any, config: Config) -> int:
     return 0
 
 
-def _submit(args: argparse.Namespace, store: Any, config: Config) -> int:
+def _submit(args: argparse.Namespace, store: Store, config: Config) -> int:
     from core.league.ledger import LedgerError, check_submission, record_submission, validate_submission
     from core.league.runs import RunError, parse_time
 
@@ -124,7 +125,7 @@ def _submit(args: argparse.Namespace, store: Any, config: Config) -> int:
     return 0
 
 
-def _emulated_score(args: argparse.Namespace, store: Any, config: Config) -> str:
+def _emulated_score(args: argparse.Namespace, store: Store, config: Config) -> str:
     """The run's score on the emulated leaderboard, asked of its live endpoint; only against emulated AWS."""
     from core.sandbox.leaderboard import LABEL, score_endpoint
 
@@ -137,7 +138,7 @@ def _emulated_score(args: argparse.Namespace, store: Any, config: Config) -> str
     return result.text
 
 
-def _show(args: argparse.Namespace, store: Any, config: Config) -> int:
+def _show(args: argparse.Namespace, store: Store, config: Config) -> int:
     from core.league.calibration import calibrate_ledger
     from core.league.ledger import ledger
 
@@ -177,7 +178,7 @@ def _show(args: argparse.Namespace, store: Any, config: Config) -> int:
     return 0
 
 
-def print_console_cards(args: argparse.Namespace, store: Any, config: Config) -> int:
+def print_console_cards(args: argparse.Namespace, store: Store, config: Config) -> int:
     """`league cards` and `sweep plan --console`: plan without AWS, print the cards, keep them for `runs add`."""
     from core.league.ledger import check_plan, limits
     from core.league.runs import remember_cards
@@ -220,7 +221,7 @@ def print_console_cards(args: argparse.Namespace, store: Any, config: Config) ->
     return 0
 
 
-def refuse_in_console(store: Any, config: Config, action: str) -> None:
+def refuse_in_console(store: Store, config: Config, action: str) -> None:
     """Stop a verb that needs AWS in a console-mode session, with the one-line reason."""
     from core.league.mode import account_mode, unavailable_reason
 
@@ -229,7 +230,7 @@ def refuse_in_console(store: Any, config: Config, action: str) -> None:
         raise CommandError(reason)
 
 
-def in_console_mode(store: Any, config: Config) -> bool:
+def in_console_mode(store: Store, config: Config) -> bool:
     from core.league.mode import CONSOLE, account_mode
 
     return account_mode(store, config) == CONSOLE

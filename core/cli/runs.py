@@ -12,6 +12,7 @@ from core.cli.registry import CommandError, Subparsers, command, emit, parser_ex
 
 if TYPE_CHECKING:
     from core.config import Config
+    from core.store import Store
 
 
 def _run_fields(parser: argparse.ArgumentParser, *, adding: bool) -> None:
@@ -155,7 +156,7 @@ def _line(run: Any) -> str:
     )
 
 
-def _import(args: argparse.Namespace, store: Any) -> int:
+def _import(args: argparse.Namespace, store: Store) -> int:
     from core.training.log_import import LogImportError, import_log
 
     try:

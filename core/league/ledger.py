@@ -21,6 +21,7 @@ from core.training.metrics import job_curves
 
 if TYPE_CHECKING:
     from core.config import Config
+    from core.store import Store
     from core.store.league import Submission
 
 _FRACTION = re.compile(r"^([+-]?\d+)\s*(?:/|of)\s*([+-]?\d+)$", re.IGNORECASE)
@@ -180,7 +181,7 @@ class Ledger:
         return {"submissions": [r.as_dict() for r in self.rows], "limits": self.limits.as_dict()}
 
 
-def training_hours_used(store: Any, mode: str, now: float) -> float:
+def training_hours_used(store: Store, mode: str, now: float) -> float:
     if mode == CONSOLE:
         return sum(float(run.training_seconds(now)) for run in store.console_runs()) / 3600
     console = store.console_run_ids()
@@ -191,7 +192,7 @@ def training_hours_used(store: Any, mode: str, now: float) -> float:
     return seconds / 3600
 
 
-def limits(store: Any, config: Config, now: float | None = None) -> Limits:
+def limits(store: Store, config: Config, now: float | None = None) -> Limits:
     now = time.time() if now is None else now
     league = config.league
     mode = account_mode(store, config)
@@ -206,7 +207,7 @@ def limits(store: Any, config: Config, now: float | None = None) -> Limits:
     )
 
 
-def _row(store: Any, submission: Submission, console_ids: set[int]) -> LedgerRow:
+def _row(store: Store, submission: Submission, console_ids: set[int]) -> LedgerRow:
     job = store.job(submission.job_id)
     dataset = store.dataset_version(job.dataset_version_id) if job and job.dataset_version_id else None
     curves = job_curves(store, submission.job_id)
@@ -233,7 +234,7 @@ def _row(store: Any, submission: Submission, console_ids: set[int]) -> LedgerRow
     )
 
 
-def ledger(store: Any, config: Config, now: float | None = None) -> Ledger:
+def ledger(store: Store, config: Config, now: float | None = None) -> Ledger:
     """Every submission in time order, the best one marked (highest score; the earlier on a tie,
     since the count of submissions may break ties), and the limits."""
     console_ids = store.console_run_ids()
@@ -258,7 +259,7 @@ def check_plan(limits: Limits, *, instance_seconds: float, wall_seconds: float) 
     )
 
 
-def check_submission(store: Any, run_name: str) -> Check:
+def check_submission(store: Store, run_name: str) -> Check:
     """Before submitting a run: is it flagged as overfitting? (Asked about, not refused.)"""
     job = store.job(run_name)
     if job is None:
@@ -270,7 +271,7 @@ def check_submission(store: Any, run_name: str) -> Check:
 
 
 def validate_submission(
-    store: Any, config: Config, run_name: str, score: str, *, rank: int | None, submitted_at: float
+    store: Store, config: Config, run_name: str, score: str, *, rank: int | None, submitted_at: float
 ) -> Score:
     """Everything record_submission refuses, checked without writing: ask about overfitting after this."""
     if store.job(run_name) is None:
@@ -287,7 +288,7 @@ def validate_submission(
 
 
 def record_submission(
-    store: Any,
+    store: Store,
     config: Config,
     run_name: str,
     score: str,
@@ -300,8 +301,11 @@ def record_submission(
     submission left); nothing is written then."""
     when = time.time() if submitted_at is None else submitted_at
     parsed = validate_submission(store, config, run_name, score, rank=rank, submitted_at=when)
-    return store.add_submission(  # type: ignore[no-any-return]
-        store.job(run_name).id,
+    job = store.job(run_name)
+    if job is None:  # removed by another process since it was validated
+        raise LedgerError(f"no run named {run_name}")
+    return store.add_submission(
+        job.id,
         submitted_at=when,
         score=parsed.text,
         fraction=parsed.fraction,

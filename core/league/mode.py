@@ -13,6 +13,8 @@ from core.config import ACCOUNT_MODES, Config
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from core.store import Store
+
 API, CONSOLE = ACCOUNT_MODES
 MODE_META_KEY = "league.account_mode"
 
@@ -34,13 +36,13 @@ class ConsoleModeError(RuntimeError):
     """Something tried to reach AWS in console mode; the message is the one-line reason."""
 
 
-def account_mode(store: Any, config: Config) -> str:
+def account_mode(store: Store, config: Config) -> str:
     """The session's mode; a session that never chose one gets the config's default."""
     mode = store.get_meta(MODE_META_KEY)
     return mode if mode in ACCOUNT_MODES else config.league.account_mode
 
 
-def set_account_mode(store: Any, mode: str) -> str:
+def set_account_mode(store: Store, mode: str) -> str:
     if mode not in ACCOUNT_MODES:
         raise ValueError(f"account mode must be 'api' or 'console', not {mode!r}")
     store.set_meta(MODE_META_KEY, mode)
@@ -62,7 +64,7 @@ def no_aws_client(service: str) -> NoReturn:
     raise ConsoleModeError(f"console mode: tunedeck makes no AWS call (wanted a {service} client)")
 
 
-def aws_client_factory(store: Any, config: Config) -> Callable[[str], Any] | None:
+def aws_client_factory(store: Store, config: Config) -> Callable[[str], Any] | None:
     """The client factory a service of this session gets: None (real clients) in api mode, one that
     refuses every client in console mode."""
     return no_aws_client if account_mode(store, config) == CONSOLE else None

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from core.config import Config
+    from core.store import Store
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
 _CLOCK = re.compile(r"^\s*(\d+):([0-5]\d)(?::([0-5]\d))?\s*$")
@@ -94,13 +95,14 @@ def parse_hyperparameters(items: list[str]) -> dict[str, str]:
     return values
 
 
-def _existing(store: Any, name: str) -> str:
+def _existing(store: Store, name: str) -> str:
     run = store.console_run(name)
     if run is not None:
         recorded = datetime.fromtimestamp(run.created_at).strftime("%Y-%m-%d %H:%M")
         return f"a run named {name} exists already: a console run recorded {recorded} ({run.status})"
     job = store.job(name)
-    return f"a run named {name} exists already: an API job ({job.status})"
+    status = job.status if job is not None else "just removed"
+    return f"a run named {name} exists already: an API job ({status})"
 
 
 def _timing(status: str, started_at: float | None, ended_at: float | None, duration_s: float | None) -> None:
@@ -119,7 +121,7 @@ def _timing(status: str, started_at: float | None, ended_at: float | None, durat
         )
 
 
-def _resolve_twin(store: Any, twin: str | None) -> int | None:
+def _resolve_twin(store: Store, twin: str | None) -> int | None:
     if twin is None:
         return None
     job = store.job(twin)
@@ -130,7 +132,7 @@ def _resolve_twin(store: Any, twin: str | None) -> int | None:
     return int(job.id)
 
 
-def _resolve_dataset(store: Any, ref: int | str | None, name: str) -> int | None:
+def _resolve_dataset(store: Store, ref: int | str | None, name: str) -> int | None:
     if ref is None:
         found = dataset_in_name(store, name)
         return None if found is None else int(found.id)
@@ -152,7 +154,7 @@ def _check_hyperparameters(values: Mapping[str, str]) -> None:
             raise RunError(f"hyperparameter {name!r}: needs a name and a non-empty value")
 
 
-def record_console_run(store: Any, config: Config, run: RunInput) -> ConsoleRun:
+def record_console_run(store: Store, config: Config, run: RunInput) -> ConsoleRun:
     """Record a run started in the console. Raises RunError (naming the existing run when the name
     is taken); nothing is written unless everything is valid."""
     problems = validate_job_name(run.name)
@@ -180,12 +182,12 @@ def record_console_run(store: Any, config: Config, run: RunInput) -> ConsoleRun:
         note=run.note,
     )
     try:
-        return store.add_console_run(new)  # type: ignore[no-any-return]
+        return store.add_console_run(new)
     except DuplicateRunError:  # recorded by another process meanwhile
         raise RunError(_existing(store, run.name)) from None
 
 
-def edit_console_run(store: Any, name: str, **changes: Any) -> ConsoleRun:
+def edit_console_run(store: Store, name: str, **changes: Any) -> ConsoleRun:
     """Change a console run's status, times, hyperparameters, instance, dataset, twin or note."""
     run = store.console_run(name)
     if run is None:
@@ -204,10 +206,10 @@ def edit_console_run(store: Any, name: str, **changes: Any) -> ConsoleRun:
     if fields.get("ended_at") is not None and "duration_s" not in fields:
         merged["duration_s"] = fields["duration_s"] = None  # the new end defines the duration
     _timing(merged["status"], merged["started_at"], merged["ended_at"], merged["duration_s"])
-    return store.update_console_run(run.job_id, **fields)  # type: ignore[no-any-return]
+    return store.update_console_run(run.job_id, **fields)
 
 
-def local_judge_score(store: Any, job_id: int) -> dict[str, Any] | None:
+def local_judge_score(store: Store, job_id: int) -> dict[str, Any] | None:
     """The league score of the run's own endpoint, or of its API twin's, from the newest evaluation
     with it as target A (core.evaluation.judge.scores_by_job); None when there is none."""
     from core.evaluation.judge import scores_by_job
@@ -228,14 +230,14 @@ def local_judge_score(store: Any, job_id: int) -> dict[str, Any] | None:
 CARDS_META_KEY = "league.cards"
 
 
-def remember_cards(store: Any, cards: list[RecipeCard]) -> None:
+def remember_cards(store: Store, cards: list[RecipeCard]) -> None:
     """Keep the cards last planned, so that `runs add <suggested name>` can start from one."""
     kept = dict(store.get_meta(CARDS_META_KEY) or {})
     kept.update({card.job_name: card.as_dict() for card in cards})
     store.set_meta(CARDS_META_KEY, kept)
 
 
-def card_for(store: Any, name: str) -> dict[str, Any] | None:
+def card_for(store: Store, name: str) -> dict[str, Any] | None:
     card = (store.get_meta(CARDS_META_KEY) or {}).get(name)
     return dict(card) if isinstance(card, dict) else None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.evaluation.prompts import pairwise_judge_messages, parse_verdict
 from core.evaluation.stats import combine_orders
@@ -22,6 +22,7 @@ from core.sandbox.llm.engine import JudgeBias, reply
 
 if TYPE_CHECKING:
     from core.config import Config
+    from core.store import Store
 
 LABEL = "emulated leaderboard (demo)"
 HIDDEN_SEED = 7919
@@ -105,7 +106,7 @@ def score(
     return LeaderboardScore(wins=wins, ties=ties, n=len(questions))
 
 
-def score_endpoint(store: Any, config: Config, run_name: str, *, n: int = 24) -> LeaderboardScore:
+def score_endpoint(store: Store, config: Config, run_name: str, *, n: int = 24) -> LeaderboardScore:
     """Score a run on the emulated leaderboard through its live endpoint (real boto3, emulated SageMaker).
 
     Raises ValueError, saying why, without the demo or sandbox switch (a real leaderboard scores real runs), the

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from core.config import Config
+    from core.store import Store
     from core.store.datasets import DatasetVersionRow
 
 HASH_IN_NAME = 8
@@ -143,7 +144,7 @@ def _is_container_setting(recipe: Recipe, name: str) -> bool:
     return name.startswith(_CONTAINER_PREFIX) or (spec is not None and not spec.user_settable)
 
 
-def suggested_job_names(store: Any, dataset_hash: str, count: int) -> list[str]:
+def suggested_job_names(store: Store, dataset_hash: str, count: int) -> list[str]:
     """Names no job of the session has: the session prefix, the dataset hash, a serial."""
     stem = f"{session_prefix(store)}{dataset_hash[:HASH_IN_NAME]}-"
     taken = store.job_names()
@@ -151,7 +152,7 @@ def suggested_job_names(store: Any, dataset_hash: str, count: int) -> list[str]:
     return [f"{stem}{serial + i:02d}" for i in range(1, count + 1)]
 
 
-def dataset_in_name(store: Any, name: str) -> DatasetVersionRow | None:
+def dataset_in_name(store: Store, name: str) -> DatasetVersionRow | None:
     """The session's dataset version whose hash a job name carries (as the suggested names do)."""
     tokens = set(re.split(r"[^0-9a-f]+", name.lower()))
     for token in tokens:
@@ -246,7 +247,7 @@ def build_cards(
 
 
 def plan_console_sweep(
-    store: Any,
+    store: Store,
     config: Config,
     spec: SweepSpec,
     *,

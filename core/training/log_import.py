@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from pathlib import Path
 
+    from core.store import Store
     from core.training.overfit import OverfitAssessment
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -329,7 +330,7 @@ def parse_log_file(text: str, job: Job, base_ms: int) -> ParsedFile:
     return ParsedFile(fmt, tuple(points), count)
 
 
-def import_log(store: Any, job_name: str, *, path: Path | None = None, text: str | None = None) -> ImportResult:
+def import_log(store: Store, job_name: str, *, path: Path | None = None, text: str | None = None) -> ImportResult:
     """Import a downloaded file (`path`) or pasted text (`text`) into a run's curves.
 
     Blocking (file I/O and one store transaction): call from a worker. Refused for an API job that
