@@ -139,6 +139,7 @@ def pairs_pane(app: TmuxApp) -> None:
     app.keys("E")
     app.wait_for("Export a dataset version", step=step)
     app.keys("Enter")
+    app.answer_flagged_export(include=True, step=step)  # every hostile row carries a flag
     app.wait_for_toast(re.compile(r"Exported dataset [0-9a-f]{16}"), timeout=30, step=step)
 
 
@@ -230,6 +231,7 @@ def playground_pane(app: TmuxApp) -> None:
     app.keys("Enter", "C-j")
     app.wait_for(re.compile(r"done · \d+ words · \d+ chars"), timeout=30, step=step)
     _literal(app, "▊ [@click=app.quit]sys[/] [$accent]", "│ Sure [/] here you go " + CLICK, step=step)
+    app.keys("C-o", "Tab", "Enter")  # pick the answer: only a picked or focused answer is handed in
     app.keys("C-t")
     app.wait_for("handed in #1", step=step)
 
@@ -255,6 +257,8 @@ def test_hostile_text_is_literal_and_no_escape_reaches_the_terminal(app, files):
     assert not leaked, leaked
 
     app.keys("C-q")
+    app.wait_for("Still billing", step="quit")  # the hostile endpoint is still in service: quit anyway
+    app.keys("q")
     assert app.wait_exit(timeout=30) == 0
 
 

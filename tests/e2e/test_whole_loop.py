@@ -88,6 +88,7 @@ def curate_and_export(app: TmuxApp, pairs: int) -> None:
     app.keys("E")
     app.wait_for("Export a dataset version", step=step)
     app.keys("Enter")  # instruction format
+    app.answer_flagged_export(include=True, step=step)
     exported = app.wait_for_toast(
         re.compile(
             r"Exported dataset [0-9a-f]{16} \(instruction\): (\d+) train, (\d+) "
@@ -245,6 +246,7 @@ def playground_round(app: TmuxApp, best_job: str) -> None:
     time.sleep(1.5)
     later = int(app.wait_for(re.compile(r"round: 0:(\d\d) left"), step=step).group(1))
     assert later < first, (first, later)  # the clock runs
+    app.keys("C-o", "Tab", "Enter")  # pick the answer: only a picked or focused answer is handed in
     app.keys("C-t")
     app.wait_for(re.compile(r"round: handed in with 0:\d\d left"), step=step)
     app.wait_for("handed in #1 in time", step=step)

@@ -238,6 +238,21 @@ class TmuxApp:
                 self.fail(f"{what} not met after {timeout:.0f}s", step, screen)
             time.sleep(POLL_S)
 
+    def answer_flagged_export(self, *, include: bool, step: str = "", timeout: float = 30.0) -> None:
+        """After an export starts: when rows still carry curation flags the Pairs pane asks whether to
+        leave them out (the first choice) or export them too; answer it. Returns once the question is
+        answered, or at once when the export went ahead without asking."""
+        screen = self.wait_until(
+            lambda s: "still carry curation flags" in s or "Exported dataset" in toast_text(s),
+            timeout=timeout,
+            step=step,
+            what="the export or its question about flagged rows",
+        )
+        if "still carry curation flags" in screen:
+            if include:
+                self.keys("Down")
+            self.keys("Enter")
+
     def fail(self, why: str, step: str, screen: str | None = None) -> None:
         screen = self.screen() if screen is None else screen
         elapsed = time.monotonic() - self.started_at
