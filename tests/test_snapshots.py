@@ -136,6 +136,8 @@ def picture(view):
     async def run_before(pilot) -> None:
         await view(pilot)
         steady_cursors(pilot.app)
+        await pilot.pause()  # the cursors' repaint lands before the picture is taken
+        await pilot.pause()
 
     return run_before
 

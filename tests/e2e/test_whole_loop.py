@@ -148,14 +148,14 @@ def deploy_best_and_base(app: TmuxApp, best_eval: dict[str, float]) -> str:
     app.wait_for("Endpoints of this session", step=step)
     app.wait_for("no endpoints: f deploys a finished job", timeout=20, step=step)
     app.keys("f")
-    screen = app.wait_for("Deploy which finished job? (lowest eval loss first)", step=step).string
+    app.wait_for("Deploy which finished job? (lowest eval loss of the saved, last", step=step)
     screen = app.wait_for("(best)", step=step).string
     listed = screen[screen.index("Deploy which finished job?") :]
     listed_jobs = re.findall(r"(td-demo-[0-9a-f]+-(\d{3}))", listed)
-    assert sorted(number for _, number in listed_jobs) == sorted(best_eval), listed
+    assert sorted(number for _, number in listed_jobs) == sorted(best_eval), listed  # the Jobs pane's jobs
     best_job, number = listed_jobs[0]
-    assert best_eval[number] == min(best_eval.values()), (best_job, best_eval)  # the Jobs pane agrees
-    app.keys("Enter")  # the first choice is the lowest eval loss
+    assert listed.index("(best)") < listed.index(listed_jobs[1][0]), listed  # the first choice is marked best
+    app.keys("Enter")  # the first choice: the lowest eval loss of the model a job saved (its last epoch)
     app.wait_for(re.compile(rf"deploy job {best_job} as endpoint"), step=step)
     app.wait_for("Deploy it?", step=step)
     app.keys("y")

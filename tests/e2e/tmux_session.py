@@ -243,12 +243,12 @@ class TmuxApp:
         leave them out (the first choice) or export them too; answer it. Returns once the question is
         answered, or at once when the export went ahead without asking."""
         screen = self.wait_until(
-            lambda s: "still carry curation flags" in s or "Exported dataset" in toast_text(s),
+            lambda s: "whether to include or exclude" in s or "Exported dataset" in toast_text(s),
             timeout=timeout,
             step=step,
             what="the export or its question about flagged rows",
         )
-        if "still carry curation flags" in screen:
+        if "whether to include or exclude" in screen:
             if include:
                 self.keys("Down")
             self.keys("Enter")
