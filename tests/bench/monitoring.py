@@ -215,6 +215,7 @@ def main() -> int:
         ("AWS_ACCESS_KEY_ID", "bench"),
         ("AWS_SECRET_ACCESS_KEY", "bench"),
         ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("TUNEDECK_SANDBOX", "1"),  # the emulator's timing and bundled specs, as `tunedeck sandbox` exports
     ):
         os.environ[name] = value
     os.environ.pop("AWS_PROFILE", None)
