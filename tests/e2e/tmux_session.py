@@ -253,6 +253,19 @@ class TmuxApp:
                 self.keys("Down")
             self.keys("Enter")
 
+    def quit_past_live_resources(self, *, step: str = "quit", timeout: float = 20.0) -> None:
+        """ctrl+q; when endpoints or jobs still bill, the app lists them first: quit anyway (q)."""
+        self.keys("C-q")
+        deadline = time.monotonic() + timeout
+        while not self.exited():
+            screen = self.screen()
+            if "Still billing" in screen:
+                self.keys("q")
+                return
+            if time.monotonic() > deadline:
+                self.fail("neither the live-resources dialog nor the end of the app", step, screen)
+            time.sleep(POLL_S)
+
     def fail(self, why: str, step: str, screen: str | None = None) -> None:
         screen = self.screen() if screen is None else screen
         elapsed = time.monotonic() - self.started_at
