@@ -9,13 +9,18 @@ re-takes them into tests/__snapshots__/test_snapshots/.
 
 from __future__ import annotations
 
+import difflib
+import html
 import inspect
+import pickle
+import re
 import shutil
 import sys
 import time
 from types import SimpleNamespace
 
 import pytest
+from pytest_textual_snapshot import node_to_report_path
 from textual.app import App
 from textual.widgets import Input, Static, TextArea
 
@@ -166,13 +171,34 @@ DIALOGS = {
 }
 
 
+SVG_TEXT = re.compile(r'<text[^>]*\by="([\d.]+)"[^>]*>(.*?)</text>')
+
+
+def svg_rows(svg: str) -> list[str]:
+    """The text of an SVG screenshot, one string per screen row."""
+    rows: dict[float, list[str]] = {}
+    for match in SVG_TEXT.finditer(svg):
+        rows.setdefault(float(match.group(1)), []).append(html.unescape(match.group(2)).replace("\xa0", " "))
+    return ["".join(rows[y]) for y in sorted(rows)]
+
+
+def assert_matches_snapshot(request, same: bool) -> None:
+    """The message names the screen rows that changed (CI shows the text, not the HTML report)."""
+    if same:
+        return
+    _, expected, actual, *_ = pickle.loads(node_to_report_path(request.node).read_bytes())
+    changed = difflib.unified_diff(svg_rows(expected), svg_rows(actual), "snapshot", "now", lineterm="", n=0)
+    rows = [row for row in changed if row.startswith(("-", "+")) and not row.startswith(("---", "+++"))]
+    raise AssertionError("screen rows changed (- snapshot, + now):\n" + "\n".join(rows))
+
+
 @pytest.mark.parametrize("pane", list(PANES))
-def test_pane(pane, demo_app, snap_compare):
-    assert snap_compare(demo_app, terminal_size=SIZE, run_before=picture(PANES[pane]))
+def test_pane(pane, demo_app, snap_compare, request):
+    assert_matches_snapshot(request, snap_compare(demo_app, terminal_size=SIZE, run_before=picture(PANES[pane])))
 
 
 @pytest.mark.parametrize("dialog", list(DIALOGS))
-def test_dialog(dialog, demo_app, snap_compare):
+def test_dialog(dialog, demo_app, snap_compare, request):
     pane_key, keys, screen_type = DIALOGS[dialog]
 
     async def view(pilot) -> None:
@@ -180,7 +206,7 @@ def test_dialog(dialog, demo_app, snap_compare):
             await show_topics(pilot)
         await open_dialog(pilot, pane_key, keys, screen_type)
 
-    assert snap_compare(demo_app, terminal_size=SIZE, run_before=picture(view))
+    assert_matches_snapshot(request, snap_compare(demo_app, terminal_size=SIZE, run_before=picture(view)))
 
 
 async def test_screen_lines_put_each_text_where_the_screen_shows_it():
