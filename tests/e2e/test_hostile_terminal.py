@@ -231,7 +231,7 @@ def playground_pane(app: TmuxApp) -> None:
     app.keys("Enter", "C-j")
     app.wait_for(re.compile(r"done · \d+ words · \d+ chars"), timeout=30, step=step)
     _literal(app, "▊ [@click=app.quit]sys[/] [$accent]", "│ Sure [/] here you go " + CLICK, step=step)
-    app.keys("C-o", "Tab", "Enter")  # pick the answer: only a picked or focused answer is handed in
+    app.pick_first_answer(step)
     app.keys("C-t")
     app.wait_for("handed in #1", step=step)
 

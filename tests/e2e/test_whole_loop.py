@@ -246,7 +246,7 @@ def playground_round(app: TmuxApp, best_job: str) -> None:
     time.sleep(1.5)
     later = int(app.wait_for(re.compile(r"round: 0:(\d\d) left"), step=step).group(1))
     assert later < first, (first, later)  # the clock runs
-    app.keys("C-o", "Tab", "Enter")  # pick the answer: only a picked or focused answer is handed in
+    app.pick_first_answer(step)
     app.keys("C-t")
     app.wait_for(re.compile(r"round: handed in with 0:\d\d left"), step=step)
     app.wait_for("handed in #1 in time", step=step)

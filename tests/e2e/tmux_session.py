@@ -186,6 +186,14 @@ class TmuxApp:
             while self.cursor() == before and time.monotonic() < deadline:
                 time.sleep(0.05)
 
+    def pick_first_answer(self, step: str) -> None:
+        """In the Playground: move past the versions list to the first answer and pick it (only a picked or
+        focused answer is handed in), then wait until it shows as picked."""
+        self.focus_next(key="C-o", timeout=1)
+        self.focus_next(timeout=1)
+        self.keys("Enter")
+        self.wait_for("★ picked", step=step)
+
     def type(self, text: str, pause: float = KEY_PAUSE_S) -> None:
         """Literal text (send-keys -l), as if typed."""
         self._tmux("send-keys", "-t", self.target, "-l", text)
