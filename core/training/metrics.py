@@ -8,21 +8,25 @@ of new data, and one more in a poll where log streams appear for the first time)
   the past, so a period is fetched once, when it is complete.
 * one `FilterLogEvents` call over the session's job-name prefix (log streams are named
   "<job>/algo-<n>-<epoch>"; it finds streams as soon as a container writes, no DescribeLogStreams).
-  The window is [cursor, now - settle): consecutive windows do not overlap, so no event is fetched
-  twice. An event that reaches CloudWatch later than `settle` after its timestamp would be missed,
-  so the settle time adapts: it is at least `log_settle_seconds` (0.5 s) and at least 1.25 x the
-  largest ingestion lag (ingestionTime - timestamp) seen lately, kept in the session. Until a
-  session has seen its first event the lag is unknown and the settle is a cautious
-  `initial_log_settle_seconds` (5 s). A small settle keeps a step's loss on screen within the poll
-  interval plus a fraction of a second of reaching CloudWatch. A stream's first lines are a
+  The window is [cursor - overlap, now - settle). An event reaches CloudWatch some time after its
+  timestamp (the ingestion lag), so the window ends `settle` in the past, and the settle adapts: it is
+  at least `log_settle_seconds` (0.5 s) and at least 1.25 x the largest ingestion lag
+  (ingestionTime - timestamp) seen lately, kept in the session. Until a session has seen its first
+  event the lag is unknown and the settle is a cautious `initial_log_settle_seconds` (5 s). A lag can
+  jump (a loaded machine, a log agent that stalls) before the settle has learned it, so each window
+  also re-reads the last `log_overlap_seconds` (5 s) of the one before: an event up to settle +
+  overlap late is still read. Events read again are recognised by their eventId (each stream keeps the
+  ids of its events inside the overlap) and dropped, so nothing is counted twice. A small settle keeps
+  a step's loss on screen within the poll interval plus a fraction of a second of reaching
+  CloudWatch. A stream's first lines are a
   backlog rather than a lag (the log agent starts after the container): they do not teach the lag.
   Instead, in the poll where streams first appear, one more FilterLogEvents names them and reads
   them from their jobs' launch up to the window, so lines written before it are not lost. Events are parsed per
   job with the job's own MetricDefinitions regexes plus the llama-recipes step line
   (core.training.log_parse.LogParser).
 
-Per-job cursors, parser state and points are stored in one transaction, so a restarted app
-continues where the last poll stopped and nothing is fetched twice. A window starts at the
+Per-job cursors, parser state (with the recent event ids) and points are stored in one transaction,
+so a restarted app continues where the last poll stopped and nothing is counted twice. A window starts at the
 smallest cursor of the jobs in it; jobs whose cursor is later drop the events before it (that only
 happens when a job joins late, e.g. one adopted from another machine).
 
@@ -34,17 +38,18 @@ from __future__ import annotations
 
 import math
 import time
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core.store.jobs import EPOCH_LEVEL_STEP, FINAL_STATUSES, Job, MetricPoint
+from core.store.jobs import EPOCH_LEVEL_STEP, FINAL_STATUSES, Job, LogCursor, MetricPoint
 from core.training.log_parse import DEFAULT_METRIC_DEFINITIONS, EpochPoint, LogParser, StepPoint, metric_kind
 from core.training.overfit import OverfitAssessment, assess, eta_seconds
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from core.store import Store
 
@@ -56,6 +61,9 @@ LOGS, METRICS = "logs", "metrics"
 MAX_QUERIES_PER_CALL = 500
 MAX_STREAMS_PER_CALL = 100  # logStreamNames of one FilterLogEvents call
 END_SLACK_MS = 1000
+RECENT_EVENTS_KEY = "recent_events"
+"""Key, in a stream's stored parser state, of {"since": ms, "ids": [...]}: the ids of the stream's events
+read with timestamp >= since; an event before `since` was read already."""
 LAG_META_KEY = "jobs.log_ingestion_lag_ms"
 MAX_LOG_SETTLE_SECONDS = 120.0
 LAG_MARGIN, LAG_SLACK_MS, LAG_DECAY = 1.25, 150, 0.8
@@ -111,6 +119,43 @@ def _primary_stream(stream: str) -> bool:
     return not host.startswith("algo-") or host.startswith("algo-1-") or host == "algo-1"
 
 
+def _event_id(event: Mapping[str, Any]) -> str:
+    return str(event.get("eventId") or f"{event.get('timestamp', 0)}:{zlib.crc32(str(event.get('message')).encode())}")
+
+
+@dataclass
+class RecentEvents:
+    """The events of one log stream read at or after `since` (timestamp, eventId): an overlapping window
+    reads them again, and they are recognised and dropped. An event before `since` was read already."""
+
+    since: int | None = None
+    events: list[tuple[int, str]] = field(default_factory=list)
+    _ids: set[str] = field(default_factory=set, repr=False)
+
+    @classmethod
+    def restore(cls, state: Mapping[str, Any] | None, last_timestamp_ms: int | None) -> RecentEvents:
+        kept = (state or {}).get(RECENT_EVENTS_KEY)
+        if kept is None:  # stored before ids were kept (or never read): everything up to its last event was read
+            return cls(None if last_timestamp_ms is None else last_timestamp_ms + 1)
+        events = [(int(ts), str(event_id)) for ts, event_id in kept.get("events", ())]
+        return cls(kept.get("since"), events, {event_id for _, event_id in events})
+
+    def read_before(self, event: Mapping[str, Any]) -> bool:
+        if self.since is not None and int(event.get("timestamp", 0)) < self.since:
+            return True
+        return _event_id(event) in self._ids
+
+    def after(self, read: Iterable[Mapping[str, Any]], *, since: int) -> RecentEvents:
+        """These events plus the ones just read, keeping those at or after `since` (never moved back)."""
+        since = max(since, self.since) if self.since is not None else since
+        events = self.events + [(int(e.get("timestamp", 0)), _event_id(e)) for e in read]
+        kept = sorted({(ts, event_id) for ts, event_id in events if ts >= since})
+        return RecentEvents(since, kept, {event_id for _, event_id in kept})
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"since": self.since, "events": [list(e) for e in self.events]}
+
+
 class MetricsPoller:
     """Polls CloudWatch for the session's monitored jobs and stores what is new."""
 
@@ -124,6 +169,7 @@ class MetricsPoller:
         metric_settle_seconds: float = 60.0,
         log_settle_seconds: float = 0.5,
         initial_log_settle_seconds: float = 5.0,
+        log_overlap_seconds: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if period < 1:
@@ -135,6 +181,7 @@ class MetricsPoller:
         self.metric_settle = float(metric_settle_seconds)
         self.log_settle = float(log_settle_seconds)
         self.initial_log_settle = max(self.log_settle, float(initial_log_settle_seconds))
+        self.log_overlap_ms = max(0, int(log_overlap_seconds * 1000))
         self.clock = clock
 
     def monitored_jobs(self) -> list[Job]:
@@ -229,20 +276,37 @@ class MetricsPoller:
     def _poll_logs(self, jobs: Sequence[Job], now: float, rnd: MetricsRound) -> tuple | None:
         end = _ms(now) - self.log_settle_ms()  # exclusive
         cursors = {j.id: (j.logs_cursor_ms if j.logs_cursor_ms is not None else self._initial_ms(j)) for j in jobs}
-        start = min(cursors.values())
-        if end <= start:
+        if end <= min(cursors.values()):
             return None
+        overlap = self.log_overlap_ms
+        firsts = {  # each job's window starts `overlap` before its cursor, never before its launch
+            j.id: cursors[j.id] if j.logs_cursor_ms is None else max(self._initial_ms(j), cursors[j.id] - overlap)
+            for j in jobs
+        }
+        start = min(firsts.values())
         by_name = {j.name: j for j in jobs}
         jobs_by_id = {j.id: j for j in jobs}
-        saved: dict[int, dict[str, Any]] = {}  # job id -> {stream: parser state} of the streams read before
+        saved: dict[int, dict[str, LogCursor]] = {}  # job id -> {stream: cursor} of the streams read before
 
-        def known_streams(job_id: int) -> dict[str, Any]:
+        def known_streams(job_id: int) -> dict[str, LogCursor]:
             if job_id not in saved:
-                saved[job_id] = {c.stream: c.parser_state for c in self.store.log_cursors(job_id)}
+                saved[job_id] = {c.stream: c for c in self.store.log_cursors(job_id)}
             return saved[job_id]
 
         events: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
         new_streams: set[tuple[int, str]] = set()
+        recent: dict[tuple[int, str], RecentEvents] = {}
+
+        def recent_events(job_id: int, stream: str) -> RecentEvents:
+            if (job_id, stream) not in recent:
+                cursor = known_streams(job_id).get(stream)
+                recent[(job_id, stream)] = (
+                    RecentEvents()
+                    if cursor is None
+                    else RecentEvents.restore(cursor.parser_state, cursor.last_timestamp_ms)
+                )
+            return recent[(job_id, stream)]
+
         client = self._client("logs")
         lag: int | None = None
         try:
@@ -257,7 +321,7 @@ class MetricsPoller:
                     new_streams.add((job.id, stream))
                 elif event.get("ingestionTime"):  # a container's first lines are a backlog, not a lag
                     lag = max(lag or 0, int(event["ingestionTime"]) - ts)
-                if ts < cursors[job.id] and not is_new:
+                if not is_new and (ts < firsts[job.id] or recent_events(job.id, stream).read_before(event)):
                     continue
                 events[(job.id, stream)].append(event)
                 rnd.log_events += 1
@@ -291,8 +355,9 @@ class MetricsPoller:
         progress: dict[int, dict[str, Any]] = {}
         for (job_id, stream), stream_events in events.items():
             job = jobs_by_id[job_id]
+            cursor = known_streams(job_id).get(stream)
             parser = LogParser(
-                job.metric_definitions() or DEFAULT_METRIC_DEFINITIONS, state=known_streams(job_id).get(stream)
+                job.metric_definitions() or DEFAULT_METRIC_DEFINITIONS, state=cursor.parser_state if cursor else None
             )
             stream_events.sort(key=lambda e: int(e.get("timestamp", 0)))
             latest: StepPoint | None = None
@@ -319,8 +384,9 @@ class MetricsPoller:
                             EPOCH_LEVEL_STEP,
                         )
                     )
-            last_ts = int(stream_events[-1].get("timestamp", 0))
-            cursors_out.append((job_id, stream, last_ts, parser.snapshot()))
+            kept = recent_events(job_id, stream).after(stream_events, since=end - self.log_overlap_ms)
+            last_ts = max(int(e.get("timestamp", 0)) for e in stream_events)
+            cursors_out.append((job_id, stream, last_ts, parser.snapshot() | {RECENT_EVENTS_KEY: kept.snapshot()}))
             if latest is not None:
                 progress[job_id] = _progress(job.progress, first, latest)
         return points, cursors_out, progress, end
