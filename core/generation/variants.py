@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.dataset.jumpstart import is_augmented, split_key
-from core.llm.base import estimate_tokens
+from core.llm.base import estimate_prompt_tokens, estimate_tokens
 from core.store import NewPair, PairFilter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from core.store import Pair, Store
 
@@ -126,24 +126,74 @@ def _parse(text: str) -> tuple[str, str]:
     return question.strip(), answer.strip()
 
 
+def variant_sources(
+    store: Store, spec: VariantSpec, flt: PairFilter | None = None, pair_ids: Sequence[int] | None = None
+) -> tuple[list[Pair], int]:
+    """The accepted, original pairs a run would copy (a selection by `pair_ids`, else the filter's; default:
+    every accepted pair), without those that have this variant already; (to do, already done)."""
+    if pair_ids is not None:
+        found: Sequence[Pair] = store.pairs_by_ids(sorted(set(pair_ids)))
+    else:
+        found = list(store.iter_pairs(flt if flt is not None else PairFilter(status="accepted")))
+    sources = [
+        p
+        for p in found
+        if p.status == "accepted" and not is_augmented(p) and not any(t.startswith("variant:") for t in p.tags)
+    ]
+    done_keys = store.task_keys_with_prefix(_prefix(spec))
+    todo = [p for p in sources if f"{_prefix(spec)}{p.id}" not in done_keys]
+    return todo, len(sources) - len(todo)
+
+
+def _prefix(spec: VariantSpec) -> str:
+    return f"variant:{'/'.join(spec.tags)}:"
+
+
+@dataclass(frozen=True)
+class VariantEstimate:
+    pairs: int
+    """Sources to copy (accepted originals without this variant yet)."""
+    skipped: int
+    prompt_tokens: int
+    max_completion_tokens: int
+    max_cost_usd: float
+    priced: bool
+
+
+def estimate_variants(
+    store: Store,
+    spec: VariantSpec,
+    prices: Any,
+    flt: PairFilter | None = None,
+    pair_ids: Sequence[int] | None = None,
+    *,
+    max_tokens: int = 800,
+) -> VariantEstimate:
+    """What `make_variants` would send: its calls' prompt tokens and the cost at most (every reply at its
+    token cap) under `prices` (core.llm.base.Prices); shown before anything is asked."""
+    todo, skipped = variant_sources(store, spec, flt, pair_ids)
+    brief = store.get_meta("domain_brief", "") or ""
+    prompt = sum(estimate_prompt_tokens(variant_messages(spec, brief, p)) for p in todo)
+    completion = sum(min(max_tokens, reply_budget(p)) for p in todo)
+    return VariantEstimate(len(todo), skipped, prompt, completion, prices.cost(prompt, completion), bool(prices.known))
+
+
 async def make_variants(
     store: Store,
     target: Any,
     spec: VariantSpec,
     flt: PairFilter | None = None,
     *,
+    pair_ids: Sequence[int] | None = None,
     concurrency: int = 8,
     max_tokens: int = 800,
     on_progress: Callable[[VariantProgress], None] | None = None,
 ) -> VariantProgress:
-    """One variant of each accepted, original pair of the filter (default: every accepted pair)."""
-    flt = flt if flt is not None else PairFilter(status="accepted")
-    prefix = f"variant:{'/'.join(spec.tags)}:"
-    sources = [p for p in store.iter_pairs(flt) if p.status == "accepted" and not is_augmented(p)]
-    sources = [p for p in sources if not any(t.startswith("variant:") for t in p.tags)]
-    done_keys = store.task_keys_with_prefix(prefix)
-    todo = [p for p in sources if f"{prefix}{p.id}" not in done_keys]
-    progress = VariantProgress(total=len(todo), skipped=len(sources) - len(todo), batch=uuid.uuid4().hex)
+    """One variant of each accepted, original pair of the selection (`pair_ids`) or the filter (default:
+    every accepted pair). Cancelling keeps the variants stored so far, still one undo step."""
+    prefix = _prefix(spec)
+    todo, skipped = variant_sources(store, spec, flt, pair_ids)
+    progress = VariantProgress(total=len(todo), skipped=skipped, batch=uuid.uuid4().hex)
     brief = store.get_meta("domain_brief", "") or ""
     gate = asyncio.Semaphore(max(1, concurrency))
 

@@ -82,6 +82,17 @@ class ScoreProgressed(Message):
         return isinstance(message, ScoreProgressed)
 
 
+@dataclass
+class VariantsProgressed(Message):
+    done: int
+    failed: int
+    total: int
+    cost_usd: float
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, VariantsProgressed)
+
+
 def _walk(nodes: Iterable[TopicNode], depth: int = 0):
     for node in nodes:
         yield node, depth
@@ -162,6 +173,15 @@ class PairsPane(Pane):
             tooltip="Repair answers in bulk or add typo copies of training pairs: a preview first, one undo step",
         ),
         Binding(
+            "V",
+            "variants",
+            "Variants",
+            id="pairs.variants",
+            show=False,
+            tooltip="LLM variants of accepted pairs (locale, language, summary, persona): the cost first, then "
+            "progress (esc cancels); tagged, one undo step",
+        ),
+        Binding(
             "I",
             "import_pairs",
             "Import pairs",
@@ -235,6 +255,7 @@ class PairsPane(Pane):
             ("pairs.duplicates", "dupes"),
             (("pairs.score", "pairs.threshold"), "score/threshold"),
             ("pairs.bulk_tools", "repair/augment"),
+            ("pairs.variants", "variants"),
             ("pairs.import", "import"),
             ("pairs.export", "export"),
             separator=" · ",
@@ -312,12 +333,19 @@ class PairsPane(Pane):
         table.placeholder = (
             "no pairs match the filter"
             if flt != PairFilter(sort=flt.sort, descending=flt.descending)
-            else "no pairs yet: generate them in the Topics pane"
+            else self._empty_hint()
         )
         table.set_rows(ids, keep=keep)
         self._loading = ""
         self._show_status()
         self._schedule_stats(0)
+
+    def _empty_hint(self) -> str:
+        """The empty session's table: the step before and the keys that get there, as bound now."""
+        return (
+            f"No pairs yet. The step before is {hint(self, ('pane.topics', 'Topics'))}: "
+            f"{hint(self, ('topics.generate', 'generate pairs'))}"
+        )
 
     @work(exclusive=True, group="pairs-probe", exit_on_error=False)
     async def _probe(self) -> None:
@@ -404,7 +432,9 @@ class PairsPane(Pane):
 
     def action_escape(self) -> None:
         if self.runs.cancel():
-            self._set_busy("cancelling the scoring… (finished scores are kept)")
+            label = self.runs.current.label if self.runs.current is not None else "score"
+            kept = "finished scores" if label == "score" else "variants made so far"
+            self._set_busy(f"cancelling the {'scoring' if label == 'score' else label}… ({kept} are kept)")
             return
         field = self.query_one("#pairs-filter", Input)
         if field.display:
@@ -734,6 +764,9 @@ class PairsPane(Pane):
 
     def on_run_finished(self, message: RunFinished) -> None:
         self._set_busy("")
+        if message.label == "variants":
+            self._variants_finished(message)
+            return
         if message.cancelled:
             self.app.notify("Scoring cancelled; the scores that arrived are kept (Q resumes).")
         elif message.error is not None:
@@ -838,6 +871,144 @@ class PairsPane(Pane):
                 self._bulk(tool, apply=True)
 
         self.app.push_screen(Confirm(question), done)
+
+    # ---- variants ----------------------------------------------------------------------------
+    VARIANT_CHOICES = (
+        ("locale", "locale: the pair for a named state, city or region (its terms, rules, units)", "Texas"),
+        ("language", "language: the pair translated into any language", "Spanish"),
+        ("summary", "summary: a summary-style Q/A (the key points, briefly)", ""),
+        ("persona", "persona or tone: the pair asked by and answered for someone", "a retired electrician"),
+    )
+
+    def action_variants(self) -> None:
+        if self.runs.running:
+            self.app.notify(f"A run is already going ({bound_keys(self, 'pairs.escape')} cancels it).")
+            return
+        choices = [(kind, Content(label)) for kind, label, _ in self.VARIANT_CHOICES]
+
+        def kind_picked(picked: tuple | None) -> None:
+            if picked is None:
+                return
+            kind = picked[0]
+            if kind == "summary":
+                self._pick_variant_scope(kind, "")
+                return
+            example = next(e for k, _, e in self.VARIANT_CHOICES if k == kind)
+
+            def value_given(value: str | None) -> None:
+                if value is not None:
+                    self._pick_variant_scope(kind, value.strip())
+
+            self.app.push_screen(AskText(f"Variants: which {kind}?", placeholder=example), value_given)
+
+        self.app.push_screen(ChoicePicker("Variants of accepted pairs (tagged variant:KIND)", choices), kind_picked)
+
+    def _pick_variant_scope(self, kind: str, value: str) -> None:
+        from core.generation.variants import VariantSpec  # off the pane's first frame
+
+        try:
+            spec = VariantSpec(kind, value)
+        except ValueError as exc:
+            self.app.notify(safe_line(f"Variants: {exc}", 300), severity="error")
+            return
+        choices: list[tuple[Any, Content]] = []
+        selected = tuple(sorted(self.table.selected))
+        if selected:
+            choices.append((("selection", selected), Content(f"the {len(selected):,} selected pairs (accepted ones)")))
+        if self.filter.topic_ids:
+            choices.append((("topic", ()), Content(f"the accepted pairs of topic {self._topic_label}")))
+        choices.append((("all", ()), Content("every accepted pair")))
+
+        def done(picked: tuple | None) -> None:
+            if picked is not None:
+                self._variants_estimate(spec, *picked[0])
+
+        self.app.push_screen(ChoicePicker(f"{'/'.join(spec.tags)}: over which pairs?", choices), done)
+
+    def _variant_scope(self, scope: str, ids: tuple[int, ...]) -> tuple[PairFilter, tuple[int, ...] | None]:
+        topics = self.filter.topic_ids if scope == "topic" else ()
+        return PairFilter(status="accepted", topic_ids=topics), (ids if scope == "selection" else None)
+
+    @work(exclusive=True, group="pairs-variants", exit_on_error=False)
+    async def _variants_estimate(self, spec: Any, scope: str, ids: tuple[int, ...]) -> None:
+        from core.generation.variants import estimate_variants
+
+        services = self.app.services  # type: ignore[attr-defined]
+        flt, pair_ids = self._variant_scope(scope, ids)
+        self._set_busy("estimating the cost of the variants…")
+        try:
+            target = services.chat_target("generator")
+            try:
+                estimate = await asyncio.to_thread(estimate_variants, self.store, spec, target.prices, flt, pair_ids)
+            finally:
+                await target.aclose()
+        except Exception as exc:  # a generator that cannot be built (no key, bad profile): say why
+            self.app.notify(safe_line(f"Variants: {exc}", 300), severity="error")
+            return
+        finally:
+            self._set_busy("")
+        tags = "/".join(spec.tags)
+        if not estimate.pairs:
+            done = f" ({estimate.skipped:,} have this variant already)" if estimate.skipped else ""
+            self.app.notify(f"{tags}: no accepted original pairs to copy here{done}.")
+            return
+        cost = f"up to ${estimate.max_cost_usd:.4f}" if estimate.priced else "unpriced (the model has no price)"
+        question = (
+            f"Make {estimate.pairs:,} {tags} variants with the generator ({self.config.llm.generator.model}): about "
+            f"{estimate.prompt_tokens:,} prompt tokens and at most {estimate.max_completion_tokens:,} reply tokens, "
+            f"{cost}. Each variant is kept as it arrives; {bound_keys(self, 'pairs.escape')} cancels, "
+            f"{bound_keys(self, 'pairs.undo')} removes the run's variants in one step."
+        )
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._start_variants(spec, flt, pair_ids)
+
+        self.app.push_screen(Confirm(question), confirmed)
+
+    def _start_variants(self, spec: Any, flt: PairFilter, pair_ids: tuple[int, ...] | None) -> None:
+        from core.generation.variants import make_variants
+
+        services = self.app.services  # type: ignore[attr-defined]
+        concurrency = self.config.llm.generator.max_concurrency
+
+        def report(progress: Any) -> None:
+            self.post_message(VariantsProgressed(progress.done, progress.failed, progress.total, progress.cost_usd))
+
+        async def job() -> Any:
+            target = services.chat_target("generator")
+            try:
+                return await make_variants(
+                    self.store, target, spec, flt, pair_ids=pair_ids, concurrency=concurrency, on_progress=report
+                )
+            finally:
+                await target.aclose()
+
+        if self.runs.start("variants", job):
+            self._set_busy("variants: starting…")
+
+    def on_variants_progressed(self, message: VariantsProgressed) -> None:
+        self._set_busy(
+            f"variants {message.done + message.failed:,}/{message.total:,}, {message.failed:,} failed, "
+            f"${message.cost_usd:.4f} ({bound_keys(self, 'pairs.escape')} cancels)"
+        )
+
+    def _variants_finished(self, message: RunFinished) -> None:
+        self._note_write(texts=True)
+        self.table.invalidate()
+        self.reload()
+        undo = bound_keys(self, "pairs.undo")
+        if message.cancelled:
+            self.app.notify(f"Variants cancelled; the variants made so far are kept ({undo} removes them).")
+        elif message.error is not None:
+            self.app.report_error("variants", message.error)  # type: ignore[attr-defined]
+        else:
+            progress: Any = message.result
+            self.app.notify(
+                f"Made {progress.done:,} variants ({progress.failed:,} failed: "
+                f"{bound_keys(self, 'pairs.variants')} again retries them), "
+                f"${progress.cost_usd:.4f}; {undo} removes them in one step"
+            )
 
     # ---- import ------------------------------------------------------------------------------
     def action_import_pairs(self) -> None:
