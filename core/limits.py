@@ -126,3 +126,47 @@ def budget_check(
     """Would an action costing `usd` of AWS and `llm_usd` of LLM calls pass a `[budget]`?"""
     session, llm = budget_limits(store, config, now)
     return check(((session, usd + llm_usd), (llm, llm_usd)), what=what)
+
+
+# -- LLM spend by purpose ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurposeSpend:
+    """The LLM calls of one purpose (generation, scoring, judging, playground, reference...): dollars
+    of the priced calls, and how many had no known price (shown as unpriced, never as $0)."""
+
+    purpose: str
+    calls: int
+    usd: float
+    unpriced_calls: int = 0
+
+    def describe(self) -> str:
+        calls = f"{self.calls} call{'s' if self.calls != 1 else ''}"
+        if self.unpriced_calls >= self.calls:
+            return f"{self.purpose}: unpriced ({calls})"
+        extra = f", {self.unpriced_calls} unpriced" if self.unpriced_calls else ""
+        return f"{self.purpose}: ${self.usd:,.2f} ({calls}{extra})"
+
+    def as_dict(self) -> dict[str, float | int | str | None]:
+        priced = self.calls - self.unpriced_calls
+        return {
+            "purpose": self.purpose,
+            "calls": self.calls,
+            "usd": round(self.usd, 6) if priced else None,
+            "unpriced_calls": self.unpriced_calls,
+        }
+
+
+def llm_spend(store: Store) -> tuple[PurposeSpend, ...]:
+    """The session's LLM spend per purpose, the costliest first."""
+    found = [
+        PurposeSpend(
+            str(purpose or "other"),
+            int(row.get("calls") or 0),
+            float(row.get("cost_usd") or 0.0),
+            int(row.get("unpriced_calls") or 0),
+        )
+        for purpose, row in store.llm_spend_by_purpose().items()
+    ]
+    return tuple(sorted(found, key=lambda s: (-s.usd, s.purpose)))

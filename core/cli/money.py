@@ -1,6 +1,7 @@
 """Headless money verbs and checks: the `[budget]` refusal every spending verb shares,
 `tunedeck quotas [request TYPE N]` (the instance pool and Service Quotas increase requests) and
-`tunedeck storage [delete KEY... --yes]` (the session's S3 objects and their monthly cost)."""
+`tunedeck storage [delete KEY... --yes]` (the session's S3 objects and their monthly cost) and
+`tunedeck money` (what the session has spent: AWS, LLM calls by purpose, the budgets left)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,70 @@ def _storage_arguments(sub: Subparsers) -> None:
     delete.add_argument("keys", nargs="+", metavar="KEY")
     delete.add_argument("--yes", action="store_true", help="delete them (without it: print what would go)")
     delete.add_argument("--session", dest="session_opt", default=argparse.SUPPRESS)
+
+
+@parser_extension
+def _money_arguments(sub: Subparsers) -> None:
+    money = sub.add_parser(
+        "money", help="what this session spent: AWS so far and per hour, LLM calls by purpose, budgets left"
+    )
+    money.add_argument("--session", dest="session_opt")
+    money.add_argument("--json", action="store_true")
+
+
+@command("money")
+def _money(args: argparse.Namespace, config: Config) -> int:
+    import time
+
+    from core.limits import budget_limits, llm_spend
+    from core.sessions import open_session
+    from core.training.prices import PriceTable, cost_meter
+
+    store = open_session(session_name(args), create=False)
+    try:
+        now = time.time()
+        meter = cost_meter(
+            store.jobs(),
+            store.endpoints_for_billing(),
+            PriceTable(config.jumpstart.prices),
+            now,
+            console_runs=store.console_run_ids(),
+        )
+        purposes = llm_spend(store)
+        limits = budget_limits(store, config, now)
+    finally:
+        store.close()
+    unpriced = sum(p.unpriced_calls for p in purposes)
+    llm_usd = sum(p.usd for p in purposes)
+    data = {
+        "aws": meter.as_dict(),
+        "llm": {"usd": round(llm_usd, 6), "unpriced_calls": unpriced, "by_purpose": [p.as_dict() for p in purposes]},
+        "budgets": [
+            {
+                "name": b.name,
+                "used": round(b.used, 6),
+                "limit": b.limit,
+                "left": None if b.left is None else round(b.left, 6),
+            }
+            for b in limits
+        ],
+    }
+
+    def human() -> None:
+        extra = f" (no price for {', '.join(meter.unpriced)})" if meter.unpriced else ""
+        print(f"AWS  ${meter.usd_so_far:,.2f} so far, ${meter.usd_per_hour:,.2f}/h now{extra}")
+        more = f" + {unpriced} unpriced call(s)" if unpriced else ""
+        print(f"LLM  ${llm_usd:,.2f}{more}" if purposes else "LLM  no calls yet")
+        for spend in purposes:
+            print(f"  {spend.describe()}")
+        for limit in limits:
+            if limit.limit is None:
+                print(f"{limit.name}: none set")
+            else:
+                print(f"{limit.name}: ${limit.used:,.2f} of ${limit.limit:,.2f}, ${limit.left or 0.0:,.2f} left")
+
+    emit(args, data, human)
+    return 0
 
 
 @command("storage")

@@ -295,6 +295,7 @@ class CostMeter:
     unpriced: tuple[str, ...] = ()  # instance types in use without a known price
     llm_usd: float = 0.0  # LLM calls of the session (recorded with their price), beside usd_so_far (AWS)
     idle_endpoints: tuple[str, ...] = ()  # in service and not invoked for the idle threshold: still billed
+    llm_by_purpose: tuple[Any, ...] = ()  # core.limits.PurposeSpend per purpose (unpriced calls counted apart)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -305,6 +306,7 @@ class CostMeter:
             "unpriced": list(self.unpriced),
             "llm_usd": round(self.llm_usd, 4),
             "idle_endpoints": list(self.idle_endpoints),
+            "llm_by_purpose": [p.as_dict() for p in self.llm_by_purpose],
         }
 
     def label(self) -> str:

@@ -1,5 +1,6 @@
 """Status bar piece: running training instances and endpoints, dollars per hour and dollars so far,
-the LLM spend, and a warning once an endpoint has been idle past the threshold (still billed).
+the LLM spend (per purpose in the tooltip; unpriced calls as "+?", never $0), and a warning once an
+endpoint has been idle past the threshold (still billed).
 
 It reads the session store only (no AWS call), in a thread worker, every `interval` seconds;
 the Jobs pane pushes a fresh meter after each poll with `set_meter`.
@@ -24,6 +25,7 @@ REFRESH_SECONDS = 5.0
 def compute_meter(store: Any, config: Any, now: float | None = None) -> Any:
     """core.training.prices.CostMeter of the session as the store knows it, with the LLM spend and
     the endpoints idle past the threshold."""
+    from core.limits import llm_spend
     from core.serving.endpoints import live_resources  # loaded in the meter's worker, not at start-up
     from core.training.prices import PriceTable, cost_meter
 
@@ -37,7 +39,30 @@ def compute_meter(store: Any, config: Any, now: float | None = None) -> Any:
     )
     idle = tuple(r.name for r in live_resources(store, config, now=now) if r.idle)
     llm = float(store.llm_usage().get("cost_usd") or 0.0)
-    return dataclasses.replace(meter, llm_usd=llm, idle_endpoints=idle)
+    return dataclasses.replace(meter, llm_usd=llm, idle_endpoints=idle, llm_by_purpose=llm_spend(store))
+
+
+def _unpriced_llm_calls(meter: Any) -> int:
+    return sum(p.unpriced_calls for p in getattr(meter, "llm_by_purpose", ()))
+
+
+def meter_tooltip(meter: Any) -> str | None:
+    """The meter's details: AWS so far, and the LLM spend per purpose (unpriced calls as unpriced)."""
+    if meter is None:
+        return None
+    lines = [f"AWS: ${meter.usd_so_far:,.2f} so far, ${meter.usd_per_hour:,.2f}/h now"]
+    if meter.unpriced:
+        lines.append("no price known for: " + ", ".join(meter.unpriced))
+    purposes = getattr(meter, "llm_by_purpose", ())
+    if purposes:
+        unpriced = _unpriced_llm_calls(meter)
+        lines.append(f"LLM: ${meter.llm_usd:,.2f}" + (f" + {unpriced} unpriced call(s)" if unpriced else ""))
+        lines += [f"  {p.describe()}" for p in purposes]
+    else:
+        lines.append("LLM: no calls yet")
+    for name in getattr(meter, "idle_endpoints", ()):
+        lines.append(f"idle, still billing: {name}")
+    return "\n".join(lines)
 
 
 def meter_label(meter: Any, ascii_only: bool = False) -> str:
@@ -49,8 +74,9 @@ def meter_label(meter: Any, ascii_only: bool = False) -> str:
         f"{meter.training_instances} train {dot} {meter.endpoint_instances} endpoint "
         f"{dot} ${meter.usd_per_hour:.2f}/h{unknown} {dot} ${meter.usd_so_far:.2f} so far"
     )
-    if getattr(meter, "llm_usd", 0.0):
-        label += f" {dot} LLM ${meter.llm_usd:.2f}"
+    unpriced_llm = _unpriced_llm_calls(meter)
+    if getattr(meter, "llm_usd", 0.0) or unpriced_llm:
+        label += f" {dot} LLM ${meter.llm_usd:.2f}{'+?' if unpriced_llm else ''}"
     idle = getattr(meter, "idle_endpoints", ())
     if idle:
         label += f" {dot} {'!' if ascii_only else '⚠'} {len(idle)} idle endpoint{'s' if len(idle) > 1 else ''} billing"
@@ -119,12 +145,18 @@ class CostMeter(Widget):
         """A meter computed elsewhere (the Jobs pane's poll); the LLM spend and idle endpoints stay
         those of the last own computation."""
         if self.meter is not None and meter is not None:
-            meter = dataclasses.replace(meter, llm_usd=self.meter.llm_usd, idle_endpoints=self.meter.idle_endpoints)
+            meter = dataclasses.replace(
+                meter,
+                llm_usd=self.meter.llm_usd,
+                idle_endpoints=self.meter.idle_endpoints,
+                llm_by_purpose=getattr(self.meter, "llm_by_purpose", ()),
+            )
         self.meter = meter
 
     def watch_meter(self, meter: Any) -> None:
         self.set_class(bool(meter and (meter.training_instances or meter.endpoint_instances)), "-spending")
         self.set_class(bool(meter and getattr(meter, "idle_endpoints", ())), "-idle")
+        self.tooltip = meter_tooltip(meter)
 
     def render(self) -> Content:
         return Content(meter_label(self.meter, bool(self._ascii)))
