@@ -2,7 +2,8 @@
 
 Every target shares the process-wide limiter of its account and model (core.llm.targets.
 shared_limiter), so generation, scoring, regeneration, judging, the playground and rehearsals
-split one budget instead of each spending all of it.
+split one budget instead of each spending all of it; processes on the same session (a headless run
+and the TUI) split it through the store.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Services:
             profile,
             on_call=self._recorder(run_id, endpoint_name),
             aws=self.config.aws,
-            limiter=shared_limiter(self._with_aws(profile)),
+            limiter=shared_limiter(self._with_aws(profile), store=self.store),
             price_overrides=self.config.llm.prices,
         )
 

@@ -18,7 +18,9 @@ Failures raise the typed errors of core.llm.errors. Importing this module loads 
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -144,23 +146,61 @@ _shared: dict[tuple, AdaptiveLimiter] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_limiter(profile: TargetProfile | Mapping[str, Any] | Any) -> AdaptiveLimiter:
+class StoreShare:
+    """A limiter's lease on its account's budget in a session store (core.store.rate_leases), so
+    the processes on that session (a headless run, the TUI) split the budget between them."""
+
+    def __init__(self, store: Any, key: str, *, ttl_s: float = 65.0, holder: str | None = None) -> None:
+        from core.store.rate_leases import RateLeases
+
+        self.store = store
+        self.leases = RateLeases(store.db)
+        self.key = key
+        self.holder = holder or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.ttl_s = ttl_s  # longer than the window: a lease outlives its holder's requests in it
+
+    def beat(self, used: float, share_for: Any) -> tuple[float, int]:
+        return self.leases.beat(self.key, self.holder, used=used, share_for=share_for, ttl_s=self.ttl_s)
+
+    def release(self) -> None:
+        self.leases.release(self.key, self.holder)
+
+
+def limiter_key(profile: TargetProfile | Mapping[str, Any] | Any) -> tuple:
+    """What one account and model is: the server (or AWS region and profile), key variable, model."""
+    p = TargetProfile.coerce(profile)
+    return (p.provider, p.base_url, p.key_variable, p.region, p.aws_profile, p.endpoint_name or p.model)
+
+
+def shared_limiter(profile: TargetProfile | Mapping[str, Any] | Any, *, store: Any = None) -> AdaptiveLimiter:
     """The process-wide limiter for this account and model: every target built for the same server
     (or AWS region and profile), key variable and model shares it, so generation, scoring, judging,
-    the playground and rehearsals on one account slow down together. The first profile's limits hold."""
+    the playground and rehearsals on one account slow down together. The first profile's limits hold.
+
+    With `store` (the session's Store) a limiter with an RPM or TPM budget also splits it with the
+    other processes on that session, through the store (`AdaptiveLimiter.share_through`)."""
     p = TargetProfile.coerce(profile)
-    key = (p.provider, p.base_url, p.key_variable, p.region, p.aws_profile, p.endpoint_name or p.model)
+    key = limiter_key(p)
     with _shared_lock:
         limiter = _shared.get(key)
         if limiter is None:
             limiter = _shared[key] = limiter_for(p)
+        if store is not None and (limiter.config.rpm or limiter.config.tpm):
+            current = limiter.share_source
+            if not isinstance(current, StoreShare) or current.store is not store:
+                window = limiter.config.window_s
+                limiter.share_through(StoreShare(store, "|".join(map(str, key)), ttl_s=window + 5.0))
         return limiter
 
 
 def forget_shared_limiters() -> None:
-    """Drop every shared limiter (tests: a fresh account per test)."""
+    """Drop every shared limiter (tests: a fresh account per test), giving their leases back."""
     with _shared_lock:
+        limiters = list(_shared.values())
         _shared.clear()
+    for limiter in limiters:
+        if limiter.share_source is not None:
+            limiter.share_through(None, release=False)  # the test's store may be gone
 
 
 def build_target(
@@ -249,7 +289,9 @@ __all__ = [
     "TransientLLMError",
     "build_target",
     "estimate_prompt_tokens",
+    "StoreShare",
     "forget_shared_limiters",
+    "limiter_key",
     "limiter_for",
     "shared_limiter",
 ]

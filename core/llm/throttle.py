@@ -14,6 +14,12 @@ What it enforces, before each request is dispatched:
   figures describe), until the reset; fresher figures replace older ones. This also covers
   servers that keep charging `max_tokens` where we refunded down to the real usage.
 
+Across processes (`share_through`): a headless run and the TUI on one session split the RPM and
+TPM budgets through the session store (core.store.rate_leases). Every few seconds while it
+dispatches, each process's limiter renews its lease and takes `split()` of the budget: an equal
+part, less what the others still hold in the window; a newcomer waits until the others have made
+room. Nothing is written per request.
+
 Retries (`run()` or `backoff()`): no retry for errors whose `retryable` is false (400, 401, 403,
 404, 429 `insufficient_quota` ...); jittered exponential backoff for the rest up to `max_attempts`.
 
@@ -37,7 +43,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from core.llm.errors import FatalLLMError, LLMError, RateLimited, as_llm_error, lower_headers
 
@@ -141,6 +147,18 @@ class LimiterStats:
     failed: int  # attempts that raised
     requests_in_window: float
     tokens_in_window: float
+    share: float = 1.0  # the part of the RPM/TPM budget this process allows itself (1.0 alone)
+    sharing_with: int = 0  # other processes on the same session and account
+
+
+class ShareSource(Protocol):
+    """Where the processes sharing one budget meet (core.llm.targets.StoreShare: the session store)."""
+
+    def beat(self, used: float, share_for: Callable[[list[tuple[float, float]]], float]) -> tuple[float, int]:
+        """Report the part of the budget used in the window; returns (share, live holders)."""
+        ...
+
+    def release(self) -> None: ...
 
 
 class _Entry:
@@ -248,6 +266,12 @@ class _RequestBucket:
         self._refill(now)
         return 0.0 if self.level >= 1.0 - 1e-9 else (1.0 - self.level) / self.rate
 
+    def set_rate(self, rpm: float, burst_s: float, now: float) -> None:
+        self._refill(now)
+        self.rate = rpm / 60.0
+        self.capacity = max(1.0, self.rate * burst_s)
+        self.level = min(self.level, self.capacity)
+
     def take(self, now: float) -> None:
         self._refill(now)
         self.level -= 1.0
@@ -328,6 +352,11 @@ class AdaptiveLimiter:
         self._gate: asyncio.Lock | None = None
         self._changed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._share_source: ShareSource | None = None
+        self._share = 1.0
+        self._share_holders = 1
+        self._share_refresh_s = 3.0
+        self._share_next = -math.inf
 
     @classmethod
     def unlimited(cls, *, max_concurrency: int = 64, **kwargs: Any) -> AdaptiveLimiter:
@@ -351,11 +380,81 @@ class AdaptiveLimiter:
             failed=self._counts["failed"],
             requests_in_window=self._requests.in_window(now) if self._requests else 0.0,
             tokens_in_window=self._tokens.in_window(now) if self._tokens else 0.0,
+            share=self._share,
+            sharing_with=self._share_holders - 1,
         )
 
     @property
     def concurrency_limit(self) -> int:
         return self._limit
+
+    # ---- sharing the budget with other processes ----------------------------------------------
+
+    @property
+    def share_source(self) -> ShareSource | None:
+        return self._share_source
+
+    def share_through(self, source: ShareSource | None, *, refresh_s: float = 3.0, release: bool = True) -> None:
+        """Split the RPM/TPM budget with the other holders of `source` (None: this process alone).
+        The share is renewed before a dispatch once `refresh_s` has passed since the last renewal.
+        The lease of the source it had is given back unless `release` is false."""
+        old = self._share_source
+        if release and old is not None and old is not source:
+            try:
+                old.release()
+            except Exception:  # a closed session: its lease expires by itself
+                pass
+        self._share_source = source
+        self._share_refresh_s = refresh_s
+        self._share_next = -math.inf
+        self._share_holders = 1
+        if source is None:
+            self._apply_share(1.0, self._clock())
+
+    @staticmethod
+    def split(others: list[tuple[float, float]]) -> float:
+        """This holder's part of the budget, given the others' (used, share): an equal part, but
+        never more than what the others leave, each counted at the larger of what it used in the
+        window and what it allows itself (it may dispatch up to that before it renews)."""
+        reserved = sum(max(used, share) for used, share in others)
+        return max(0.0, min(1.0 / (len(others) + 1), 1.0 - reserved))
+
+    def _used_fraction(self, now: float) -> float:
+        parts = []
+        if self._requests and self.config.rpm:
+            parts.append(self._requests.in_window(now) / self.config.rpm)
+        if self._tokens and self.config.tpm:
+            parts.append(self._tokens.in_window(now) / self.config.tpm)
+        return min(1.0, max(parts, default=0.0))
+
+    async def _renew_share(self, source: ShareSource) -> None:
+        now = self._clock()
+        try:
+            share, holders = await asyncio.to_thread(source.beat, self._used_fraction(now), self.split)
+        except Exception:  # the store is busy or closed: keep the last share, try again later
+            share, holders = self._share, self._share_holders
+        self._share_holders = holders
+        now = self._clock()
+        self._apply_share(share, now)
+        self._share_next = now + self._share_refresh_s
+
+    def _apply_share(self, share: float, now: float) -> None:
+        cfg = self.config
+        self._share = share
+        if self._requests and cfg.rpm:
+            self._requests.limit = cfg.rpm * share
+        if self._tokens and cfg.tpm:
+            self._tokens.limit = cfg.tpm * share
+        if self._bucket and cfg.rpm and share > 0:
+            self._bucket.set_rate(cfg.rpm * share, cfg.burst_s, now)
+
+    def _starved(self) -> bool:
+        """Shared, and this process's part is less than one request (or no tokens) for now."""
+        if self._share_source is None:
+            return False
+        if self._share <= 0:
+            return True
+        return bool(self._requests and self._requests.limit < 1.0)
 
     def pause_until(self, when: float) -> None:
         """Stop all dispatch until `when` (the limiter's clock)."""
@@ -382,6 +481,8 @@ class AdaptiveLimiter:
     def _dispatch_delay(self, now: float, estimate: int) -> float:
         if self._in_flight >= self._limit:
             return math.inf
+        if self._starved():
+            return max(1e-3, self._share_next - now, self._paused_until - now)
         delay = self._paused_until - now
         if self._requests:
             delay = max(delay, self._requests.wait_time(now, 1))
@@ -413,6 +514,10 @@ class AdaptiveLimiter:
                 while True:
                     changed.clear()
                     now = self._clock()
+                    source = self._share_source
+                    if source is not None and now >= self._share_next:
+                        await self._renew_share(source)
+                        now = self._clock()
                     delay = self._dispatch_delay(now, estimate)
                     if delay <= 0:
                         break

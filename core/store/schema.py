@@ -410,6 +410,21 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE llm_calls ADD COLUMN priced INTEGER NOT NULL DEFAULT 1;
         """,
     ),
+    (
+        7,
+        "rate leases: processes sharing the rate budget of an account",
+        """
+        CREATE TABLE rate_leases (
+            key TEXT NOT NULL,
+            holder TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            used REAL NOT NULL DEFAULT 0,
+            share REAL NOT NULL DEFAULT 0,
+            beat_at REAL NOT NULL,
+            PRIMARY KEY (key, holder)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
