@@ -170,3 +170,103 @@ def llm_spend(store: Store) -> tuple[PurposeSpend, ...]:
         for purpose, row in store.llm_spend_by_purpose().items()
     ]
     return tuple(sorted(found, key=lambda s: (-s.usd, s.purpose)))
+
+
+# -- what a generation run would spend --------------------------------------------------------------
+
+# Tokens of one call, before a run has measured any: a question batch (the brief and the topic in, a
+# list of questions out) and one answer. Rough, and said to be so; the session's own priced
+# generation calls replace them once there are some.
+QUESTION_CALL_TOKENS = (600, 45)  # prompt, completion per question asked for
+ANSWER_CALL_TOKENS = (400, 450)
+GENERATION_PURPOSES = {"questions": "questions", "refusal_questions": "questions", "answer": "answer"}
+
+
+@dataclass(frozen=True)
+class LlmEstimate:
+    """What an LLM run would cost: its calls and dollars (None: the model has no known price)."""
+
+    calls: int
+    usd: float | None
+    basis: str
+
+    def describe(self) -> str:
+        cost = "an unknown cost (the model is unpriced)" if self.usd is None else f"about ${self.usd:,.2f}"
+        return f"{self.calls} LLM call(s), {cost} ({self.basis})"
+
+
+def _leaves_in(store: Store, topic_ids: Iterable[int] | None) -> list[object]:
+    leaves = store.leaf_topics()
+    if topic_ids is None:
+        return list(leaves)
+    wanted, parents = set(topic_ids), {t.id: t.parent_id for t in store.topics()}
+    chosen = []
+    for leaf in leaves:
+        cursor: int | None = leaf.id
+        while cursor is not None and cursor not in wanted:
+            cursor = parents.get(cursor)
+        if cursor is not None:
+            chosen.append(leaf)
+    return chosen
+
+
+def estimate_generation(
+    store: Store,
+    config: Config,
+    *,
+    questions_per_topic: int,
+    refusal_share: float = 0.0,
+    topic_ids: Iterable[int] | None = None,
+) -> LlmEstimate:
+    """What `PairGenerator.run(topic_ids)` would still call (finished tasks are skipped: the run resumes)
+    and cost: at the session's measured dollars per call of each kind when it has priced ones, else at
+    the generator's price per token and the token counts above."""
+    from core.llm.prices import price_for
+
+    ids = list(topic_ids) if topic_ids is not None else None
+    done = {t.key.split(":")[1] for t in store.tasks("questions") if t.status == "done" and t.key.count(":") >= 2}
+    question_calls = answer_calls = 0
+    for leaf in _leaves_in(store, ids):
+        if str(getattr(leaf, "id", "")) in done:
+            continue
+        question_calls += 1
+        answer_calls += int(getattr(leaf, "questions_per_topic", 0) or questions_per_topic)
+    answer_calls += sum(1 for t in store.tasks("answer", "pending") if ids is None or t.topic_id in ids)
+    if refusal_share > 0 and ids is None and not store.tasks("refusal_questions"):
+        total = sum(int(getattr(t, "questions_per_topic", 0) or questions_per_topic) for t in store.leaf_topics())
+        refusals = round(total * refusal_share / (1 - refusal_share))
+        question_calls += -(-refusals // 10)
+        answer_calls += refusals
+    calls = question_calls + answer_calls
+    measured: dict[str, list[float]] = {}
+    for purpose, row in store.llm_spend_by_purpose().items():
+        kind = GENERATION_PURPOSES.get(str(purpose))
+        priced = int(row.get("calls") or 0) - int(row.get("unpriced_calls") or 0)
+        if kind and priced > 0:
+            entry = measured.setdefault(kind, [0.0, 0.0])
+            entry[0] += float(row.get("cost_usd") or 0.0)
+            entry[1] += priced
+    if "questions" in measured and "answer" in measured:
+        per_question = measured["questions"][0] / measured["questions"][1]
+        per_answer = measured["answer"][0] / measured["answer"][1]
+        usd = question_calls * per_question + answer_calls * per_answer
+        return LlmEstimate(calls, usd, "at this session's measured cost per call")
+    profile = config.llm.generator
+    price = price_for(
+        profile.model,
+        input_per_mtok=profile.input_price_per_mtok,
+        output_per_mtok=profile.output_price_per_mtok,
+        overrides=config.llm.prices,
+    )
+    if price is None:
+        return LlmEstimate(calls, None, f"no price for {profile.model}")
+    prompt = question_calls * QUESTION_CALL_TOKENS[0] + answer_calls * ANSWER_CALL_TOKENS[0]
+    completion = answer_calls * (QUESTION_CALL_TOKENS[1] + ANSWER_CALL_TOKENS[1])
+    return LlmEstimate(calls, price.cost(prompt, completion), f"rough token counts at {profile.model}'s price")
+
+
+def generation_check(store: Store, config: Config, estimate: LlmEstimate, *, what: str = "the generation run") -> Check:
+    """The `[budget]` check of a generation run; an unpriced run cannot be checked and passes."""
+    if estimate.usd is None:
+        return Check()
+    return budget_check(store, config, llm_usd=estimate.usd, what=what)

@@ -43,6 +43,7 @@ def _arguments(sub: Subparsers) -> None:
     pairs.add_argument("--refusal-share", type=float)
     pairs.add_argument("--topics", help="comma-separated topic ids (their subtrees); default all")
     pairs.add_argument("--json", action="store_true")
+    pairs.add_argument("--over-budget", action="store_true", help="run even when its estimate would pass a [budget]")
 
 
 def _progress_printer(label: str) -> tuple[ProgressBar, ProgressCallback]:
@@ -123,6 +124,27 @@ def _topics(args: argparse.Namespace, config: Config) -> int:
         store.close()
 
 
+def _refuse_generation_over_budget(
+    args: argparse.Namespace, store: Any, config: Config, settings: Any, topic_ids: list[int] | None
+) -> None:
+    """The run's estimate against `[budget] llm_usd` / `session_usd`; refused past one without --over-budget."""
+    from core.cli.money import refuse_over_budget
+    from core.limits import estimate_generation
+
+    estimate = estimate_generation(
+        store,
+        config,
+        questions_per_topic=settings.questions_per_topic,
+        refusal_share=settings.refusal_share,
+        topic_ids=topic_ids,
+    )
+    if estimate.usd is not None:
+        try:
+            refuse_over_budget(args, store, config, llm_usd=estimate.usd, what="the generation run")
+        except CommandError as exc:
+            raise CommandError(f"{estimate.describe()}: {exc}") from None
+
+
 @command("generate")
 def _generate(args: argparse.Namespace, config: Config) -> int:
     from core.generation.generate import GenerationSettings, GenerationStopped, PairGenerator
@@ -143,6 +165,7 @@ def _generate(args: argparse.Namespace, config: Config) -> int:
         ) from None
     store = open_session(session_name(args))
     try:
+        _refuse_generation_over_budget(args, store, config, settings, topic_ids)
         bar, report = _progress_printer("generate")
 
         async def body(target: ChatTarget) -> Any:

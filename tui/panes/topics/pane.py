@@ -416,10 +416,8 @@ class TopicsPane(Pane):
         self._start("expand", job)
 
     def action_generate(self) -> None:
-        from core.generation.generate import GenerationSettings, PairGenerator
+        from core.generation.generate import GenerationSettings
 
-        topic_id = self.selected_topic
-        services = self.app.services  # type: ignore[attr-defined]
         gen = self.config.generation
         settings = GenerationSettings(
             questions_per_topic=gen.questions_per_topic,
@@ -427,6 +425,39 @@ class TopicsPane(Pane):
             answer_style=gen.answer_style,
             max_concurrency=self.config.llm.generator.max_concurrency,
         )
+        self._generation_budget(self.selected_topic, settings)
+
+    @work(thread=True, group="topics-budget", exclusive=True, exit_on_error=False)
+    def _generation_budget(self, topic_id: int | None, settings: Any) -> None:
+        """The run's estimate against the [budget] (store reads, off the UI loop); asks when it would pass."""
+        from core.limits import estimate_generation, generation_check
+
+        estimate = estimate_generation(
+            self.store,
+            self.config,
+            questions_per_topic=settings.questions_per_topic,
+            refusal_share=settings.refusal_share,
+            topic_ids=[topic_id] if topic_id is not None else None,
+        )
+        found = generation_check(self.store, self.config, estimate)
+        self.app.call_from_thread(self._generate_after_check, topic_id, settings, estimate.describe(), found.problems)
+
+    def _generate_after_check(self, topic_id: int | None, settings: Any, estimate: str, problems: tuple) -> None:
+        if not problems:
+            self._generate(topic_id, settings)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._generate(topic_id, settings)
+
+        question = f"Generate pairs past the budget?\n{estimate}.\n" + "\n".join(problems)
+        self.app.push_screen(Confirm(question), answered)
+
+    def _generate(self, topic_id: int | None, settings: Any) -> None:
+        from core.generation.generate import PairGenerator
+
+        services = self.app.services  # type: ignore[attr-defined]
 
         async def job():
             target = services.chat_target("generator")
