@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -195,7 +195,7 @@ class LlmEstimate:
         return f"{self.calls} LLM call(s), {cost} ({self.basis})"
 
 
-def _leaves_in(store: Store, topic_ids: Iterable[int] | None) -> list[object]:
+def _leaves_in(store: Store, topic_ids: Iterable[int] | None) -> list[Any]:
     leaves = store.leaf_topics()
     if topic_ids is None:
         return list(leaves)
