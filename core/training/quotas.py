@@ -232,3 +232,72 @@ def training_requests(client: Any) -> list[QuotaRequest]:
         if not token:
             return sorted(found, key=lambda r: -(r.created or 0.0))
         kwargs["NextToken"] = token
+
+
+# -- the pool's quotas, for the Jobs pane's quota dialog ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolQuota:
+    """One instance type of the pool: its Service Quotas value (not the config's override), the
+    `[jumpstart.quotas]` value, the newest open increase request, and the value to ask for."""
+
+    instance_type: str
+    service: Slots
+    configured: int | None
+    pending: QuotaRequest | None
+    latest: QuotaRequest | None  # the newest request of any status
+
+    @property
+    def quota_name(self) -> str:
+        return self.service.quota_name
+
+    @property
+    def no_slot(self) -> bool:
+        return self.service.source == "service-quotas" and self.service.slots == 0
+
+    @property
+    def suggested(self) -> int:
+        """What to ask for: the configured pool size when Service Quotas has less, else one more."""
+        current = self.service.slots if self.service.source == "service-quotas" else 0
+        return max(1, current + 1, self.configured or 0)
+
+    @property
+    def requestable(self) -> bool:
+        return self.service.source == "service-quotas" and self.pending is None
+
+    def state(self) -> str:
+        if self.pending is not None:
+            return f"requested {self.pending.desired:g}: {self.pending.status}"
+        if self.latest is not None:
+            return f"last request {self.latest.desired:g}: {self.latest.status}"
+        if self.no_slot:
+            return f"no slot: ask for {self.suggested}"
+        return ""
+
+
+@dataclass(frozen=True)
+class QuotaOverview:
+    rows: tuple[PoolQuota, ...]
+    requests: tuple[QuotaRequest, ...]
+    problems: tuple[str, ...]  # lookups that failed (no permission, no network), said as they were
+
+
+def pool_overview(client: Any, instance_types: list[str], configured: Mapping[str, int]) -> QuotaOverview:
+    """Each type's training quota as Service Quotas has it, with its increase requests (blocking)."""
+    lookup = QuotaLookup({}, lambda: client)
+    problems: list[str] = []
+    try:
+        requests = training_requests(client)
+    except Exception as exc:  # noqa: BLE001 - no permission for the history: the quotas still show
+        requests = []
+        problems.append(f"could not list the increase requests: {type(exc).__name__}: {exc}")
+    rows = []
+    for kind in dict.fromkeys(instance_types):
+        slots = lookup.slots(kind)
+        mine = [r for r in requests if r.quota_name == slots.quota_name]
+        pending = next((r for r in mine if r.open), None)
+        rows.append(PoolQuota(kind, slots, configured.get(kind), pending, mine[0] if mine else None))
+    if lookup.last_error:
+        problems.insert(0, f"could not look up the quotas: {lookup.last_error}")
+    return QuotaOverview(tuple(rows), tuple(requests), tuple(problems))

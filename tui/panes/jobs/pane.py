@@ -61,6 +61,7 @@ class JobsSnapshot:
     api_calls: Counter
     errors: tuple[str, ...]
     throttled: bool
+    no_slot: tuple[str, ...] = ()  # instance types queued jobs wait for whose training quota is 0
 
 
 @dataclass
@@ -150,6 +151,14 @@ class JobsPane(LeagueJobActions, Pane):
             tooltip="FailureReason, hyperparameters and channels of the job",
         ),
         Binding("r", "refresh", "Refresh", id="jobs.refresh", show=False, tooltip="Poll SageMaker now"),
+        Binding(
+            "Q",
+            "quotas",
+            "Quotas",
+            id="jobs.quotas",
+            show=False,
+            tooltip="The pool's training quotas; ask Service Quotas for more where a type has no slot",
+        ),
         *LEAGUE_BINDINGS,
     ]
     service_options: dict[str, Any] = {}
@@ -336,6 +345,8 @@ class JobsPane(LeagueJobActions, Pane):
                     )
                 )
             meter = cost_meter(jobs, store.endpoints_for_billing(), service.prices, now, console_runs=console)
+            waiting = {job.instance_type for job in jobs if job.status == "Queued"}
+            no_slot = tuple(sorted(t for t in waiting if service.quotas.slots(t).slots == 0))
             return JobsSnapshot(
                 rows=tuple(rows),
                 meter=meter,
@@ -345,6 +356,7 @@ class JobsPane(LeagueJobActions, Pane):
                 api_calls=Counter(summary.api_calls) if summary is not None else Counter(),
                 errors=tuple(summary.errors) if summary is not None else (),
                 throttled=bool(summary.throttled) if summary is not None else False,
+                no_slot=no_slot,
             )
 
     def on_jobs_polled(self, message: JobsPolled) -> None:
@@ -442,6 +454,11 @@ class JobsPane(LeagueJobActions, Pane):
             )
         if snapshot.throttled:
             summary.append("  throttled: backing off", style="yellow")
+        if snapshot.no_slot:
+            summary.append(
+                f"  no slot for {', '.join(snapshot.no_slot)} (quota 0): {hint(self, ('jobs.quotas', 'request more'))}",
+                style="yellow",
+            )
         self._set_line("#jobs-summary", summary)
         title = f"Jobs ({running} running, {counts['Queued']} queued)"
         if self.border_title != title:  # a new title repaints the whole pane
@@ -680,6 +697,15 @@ class JobsPane(LeagueJobActions, Pane):
         if refused_in_console(self, "poll"):
             return
         self.poll_now()
+
+    def action_quotas(self) -> None:
+        from tui.panes.jobs.quotas import QuotasScreen
+
+        jumpstart = self.config.jumpstart
+        waiting = [r.job.instance_type for r in self.snapshot.rows if r.job.status == "Queued"] if self.snapshot else []
+        types = [jumpstart.training_instance, *jumpstart.quotas, *waiting]
+        service = self.service
+        self.app.push_screen(QuotasScreen(lambda: service.client("service-quotas"), types, jumpstart.quotas))
 
     # -- actions: views --------------------------------------------------------------------------
 
