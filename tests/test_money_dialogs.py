@@ -67,3 +67,34 @@ async def test_quota_dialog_requests_an_increase_where_the_pool_has_no_slot(app,
         await pilot.pause(0.2)
         assert isinstance(app.screen, QuotasScreen) and "already has a pending request" in screen_text(app)
         await pilot.press("escape")
+
+
+async def test_storage_dialog_deletes_the_marked_objects_from_s3_after_asking(app, aws, boto3_clients):
+    from tui.screens.ask import Confirm
+    from tui.screens.storage import StorageScreen
+
+    s3 = boto3_clients.s3
+    big = "tunedeck/money-dialogs/training/td-1/output/model.tar.gz"
+    small = "tunedeck/money-dialogs/abc123/train/train.jsonl"
+    other = "tunedeck/someone-else/x.jsonl"
+    for key, size in ((big, 3_000_000), (small, 2_000), (other, 10)):
+        s3.put_object(Bucket=aws.bucket, Key=key, Body=b"x" * size)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press("3", "D")
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, StorageScreen) and app.screen)
+        await wait_for(pilot, lambda: screen.objects is not None, what="objects listed")
+        text = screen_text(app)
+        assert "2 object(s), 3.00 MB, $0.0001 per month" in text and "training output" in text and other not in text
+        await pilot.press("space")  # marks the largest (first) row
+        await pilot.press("x")
+        confirm = await wait_for(pilot, lambda: isinstance(app.screen, Confirm) and app.screen)
+        assert "Delete 1 S3 object(s), 3.00 MB" in confirm.question and big in confirm.question
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "deleted 1 object(s)" in screen_text(app), what="deletion reported")
+        await wait_for(pilot, lambda: screen.objects is not None and len(screen.objects) == 1, what="listed again")
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=aws.bucket).get("Contents", [])]
+        assert big not in keys and small in keys and other in keys
+        await pilot.press("x", "n")  # declined: nothing more goes
+        await pilot.pause(0.2)
+        assert small in [o["Key"] for o in s3.list_objects_v2(Bucket=aws.bucket).get("Contents", [])]
+        await pilot.press("escape")

@@ -159,6 +159,14 @@ class JobsPane(LeagueJobActions, Pane):
             show=False,
             tooltip="The pool's training quotas; ask Service Quotas for more where a type has no slot",
         ),
+        Binding(
+            "D",
+            "storage",
+            "Storage",
+            id="jobs.storage",
+            show=False,
+            tooltip="This session's S3 objects with sizes and monthly cost; delete the ones you mark",
+        ),
         *LEAGUE_BINDINGS,
     ]
     service_options: dict[str, Any] = {}
@@ -706,6 +714,12 @@ class JobsPane(LeagueJobActions, Pane):
         types = [jumpstart.training_instance, *jumpstart.quotas, *waiting]
         service = self.service
         self.app.push_screen(QuotasScreen(lambda: service.client("service-quotas"), types, jumpstart.quotas))
+
+    def action_storage(self) -> None:
+        from tui.screens.storage import StorageScreen
+
+        service = self.service
+        self.app.push_screen(StorageScreen(self.store, self.config, lambda: service.client("s3")))
 
     # -- actions: views --------------------------------------------------------------------------
 
