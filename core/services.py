@@ -115,4 +115,7 @@ class Services:
         }
         if configured is not None:  # a profile for this endpoint in the config wins over what was recorded
             profile["prompt_format"] = configured.prompt_format
+        from core.llm.sagemaker_endpoint import endpoint_settings
+
+        profile.update(endpoint_settings(self.store, endpoint_name))  # chosen in the endpoints dialog: wins
         return self.build(profile, run_id=run_id, endpoint_name=endpoint_name if row is not None else "")

@@ -34,6 +34,49 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
 
 PROMPT_FORMATS = ("messages", "llama3-chat", "instruction")
+STOP_KEYS = ("stop", "stop_sequences")  # TGI containers, LMI containers (as core.config.STOP_KEYS)
+PROMPT_FORMAT_LABELS = {
+    "messages": "messages: the chat messages API (LMI and TGI Messages)",
+    "llama3-chat": "llama3-chat: inputs in the Llama 3 chat template",
+    "instruction": "instruction: inputs in the JumpStart instruction template (instruction-tuned fine-tunes)",
+}
+STOP_KEY_LABELS = {
+    "stop": "stop: TGI containers",
+    "stop_sequences": "stop_sequences: LMI (DJL) containers",
+}
+_SETTINGS_META = "endpoint_settings:"
+
+
+def endpoint_settings(store: Any, endpoint_name: str) -> dict[str, str]:
+    """The prompt format and stop-sequence key chosen for an endpoint in the endpoints dialog
+    (stored per endpoint in the session; they win over the config and what the deployment recorded)."""
+    chosen = store.get_meta(_SETTINGS_META + endpoint_name, {})
+    if not isinstance(chosen, dict):
+        return {}
+    settings = {}
+    if chosen.get("prompt_format") in PROMPT_FORMATS:
+        settings["prompt_format"] = str(chosen["prompt_format"])
+    if chosen.get("stop_key") in STOP_KEYS:
+        settings["stop_key"] = str(chosen["stop_key"])
+    return settings
+
+
+def set_endpoint_settings(
+    store: Any, endpoint_name: str, *, prompt_format: str | None = None, stop_key: str | None = None
+) -> dict[str, str]:
+    """Store an endpoint's prompt format and/or stop-sequence key; returns all its stored settings.
+    Raises ValueError naming the bad value."""
+    if prompt_format is not None and prompt_format not in PROMPT_FORMATS:
+        raise ValueError(f"prompt format must be one of {', '.join(PROMPT_FORMATS)}, not {prompt_format!r}")
+    if stop_key is not None and stop_key not in STOP_KEYS:
+        raise ValueError(f"stop key must be one of {', '.join(STOP_KEYS)}, not {stop_key!r}")
+    settings = endpoint_settings(store, endpoint_name)
+    if prompt_format is not None:
+        settings["prompt_format"] = prompt_format
+    if stop_key is not None:
+        settings["stop_key"] = stop_key
+    store.set_meta(_SETTINGS_META + endpoint_name, settings)
+    return settings
 
 
 class JsonLinesDecoder:

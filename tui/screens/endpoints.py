@@ -1,6 +1,8 @@
 """The endpoints dialog: what this session deployed, with status, instance, $/hour, uptime and idle
 warnings; deploy a finished job's model or the base model (cost first, the licence explicitly);
-delete with confirmation; pick one as target A or B of the Compare pane.
+delete with confirmation; pick one as target A or B of the Compare pane; set an endpoint's prompt
+format and stop-sequence key (`stop` for TGI containers, `stop_sequences` for LMI), stored per
+endpoint in the session and used by its SageMaker target.
 
 Every SageMaker call blocks, so each runs in a thread worker and reports back with a message.
 """
@@ -64,6 +66,13 @@ class PlanReady(Message):
 
 
 @dataclass
+class EndpointSettingsRead(Message):
+    name: str
+    setting: str  # "prompt_format" | "stop_key"
+    current: str
+
+
+@dataclass
 class EndpointActionDone(Message):
     text: str
     error: bool = False
@@ -95,6 +104,20 @@ class EndpointsScreen(Dialog["tuple[str, str] | None"]):
             tooltip="Deploy the pre-trained base model (the baseline to beat)",
         ),
         Binding("x,delete", "delete", "Delete", id="endpoints.delete", tooltip="Delete the selected endpoint"),
+        Binding(
+            "p",
+            "choose('prompt_format')",
+            "Prompt format",
+            id="endpoints.prompt_format",
+            tooltip="How the selected endpoint is prompted: chat messages, Llama 3 chat or instruction template",
+        ),
+        Binding(
+            "s",
+            "choose('stop_key')",
+            "Stop key",
+            id="endpoints.stop_key",
+            tooltip="The selected endpoint's stop-sequence key: stop (TGI containers) or stop_sequences (LMI)",
+        ),
         Binding("a", "use('A')", "Use as A", id="endpoints.use_a", tooltip="Make it target A of the comparison"),
         Binding("b", "use('B')", "Use as B", id="endpoints.use_b", tooltip="Make it target B of the comparison"),
     ]
@@ -130,9 +153,10 @@ class EndpointsScreen(Dialog["tuple[str, str] | None"]):
                 hint(
                     self,
                     (("endpoints.use_a", "endpoints.use_b"), "use as target A / B"),
-                    ("endpoints.deploy_job", "deploy a finished job"),
-                    ("endpoints.deploy_base", "deploy the base model"),
+                    ("endpoints.deploy_job", "deploy a job"),
+                    ("endpoints.deploy_base", "deploy base model"),
                     ("endpoints.delete", "delete"),
+                    (("endpoints.prompt_format", "endpoints.stop_key"), "prompt format / stop key"),
                     ("endpoints.refresh", "refresh"),
                     ("endpoints.close", "close"),
                 ),
@@ -376,6 +400,57 @@ class EndpointsScreen(Dialog["tuple[str, str] | None"]):
             self.app.notify(safe(message.text), severity="error", timeout=8)
         if message.refresh:
             self.action_refresh()
+
+    # ---- prompt format and stop key -----------------------------------------------------------
+
+    def action_choose(self, setting: str) -> None:
+        row = self.selected
+        if row is None:
+            self._set_status("no endpoint selected")
+            return
+        self._read_setting(row.name, setting)
+
+    @work(thread=True, exclusive=True, group="endpoints-settings", exit_on_error=False)
+    def _read_setting(self, name: str, setting: str) -> None:
+        from core.services import Services
+
+        try:  # what its target would use now: this dialog's choice, else the config, else the deployment's
+            target = Services(self.store, self.config).endpoint_target(name)
+            self.post_message(EndpointSettingsRead(name, setting, str(getattr(target, setting))))
+        except Exception as exc:
+            self._fail(f"cannot read the settings of {name}", exc, refresh=False)
+
+    def on_endpoint_settings_read(self, message: EndpointSettingsRead) -> None:
+        from core.llm.sagemaker_endpoint import PROMPT_FORMAT_LABELS, STOP_KEY_LABELS
+
+        labels = PROMPT_FORMAT_LABELS if message.setting == "prompt_format" else STOP_KEY_LABELS
+        what = "prompt format" if message.setting == "prompt_format" else "stop-sequence key"
+        name = message.name
+
+        def picked(choice: tuple | None) -> None:
+            if choice is not None and choice[0] != message.current:
+                self._save_setting(name, message.setting, choice[0])
+
+        self.app.push_screen(
+            ChoicePicker(
+                f"{what.capitalize()} of {one_line(name, 60)} (now {message.current})",
+                [(value, safe(label)) for value, label in labels.items()],
+                current=message.current,
+            ),
+            picked,
+        )
+
+    @work(thread=True, exclusive=True, group="endpoints-settings", exit_on_error=False)
+    def _save_setting(self, name: str, setting: str, value: str) -> None:
+        from core.llm.sagemaker_endpoint import set_endpoint_settings
+
+        try:
+            set_endpoint_settings(self.store, name, **{setting: value})
+        except Exception as exc:
+            self._fail(f"cannot change {name}", exc, refresh=False)
+            return
+        what = "prompt format" if setting == "prompt_format" else "stop-sequence key"
+        self.post_message(EndpointActionDone(f"{name}: {what} is now {value}", refresh=False))
 
     def action_use(self, slot: str) -> None:
         row = self.selected
