@@ -29,7 +29,7 @@ from core.llm.base import estimate_prompt_tokens
 from core.store import Pair, PairFilter, Store
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from pathlib import Path
 
     from core.config import Config
@@ -353,6 +353,7 @@ def export_dataset(
             "validation": version.validation_count,
             "refusals": version.refusal_count,
             "composition": composition,
+            "mix": dataset_mix(files.rows),
         },
         template=json.dumps(dict(version.template)) if version.template else None,
         filters=version.to_dict()["filters"],
@@ -392,6 +393,31 @@ def dataset_composition(pairs: list[Pair]) -> dict[str, int]:
         for tag in tags:
             counts[tag] = counts.get(tag, 0) + 1
     return {"original": original, **dict(sorted(counts.items()))}
+
+
+def mix_label(pair: Any) -> str:
+    """One label per row, so a version's mix adds up to 100%: a variant by its value
+    ("variant:spanish", or "variant:summary"), an augmented copy by its method, an imported pair, else
+    its kind ("qa", "refusal")."""
+    tags = tuple(getattr(pair, "tags", ()) or ())
+    for prefix in COMPOSITION_PREFIXES:
+        found = [t for t in tags if t.startswith(prefix)]
+        if found:
+            most = max(found, key=lambda t: t.count(":"))
+            parts = most.split(":")
+            return f"{parts[0]}:{parts[-1]}"
+    if IMPORT_TAG in tags:
+        return IMPORT_TAG
+    return str(getattr(pair, "kind", "") or "qa")
+
+
+def dataset_mix(rows: Iterable[Any]) -> dict[str, int]:
+    """Rows per `mix_label` over the rows a version wrote, most first: the sheet's dataset mix per run."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        label = mix_label(row)
+        counts[label] = counts.get(label, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _curation_flags(pair: Pair) -> set[str]:

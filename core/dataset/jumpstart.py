@@ -143,6 +143,8 @@ class ExportFiles:
     files: Mapping[str, bytes]
     """Relative path -> bytes, e.g. "train/train.jsonl", "train/template.json"."""
     version: DatasetVersion
+    rows: tuple[Any, ...] = ()
+    """The pairs written (train, then validation): what the version is made of."""
 
     def channel_uris(self, s3_uri: str) -> dict[str, str]:
         """SageMaker input channels for this export uploaded at `s3_uri` (ends with "/")."""
@@ -343,7 +345,7 @@ def _build(
         dropped={k: v for k, v in dropped.items() if v},
         files=tuple(sorted(files)),
     )
-    return ExportFiles(files=files, version=version)
+    return ExportFiles(files=files, version=version, rows=(*train, *held))
 
 
 def _jsonl(records: Iterable[dict[str, Any]]) -> bytes:

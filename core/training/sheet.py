@@ -1,7 +1,8 @@
 """The experiment sheet: one row per job, its hyperparameters, losses, overfitting, duration and cost.
 
 Built with pandas (imported when first used). Columns:
-job, run (api, or console: recorded by hand), sweep, status, instance_type, <the sweepable
+job, run (api, or console: recorded by hand), sweep, status, instance_type, dataset (the version's hash),
+data_mix (what it was made of: "qa 80% · refusal 8% · variant:spanish 12%"), <the sweepable
 hyperparameters any job sets, and any other that differs between jobs>, final_train_loss,
 final_eval_loss, best_train_loss, best_eval_loss, best_eval_epoch, gap (final eval - final train),
 overfitting, suggestion, duration_s, cost_usd (none for console runs: the event pays),
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from core.store import Store
     from core.store.jobs import Job
 
-BASE_COLUMNS = ("job", "run", "sweep", "status", "instance_type")  # run: "api" or "console"
+BASE_COLUMNS = ("job", "run", "sweep", "status", "instance_type", "dataset", "data_mix")  # run: api or console
 RESULT_COLUMNS = (
     "final_train_loss",
     "final_eval_loss",
@@ -56,6 +57,30 @@ def _best_scores(store: Store) -> dict[int, str]:
     return {job_id: score for job_id, (_, score) in best.items()}
 
 
+def format_mix(counts: dict[str, Any]) -> str | None:
+    """A dataset version's mix as shares of its rows, most first ("qa 80% · refusal 8% · variant:spanish 12%").
+
+    From the rows per label recorded at export (`counts["mix"]`); a version exported before that shows
+    its refusal share only."""
+    mix = counts.get("mix")
+    if not isinstance(mix, dict):
+        total = int(counts.get("train", 0) or 0) + int(counts.get("validation", 0) or 0)
+        refusals = int(counts.get("refusals", 0) or 0)
+        if not total:
+            return None
+        mix = {"qa": total - refusals, "refusal": refusals}
+    total = sum(int(v) for v in mix.values())
+    if not total:
+        return None
+    parts = []
+    for label, count in sorted(mix.items(), key=lambda item: (-int(item[1]), item[0])):
+        if not count:
+            continue
+        share = 100 * int(count) / total
+        parts.append(f"{label} {'<1' if share < 1 else round(share)}%")
+    return " · ".join(parts)
+
+
 def sheet_records(
     store: Store, prices: PriceTable, now: float, jobs: Sequence[Job] | None = None
 ) -> list[dict[str, Any]]:
@@ -67,6 +92,7 @@ def sheet_records(
     hp_columns = [n for n in SWEEPABLE if n in names] + sorted(varying - set(SWEEPABLE))
     console = store.console_run_ids()
     leaderboard = _best_scores(store)
+    versions = {v.id: v for v in store.dataset_versions()}
     records = []
     for job in jobs:
         curves = job_curves(store, job.id)
@@ -80,6 +106,9 @@ def sheet_records(
             "status": job.status,
             "instance_type": job.instance_type,
         }
+        version = versions.get(job.dataset_version_id) if job.dataset_version_id is not None else None
+        record["dataset"] = version.hash[:12] if version is not None else None
+        record["data_mix"] = format_mix(version.counts) if version is not None else None
         record.update({name: job.hyperparameters.get(name) for name in hp_columns})
         record.update(
             {
