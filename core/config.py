@@ -204,13 +204,17 @@ class BudgetConfig:
 
     session_usd: float = 0.0  # training, endpoints and LLM calls of the session together
     llm_usd: float = 0.0  # LLM calls alone (generation, scoring, judging, playground, reference model)
+    auto_delete_idle_minutes: float = 0.0  # delete an endpoint idle this long (asks once per session); 0: off
 
     def validate(self, where: str) -> list[tuple[str, str]]:
-        return [
+        problems = [
             (f"{where}.{key}", "must be 0 (no budget) or more")
             for key in ("session_usd", "llm_usd")
             if getattr(self, key) < 0
         ]
+        if self.auto_delete_idle_minutes < 0:
+            problems.append((f"{where}.auto_delete_idle_minutes", "must be 0 (off) or more minutes"))
+        return problems
 
 
 @dataclass

@@ -767,3 +767,52 @@ def end_live_resource(store: Store, config: Config, resource: LiveResource, *, s
     factory = (lambda service: sagemaker) if sagemaker is not None else None
     JobsService(store, config, client_factory=factory).stop(resource.name)
     return f"stopping training job {resource.name}"
+
+
+# ---- auto-delete after N idle minutes ([budget] auto_delete_idle_minutes, off by default) ---------
+
+AUTO_DELETE_META = "serving.auto_delete"
+"""The session's one answer to "delete idle endpoints automatically?": True, False, or unset (ask)."""
+
+
+def auto_delete_minutes(config: Config) -> float:
+    return max(0.0, float(getattr(config.budget, "auto_delete_idle_minutes", 0.0) or 0.0))
+
+
+def auto_delete_due(store: Store, config: Config, *, now: float | None = None) -> list[LiveResource]:
+    """Endpoints in service nobody invoked for `[budget] auto_delete_idle_minutes` (none when it is 0)."""
+    minutes = auto_delete_minutes(config)
+    if minutes <= 0:
+        return []
+    return [r for r in live_resources(store, config, idle_minutes=minutes, now=now) if r.kind == "endpoint" and r.idle]
+
+
+def auto_delete_consent(store: Store) -> bool | None:
+    """The session's answer (asked once): True deletes without asking again, False only warns."""
+    value = store.get_meta(AUTO_DELETE_META)
+    return value if isinstance(value, bool) else None
+
+
+def set_auto_delete_consent(store: Store, yes: bool) -> None:
+    store.set_meta(AUTO_DELETE_META, bool(yes))
+    store.log("info", "serving", f"auto-delete of idle endpoints {'on' if yes else 'off'} for this session")
+
+
+def auto_delete(
+    store: Store, config: Config, resources: list[LiveResource], *, sagemaker: Any = None
+) -> list[tuple[str, str | None]]:
+    """Delete the given idle endpoints (with config and model) when the session said yes: for each,
+    (what was done, the error or None). Blocking: call from a worker thread."""
+    if auto_delete_consent(store) is not True:
+        return []
+    done: list[tuple[str, str | None]] = []
+    minutes = auto_delete_minutes(config)
+    for resource in resources:
+        try:
+            text = end_live_resource(store, config, resource, sagemaker=sagemaker)
+        except Exception as exc:  # noqa: BLE001 - an AWS refusal: reported, the endpoint stays listed
+            done.append((resource.name, f"{type(exc).__name__}: {exc}"))
+            continue
+        store.log("info", "serving", f"auto-delete: {resource.name} idle over {minutes:g} min: {text}")
+        done.append((f"idle over {minutes:g} min: {text}", None))
+    return done

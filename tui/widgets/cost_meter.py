@@ -19,6 +19,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from tui.text import safe_line
+
 REFRESH_SECONDS = 5.0
 
 
@@ -99,6 +101,17 @@ class CostMeter(Widget):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, CostMeter.Computed)
 
+    @dataclass
+    class AutoDeleteDue(Message):
+        """Endpoints idle past `[budget] auto_delete_idle_minutes` and the session has not answered yet."""
+
+        resources: list[Any]  # core.serving.endpoints.LiveResource
+        minutes: float
+
+    @dataclass
+    class AutoDeleted(Message):
+        results: list[tuple[str, str | None]]  # (what was done, error)
+
     def __init__(
         self,
         store: Any = None,
@@ -114,6 +127,7 @@ class CostMeter(Widget):
         self._config = config
         self.interval = interval
         self._ascii = ascii_only
+        self._asking = False  # the auto-delete question is on screen (asked once per session)
 
     @property
     def store(self) -> Any:
@@ -136,6 +150,59 @@ class CostMeter(Widget):
         if store is None or config is None:
             return
         self.post_message(self.Computed(compute_meter(store, config)))
+        self._auto_delete(store, config)
+
+    def _auto_delete(self, store: Any, config: Any) -> None:
+        """[budget] auto_delete_idle_minutes (off by default): ask once, then delete what is idle that long.
+        Runs in the meter's worker thread; core.serving decides what is due."""
+        from core.serving.endpoints import auto_delete, auto_delete_consent, auto_delete_due, auto_delete_minutes
+
+        due = auto_delete_due(store, config)
+        if not due:
+            return
+        consent = auto_delete_consent(store)
+        if consent is None and not self._asking:
+            self._asking = True
+            self.post_message(self.AutoDeleteDue(due, auto_delete_minutes(config)))
+        elif consent:
+            self.post_message(self.AutoDeleted(auto_delete(store, config, due)))
+
+    def on_cost_meter_auto_delete_due(self, message: AutoDeleteDue) -> None:
+        message.stop()
+        from tui.screens.ask import Confirm
+
+        names = ", ".join(r.name for r in message.resources)
+        total = sum(r.usd_per_hour or 0.0 for r in message.resources)
+        question = (
+            f"Auto-delete is on: {names} had no request for {message.minutes:g} minutes and bills "
+            f"${total:.3f}/h.\nDelete idle endpoints (with their config and model) now and from now on in this "
+            "session? No keeps them and only warns. (Asked once per session.)"
+        )
+
+        def answered(yes: bool | None) -> None:
+            self._answer_worker(bool(yes))
+
+        self.app.push_screen(Confirm(question), answered)
+
+    @work(thread=True, group="cost-meter-auto-delete", exit_on_error=False)
+    def _answer_worker(self, yes: bool) -> None:
+        from core.serving.endpoints import set_auto_delete_consent
+
+        store, config = self.store, self.config
+        set_auto_delete_consent(store, yes)
+        self._asking = False
+        if yes:
+            self._auto_delete(store, config)
+
+    def on_cost_meter_auto_deleted(self, message: AutoDeleted) -> None:
+        message.stop()
+        for text, error in message.results:
+            if error:
+                self.app.notify(safe_line(f"auto-delete of {text} failed: {error}", 300), severity="error", timeout=8)
+            else:
+                self.app.notify(safe_line(f"auto-delete: {text}", 300), severity="warning", timeout=8)
+        if message.results:
+            self.refresh_meter()
 
     def on_cost_meter_computed(self, message: Computed) -> None:
         message.stop()
