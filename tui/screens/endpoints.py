@@ -152,7 +152,7 @@ class EndpointsScreen(Dialog["tuple[str, str] | None"]):
             yield Static(
                 hint(
                     self,
-                    (("endpoints.use_a", "endpoints.use_b"), "use as target A / B"),
+                    (("endpoints.use_a", "endpoints.use_b"), "use as A / B"),
                     ("endpoints.deploy_job", "deploy a job"),
                     ("endpoints.deploy_base", "deploy base model"),
                     ("endpoints.delete", "delete"),
