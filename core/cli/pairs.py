@@ -47,7 +47,14 @@ def _arguments(sub: Subparsers) -> None:
     rep.add_argument("--session", dest="session_opt")
     rep.add_argument("--strip-header", action="store_true", help="strip a leading '### ANSWER' style header")
     rep.add_argument("--strip-meta", action="store_true", help="strip meta-talk openers ('Based on the text, ...')")
-    rep.add_argument("--flag", help="only pairs carrying this curation flag (e.g. header_leak, meta_talk)")
+    rep.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="ask for new answers (an LLM call per pair): with --profile, and to about --target-tokens",
+    )
+    rep.add_argument("--profile", default="generator", help="the profile that answers (generator, judge, NAME)")
+    rep.add_argument("--target-tokens", type=int, metavar="N", help="new answers of about N tokens")
+    rep.add_argument("--flag", help="only pairs carrying this curation flag (e.g. header_leak, meta_talk, truncated)")
     rep.add_argument("--status", choices=("pending", "accepted", "rejected"))
     rep.add_argument("--preview", type=int, metavar="N", help="show the first N changes and write nothing")
     rep.add_argument("--json", action="store_true")
@@ -76,7 +83,7 @@ def _pairs(args: argparse.Namespace, config: Config) -> int:
     if args.pairs_verb == "augment":
         return _augment(args, config)
     if args.pairs_verb == "repair":
-        return _repair(args)
+        return _regenerate(args, config) if args.regenerate else _repair(args)
     if args.pairs_verb == "variants":
         return _variants(args, config)
     if args.pairs_verb == "more":
@@ -155,7 +162,7 @@ def _repair(args: argparse.Namespace) -> int:
 
     repairs = [name for name, on in (("strip_header", args.strip_header), ("strip_meta", args.strip_meta)) if on]
     if not repairs:
-        raise CommandError("name a repair: --strip-header and/or --strip-meta")
+        raise CommandError("name a repair: --strip-header and/or --strip-meta, or --regenerate")
     store = open_session(session_name(args), create=False)
     try:
         result = repair_answers(store, PairFilter(status=args.status, flag=args.flag), repairs, preview=args.preview)
@@ -172,6 +179,76 @@ def _repair(args: argparse.Namespace) -> int:
 
     emit(args, result.as_dict(), human)
     return 0
+
+
+def _regenerate(args: argparse.Namespace, config: Config) -> int:
+    import asyncio
+    import sys
+
+    from core.cli.progress import ProgressBar
+    from core.curation.repairs import RegenerateSpec, estimate_regenerate, regenerate_answers_bulk
+    from core.safe_text import one_line
+    from core.services import Services
+    from core.store import PairFilter
+
+    if args.strip_header or args.strip_meta:
+        raise CommandError("--regenerate goes alone (run the text repairs first, then regenerate)")
+    try:
+        spec = RegenerateSpec(args.profile, args.target_tokens, config.generation.answer_style)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    store = open_session(session_name(args), create=False)
+    bar = ProgressBar("regenerate")
+    try:
+        flt = PairFilter(status=args.status, flag=args.flag)
+        services = Services(store, config)
+
+        async def body() -> Any:
+            try:
+                target = services.chat_target(args.profile)
+            except (KeyError, ValueError) as exc:
+                raise CommandError(f"profile {args.profile!r}: {exc}") from None
+            try:
+                prices: Any = getattr(target, "prices", None)
+                estimate = estimate_regenerate(store, flt, spec, prices, limit=args.preview)
+                cost = f"up to ${estimate.max_cost_usd:.4f}" if estimate.priced else "unpriced"
+                print(
+                    f"{spec.label()}: {estimate.pairs:,} answers, about {estimate.prompt_tokens:,} prompt tokens, "
+                    f"at most {estimate.max_completion_tokens:,} reply tokens, {cost}",
+                    file=sys.stderr,
+                )
+                return await regenerate_answers_bulk(
+                    store,
+                    target,
+                    flt,
+                    spec,
+                    preview=args.preview,
+                    concurrency=config.llm.generator.max_concurrency,
+                    on_progress=lambda r: bar.update(
+                        len(r.answers) + r.failed, estimate.pairs, f"failed {r.failed} ${r.cost_usd:.4f}"
+                    ),
+                )
+            finally:
+                await target.aclose()
+
+        result = asyncio.run(body())
+    finally:
+        bar.close()
+        store.close()
+
+    def human() -> None:
+        for row in result.preview:
+            print(f"#{row.pair_id}\n  - {one_line(row.before, 200)}\n  + {one_line(row.after, 200)}")
+        if args.preview is not None:
+            print(f"preview: {len(result.preview)} of {result.scanned:,} answers would change; nothing written")
+        else:
+            print(
+                f"regenerated {result.changed:,} of {result.scanned:,} answers, {result.failed:,} kept their old "
+                f"answer; ${result.cost_usd:.4f} (the Pairs pane's undo reverts them in one step)"
+            )
+
+    emit(args, result.as_dict(), human)
+    return 0 if result.failed == 0 else 1
 
 
 def _variants(args: argparse.Namespace, config: Config) -> int:

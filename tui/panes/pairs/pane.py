@@ -433,8 +433,12 @@ class PairsPane(Pane):
     def action_escape(self) -> None:
         if self.runs.cancel():
             label = self.runs.current.label if self.runs.current is not None else "score"
-            kept = "finished scores" if label == "score" else "variants made so far"
-            self._set_busy(f"cancelling the {'scoring' if label == 'score' else label}… ({kept} are kept)")
+            what, kept = {
+                "score": ("scoring", "finished scores"),
+                "variants": ("variants", "variants made so far"),
+                "regenerate": ("regenerating", "new answers that arrived"),
+            }.get(label, (label, "results so far"))
+            self._set_busy(f"cancelling the {what}… ({kept} are kept)")
             return
         field = self.query_one("#pairs-filter", Input)
         if field.display:
@@ -767,6 +771,9 @@ class PairsPane(Pane):
         if message.label == "variants":
             self._variants_finished(message)
             return
+        if message.label == "regenerate":
+            self._regenerate_finished(message)
+            return
         if message.cancelled:
             self.app.notify("Scoring cancelled; the scores that arrived are kept (Q resumes).")
         elif message.error is not None:
@@ -818,13 +825,161 @@ class PairsPane(Pane):
                 Content("strip meta-talk openers ('Based on the text, ...') from the answers in this filter"),
             ),
             ("typo", Content("add typo copies of the accepted pairs in this topic filter (training data only)")),
+            (
+                "regenerate",
+                Content("regenerate the answers in this filter with another profile or to a target length (LLM)"),
+            ),
         ]
 
         def done(picked: tuple | None) -> None:
-            if picked is not None:
+            if picked is None:
+                return
+            if picked[0] == "regenerate":
+                self._ask_regenerate()
+            else:
                 self._bulk(picked[0], apply=False)
 
         self.app.push_screen(ChoicePicker("Repair or augment in bulk (a preview comes first)", choices), done)
+
+    # ---- regenerate in bulk (a repair: another profile, a target length) ------------------------
+    def _ask_regenerate(self) -> None:
+        if self.runs.running:
+            self.app.notify(f"A run is already going ({bound_keys(self, 'pairs.escape')} cancels it).")
+            return
+        names = ["generator", "judge", *sorted(self.config.llm.profiles)]
+        choices = [(name, safe_line(name, 60)) for name in names]
+
+        def profile_picked(picked: tuple | None) -> None:
+            if picked is None:
+                return
+
+            def length_given(text: str | None) -> None:
+                if text is None:
+                    return
+                text = text.strip()
+                if text and not text.isdigit():
+                    self.app.notify(f"Target length: a number of tokens, not {text!r}", severity="error")
+                    return
+                self._regenerate_estimate(picked[0], int(text) if text else None)
+
+            self.app.push_screen(
+                AskText(
+                    f"Regenerate with {picked[0]}: a target length in tokens (empty: the answer style's own)",
+                    placeholder="900",
+                ),
+                length_given,
+            )
+
+        self.app.push_screen(
+            ChoicePicker("Regenerate the answers in this filter with which profile?", choices), profile_picked
+        )
+
+    def _regenerate_spec(self, profile: str, tokens: int | None) -> Any:
+        from core.curation.repairs import RegenerateSpec
+
+        return RegenerateSpec(profile, tokens, self.config.generation.answer_style)
+
+    @work(exclusive=True, group="pairs-regen", exit_on_error=False)
+    async def _regenerate_estimate(self, profile: str, tokens: int | None) -> None:
+        from core.curation.repairs import estimate_regenerate
+
+        services = self.app.services  # type: ignore[attr-defined]
+        flt = self.filter
+        self._set_busy("estimating the cost of regenerating…")
+        try:
+            spec = self._regenerate_spec(profile, tokens)
+            target = services.chat_target(profile)
+            try:
+                estimate = await asyncio.to_thread(estimate_regenerate, self.store, flt, spec, target.prices)
+            finally:
+                await target.aclose()
+        except Exception as exc:  # a bad length, a profile that cannot be built: say why
+            self.app.notify(safe_line(f"Regenerate: {exc}", 300), severity="error")
+            return
+        finally:
+            self._set_busy("")
+        if not estimate.pairs:
+            self.app.notify("Regenerate: no pairs in this filter.")
+            return
+        cost = f"up to ${estimate.max_cost_usd:.4f}" if estimate.priced else "unpriced (the model has no price)"
+        rows = min(self.BULK_PREVIEW_ROWS, estimate.pairs)
+        question = (
+            f"{spec.label()}: {estimate.pairs:,} answers in this filter ({self.describe_filter()}), about "
+            f"{estimate.prompt_tokens:,} prompt tokens and at most {estimate.max_completion_tokens:,} reply tokens, "
+            f"{cost}. First a preview of {rows} rows (nothing written); then you decide."
+        )
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._regenerate_preview(spec, flt)
+
+        self.app.push_screen(Confirm(question), confirmed)
+
+    @work(exclusive=True, group="pairs-regen", exit_on_error=False)
+    async def _regenerate_preview(self, spec: Any, flt: PairFilter) -> None:
+        from core.curation.repairs import regenerate_answers_bulk
+
+        services = self.app.services  # type: ignore[attr-defined]
+        self._set_busy(f"{spec.label()}: previewing…")
+
+        def preview() -> Any:
+            async def body() -> Any:
+                target = services.chat_target(spec.profile)
+                try:
+                    return await regenerate_answers_bulk(self.store, target, flt, spec, preview=self.BULK_PREVIEW_ROWS)
+                finally:
+                    await target.aclose()
+
+            return asyncio.run(body())
+
+        try:
+            result = await asyncio.to_thread(preview)
+        except Exception as exc:
+            self.app.notify(safe_line(f"Regenerate: {exc}", 300), severity="error")
+            return
+        finally:
+            self._set_busy("")
+        if not result.preview:
+            why = f" ({result.errors[0]})" if result.errors else ""
+            self.app.notify(safe_line(f"Regenerate: the preview changed no answer{why}", 300), severity="warning")
+            return
+        rows = "\n".join(
+            f"#{row.pair_id}\n  - {one_line(row.before, 100)}\n  + {one_line(row.after, 100)}" for row in result.preview
+        )
+        question = (
+            f"{spec.label()}: apply to every pair in this filter? The first rows:\n{rows}\n"
+            f"(the preview's answers are kept; {bound_keys(self, 'pairs.escape')} cancels, "
+            f"{bound_keys(self, 'pairs.undo')} undoes it in one step)"
+        )
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._start_regenerate(spec, flt, result.answers)
+
+        self.app.push_screen(Confirm(question), confirmed)
+
+    def _start_regenerate(self, spec: Any, flt: PairFilter, reuse: dict[int, str]) -> None:
+        from core.curation.repairs import regenerate_answers_bulk
+
+        services = self.app.services  # type: ignore[attr-defined]
+        concurrency = self.config.llm.generator.max_concurrency
+
+        def report(progress: Any) -> None:
+            self.post_message(
+                VariantsProgressed(progress.changed, progress.failed, progress.scanned, progress.cost_usd)
+            )
+
+        async def job() -> Any:
+            target = services.chat_target(spec.profile)
+            try:
+                return await regenerate_answers_bulk(
+                    self.store, target, flt, spec, reuse=reuse, concurrency=concurrency, on_progress=report
+                )
+            finally:
+                await target.aclose()
+
+        if self.runs.start("regenerate", job):
+            self._set_busy(f"{spec.label()}: starting…")
 
     def _bulk_call(self, tool: str, preview: int | None) -> Any:
         if tool == "typo":
@@ -988,8 +1143,9 @@ class PairsPane(Pane):
             self._set_busy("variants: starting…")
 
     def on_variants_progressed(self, message: VariantsProgressed) -> None:
+        label = self.runs.current.label if self.runs.current is not None else "variants"
         self._set_busy(
-            f"variants {message.done + message.failed:,}/{message.total:,}, {message.failed:,} failed, "
+            f"{label} {message.done + message.failed:,}/{message.total:,}, {message.failed:,} failed, "
             f"${message.cost_usd:.4f} ({bound_keys(self, 'pairs.escape')} cancels)"
         )
 
@@ -1008,6 +1164,22 @@ class PairsPane(Pane):
                 f"Made {progress.done:,} variants ({progress.failed:,} failed: "
                 f"{bound_keys(self, 'pairs.variants')} again retries them), "
                 f"${progress.cost_usd:.4f}; {undo} removes them in one step"
+            )
+
+    def _regenerate_finished(self, message: RunFinished) -> None:
+        self._note_write(texts=True)
+        self.table.invalidate()
+        self.reload()
+        undo = bound_keys(self, "pairs.undo")
+        if message.cancelled:
+            self.app.notify(f"Regenerating cancelled; the new answers that arrived are kept ({undo} reverts them).")
+        elif message.error is not None:
+            self.app.report_error("regenerate", message.error)  # type: ignore[attr-defined]
+        else:
+            result: Any = message.result
+            self.app.notify(
+                f"Regenerated {result.changed:,} answers ({result.failed:,} kept their old answer), "
+                f"${result.cost_usd:.4f}; {undo} reverts them in one step"
             )
 
     # ---- import ------------------------------------------------------------------------------
