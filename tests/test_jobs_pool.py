@@ -119,3 +119,71 @@ async def test_the_sweep_builder_takes_more_instance_types_as_a_pool(aws, tmp_pa
             assert "estimated makespan" in shown and (f"on {LARGE}" in shown or f"on {INSTANCE}" in shown)
     finally:
         store.close()
+
+
+def test_two_processes_polling_one_failed_job_requeue_it_once(aws, tmp_path, monkeypatch):
+    """Two services on one session (as two processes would be), each holding the job as still running
+    when it fails for memory: the move into Failed is a compare-and-set on the job row, so only one
+    queues the copy, even when both read the requeue record before either writes it."""
+    import threading
+
+    from core.store import Store
+    from core.training.jobs import TickSummary
+
+    store = make_store(tmp_path)
+    add_dataset(store, aws, rows=40)
+    aws.set_quotas(training=POOL)
+    config = make_config(aws, quotas=POOL)
+    service = make_service(store, config)
+    plan = service.plan_sweep(
+        SweepSpec.from_strings(INSTANCE, ["epoch=1", "max_input_length=1024", "per_device_train_batch_size=8"])
+    )
+    service.launch_sweep(plan, accept_eula=True)
+    [job] = store.jobs()
+    run_until(service, lambda: store.job(job.name).status == "InProgress", timeout=30, interval=0.05)
+    sagemaker = aws.client("sagemaker")
+    run_until_failed = [sagemaker.describe_training_job(TrainingJobName=job.name)["TrainingJobStatus"]]
+    for _ in range(300):
+        if run_until_failed[-1] == FAILED:
+            break
+        threading.Event().wait(0.05)
+        run_until_failed.append(sagemaker.describe_training_job(TrainingJobName=job.name)["TrainingJobStatus"])
+    assert run_until_failed[-1] == FAILED
+    other = Store(store.path, store.name)
+    services = [service, make_service(other, config)]
+    stale = [s.job(job.name) for s in (store, other)]
+    assert [j.status for j in stale] == ["InProgress", "InProgress"]
+    both_read = threading.Barrier(2, timeout=1.5)  # both read the requeue record before either writes it
+    for s in (store, other):
+        original = s.get_meta
+
+        def get_meta(key, default=None, _original=original):
+            value = _original(key, default)
+            if key == MEMORY_REQUEUE_META_KEY:
+                try:
+                    both_read.wait()
+                except threading.BrokenBarrierError:
+                    pass  # the other one never got here
+            return value
+
+        monkeypatch.setattr(s, "get_meta", get_meta)
+    raised: list[BaseException] = []
+
+    def poll(svc, stale_job) -> None:
+        try:
+            svc._describe_and_store(stale_job, TickSummary())
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            raised.append(exc)
+
+    threads = [threading.Thread(target=poll, args=(svc, j)) for svc, j in zip(services, stale)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    jobs = store.jobs()
+    assert not raised, raised
+    assert len(jobs) == 2, [(j.name, j.instance_type, j.status) for j in jobs]
+    copy = next(j for j in jobs if j.name != job.name)
+    assert copy.instance_type == LARGE and store.get_meta(MEMORY_REQUEUE_META_KEY) == {job.name: copy.name}
+    assert f"requeued once on {LARGE} as {copy.name}" in store.job(job.name).failure_reason
+    other.close()

@@ -321,6 +321,22 @@ class JobsMixin:
         with self.db.tx() as conn:
             conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*values, job_id))
 
+    def update_job_if_status(self, job_id: int, expected_status: str, **fields: Any) -> bool:
+        """Set columns of one job only while its status is still `expected_status` (compare-and-set,
+        also across processes sharing the session); False when another writer changed it first."""
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable job columns: {', '.join(sorted(unknown))}")
+        if not fields:
+            return False
+        values = [json.dumps(v) if k in _JSON_COLUMNS and v is not None else v for k, v in fields.items()]
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self.db.tx() as conn:
+            cur = conn.execute(
+                f"UPDATE jobs SET {assignments} WHERE id = ? AND status = ?", (*values, job_id, expected_status)
+            )
+            return cur.rowcount == 1
+
     def claim_job(self, job_id: int, now: float | None = None) -> bool:
         """Queued -> Launching, atomically (also across processes); False when someone else got it first."""
         with self.db.tx() as conn:

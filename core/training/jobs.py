@@ -1062,14 +1062,22 @@ class JobsService:
             fields["request"] = {"AlgorithmSpecification": {"MetricDefinitions": spec.get("MetricDefinitions", [])}}
         if job.launched_at is None:
             fields["launched_at"] = _ts(d.get("CreationTime")) or now
-        self.store.update_job(job.id, **fields)
+        # The move into Failed is a compare-and-set on the job row: of several processes polling this
+        # session with the same stale row, one wins it, and only that one may requeue for memory.
+        newly_failed = status == FAILED and job.status != FAILED
+        if newly_failed:
+            newly_failed = self.store.update_job_if_status(job.id, job.status, **fields)
+            if not newly_failed:
+                self.store.update_job(job.id, **{k: v for k, v in fields.items() if k != "failure_reason"})
+        else:
+            self.store.update_job(job.id, **fields)
         old = (job.status, job.secondary_status)
         new = (status, fields["secondary_status"])
         if old != new:
             summary.status_changes.append((job.name, "/".join(filter(None, old)), "/".join(filter(None, new))))
             if status in FINAL_STATUSES and job.status not in FINAL_STATUSES:
                 summary.finished.append(job.name)
-        if status == FAILED and job.status != FAILED and OUT_OF_MEMORY.search(fields.get("failure_reason") or ""):
+        if newly_failed and OUT_OF_MEMORY.search(fields.get("failure_reason") or ""):
             self._requeue_for_memory(job, str(fields["failure_reason"]), summary)
 
     def pool(self, job: Job | None = None) -> dict[str, int]:
