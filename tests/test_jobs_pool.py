@@ -175,7 +175,7 @@ def test_two_processes_polling_one_failed_job_requeue_it_once(aws, tmp_path, mon
         except BaseException as exc:  # noqa: BLE001 - asserted below
             raised.append(exc)
 
-    threads = [threading.Thread(target=poll, args=(svc, j)) for svc, j in zip(services, stale)]
+    threads = [threading.Thread(target=poll, args=(svc, j)) for svc, j in zip(services, stale, strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:
