@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 @parser_extension
 def _arguments(sub: Subparsers) -> None:
-    pairs = sub.add_parser("pairs", help="pair operations (import, augment, repair, variants, more)")
+    pairs = sub.add_parser("pairs", help="pair operations (import, augment, repair, variants, more, probe, hard-cases)")
     pairs_sub = pairs.add_subparsers(dest="pairs_verb", metavar="ACTION", required=True)
     imp = pairs_sub.add_parser(
         "import",
@@ -77,6 +77,25 @@ def _arguments(sub: Subparsers) -> None:
     more.add_argument("--per-topic", type=int, default=6, help="new pairs per losing topic")
     more.add_argument("--json", action="store_true")
 
+    probe = pairs_sub.add_parser(
+        "probe",
+        help="import a probe set (questions kept apart from every held-out set; evaluate the base model against "
+        "the reference on it, then 'pairs hard-cases')",
+    )
+    probe.add_argument("file", type=Path, help="CSV or JSONL, as for held-out question sets")
+    probe.add_argument("--set", required=True, dest="set_name", help="the probe set's name")
+    probe.add_argument("--session", dest="session_opt")
+    probe.add_argument("--json", action="store_true")
+
+    hard = pairs_sub.add_parser(
+        "hard-cases",
+        help="the probe questions where the base model (A) lost to the reference (B) become training pairs with "
+        "fresh answers and leave the probe set (never a held-out set's)",
+    )
+    hard.add_argument("--eval", type=int, required=True, dest="evaluation", help="an evaluation on a probe set")
+    hard.add_argument("--session", dest="session_opt")
+    hard.add_argument("--json", action="store_true")
+
 
 @command("pairs")
 def _pairs(args: argparse.Namespace, config: Config) -> int:
@@ -88,6 +107,10 @@ def _pairs(args: argparse.Namespace, config: Config) -> int:
         return _variants(args, config)
     if args.pairs_verb == "more":
         return _more(args, config)
+    if args.pairs_verb == "probe":
+        return _probe(args, config)
+    if args.pairs_verb == "hard-cases":
+        return _hard_cases(args, config)
     from core.dataset.importer import KeyMapping, NeedsMapping, import_pairs
     from core.dataset.jumpstart import ImportFormatError
 
@@ -348,3 +371,69 @@ def _more(args: argparse.Namespace, config: Config) -> int:
 
     emit(args, data, human)
     return 0 if not data["failed"] else 1
+
+
+def _probe(args: argparse.Namespace, config: Config) -> int:
+    from core.evaluation.questions import read_question_file
+    from core.generation.targeted import create_probe_set
+
+    store = open_session(session_name(args), create=False)
+    try:
+        try:
+            questions = read_question_file(args.file)
+            create_probe_set(
+                store,
+                args.set_name,
+                questions,
+                origin=args.file.name,
+                threshold=config.curation.near_duplicate_threshold,
+            )
+        except ValueError as exc:  # QuestionImportError too: every bad line named
+            raise CommandError(str(exc)) from None
+    finally:
+        store.close()
+    data = {"set": args.set_name, "questions": len(questions)}
+    emit(args, data, lambda: print(f"probe set {args.set_name!r}: {len(questions):,} questions"))
+    return 0
+
+
+def _hard_cases(args: argparse.Namespace, config: Config) -> int:
+    import asyncio
+
+    from core.generation.generate import GenerationSettings
+    from core.generation.targeted import promote_hard_cases
+    from core.services import Services
+
+    store = open_session(session_name(args), create=False)
+    try:
+        settings = GenerationSettings(
+            answer_style=config.generation.answer_style, max_concurrency=config.llm.generator.max_concurrency
+        )
+
+        async def body() -> Any:
+            target = Services(store, config).chat_target("generator")
+            try:
+                return await promote_hard_cases(
+                    store, target, settings, args.evaluation, threshold=config.curation.near_duplicate_threshold
+                )
+            finally:
+                await target.aclose()
+
+        try:
+            result = asyncio.run(body())
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+    finally:
+        store.close()
+
+    def human() -> None:
+        print(
+            f"probe set {result.probe_set!r}: A lost on {result.lost:,}; {result.promoted:,} became training pairs "
+            f"(pending, tagged hard_case) and left the probe set"
+            + (f"; {result.near_heldout:,} skipped, near a held-out question" if result.near_heldout else "")
+            + (f"; {result.failed:,} failed (they stay probes)" if result.failed else "")
+            + f"; ${result.cost_usd:.4f}"
+        )
+
+    emit(args, result.as_dict(), human)
+    return 0 if not result.failed else 1

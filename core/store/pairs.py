@@ -270,6 +270,45 @@ class PairsMixin:
     def update_question(self, pair_id: int, question: str) -> str:
         return self._edit([pair_id], "question", question)
 
+    def add_pairs_leaving_questions(
+        self, pairs: Sequence[NewPair], question_ids: Sequence[int], batch: str | None = None
+    ) -> tuple[str, int]:
+        """Hard cases: insert pairs as one undo step (as `add_pairs_step`) and, in the same transaction,
+        delete these questions from their (probe) set, so a question is a training pair or a probe, never
+        both. Deleting a question drops its answers and verdicts too. Returns (batch, rows added)."""
+        batch = batch or uuid.uuid4().hex
+        now = time.time()
+        if any(p.task_key is None for p in pairs):
+            raise ValueError("pairs added as an undo step need task keys")
+        with self.db.tx() as conn:
+            last = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM pairs").fetchone()[0])
+            conn.executemany(
+                "INSERT OR IGNORE INTO pairs (topic_id, question, answer, kind, status, tags, task_key, provenance, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        p.topic_id,
+                        p.question,
+                        p.answer,
+                        p.kind,
+                        p.status,
+                        json.dumps(list(p.tags)),
+                        p.task_key,
+                        json.dumps(p.provenance or {}),
+                        now,
+                        now,
+                    )
+                    for p in pairs
+                ],
+            )
+            added = conn.execute(
+                "INSERT INTO pair_edits (pair_id, batch, field, old_value, new_value, at) "
+                "SELECT id, ?, 'row', NULL, 'added', ? FROM pairs WHERE id > ?",
+                (batch, now, last),
+            ).rowcount
+            conn.executemany("DELETE FROM questions WHERE id = ?", [(int(q),) for q in question_ids])
+        return batch, added
+
     def undo_last_edit(self) -> int:
         """Revert the most recent edit batch; returns how many pairs changed back."""
         with self.db.tx() as conn:
