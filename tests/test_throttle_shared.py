@@ -34,8 +34,9 @@ def two_stores():
 
 def limiter(store=None) -> AdaptiveLimiter:
     made = AdaptiveLimiter(LimiterConfig(rpm=RPM, window_s=WINDOW_S, burst_s=600, max_concurrency=4))
-    if store is not None:
-        made.share_through(StoreShare(store, "acct|model", ttl_s=WINDOW_S + 0.5), refresh_s=0.1)
+    if store is not None:  # a lease long past the window: only settling gives an idle share back soon
+        made.share_through(StoreShare(store, "acct|model", ttl_s=30.0), refresh_s=0.1)
+        made.settle_after_s = 0.1
     return made
 
 
@@ -84,8 +85,9 @@ async def test_two_processes_on_one_session_never_pass_the_rpm_together(two_stor
     alone = await dispatch_for([limiter(), limiter()], 0.6)
     assert most_in_a_window(alone[0] + alone[1]) > RPM
 
-    # one of them stops: once its requests have left the window its lease expires, the other gets it all
-    await asyncio.sleep(0.5)  # 1.1 s since its last renewal: past its lease's 1 s
+    # one of them stops: idle, it settles to what it still has in the window, its lease expires
+    # once that has left the window (not after its 30 s), and the other gets it all
+    await asyncio.sleep(1.0)
     times = await dispatch_for(shared[:1], 0.3)
     assert shared[0].stats().share == 1.0 and len(times[0]) == RPM
     assert list(RateLeases(first.db).holders("acct|model")) == [shared[0].share_source.holder]

@@ -159,8 +159,9 @@ class StoreShare:
         self.holder = holder or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.ttl_s = ttl_s  # longer than the window: a lease outlives its holder's requests in it
 
-    def beat(self, used: float, share_for: Any) -> tuple[float, int]:
-        return self.leases.beat(self.key, self.holder, used=used, share_for=share_for, ttl_s=self.ttl_s)
+    def beat(self, used: float, share_for: Any, ttl_s: float | None = None) -> tuple[float, int]:
+        ttl = self.ttl_s if ttl_s is None else ttl_s
+        return self.leases.beat(self.key, self.holder, used=used, share_for=share_for, ttl_s=ttl)
 
     def release(self) -> None:
         self.leases.release(self.key, self.holder)

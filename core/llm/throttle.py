@@ -18,7 +18,9 @@ Across processes (`share_through`): a headless run and the TUI on one session sp
 TPM budgets through the session store (core.store.rate_leases). Every few seconds while it
 dispatches, each process's limiter renews its lease and takes `split()` of the budget: an equal
 part, less what the others still hold in the window; a newcomer waits until the others have made
-room. Nothing is written per request.
+room. A limiter that has gone idle for a moment gives back what it did not use (its lease then
+holds only its requests still in the window, until they leave it). Nothing is written per request
+in a busy run: one renewal per few seconds, one settle per idle moment.
 
 Retries (`run()` or `backoff()`): no retry for errors whose `retryable` is false (400, 401, 403,
 404, 429 `insufficient_quota` ...); jittered exponential backoff for the rest up to `max_attempts`.
@@ -35,10 +37,12 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import concurrent.futures
 import email.utils
 import math
 import random
 import re
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -154,11 +158,27 @@ class LimiterStats:
 class ShareSource(Protocol):
     """Where the processes sharing one budget meet (core.llm.targets.StoreShare: the session store)."""
 
-    def beat(self, used: float, share_for: Callable[[list[tuple[float, float]]], float]) -> tuple[float, int]:
-        """Report the part of the budget used in the window; returns (share, live holders)."""
+    def beat(
+        self, used: float, share_for: Callable[[list[tuple[float, float]]], float], ttl_s: float | None = None
+    ) -> tuple[float, int]:
+        """Report the part of the budget used in the window and take the share `share_for` gives
+        from the others' (used, share), for `ttl_s` (None: the source's own); returns (share, live holders)."""
         ...
 
     def release(self) -> None: ...
+
+
+_lease_writer: concurrent.futures.ThreadPoolExecutor | None = None
+_lease_writer_lock = threading.Lock()
+
+
+def _lease_thread() -> concurrent.futures.ThreadPoolExecutor:
+    """One thread writes every lease of the process, so a settle and the renewal after it land in order."""
+    global _lease_writer
+    with _lease_writer_lock:
+        if _lease_writer is None:
+            _lease_writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rate-lease")
+        return _lease_writer
 
 
 class _Entry:
@@ -357,6 +377,9 @@ class AdaptiveLimiter:
         self._share_holders = 1
         self._share_refresh_s = 3.0
         self._share_next = -math.inf
+        self._share_lock = threading.Lock()  # between the loop and the settle, which runs in the lease thread
+        self._renewals = 0
+        self.settle_after_s = 1.0  # idle this long: give back the unused part of the share
 
     @classmethod
     def unlimited(cls, *, max_concurrency: int = 64, **kwargs: Any) -> AdaptiveLimiter:
@@ -430,7 +453,8 @@ class AdaptiveLimiter:
     async def _renew_share(self, source: ShareSource) -> None:
         now = self._clock()
         try:
-            share, holders = await asyncio.to_thread(source.beat, self._used_fraction(now), self.split)
+            renewal = _lease_thread().submit(source.beat, self._used_fraction(now), self.split)
+            share, holders = await asyncio.wrap_future(renewal)
         except Exception:  # the store is busy or closed: keep the last share, try again later
             share, holders = self._share, self._share_holders
         self._share_holders = holders
@@ -447,6 +471,37 @@ class AdaptiveLimiter:
             self._tokens.limit = cfg.tpm * share
         if self._bucket and cfg.rpm and share > 0:
             self._bucket.set_rate(cfg.rpm * share, cfg.burst_s, now)
+
+    def _settle_soon(self) -> None:
+        """Idle now: unless a request comes within `settle_after_s`, report what is still in the
+        window as all this process holds, until it leaves the window; it renews before it dispatches again."""
+        seen = (self._dispatched, self._renewals)
+
+        def settle() -> None:
+            _lease_thread().submit(self._settle, seen)
+
+        timer = threading.Timer(self.settle_after_s, settle)
+        timer.daemon = True
+        timer.start()
+
+    def _settle(self, seen: tuple[int, int]) -> None:  # in the lease thread
+        source = self._share_source
+        with self._share_lock:
+            if source is None or seen != (self._dispatched, self._renewals) or self._in_flight or self._waiting:
+                return
+            now = self._clock()
+            used = self._used_fraction(now)
+            if self._share <= used + 1e-9:
+                return  # nothing unused to give back
+            left = [b._entries[-1].expires_at - now for b in (self._requests, self._tokens) if b and b._entries]
+            self._share_next = -math.inf  # the next dispatch renews first
+        try:
+            if used <= 0 or not left:
+                source.release()
+            else:
+                source.beat(used, lambda _others: used, max(left) + 0.5)
+        except Exception:  # the store is busy or closed: the lease runs out by itself
+            pass
 
     def _starved(self) -> bool:
         """Shared, and this process's part is less than one request (or no tokens) for now."""
@@ -515,9 +570,14 @@ class AdaptiveLimiter:
                     changed.clear()
                     now = self._clock()
                     source = self._share_source
-                    if source is not None and now >= self._share_next:
-                        await self._renew_share(source)
-                        now = self._clock()
+                    if source is not None:
+                        with self._share_lock:
+                            renew = now >= self._share_next
+                            if renew:
+                                self._renewals += 1
+                        if renew:
+                            await self._renew_share(source)
+                            now = self._clock()
                     delay = self._dispatch_delay(now, estimate)
                     if delay <= 0:
                         break
@@ -535,6 +595,8 @@ class AdaptiveLimiter:
                 return slot
         finally:
             self._waiting -= 1
+            if self._share_source is not None and self._waiting == 0 and self._in_flight == 0:
+                self._settle_soon()  # given up waiting (cancelled), and nothing else is under way
 
     def release(self, slot: Slot, error: BaseException | None = None) -> None:
         """End an attempt: adjust AIMD, pauses and budgets from its outcome."""
@@ -552,6 +614,8 @@ class AdaptiveLimiter:
             llm_error = as_llm_error(error)
             if llm_error is not None:
                 self._absorb_error(slot, llm_error, now)
+        if self._share_source is not None and self._in_flight == 0 and self._waiting == 0:
+            self._settle_soon()
         self._notify()
 
     def _absorb_error(self, slot: Slot, error: LLMError, now: float) -> None:
