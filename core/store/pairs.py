@@ -6,7 +6,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from core.store.db import inserted_id
 from core.store.lazy_record import record
@@ -129,6 +129,24 @@ class NewPair:
     provenance: dict[str, Any] | None = None
 
 
+class SourceRow(NamedTuple):
+    """A pair as a copy's source (core.generation.augment): its texts, kind, status and tags."""
+
+    id: int
+    topic_id: int | None
+    question: str
+    answer: str
+    kind: str
+    status: str
+    tags: tuple[str, ...]
+    split_of: str | None = None
+    """The split key of its own source, for a variant (see core.dataset.jumpstart.split_key)."""
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return {"split_of": self.split_of} if self.split_of else {}
+
+
 class PairsMixin:
     db: Database
 
@@ -238,6 +256,30 @@ class PairsMixin:
             for row in rows:
                 yield Pair.from_row(row)
             last = rows[-1]["id"]
+
+    def iter_source_rows(self, flt: PairFilter | None = None, batch: int = 5000) -> Iterable[SourceRow]:
+        """The filter's pairs that copies may be made of (not rejected, not augmented copies), in id order,
+        with only what a copy needs: no flags or scores decoded, the provenance reduced to `split_of`."""
+        flt = flt or PairFilter()
+        where, params = flt.where()
+        last = 0
+        while True:
+            extra = (" AND " if where else " WHERE ") + "p.id > ?"
+            rows = self.db.query(
+                "SELECT p.id, p.topic_id, p.question, p.answer, p.kind, p.status, p.tags, "
+                "json_extract(p.provenance, '$.split_of') AS split_of, "
+                "COALESCE(json_extract(p.provenance, '$.augmented'), 0) AS augmented "
+                f"FROM pairs p NOT INDEXED{where}{extra} ORDER BY p.id LIMIT ?",
+                [*params, last, batch],
+            )
+            if not rows:
+                return
+            for row in rows:
+                if row[5] != "rejected" and not row[8]:
+                    tags = row[6]
+                    parsed = tuple(json.loads(tags)) if tags != "[]" else ()
+                    yield SourceRow(row[0], row[1], row[2], row[3], row[4], row[5], parsed, row[7])
+            last = rows[-1][0]
 
     def _edit(self, pair_ids: Sequence[int], field: str, value: Any, batch: str | None = None) -> str:
         """Change one column of many pairs in one transaction and record the old values for undo."""
