@@ -170,7 +170,8 @@ class PairsPane(Pane):
             "Repair/augment",
             id="pairs.bulk_tools",
             show=False,
-            tooltip="Repair answers in bulk or add typo copies of training pairs: a preview first, one undo step",
+            tooltip="Repair or regenerate answers in bulk, or add typo copies of training pairs: a preview first, "
+            "one undo step",
         ),
         Binding(
             "V",
