@@ -83,6 +83,8 @@ class CompareLoaded(Message):
     report: EvalReport | None
     human: HumanReport | None
     blind: list[BlindItem] | None
+    endpoints: int = 0  # endpoints of the session not deleted (none and no evaluation: the empty state)
+    finished_jobs: int = 0  # training jobs that completed (something to deploy)
 
 
 @dataclass
@@ -278,6 +280,8 @@ class ComparePane(Pane):
         self._my_votes: dict[int, str] = {}  # votes cast in this vote session (shown before the store has them)
         self._shown_answers: tuple | None = None
         self._poll_timer = None
+        self._endpoints = 0
+        self._finished_jobs = 0
 
     def compose(self) -> ComposeResult:
         yield Static("", id="compare-targets")
@@ -404,6 +408,8 @@ class ComparePane(Pane):
                 blind = blind_items(store, evaluation_id, voter)
                 if store.get_meta(VOTER_META) != voter:
                     store.set_meta(VOTER_META, voter)
+        endpoints = len(store.endpoints())
+        finished = 0 if endpoints or evaluation_id is not None else len(store.jobs(["Completed"]))
         self.post_message(
             CompareLoaded(
                 seq,
@@ -415,6 +421,8 @@ class ComparePane(Pane):
                 report,
                 human,
                 blind,
+                endpoints,
+                finished,
             )
         )
 
@@ -430,6 +438,7 @@ class ComparePane(Pane):
             self.regression_report, self.regression_error = None, None
         self.evaluation_id = message.evaluation_id
         self.report, self.human = message.report, message.human
+        self._endpoints, self._finished_jobs = message.endpoints, message.finished_jobs
         if self.vote_mode:
             self.blind = [
                 replace(item, vote=self._my_votes.get(item.question_id, item.vote)) for item in message.blind or []
@@ -468,9 +477,13 @@ class ComparePane(Pane):
         sel = self.selection
         parts: list[Any] = [
             ("A ", "bold"),
-            safe_line(sel.target_a, 50) if sel.target_a else ("a chooses", "$text-muted"),
+            safe_line(sel.target_a, 50)
+            if sel.target_a
+            else (f"{bound_keys(self, 'compare.target_a')} chooses", "$text-muted"),
             ("   B ", "bold"),
-            safe_line(sel.target_b, 50) if sel.target_b else ("b chooses", "$text-muted"),
+            safe_line(sel.target_b, 50)
+            if sel.target_b
+            else (f"{bound_keys(self, 'compare.target_b')} chooses", "$text-muted"),
             ("   set ", "bold"),
         ]
         if sel.set_name:
@@ -479,7 +492,7 @@ class ComparePane(Pane):
                 f" ({self.set_count} questions)" if self.set_count is not None else "",
             ]
         else:
-            parts.append(("s chooses or imports", "$text-muted"))
+            parts.append((f"{bound_keys(self, 'compare.set')} chooses or imports", "$text-muted"))
         if self.report is not None:
             evaluation = self.report.evaluation
             parts.append((f"   evaluation #{evaluation.id} {evaluation.status}", "$text-muted"))
@@ -514,12 +527,17 @@ class ComparePane(Pane):
                 text = "The set has no questions."
             elif sel.complete:
                 text = (
-                    "Ready: r asks A and B every question of the set, then the judge compares each pair of "
-                    "answers in both orders."
+                    f"Ready: {bound_keys(self, 'compare.run')} asks A and B every question of the set, then the "
+                    "judge compares each pair of answers in both orders."
                 )
+            elif self._applied and not self._endpoints:
+                text = self._empty_text()
             else:
                 text = (
-                    "Choose targets (a, b) and a question set (s), then r runs the evaluation; e opens an earlier one."
+                    f"Choose targets ({bound_keys(self, 'compare.target_a')}, {bound_keys(self, 'compare.target_b')})"
+                    f" and a question set ({bound_keys(self, 'compare.set')}), then "
+                    f"{bound_keys(self, 'compare.run')} runs the evaluation; "
+                    f"{bound_keys(self, 'compare.evaluations')} opens an earlier one."
                 )
             question.show_message(text)
             self.answers.clear("The two answers appear here, side by side.")
@@ -531,6 +549,27 @@ class ComparePane(Pane):
         left = self._side("A", evaluation.target_a, item.answer_a)
         right = self._side("B", evaluation.target_b, item.answer_b)
         self._show_answers(("judged", evaluation.id, item.question.id, left, right), left, right)
+
+    def _empty_text(self) -> str:
+        """No endpoint and no evaluation yet: the step before (Jobs, with the key that shows it), or the deploy."""
+        endpoints = hint(self, ("compare.endpoints", "endpoints"))
+        then = hint(
+            self,
+            (("compare.target_a", "compare.target_b"), "targets"),
+            ("compare.set", "question set"),
+            ("compare.run", "run"),
+            separator=", ",
+        )
+        if self._finished_jobs:
+            return (
+                f"No endpoint to compare yet: {endpoints} deploys the best of the {self._finished_jobs} finished "
+                f"job(s) and the base model; then {then}."
+            )
+        jobs = hint(self, ("pane.jobs", "Jobs"))
+        return (
+            f"Nothing to compare yet. The step before is {jobs}: train a sweep to the end; then {endpoints} "
+            f"deploys its best job and the base model, and {then}."
+        )
 
     def _draw_blind(self) -> None:
         question = self.query_one(CompareQuestion)

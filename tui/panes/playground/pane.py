@@ -116,6 +116,13 @@ class _Generation:
 
 
 @dataclass
+class FinetunedCounted(Message):
+    """How many fine-tuned endpoints the session has (none: the answers area names the step before)."""
+
+    count: int
+
+
+@dataclass
 class RehearsalProgressed(Message):
     progress: RehearsalProgress
 
@@ -332,8 +339,10 @@ class PlaygroundPane(Pane):
         self._show_rules()
         self.query_one(RoundTimer).show(self.round)
         self.set_interval(TICK_SECONDS, self._tick)
+        self._count_finetuned()
 
     def pane_shown(self) -> None:
+        self._count_finetuned()
         self.refresh_versions()
         self._read_ballot()
         self._show_rules()
@@ -430,6 +439,36 @@ class PlaygroundPane(Pane):
                 safe_line(self.target, 50),
             )
         self.query_one("#pg-mode", Static).update(line)
+
+    @work(thread=True, group="playground-finetuned", exclusive=True, exit_on_error=False)
+    def _count_finetuned(self) -> None:
+        live = [e for e in self.store.endpoints() if e.kind == "finetuned" and e.status not in ("Failed", "Deleting")]
+        self.post_message(FinetunedCounted(len(live)))
+
+    def on_finetuned_counted(self, message: FinetunedCounted) -> None:
+        """The empty state: no fine-tuned endpoint yet names the step before (Compare, with its key)."""
+        placeholders = self.query(".pg-placeholder").results(Static)
+        placeholder = next(placeholders, None)
+        if placeholder is None:
+            return  # answers are on show
+        generate = bound_keys(self, "playground.generate")
+        if message.count:
+            placeholder.update(Content.styled(f"Answers appear here: type a question, then {generate}.", "$text-muted"))
+            return
+        compare = hint(self, (("pane.compare", "pane.compare.alt"), "Compare"))  # alt+N from a text field
+        endpoints = hint(self, ("compare.endpoints", "endpoints"))
+        placeholder.update(
+            Content.assemble(
+                (
+                    f"No fine-tuned endpoint to rehearse with yet. The step before is {compare}: deploy the best "
+                    f"job there ({endpoints}) and judge it against the base model. Until then the answers come "
+                    "from ",
+                    "$text-muted",
+                ),
+                safe_line(self.target, 60),
+                (f": type a question, then {generate}.", "$text-muted"),
+            )
+        )
 
     def _read_ballot(self) -> None:
         """The newest ballot tally, read when the pane is shown (not on every key typed)."""
