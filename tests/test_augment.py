@@ -96,3 +96,19 @@ def test_the_dataset_version_records_its_composition(store):
     assert result.composition == {"original": 30, "augment:typo": 30}
     [version] = store.dataset_versions(5)
     assert version.counts["composition"] == {"original": 30, "augment:typo": 30}
+
+
+def test_the_stored_copy_is_typo_copy_of_its_source(store):
+    from core.generation.augment import typo_copy
+
+    sources = {p.id: p for p in store.iter_pairs()}
+    augment_typos(store, seed=9, rate=0.05)
+    for copy in (p for p in store.iter_pairs() if "augment:typo" in p.tags):
+        expected = typo_copy(sources[copy.provenance["source_pair"]], seed=9, rate=0.05)
+        assert (copy.question, copy.answer, copy.tags, copy.task_key) == (
+            expected.question,
+            expected.answer,
+            expected.tags,
+            expected.task_key,
+        )
+        assert copy.provenance == expected.provenance

@@ -10,6 +10,7 @@ not copies themselves, and not near a held-out question. One run is one undo ste
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -135,6 +136,27 @@ def typo_copy(pair: Pair | SourceRow, *, seed: int, rate: float) -> NewPair:
     )
 
 
+def _copy_row(pair: SourceRow, seed: int, rate: float) -> tuple[Any, ...]:
+    """`typo_copy` as a row for Store.add_rows_step, its JSON written directly (the same values)."""
+    rng = _SplitMix(seed * 1_000_003 + pair.id)
+    tags = [t for t in pair.tags if not t.startswith(TAG_PREFIX)]
+    tags.append(TAG_PREFIX + "typo")
+    provenance = (
+        f'{{"augmented": true, "method": "typo", "source_pair": {pair.id}, '
+        f'"split_of": "{split_key(pair).hex()}", "seed": {seed}, "rate": {json.dumps(rate)}}}'
+    )
+    return (
+        pair.topic_id,
+        typo(pair.question, rng, rate),
+        pair.answer,
+        pair.kind,
+        pair.status,
+        json.dumps(tags),
+        f"augment:typo:{seed}:{rate:g}:{pair.id}",
+        provenance,
+    )
+
+
 def sources(store: Store, flt: PairFilter, threshold: float) -> list[SourceRow]:
     """The pairs of the filter that may be augmented: trained on, not copies, not near a held-out question
     (read as SourceRow: only the columns a copy needs)."""
@@ -159,8 +181,8 @@ def augment_typos(
     picked = sources(store, flt if flt is not None else PairFilter(status="accepted"), threshold)
     if preview is not None:
         return AugmentResult("typo", len(picked), 0, 0, None, _preview(picked[:preview], seed, rate))
-    copies = [typo_copy(p, seed=seed, rate=rate) for p in picked]
-    batch, added = store.add_pairs_step(copies)
+    copies = [_copy_row(p, seed, rate) for p in picked]
+    batch, added = store.add_rows_step(copies)
     return AugmentResult("typo", len(picked), added, len(copies) - added, batch if added else None, [])
 
 

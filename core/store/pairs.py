@@ -267,8 +267,10 @@ class PairsMixin:
             extra = (" AND " if where else " WHERE ") + "p.id > ?"
             rows = self.db.query(
                 "SELECT p.id, p.topic_id, p.question, p.answer, p.kind, p.status, p.tags, "
-                "json_extract(p.provenance, '$.split_of') AS split_of, "
-                "COALESCE(json_extract(p.provenance, '$.augmented'), 0) AS augmented "
+                # instr first: most provenance has neither key, and parsing its JSON per row is the cost
+                "CASE WHEN instr(p.provenance, '\"split_of\"') THEN json_extract(p.provenance, '$.split_of') END, "
+                "CASE WHEN instr(p.provenance, '\"augmented\"') "
+                "THEN COALESCE(json_extract(p.provenance, '$.augmented'), 0) ELSE 0 END "
                 f"FROM pairs p NOT INDEXED{where}{extra} ORDER BY p.id LIMIT ?",
                 [*params, last, batch],
             )
@@ -311,6 +313,27 @@ class PairsMixin:
 
     def update_question(self, pair_id: int, question: str) -> str:
         return self._edit([pair_id], "question", question)
+
+    def add_rows_step(self, rows: Sequence[tuple[Any, ...]], batch: str | None = None) -> tuple[str, int]:
+        """`add_pairs_step` for rows already in column order with their JSON written: (topic_id, question,
+        answer, kind, status, tags JSON, task_key, provenance JSON); for bulk copies (augmentation)."""
+        batch = batch or uuid.uuid4().hex
+        now = time.time()
+        if any(row[6] is None for row in rows):
+            raise ValueError("pairs added as an undo step need task keys")
+        with self.db.tx() as conn:
+            last = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM pairs").fetchone()[0])
+            conn.executemany(
+                "INSERT OR IGNORE INTO pairs (topic_id, question, answer, kind, status, tags, task_key, provenance, "
+                f"created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {now!r}, {now!r})",
+                rows,
+            )
+            added = conn.execute(
+                "INSERT INTO pair_edits (pair_id, batch, field, old_value, new_value, at) "
+                "SELECT id, ?, 'row', NULL, 'added', ? FROM pairs WHERE id > ?",
+                (batch, now, last),
+            ).rowcount
+        return batch, added
 
     def add_pairs_leaving_questions(
         self, pairs: Sequence[NewPair], question_ids: Sequence[int], batch: str | None = None
