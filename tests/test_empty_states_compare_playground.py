@@ -3,7 +3,7 @@ shows it, with the keys the keymap binds now."""
 
 from __future__ import annotations
 
-from textual.widgets import Static
+from textual.widgets import Input, Static, TextArea
 
 from core.config import load_config
 from core.sessions import open_session
@@ -25,25 +25,22 @@ async def test_compare_and_playground_empty_name_the_step_before_and_its_key(tmp
     try:
         app = TunedeckApp(store, config, check_identity=False, status_interval=60)
         async with app.run_test(size=(160, 40)) as pilot:
-            await pilot.press("4")
-            await _settle(pilot, lambda: app.query("#compare-question").first(Static) is not None)
+            await pilot.press("5")  # first: the Compare pane (and its bindings) not loaded yet
+            await _settle(pilot, lambda: bool(app.query(".pg-placeholder")))
+            placeholder = app.query_one(".pg-placeholder", Static)
+            await _settle(pilot, lambda: "No fine-tuned endpoint" in str(placeholder.render()))
+            text = " ".join(str(placeholder.render()).split())
+            assert "The step before is 4/alt+4: Compare" in text and "then ctrl+j." in text, text
+
+            assert isinstance(app.focused, (Input, TextArea)), app.focused  # a plain 4 would be typed there
+            await pilot.press("alt+4")  # the key it names, from the text field that has the focus
+            await _settle(pilot, lambda: app.query_one("#panes").current == "pane-compare")
+            assert app.query_one("#panes").current == "pane-compare"
             question = app.query_one("#compare-question", Static)
             await _settle(pilot, lambda: "Nothing to compare yet" in str(question.render()))
             text = " ".join(str(question.render()).split())
             assert "The step before is f9: Jobs" in text, text
             assert "D: endpoints deploys its best job" in text and "G: run" in text, text
             assert "3: Jobs" not in text and "E: endpoints" not in text, text
-
-            await pilot.press("5")
-            await _settle(pilot, lambda: bool(app.query(".pg-placeholder")))
-            placeholder = app.query_one(".pg-placeholder", Static)
-            await _settle(pilot, lambda: "No fine-tuned endpoint" in str(placeholder.render()))
-            text = " ".join(str(placeholder.render()).split())
-            assert "The step before is 4/alt+4: Compare" in text, text
-            assert "(D: endpoints)" in text and "then ctrl+j." in text, text
-
-            await pilot.press("alt+4")  # the key it names, from the text field that has the focus
-            await _settle(pilot, lambda: app.query_one("#panes").current == "pane-compare")
-            assert app.query_one("#panes").current == "pane-compare"
     finally:
         store.close()

@@ -455,14 +455,13 @@ class PlaygroundPane(Pane):
         if message.count:
             placeholder.update(Content.styled(f"Answers appear here: type a question, then {generate}.", "$text-muted"))
             return
+        # app keys only: the Compare pane's own bindings are not declared until it is first shown
         compare = hint(self, (("pane.compare", "pane.compare.alt"), "Compare"))  # alt+N from a text field
-        endpoints = hint(self, ("compare.endpoints", "endpoints"))
         placeholder.update(
             Content.assemble(
                 (
                     f"No fine-tuned endpoint to rehearse with yet. The step before is {compare}: deploy the best "
-                    f"job there ({endpoints}) and judge it against the base model. Until then the answers come "
-                    "from ",
+                    "job there and judge it against the base model. Until then the answers come from ",
                     "$text-muted",
                 ),
                 safe_line(self.target, 60),
