@@ -128,6 +128,12 @@ class JumpStartConfig:
     spec_root: str = ""  # a local JumpStart spec mirror (<root>/manifest, <root>/specs); "" = the SDK's way
     quotas: dict[str, int] = field(default_factory=dict)
     prices: dict[str, float] = field(default_factory=dict)
+    spot_discount: float = 0.7  # managed spot training: the share below on-demand a plan assumes (0 to <1)
+
+    def validate(self, where: str) -> list[tuple[str, str]]:
+        if not 0.0 <= self.spot_discount < 1.0:
+            return [(f"{where}.spot_discount", "must be from 0 up to (not including) 1, e.g. 0.7 for 70% off")]
+        return []
 
 
 @dataclass
@@ -416,6 +422,7 @@ def load_config(user_path: Path | None = None, *, include_user: bool = True) -> 
         problems += config.league.validate("league")
         problems += config.final.validate("final")
         problems += config.budget.validate("budget")
+        problems += config.jumpstart.validate("jumpstart")
         for key, message in problems:
             raise ConfigError(f"{source.where(key)}: '{key}' {message}")
         config.sources.append(str(path))

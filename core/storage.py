@@ -28,7 +28,7 @@ class StorageError(Exception):
 class StoredObject:
     key: str
     size: int  # bytes
-    kind: str  # "training output", "dataset" or "other"
+    kind: str  # "training output", "checkpoint", "dataset" or "other"
 
     @property
     def usd_per_month(self) -> float:
@@ -44,6 +44,8 @@ def _kind(relative: str) -> str:
     head = relative.split("/", 1)[0]
     if head == "training":
         return "training output"
+    if head == "checkpoints":
+        return "checkpoint"  # managed spot training's checkpoints, a folder per job
     return "dataset" if "/" in relative else "other"
 
 

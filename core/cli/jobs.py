@@ -60,6 +60,18 @@ def _arguments(sub: Subparsers) -> None:
             action="store_true",
             help="pair the i-th values of every --param instead of taking every combination",
         )
+        parser.add_argument(
+            "--spot",
+            action="store_true",
+            help="managed spot training: the estimate at [jumpstart] spot_discount below on-demand; "
+            "an interrupted job resumes from its checkpoints",
+        )
+        parser.add_argument(
+            "--max-wait", metavar="DURATION", help="with --spot: how long to wait for spot capacity (e.g. 48h)"
+        )
+        parser.add_argument(
+            "--checkpoint", metavar="S3_URI", help="with --spot: where checkpoints go (default: the session's prefix)"
+        )
         parser.add_argument("--json", action="store_true")
     add_console_card_arguments(plan)
     launch.add_argument("--accept-eula", action="store_true", help="accept the gated model's EULA (remembered)")
@@ -124,6 +136,22 @@ def _watch(service: Any, interval: float) -> None:
         print("\nstopped watching; the queue and the jobs are kept (rerun `tunedeck jobs --watch`)", file=sys.stderr)
 
 
+def _spot_options(args: argparse.Namespace) -> dict[str, Any]:
+    from core.league.runs import RunError, parse_duration
+
+    if not args.spot:
+        if args.max_wait or args.checkpoint:
+            raise CommandError("--max-wait and --checkpoint go with --spot")
+        return {}
+    options: dict[str, Any] = {"spot": True, "checkpoint_s3_uri": args.checkpoint or ""}
+    if args.max_wait:
+        try:
+            options["spot_max_wait_seconds"] = int(parse_duration(args.max_wait))
+        except RunError as exc:
+            raise CommandError(f"--max-wait: {exc}") from None
+    return options
+
+
 @command("sweep")
 def _sweep(args: argparse.Namespace, config: Config) -> int:
     from core.training.jobs import JobsError, SweepSpec
@@ -144,6 +172,7 @@ def _sweep(args: argparse.Namespace, config: Config) -> int:
                 model_id=args.model,
                 model_version=args.model_version,
                 instance_types=types if len(types) > 1 else (),
+                **_spot_options(args),
             )
             plan = service.plan_sweep(spec)
         except SweepError as exc:
@@ -259,6 +288,8 @@ def _print_jobs(args: argparse.Namespace, service: Any) -> int:
                 f"  eval {fmt(evals[-1] if evals else None)}  best eval epoch {row.best_eval_epoch or '-'}"
                 f"  cost {'-' if row.cost_usd is None else f'${row.cost_usd:.2f}'}"
             )
+            if row.spot:
+                print(f"    {row.spot}")
             if row.assessment.flagged:
                 print(f"    OVERFITTING: {'; '.join(row.assessment.reasons)} -> {row.assessment.suggestion}")
             if job.failure_reason and job.status in ("Failed", "Queued", "Cancelled"):

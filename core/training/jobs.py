@@ -23,7 +23,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +73,8 @@ if TYPE_CHECKING:
 
 PREFIX_META_KEY = "jobs.name_prefix"
 MEMORY_REQUEUE_META_KEY = "jobs.memory_requeues"  # failed job -> the copy queued on a larger type
+SPOT_META_KEY = "jobs.spot_interruptions"  # spot job -> how many times SageMaker interrupted it
+MAX_SPOT_WAIT_SECONDS = 28 * 24 * 3600  # SageMaker's limit on MaxWaitTimeInSeconds
 OUT_OF_MEMORY = re.compile(r"CUDA out of memory|OutOfMemoryError", re.IGNORECASE)
 EULA_META_KEY = "jobs.eula_accepted"
 REQUEUE_CODES = frozenset(
@@ -168,6 +170,9 @@ class SweepSpec:
     model_version: str | None = None
     fixed: Mapping[str, str] = field(default_factory=dict)
     instance_types: tuple[str, ...] = ()  # a mixed pool: each job goes to a type of it that it fits
+    spot: bool = False  # managed spot training for every job of the sweep
+    spot_max_wait_seconds: int | None = None  # default: twice the maximum runtime (within SageMaker's limit)
+    checkpoint_s3_uri: str = ""  # default: <session prefix>/checkpoints (one folder per job under it)
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -213,6 +218,8 @@ class SweepPlan:
     pool: tuple[tuple[str, int], ...] = ()  # a mixed pool's (type, slots); empty for one type
     estimate_source: str = ""  # which duration estimate the plan used (core.training.prices.learned_estimate)
     last_estimate: str = ""  # how far the last finished job's own estimate was off
+    spot: dict[str, Any] | None = None  # managed spot: max_wait_seconds, checkpoint_s3_uri, discount
+    on_demand_cost: float | None = None  # what the jobs would cost on demand (total_cost is at the spot discount)
 
     def job_type(self, job: PlannedJob) -> str:
         return job.instance_type or self.instance_type
@@ -251,6 +258,8 @@ class SweepPlan:
             "eula_uri": self.eula_uri,
             "eula_accepted": self.eula_accepted,
             "warnings": list(self.warnings),
+            "spot": self.spot,
+            "on_demand_cost_usd": None if self.on_demand_cost is None else round(self.on_demand_cost, 2),
         }
 
     def summary_lines(self) -> list[str]:
@@ -269,6 +278,13 @@ class SweepPlan:
             f"estimated {'makespan' if self.pool else 'duration'}: {format_duration(self.wall_seconds)} wall clock, "
             f"{format_duration(self.instance_seconds)} of instance time; estimated cost {cost}",
         ]
+        if self.spot:
+            demand = "" if self.on_demand_cost is None else f"; ${self.on_demand_cost:,.2f} on demand"
+            lines.append(
+                f"managed spot: costs estimated at {self.spot['discount']:.0%} below on-demand{demand}; "
+                f"waits up to {format_duration(self.spot['max_wait_seconds'])} for spot capacity; an "
+                f"interrupted job resumes from its checkpoints under {self.spot['checkpoint_s3_uri']}"
+            )
         if self.estimate_source:
             lines.append(f"durations: {self.estimate_source}")
         elif self.refinement != 1.0:
@@ -303,6 +319,16 @@ def _last_estimate_line(rates: Sequence[LearnedRate]) -> str:
         f"the last finished job, {last.job_name}, took {format_duration(last.actual_seconds)}; "
         f"its estimate said {format_duration(last.estimated_seconds)} ({off})"
     )
+
+
+def spot_words(job: Job, interruptions: Mapping[str, int]) -> str:
+    """ "spot, 1 interruption, saved 70%" (savings once SageMaker reports the billable time)."""
+    count = int(interruptions.get(job.name, 0))
+    parts = ["spot", f"{count} interruption{'s' if count != 1 else ''}"]
+    if job.billable_seconds and job.start_time is not None and job.end_time is not None:
+        trained = max(1.0, job.end_time - job.start_time)
+        parts.append(f"saved {max(0.0, 1 - float(job.billable_seconds) / trained):.0%}")
+    return ", ".join(parts)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -365,6 +391,7 @@ class JobRow:
     curves: JobCurves
     assessment: OverfitAssessment
     console: bool = False  # recorded by hand: started in the SageMaker console, never polled
+    spot: str = ""  # managed spot training, in words (interruptions, savings); "" on demand
 
     @property
     def best_eval_epoch(self) -> int | None:
@@ -393,6 +420,7 @@ class JobRow:
             "failure_reason": job.failure_reason,
             "attempts": job.attempts,
             "next_attempt_at": job.next_attempt_at,
+            "spot": self.spot or None,
         }
 
 
@@ -608,6 +636,15 @@ class JobsService:
             )
         instance_seconds = sum(j.estimated_seconds for j in planned)
         costs = [j.estimated_cost for j in planned]
+        on_demand = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+        spot = self._spot_settings(spec, recipe) if spec.spot else None
+        if spot is not None:
+            keep = 1.0 - spot["discount"]
+            planned = [
+                replace(j, estimated_cost=None if j.estimated_cost is None else j.estimated_cost * keep)
+                for j in planned
+            ]
+            costs = [j.estimated_cost for j in planned]
         return SweepPlan(
             spec=spec,
             model_id=recipe.model_id,
@@ -630,7 +667,32 @@ class JobsService:
             pool=tuple(pool.items()),
             estimate_source=source,
             last_estimate=_last_estimate_line(rates),
+            spot=spot,
+            on_demand_cost=on_demand if spot is not None else None,
         )
+
+    def _spot_settings(self, spec: SweepSpec, recipe: Recipe) -> dict[str, Any]:
+        """The sweep's managed spot settings, checked (raises SweepError with what is wrong)."""
+        runtime = int(recipe.max_runtime_seconds)
+        wait = spec.spot_max_wait_seconds or max(runtime, min(2 * runtime, MAX_SPOT_WAIT_SECONDS))
+        problems = []
+        if wait < runtime:
+            problems.append(
+                f"spot: the maximum wait ({format_duration(wait)}) must be at least the maximum runtime of "
+                f"{recipe.model_id}'s jobs ({format_duration(runtime)})"
+            )
+        elif wait > MAX_SPOT_WAIT_SECONDS:
+            problems.append(f"spot: the maximum wait may be at most {format_duration(MAX_SPOT_WAIT_SECONDS)}")
+        checkpoint = spec.checkpoint_s3_uri.strip() or self.checkpoint_uri()
+        if not re.match(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$", checkpoint):
+            problems.append(f"spot: the checkpoint location must be an s3:// URI, not {checkpoint!r}")
+        if problems:
+            raise SweepError(problems)
+        return {
+            "max_wait_seconds": int(wait),
+            "checkpoint_s3_uri": checkpoint.rstrip("/") + "/",
+            "discount": float(self.config.jumpstart.spot_discount),
+        }
 
     def learned_rates(self) -> list[LearnedRate]:
         """Measured seconds per token-epoch of the session's completed jobs, oldest first."""
@@ -755,6 +817,8 @@ class JobsService:
                 "estimated_cost_usd": plan.total_cost,
                 "estimated_wall_seconds": plan.wall_seconds,
             }
+            if plan.spot:
+                spec["spot"] = dict(plan.spot)
             new = [
                 NewJob(
                     name=name,
@@ -1062,6 +1126,8 @@ class JobsService:
             fields["request"] = {"AlgorithmSpecification": {"MetricDefinitions": spec.get("MetricDefinitions", [])}}
         if job.launched_at is None:
             fields["launched_at"] = _ts(d.get("CreationTime")) or now
+        if d.get("EnableManagedSpotTraining"):
+            self._note_interruptions(job, d)
         # The move into Failed is a compare-and-set on the job row: of several processes polling this
         # session with the same stale row, one wins it, and only that one may requeue for memory.
         newly_failed = status == FAILED and job.status != FAILED
@@ -1079,6 +1145,15 @@ class JobsService:
                 summary.finished.append(job.name)
         if newly_failed and OUT_OF_MEMORY.search(fields.get("failure_reason") or ""):
             self._requeue_for_memory(job, str(fields["failure_reason"]), summary)
+
+    def _note_interruptions(self, job: Job, d: Mapping[str, Any]) -> None:
+        transitions = d.get("SecondaryStatusTransitions") or []
+        count = sum(1 for t in transitions if t.get("Status") == "Interrupted")
+        known = self.spot_interruptions()
+        if count and known.get(job.name) != count:
+            known[job.name] = count
+            self.store.set_meta(SPOT_META_KEY, known)
+            self.store.log("warning", "jobs", f"{job.name}: spot capacity reclaimed ({count} interruption(s) so far)")
 
     def pool(self, job: Job | None = None) -> dict[str, int]:
         """The instance pool: the `[jumpstart.quotas]` table, with the types of the job's sweep; slots
@@ -1180,6 +1255,21 @@ class JobsService:
         parts = [p.strip("/") for p in (aws.s3_prefix, self.store.name, "training") if p and p.strip("/")]
         return f"s3://{aws.s3_bucket}/" + "/".join(parts)
 
+    def checkpoint_uri(self) -> str:
+        """Where spot jobs keep their checkpoints by default (a folder per job under it)."""
+        return self.output_uri().removesuffix("/training") + "/checkpoints"
+
+    def spot_of(self, job: Job) -> dict[str, Any] | None:
+        """The managed spot settings the job's sweep chose; None when it trains on demand."""
+        sweep = self.store.sweep(job.sweep_id) if job.sweep_id is not None else None
+        spot = sweep.spec.get("spot") if sweep is not None else None
+        return dict(spot) if isinstance(spot, dict) else None
+
+    def spot_interruptions(self) -> dict[str, int]:
+        """How many times SageMaker interrupted each spot job so far (from its status transitions)."""
+        found = self.store.get_meta(SPOT_META_KEY) or {}
+        return {str(k): int(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
     def _launch(self, job: Job, summary: TickSummary) -> str:
         """Create the training job; "launched", "requeued", "halted" (requeued, and nothing else may
         launch this round: the credentials or permissions are at fault) or "failed"."""
@@ -1203,6 +1293,7 @@ class JobsService:
                 output_s3_uri=self.output_uri(),
                 accept_eula=self.eula_accepted(recipe.model_id),
                 tags=self._tags(job, dataset),
+                spot=self.spot_of(job),
             )
         except (JobsError, RecipeError, TrainingRequestError, ValueError) as exc:
             self.store.update_job(job.id, status=FAILED, failure_reason=f"not launched: {exc}", monitor_done=1)
@@ -1265,6 +1356,7 @@ class JobsService:
         now = self.clock() if now is None else now
         rows = []
         console = self.store.console_run_ids()
+        spot_sweeps, interruptions = self.spot_sweeps(), self.spot_interruptions()
         for job in self.store.jobs() if jobs is None else jobs:
             curves = job_curves(self.store, job.id)
             rows.append(
@@ -1277,9 +1369,14 @@ class JobsService:
                     curves=curves,
                     assessment=curves.assessment(),
                     console=job.id in console,
+                    spot=spot_words(job, interruptions) if spot_sweeps.get(job.sweep_id) else "",
                 )
             )
         return rows
+
+    def spot_sweeps(self) -> dict[int | None, bool]:
+        """Sweep id -> whether its jobs train on managed spot (one read of the sweeps)."""
+        return {sweep.id: isinstance(sweep.spec.get("spot"), dict) for sweep in self.store.sweeps()}
 
     def cost_meter(self, now: float | None = None) -> CostMeter:
         return cost_meter(

@@ -54,6 +54,7 @@ def build_training_request(
     output_s3_uri: str,
     accept_eula: bool,
     tags: Mapping[str, str],
+    spot: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments for boto3 ``sagemaker.create_training_job``.
 
@@ -137,7 +138,34 @@ def build_training_request(
     }
     if environment:
         request["Environment"] = environment
+    if spot:
+        _add_spot(request, job_name, spot, recipe.max_runtime_seconds)
     return request
+
+
+CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+
+
+def _add_spot(request: dict[str, Any], job_name: str, spot: Mapping[str, Any], max_runtime: int) -> None:
+    """Managed spot training: SageMaker waits up to MaxWaitTimeInSeconds (at least the runtime) for
+    spot capacity and resumes an interrupted job from the checkpoints under CheckpointConfig.S3Uri."""
+    wait = int(spot.get("max_wait_seconds") or 0)
+    checkpoint = str(spot.get("checkpoint_s3_uri") or "")
+    errors = []
+    if wait < max_runtime:
+        errors.append(
+            FieldError("spot.max_wait_seconds", f"must be at least the maximum runtime ({max_runtime} s), not {wait}")
+        )
+    if not _S3_URI.match(checkpoint):
+        errors.append(FieldError("spot.checkpoint_s3_uri", f"is not an s3:// URI: {checkpoint!r}"))
+    if errors:
+        raise TrainingRequestError(errors)
+    request["EnableManagedSpotTraining"] = True
+    request["StoppingCondition"] = {"MaxRuntimeInSeconds": max_runtime, "MaxWaitTimeInSeconds": wait}
+    request["CheckpointConfig"] = {
+        "S3Uri": f"{checkpoint.rstrip('/')}/{job_name}/",
+        "LocalPath": CHECKPOINT_LOCAL_PATH,
+    }
 
 
 def encode_hyperparameters(values: Mapping[str, str]) -> dict[str, str]:

@@ -46,6 +46,7 @@ class AwsContext:
     epoch_seconds: float = 5.0
     endpoint_seconds: float = 4.0
     stream_part_delay: float = 0.015
+    spot_interruptions: int = 0  # each managed spot training job is interrupted this many times
     quotas: QuotaBook = field(default_factory=QuotaBook)
     reply_fn: ReplyFn | None = None
     endpoint_url: str = ""

@@ -46,7 +46,8 @@ class AwsEmulator:
 
     Knobs: `set_epoch_seconds` (simulated training speed; applies to jobs created afterwards),
     `inject_fault` / `clear_faults` (AWS errors such as throttling or an expired token),
-    `set_endpoint_seconds` (Creating -> InService time), `set_quotas`, `stream_part_delay`
+    `set_endpoint_seconds` (Creating -> InService time), `set_quotas`, `set_spot_interruptions`
+    (interruptions of each managed spot training job), `stream_part_delay`
     (seconds between response-stream parts), `reply_fn` (replaces the LLM engine).
     """
 
@@ -74,6 +75,7 @@ class AwsEmulator:
             epoch_seconds=float(epoch_seconds),
             endpoint_seconds=float(endpoint_seconds),
             stream_part_delay=float(stream_part_delay),
+            spot_interruptions=0,
         )
         self._default_quotas = (
             None if training_quotas is None else dict(training_quotas),
@@ -198,6 +200,13 @@ class AwsEmulator:
         if seconds <= 0:
             raise ValueError("epoch seconds must be positive")
         self.ctx.epoch_seconds = float(seconds)
+
+    def set_spot_interruptions(self, count: int) -> None:
+        """Each managed spot training job created afterwards is interrupted `count` times (spread over its
+        training; see core.sandbox.aws.jobs); 0, the default, interrupts none."""
+        if count < 0:
+            raise ValueError("spot interruptions must not be negative")
+        self.ctx.spot_interruptions = int(count)
 
     def set_endpoint_seconds(self, seconds: float) -> None:
         if seconds < 0:

@@ -9,6 +9,13 @@ emulator's compressed clock (E = seconds per epoch, captured when the job is cre
   InProgress/Uploading    0.4 E           (model artifacts written to S3)
   Completed | Failed | Stopping -> Stopped
 
+Managed spot training (EnableManagedSpotTraining): refused unless StoppingCondition has
+MaxWaitTimeInSeconds >= MaxRuntimeInSeconds, as SageMaker does. With `spot_interruptions` = n (the
+emulator's knob, 0 by default) training is interrupted n times, at k/(n+1) of its length: the
+secondary status is Interrupted for SPOT_PAUSE_SHARE E, then Training again (resumed from the
+checkpoint), the rest of the run shifted by the pause. A spot job's BillableTimeInSeconds is its
+TrainingTimeInSeconds times (1 - SPOT_SAVINGS), the way SageMaker reports spot savings.
+
 State lives on moto's FakeTrainingJob (so Describe/List reflect it); the schedule lives here.
 """
 
@@ -35,6 +42,8 @@ STARTING_SHARE = 0.6
 DOWNLOADING_SHARE = 0.4
 UPLOADING_SHARE = 0.4
 STOPPING_SHARE = 0.3
+SPOT_PAUSE_SHARE = 0.5
+SPOT_SAVINGS = 0.7  # the emulator's spot price: 70% below on-demand
 ACTIVE = ("InProgress", "Stopping")
 TRAINING_CHANNELS = ("training", "train")
 
@@ -47,6 +56,8 @@ MESSAGES = {
     "Failed": "Training job failed",
     "Stopping": "Stopping the training job",
     "Stopped": "Training job stopped",
+    "Interrupted": "Training job interrupted: the spot capacity was reclaimed",
+    "Resumed": "Training resumed from the checkpoint on new spot capacity",
 }
 MODEL_FILES = {
     "config.json": json.dumps(
@@ -92,6 +103,10 @@ class JobRun:
     streams: list[str] = field(default_factory=list)
     metric_regexes: list[tuple[str, re.Pattern[str]]] = field(default_factory=list)
     last_metrics: dict[str, tuple[float, float]] = field(default_factory=dict)
+    spot: bool = False
+    interruptions: int = 0  # still to come (set when training starts)
+    interrupt_at: list[float] = field(default_factory=list)
+    t_resume: float = 0.0
 
     @property
     def finished(self) -> bool:
@@ -117,6 +132,15 @@ class TrainingJobs:
                 "Training job names must be unique within an AWS account and region, "
                 f"and a training job with this name already exists ({existing.arn})",
             )
+        if request.get("EnableManagedSpotTraining"):
+            stopping = request.get("StoppingCondition") or {}
+            wait, runtime = stopping.get("MaxWaitTimeInSeconds"), stopping.get("MaxRuntimeInSeconds") or 86400
+            if wait is None or int(wait) < int(runtime):
+                raise AwsError(
+                    "ValidationException",
+                    "Invalid MaxWaitTimeInSeconds. It must be present and be greater than or equal to "
+                    "MaxRuntimeInSeconds when EnableManagedSpotTraining is true",
+                )
         resources = request.get("ResourceConfig") or {}
         instance_type = resources.get("InstanceType", "")
         delta = int(resources.get("InstanceCount", 1) or 1)
@@ -166,7 +190,10 @@ class TrainingJobs:
             epoch_seconds=E,
             instance_type=resources.get("InstanceType", ""),
             instance_count=int(resources.get("InstanceCount", 1) or 1),
+            spot=bool(request.get("EnableManagedSpotTraining")),
         )
+        if run.spot:
+            run.interruptions = max(0, int(self.ctx.spot_interruptions))
         run.t_download = now + STARTING_SHARE * E
         run.t_container = run.t_download + DOWNLOADING_SHARE * E
         for definition in (request.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []:
@@ -230,6 +257,21 @@ class TrainingJobs:
                 self._transition(job, "Downloading", run.t_download)
             elif run.phase == "Downloading" and now >= run.t_container:
                 self._start_container(run, job)
+            elif run.phase == "Training" and run.interrupt_at and now >= run.interrupt_at[0]:
+                at = run.interrupt_at.pop(0)
+                self._emit(run, job, at)
+                run.phase = "Interrupted"
+                run.t_resume = at + SPOT_PAUSE_SHARE * run.epoch_seconds
+                self._transition(job, "Interrupted", at)
+            elif run.phase == "Interrupted":
+                if now < run.t_resume:
+                    return
+                pause = SPOT_PAUSE_SHARE * run.epoch_seconds
+                run.t_container += pause
+                run.t_exit += pause
+                run.interrupt_at = [t + pause for t in run.interrupt_at]
+                run.phase = "Training"
+                self._transition(job, "Training", run.t_resume, MESSAGES["Resumed"])
             elif run.phase == "Training":
                 self._emit(run, job, now)
                 if run.plan is not None and run.emitted >= len(run.plan.events) and now >= run.t_exit:
@@ -271,7 +313,7 @@ class TrainingJobs:
         if run.t_started is not None:
             job.training_end_time = utc(at)
             seconds = max(1, int(round(at - run.t_started)))
-            job.billable_time_in_seconds = seconds
+            job.billable_time_in_seconds = max(1, int(round(seconds * (1 - SPOT_SAVINGS)))) if run.spot else seconds
             job.training_time_in_seconds = seconds
         if run.last_metrics:
             job.final_metric_data_list = [
@@ -328,6 +370,9 @@ class TrainingJobs:
         )
         run.plan = plan_training(inputs, epoch_seconds=run.epoch_seconds, clock_start=at)
         run.t_exit = at + run.plan.duration
+        if run.spot and run.interruptions:
+            n = run.interruptions
+            run.interrupt_at = [at + run.plan.duration * k / (n + 1) for k in range(1, n + 1)]
         run.phase = "Training"
         self._transition(job, "Training", at)
         self._create_streams(run, at)

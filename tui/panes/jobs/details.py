@@ -52,6 +52,15 @@ def detail_text(row: Any) -> Text:
     if job.is_running:
         line("time left", format_seconds(row.eta_s))
     line("cost so far", "-" if row.cost_usd is None else f"${row.cost_usd:,.2f}")
+    if getattr(row, "spot", ""):
+        request = job.request or {}
+        checkpoint = (request.get("CheckpointConfig") or {}).get("S3Uri", "")
+        wait = (request.get("StoppingCondition") or {}).get("MaxWaitTimeInSeconds")
+        line("managed spot", row.spot, "" if row.spot.startswith("spot, 0 interruptions") else "yellow")
+        if wait:
+            line("max wait", format_seconds(float(wait)))
+        if checkpoint:
+            line("checkpoints", checkpoint)
     if job.arn:
         line("arn", job.arn)
     if job.output_uri:

@@ -314,7 +314,7 @@ class JobsPane(LeagueJobActions, Pane):
 
     def build_snapshot(self, service: JobsService, summary: TickSummary | None = None) -> JobsSnapshot:
         """Rows for every job; curves are re-read only for jobs with news (blocking: call in a thread)."""
-        from core.training.jobs import JobRow
+        from core.training.jobs import JobRow, spot_words
         from core.training.metrics import job_curves, job_eta_seconds
         from core.training.prices import cost_meter, job_cost
         from core.training.sweep import summarize
@@ -324,6 +324,8 @@ class JobsPane(LeagueJobActions, Pane):
             now = service.clock()
             jobs = store.jobs()
             console = store.console_run_ids()
+            spot_sweeps = service.spot_sweeps() if any(job.sweep_id is not None for job in jobs) else {}
+            interruptions = service.spot_interruptions() if any(spot_sweeps.values()) else {}
             news: set[str] = set()
             if summary is not None:
                 news = set(summary.updated_jobs) | {name for name, _, _ in summary.status_changes}
@@ -350,6 +352,7 @@ class JobsPane(LeagueJobActions, Pane):
                         curves=curves,
                         assessment=curves.assessment(),
                         console=job.id in console,
+                        spot=spot_words(job, interruptions) if spot_sweeps.get(job.sweep_id) else "",
                     )
                 )
             meter = cost_meter(jobs, store.endpoints_for_billing(), service.prices, now, console_runs=console)
@@ -448,6 +451,10 @@ class JobsPane(LeagueJobActions, Pane):
             parts.append(f"{counts['Failed']} failed")
         if flagged:
             parts.append(f"{flagged} overfitting")
+        spot = [row for row in snapshot.rows if row.spot]
+        if spot:
+            interrupted = sum(1 for row in spot if not row.spot.startswith("spot, 0 interruptions"))
+            parts.append(f"{len(spot)} on spot ({interrupted} interrupted)")
         meter = snapshot.meter
         parts.append(f"${meter.usd_per_hour:.2f}/h, ${meter.usd_so_far:.2f} so far")
         if snapshot.ticked:

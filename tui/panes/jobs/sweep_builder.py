@@ -79,6 +79,25 @@ def limit_problems(store: Any, config: Any, plan: Any) -> tuple[str, ...]:
     return league.problems + budget_check(store, config, usd=plan.total_cost or 0.0).problems
 
 
+def spot_spec(max_wait: str, checkpoint: str) -> dict[str, Any]:
+    """The SweepSpec options of the form's spot fields: empty max wait = on demand, "on" = spot with the
+    default wait, a duration (48h, 90m) = spot waiting that long. Raises SweepError naming the field."""
+    from core.league.runs import RunError, parse_duration
+
+    text = max_wait.strip().lower()
+    if not text:
+        if checkpoint.strip():
+            raise SweepError(["spot: a checkpoint location needs managed spot (set the max wait, or 'on')"])
+        return {}
+    options: dict[str, Any] = {"spot": True, "checkpoint_s3_uri": checkpoint.strip()}
+    if text not in ("on", "yes", "spot"):
+        try:
+            options["spot_max_wait_seconds"] = int(parse_duration(text))
+        except RunError as exc:
+            raise SweepError([f"spot: max wait {exc}"]) from None
+    return options
+
+
 def field_of(error: str) -> str:
     """The field an error names ("lora_r: must be ..." -> "lora_r")."""
     head, sep, _ = error.partition(":")
@@ -210,6 +229,25 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
                             id=f"hp-{name}",
                         ),
                     )
+                discount = float(getattr(self.service.config.jumpstart, "spot_discount", 0.7))
+                yield self._row(
+                    "managed spot: max wait",
+                    Input(
+                        "",
+                        placeholder=f"empty = on demand; 48h or 'on': estimated {discount:.0%} off, may be interrupted",
+                        compact=True,
+                        id="sweep-spot",
+                    ),
+                )
+                yield self._row(
+                    "spot checkpoints",
+                    Input(
+                        "",
+                        placeholder="s3://... (default: the session's prefix, checkpoints/)",
+                        compact=True,
+                        id="sweep-checkpoint",
+                    ),
+                )
             yield Checkbox(safe("I accept the model's EULA"), id="sweep-eula", compact=True)
             yield Static("", id="sweep-errors")
             yield Static(safe("planning…"), id="sweep-plan")
@@ -276,6 +314,8 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
             self._select("#sweep-mode") or "grid",
             self._field_values(),
             self._pool_types(),
+            self.query_one("#sweep-spot", Input).value.strip(),
+            self.query_one("#sweep-checkpoint", Input).value.strip(),
         )
 
     @work(thread=True, exclusive=True, group="sweep-plan", exit_on_error=False)
@@ -288,6 +328,8 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
         mode: str,
         fields: dict[str, str],
         pool: tuple[str, ...] = (),
+        spot: str = "",
+        checkpoint: str = "",
     ) -> None:
         plan, errors = None, []
         try:
@@ -312,6 +354,7 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
                         raise SweepError([f"{name}: no values in {text!r}"])
                     params.append((name, values))
             others = tuple(t for t in pool if t != instance)
+            spot_options = spot_spec(spot, checkpoint)
             spec = SweepSpec(
                 instance_type=instance,
                 params=tuple(params),
@@ -319,6 +362,7 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
                 dataset=dataset or "latest",
                 model_id=model_id,
                 instance_types=(instance, *others) if others else (),
+                **spot_options,
             )
             plan = self.make_plan(spec)
         except SweepError as exc:
@@ -356,6 +400,7 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
         invalid = {field_of(e) for e in message.errors}
         for name in SWEEPABLE:
             self.query_one(f"#hp-{name}", Input).set_class(name in invalid, "-invalid")
+        self.query_one("#sweep-spot", Input).set_class("spot" in invalid, "-invalid")
         errors = self.query_one("#sweep-errors", Static)
         errors.update(safe("\n".join(message.errors)) if message.errors else "")
         plan_view = self.query_one("#sweep-plan", Static)
@@ -416,7 +461,13 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
             f"Estimated {format_duration(plan.wall_seconds)} wall clock, "
             f"{format_duration(plan.instance_seconds)} of instance time, {cost}.\n"
             f"Slots: {plan.slots.describe()}. This spends money."
-        ) + "".join(f"\nwarning: {problem}" for problem in self.limit_problems)
+        )
+        if plan.spot:
+            question += (
+                f"\nManaged spot: {plan.spot['discount']:.0%} below on-demand assumed; SageMaker may interrupt the "
+                f"jobs (they resume from checkpoints) and waits up to {format_duration(plan.spot['max_wait_seconds'])}."
+            )
+        question += "".join(f"\nwarning: {problem}" for problem in self.limit_problems)
 
         def answered(yes: bool | None) -> None:
             if yes:
