@@ -1,5 +1,5 @@
 """Status bar piece: running training instances and endpoints, dollars per hour and dollars so far,
-the LLM spend (per purpose in the tooltip; unpriced calls as "+?", never $0), and a warning once an
+the LLM spend (per purpose, with the unpriced calls, in the tooltip; never $0 for unpriced calls), and a warning once an
 endpoint has been idle past the threshold (still billed).
 
 It reads the session store only (no AWS call), in a thread worker, every `interval` seconds;
@@ -76,9 +76,10 @@ def meter_label(meter: Any, ascii_only: bool = False) -> str:
         f"{meter.training_instances} train {dot} {meter.endpoint_instances} endpoint "
         f"{dot} ${meter.usd_per_hour:.2f}/h{unknown} {dot} ${meter.usd_so_far:.2f} so far"
     )
-    unpriced_llm = _unpriced_llm_calls(meter)
-    if getattr(meter, "llm_usd", 0.0) or unpriced_llm:
-        label += f" {dot} LLM ${meter.llm_usd:.2f}{'+?' if unpriced_llm else ''}"
+    if getattr(meter, "llm_usd", 0.0):
+        label += f" {dot} LLM ${meter.llm_usd:.2f}"
+    elif _unpriced_llm_calls(meter):
+        label += f" {dot} LLM unpriced"  # calls without a known price: never "$0"
     idle = getattr(meter, "idle_endpoints", ())
     if idle:
         label += f" {dot} {'!' if ascii_only else '⚠'} {len(idle)} idle endpoint{'s' if len(idle) > 1 else ''} billing"
