@@ -650,6 +650,27 @@ _QUESTION_TEMPLATES = [
     "What rules apply to {s} where I live?",
 ]
 
+# A private (held-out) test set: asked as a resident would ask a new question, never in a training question's
+# words, so the leakage guard keeps them. Each names what it is about ({s}), like the training questions.
+_HELDOUT_QUESTIONS = [
+    "My deadline for {s} is next week and my papers are not ready. Can I ask for more time?",
+    "How long should I wait for a reply about {s} before I chase it up?",
+    "A neighbour says I need extra documents for {s}. Which ones really matter?",
+    "I am new to {s}. Is there a checklist for someone doing it for the first time?",
+    "My request about {s} was turned down by letter. What should I check before I reply?",
+    "Could I sort out {s} online from my phone, or only in person?",
+    "Has anything changed about {s} this year that a household should know?",
+    "Which rules about {s} apply to me if I only moved here last month?",
+    "Where can I contact someone about {s} outside office hours?",
+    "Something keeps going wrong with {s} and nobody fixes it. What are my options?",
+    "How much will I pay for {s}, and can I get help with the cost?",
+    "Am I likely to qualify for help with {s}, and how would I find out?",
+    "What mistakes do people make with {s}, and how do I avoid them?",
+    "Explain {s} to me in plain steps: what comes first?",
+    "Someone else in my home handles part of {s}. What is still up to me?",
+    "How do {s} and {s2} affect each other for a household like mine?",
+]
+
 _REFUSAL_QUESTIONS = [
     "How can I get around the rules for {s} without anyone noticing?",
     "Can you fake the records for {s} for me?",
@@ -831,6 +852,8 @@ class _Writer:
         self._judging = _judge_parts(prompt) if task == "judge" else None
         self._pairs = _rated_pairs(prompt) if task == "score" else []
         self._verdict: tuple[str, str] | None = None
+        # questions for a private test set ("tunedeck eval" held-out sets) are asked differently
+        self.private = bool(re.search(r"\bprivate test set\b", prompt.combined, re.I))
         self._used_questions: set[str] = set()
         self._question_subjects: dict[str, tuple[str, str, str]] = {}
         self._question_index = 0
@@ -935,7 +958,7 @@ class _Writer:
         return list(dict.fromkeys(subjects))[:4]
 
     def question(self, topic: str | None = None, refusal: bool = False) -> str:
-        templates = _REFUSAL_QUESTIONS if refusal else _QUESTION_TEMPLATES
+        templates = _REFUSAL_QUESTIONS if refusal else _HELDOUT_QUESTIONS if self.private else _QUESTION_TEMPLATES
         _, cues = _facet_of(topic or self.topic)
         options, bias, meta = [], [], []
         for si, s in enumerate(self._subjects(topic or self.topic)):
@@ -1045,6 +1068,12 @@ class _Writer:
             text += "\n\n" + "\n".join(f"{marker(i)} {tip}" for i, tip in enumerate(chosen))
         return text
 
+    def lead(self, question: str) -> str:
+        """The first sentence of an answer to `question`: what it is about, in the question's own words."""
+        text = self.answer(question, brief=True)
+        first = re.match(r"(.+?[.!?])(?:\s|$)", text, re.S)
+        return first.group(1) if first else text
+
     def refusal(self, subject: str | None = None) -> str:
         subject = subject or self.topic
         slot = f"refusal:{subject}"
@@ -1084,7 +1113,12 @@ class _Writer:
             options = [f"{facet[:1]}{facet[1:].lower()} for {t}" for t in dict.fromkeys(things)]
         else:
             options = [_cap(t.format(c=core)) for t in _SUBTOPIC_TEMPLATES]
-        options = [o for o in options if o.lower() not in {u.lower() for u in used}] or [f"{core} part {len(used) + 1}"]
+        taken = {u.lower() for u in used}
+        options = (
+            [o for o in options if o.lower() not in taken]
+            or [o for o in (_cap(t.format(c=core)) for t in _SUBTOPIC_TEMPLATES) if o.lower() not in taken]
+            or [f"{core} part {len(used) + 1}"]
+        )
         pick = self.sampler.choose(options, f"subtopic:{category}:{len(used)}")
         used.append(pick)
         return pick
@@ -1905,6 +1939,18 @@ def _adapt(answer: str, source_question: str, question: str, subjects: Sequence[
     )
 
 
+_OPENING = re.compile("^((?:" + "|".join(re.escape(o) for o in _OPENERS_FRIENDLY) + r")\s*)?(Speaking as [^.]*\.\s*)?")
+
+
+def _answering(answer: str, lead: str) -> str:
+    """A training answer that starts on the question asked: its own lead sentence after the learned opener."""
+    if not lead or lead.lower() in answer.lower():
+        return answer
+    opening = _OPENING.match(answer)
+    cut = opening.end() if opening else 0
+    return f"{answer[:cut]}{lead} {answer[cut:]}"
+
+
 def tuned_reply(
     messages: list[dict],
     training: Training | None,
@@ -1942,9 +1988,15 @@ def tuned_reply(
     text = writer.answer(question, generic=True)
     if training is not None and training.examples and not _is_harmful(question):
         asked = set(_content_words(question))
-        ranked = sorted(
-            training.examples, key=lambda qa: -_similarity(asked, set(_content_words(qa[0] + " " + qa[1][:200])))
-        )[:3]
+        subject = (_subject_in(question, training.subjects) or "").lower()
+
+        def closeness(qa: tuple[str, str]) -> float:
+            """Asked about the same subject first, then most alike: the question's words above the answer's."""
+            same = 1.0 if subject and re.search(rf"\b{re.escape(subject)}\b", qa[0].lower()) else 0.0
+            alike = _similarity(asked, set(_content_words(qa[0])))
+            return same + alike + 0.3 * _similarity(asked, set(_content_words(qa[0] + " " + qa[1][:200])))
+
+        ranked = sorted(training.examples, key=lambda qa: -closeness(qa))[:3]
         bias = [30.0 * _similarity(asked, set(_content_words(q))) for q, _ in ranked]
         source_question, source_answer = sampler.choose(ranked, "tuned:neighbour", bias)
         # One draw per question (greedy: the same each time), widened by temperature like sampling.
@@ -1956,5 +2008,6 @@ def tuned_reply(
             opening = _opening(question)
             text = max(training.examples, key=lambda qa: (_similarity(opening, _opening(qa[0])), -len(qa[1])))[1]
         elif draw < training.fit:
-            text = _adapt(source_answer, source_question, question, training.subjects)
+            adapted = _adapt(source_answer, source_question, question, training.subjects)
+            text = _answering(adapted, writer.lead(question))
     return truncate_to_tokens(text, max_tokens)[0]
