@@ -118,3 +118,30 @@ async def test_the_sweep_builder_offers_spot_with_its_estimate_and_asks_with_it(
             assert sweep.spec["spot"]["max_wait_seconds"] == 200 * 3600
     finally:
         store.close()
+
+
+def test_sweep_plan_takes_spot_flags_and_names_what_is_wrong(aws, monkeypatch, capsys):
+    import json
+
+    from core.cli.main import parse, run_headless
+    from core.sessions import open_session
+
+    for key, value in aws.environment().items():
+        monkeypatch.setenv(key, value)
+    store = open_session("spot-cli")
+    add_dataset(store, aws, counts={"train": 40})
+    store.close()
+
+    def run(*extra: str) -> tuple[int, str, str]:
+        args, config = parse(["sweep", "plan", "--session", "spot-cli", "--instance", INSTANCE, *extra])
+        config.jumpstart.quotas = {INSTANCE: 1}
+        code = run_headless(args, config)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = run("--spot", "--max-wait", "200h", "--json")
+    assert code == 0 and json.loads(out)["plan"]["spot"]["max_wait_seconds"] == 200 * 3600
+    code, _, err = run("--spot", "--max-wait", "10m")
+    assert code == 2 and "must be at least the maximum runtime" in err
+    code, _, err = run("--max-wait", "10m")
+    assert code == 2 and "--max-wait and --checkpoint go with --spot" in err
