@@ -145,3 +145,21 @@ def test_sweep_plan_takes_spot_flags_and_names_what_is_wrong(aws, monkeypatch, c
     assert code == 2 and "must be at least the maximum runtime" in err
     code, _, err = run("--max-wait", "10m")
     assert code == 2 and "--max-wait and --checkpoint go with --spot" in err
+
+
+def test_a_running_spot_job_costs_the_discount_until_sagemaker_reports_its_billed_time(tmp_path):
+    import time
+
+    from core.store.jobs import NewJob
+    from core.training.prices import PriceTable, cost_meter, job_cost
+
+    store = make_store(tmp_path)
+    job = store.add_job(NewJob("td-spot-1", "m", "*", INSTANCE, {}))
+    now = time.time()
+    store.update_job(job.id, status="InProgress", start_time=now - 3600, request={"EnableManagedSpotTraining": True})
+    prices = PriceTable({}, spot_discount=0.6)
+    running = store.job("td-spot-1")
+    assert job_cost(running, prices, now) == pytest.approx(1.515 * 0.4)
+    assert cost_meter([running], [], prices, now).usd_per_hour == pytest.approx(1.515 * 0.4)
+    store.update_job(job.id, status="Completed", end_time=now, billable_seconds=900)  # what SageMaker billed
+    assert job_cost(store.job("td-spot-1"), prices, now) == pytest.approx(1.515 / 4)

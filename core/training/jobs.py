@@ -458,7 +458,7 @@ class JobsService:
         self.store = store
         self.config = config
         self.clock = clock
-        self.prices = PriceTable(config.jumpstart.prices)
+        self.prices = PriceTable(config.jumpstart.prices, config.jumpstart.spot_discount)
         # Against tunedeck's emulator (the demo or sandbox switch) the clock is compressed: poll on its scale.
         timing = EMULATOR_TIMING if config.emulated else AWS_TIMING
         self.describe_interval = timing["describe_interval"] if describe_interval is None else describe_interval

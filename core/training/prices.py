@@ -64,11 +64,18 @@ OVERHEAD_SECONDS = 300.0  # provisioning, image and data download, model load
 OVERHEAD_SECONDS_PER_B = 25.0  # merging and saving the model grows with its size
 
 
-class PriceTable:
-    """USD per instance-hour: config overrides over the built-in table; None when unknown."""
+DEFAULT_SPOT_DISCOUNT = 0.7  # [jumpstart] spot_discount's default
 
-    def __init__(self, overrides: Mapping[str, float] | None = None) -> None:
+
+class PriceTable:
+    """USD per instance-hour: config overrides over the built-in table; None when unknown. A managed
+    spot job's running cost is taken `spot_discount` below it (SageMaker's billed time says the rest)."""
+
+    def __init__(
+        self, overrides: Mapping[str, float] | None = None, spot_discount: float = DEFAULT_SPOT_DISCOUNT
+    ) -> None:
         self._prices = {**ON_DEMAND_USD_PER_HOUR, **{k: float(v) for k, v in (overrides or {}).items()}}
+        self.spot_discount = float(spot_discount)
 
     def price(self, instance_type: str) -> float | None:
         return self._prices.get(instance_type)
@@ -283,7 +290,15 @@ def job_cost(job: Job, prices: PriceTable, now: float) -> float | None:
         seconds = max(0.0, end - job.start_time)
     else:
         return 0.0 if prices.price(job.instance_type) is not None else None
-    return prices.cost(job.instance_type, seconds)
+    cost = prices.cost(job.instance_type, seconds)
+    if cost is not None and not job.billable_seconds and is_spot(job):
+        cost *= 1.0 - getattr(prices, "spot_discount", DEFAULT_SPOT_DISCOUNT)  # billed time not known yet
+    return cost
+
+
+def is_spot(job: Job) -> bool:
+    """Launched with managed spot training (its CreateTrainingJob request says so)."""
+    return bool((job.request or {}).get("EnableManagedSpotTraining"))
 
 
 @dataclass(frozen=True)
@@ -352,7 +367,9 @@ def cost_meter(
             if price is None:
                 unpriced.add(job.instance_type)
             else:
-                per_hour += price
+                per_hour += price * (
+                    1.0 - getattr(prices, "spot_discount", DEFAULT_SPOT_DISCOUNT) if is_spot(job) else 1.0
+                )
     serving = 0
     for endpoint in endpoints:
         price = endpoint.price_per_hour if endpoint.price_per_hour is not None else prices.price(endpoint.instance_type)
