@@ -131,6 +131,25 @@ async def test_a_local_server_needs_no_key_and_is_probed_once(llm, monkeypatch):
     await again.aclose()
 
 
+async def test_first_calls_probe_outside_their_limiter_slots(llm):
+    """Found against the real llama.cpp server: two first calls at max_concurrency 2 each held a
+    slot while their probe waited for one, forever. The probe now runs before the slot is taken."""
+    target = build_target(local_profile(llm, max_concurrency=2))
+    results = await asyncio.wait_for(
+        asyncio.gather(target.complete(ASK, max_tokens=50), target.complete(ASK, max_tokens=50)), timeout=20
+    )
+    assert all(r.text for r in results)
+    single = build_target(local_profile(llm, model="gpt-4o", max_concurrency=1))  # not probed yet
+    streamed = single.stream(ASK, max_tokens=20)
+    assert await asyncio.wait_for(_joined(streamed), timeout=20)
+    await target.aclose()
+    await single.aclose()
+
+
+async def _joined(stream) -> str:
+    return "".join([d async for d in stream])
+
+
 async def test_azure_needs_a_base_url_and_sends_api_key(llm, monkeypatch):
     with pytest.raises(ValueError, match="Azure OpenAI profile needs base_url"):
         build_target({"provider": "azure", "model": "gpt-4o"})

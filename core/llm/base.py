@@ -288,6 +288,10 @@ class TargetBase:
     def _estimate(self, request: Request) -> int:
         return self._prompt_estimate(request) + request.max_tokens
 
+    async def _prepare(self) -> None:
+        """Before a call takes a slot of the limiter (a capability probe goes through the limiter
+        itself: inside a slot it would wait for a slot, and with every slot so held, forever)."""
+
     def _prompt_estimate(self, request: Request) -> int:
         return estimate_prompt_tokens(request.messages)
 
@@ -391,6 +395,10 @@ class TargetBase:
             slot.record(usage_tokens=prompt + completion, headers=reply.headers)
             return reply
 
+        try:
+            await self._prepare()
+        except Exception as exc:
+            raise self._fail(exc, purpose, started_at, 0, False) from None
         format_failures = 0
         while True:
             try:
@@ -458,6 +466,10 @@ class TargetBase:
 
     async def _stream(self, request: Request, purpose: str | None, sink: ChatStream) -> AsyncGenerator[str, None]:
         started_at = time.time()
+        try:
+            await self._prepare()
+        except Exception as exc:
+            raise self._fail(exc, purpose, started_at, 0, True) from None
         attempt = 0
         while True:
             attempt += 1

@@ -62,6 +62,9 @@ class OpenAITarget(TargetBase):
         self._http_client = http_client
         self._client: Any = None
 
+    async def _prepare(self) -> None:
+        await self.ensure_capabilities()  # probed before the call takes its slot
+
     async def ensure_capabilities(self) -> Capabilities:
         """The server's capabilities: known, cached from an earlier probe, or probed now (once)."""
         if self.capabilities is not None:
