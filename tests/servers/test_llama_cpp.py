@@ -22,6 +22,7 @@ from core.services import Services
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.timeout(900),  # a 135M model on 2 loaded cores: minutes, not the suite's 120 s
     pytest.mark.skipif(
         os.environ.get("TUNEDECK_TEST_SERVERS") != "1",
         reason="opt-in: `make test-servers` builds the llama.cpp server (~10 min) into a cache and runs these",
@@ -51,7 +52,23 @@ def server(tmp_path_factory):
         port = s.getsockname()[1]
     log = (tmp_path_factory.mktemp("llama") / "server.log").open("w")
     proc = subprocess.Popen(
-        [binary, "-m", gguf, "--host", "127.0.0.1", "--port", str(port), "--ctx-size", "4096", "-t", "2"],
+        [
+            binary,
+            "-m",
+            gguf,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ctx-size",
+            "8192",
+            "--parallel",
+            "2",
+            "-t",
+            "2",
+            "--alias",
+            MODEL,  # listed under the name the profiles use (else under the file name)
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -91,10 +108,15 @@ async def test_probe_prints_what_the_server_accepts(services):
     target = services.chat_target("generator")
     started = time.monotonic()
     report = await capabilities.probe(target)
-    print(f"\nllama.cpp server probe ({time.monotonic() - started:.1f} s):")
+    print(
+        f"\nllama.cpp server probe ({time.monotonic() - started:.1f} s, "
+        f"{report.prompt_tokens} + {report.completion_tokens} tokens):"
+    )
     for check, answer, said in report.rows():
         print(f"  {check:<22} {answer}  {said[:100]}")
-    assert report.capabilities.probed
+    caps = report.capabilities
+    assert caps.probed and caps.lists_models and caps.json_mode == "json_schema"  # this pinned llama.cpp has both
+    assert ("lists models", "yes", f"{MODEL} listed") in report.rows()
     await target.aclose()
 
 
@@ -107,16 +129,17 @@ async def test_generation_judged_comparison_and_a_streamed_answer(services):
     store.add_topic("electricity meters")
     generator = services.chat_target("generator")
     settings = GenerationSettings(
-        questions_per_topic=2, refusal_share=0.0, question_max_tokens=300, answer_max_tokens=120
+        questions_per_topic=3, refusal_share=0.0, question_max_tokens=300, answer_max_tokens=400
     )
     started = time.monotonic()
     progress = await PairGenerator(store, generator, settings).run()
     generation_s = time.monotonic() - started
     pairs = list(store.iter_pairs())
-    print(f"\ngeneration: {progress} in {generation_s:.1f} s")
+    print(f"\ngeneration: {len(pairs)} pairs in {generation_s:.1f} s ({progress})")
     assert pairs, "the generation made no pair"
+    assert all(p.question.strip() and p.answer.strip() for p in pairs)
 
-    store.create_question_set("heldout", [(p.question, "meters", None) for p in pairs[:2]])
+    store.create_question_set("heldout", [(p.question, "meters", None) for p in pairs[:3]])
     started = time.monotonic()
     report = await evaluate(
         services,
@@ -134,9 +157,10 @@ async def test_generation_judged_comparison_and_a_streamed_answer(services):
     deltas = [d async for d in stream]
     took = time.monotonic() - started
     first = stream.result.first_token_s or 0.0
+    tokens = stream.result.completion_tokens
     print(
-        f"streamed answer: {len(deltas)} deltas, first token {first:.2f} s, {took:.1f} s, "
-        f"{stream.result.completion_tokens} tokens (estimated: {stream.result.usage_estimated})"
+        f"streamed answer: {len(deltas)} deltas, first token {first:.2f} s, {took:.1f} s, {tokens} tokens "
+        f"(estimated: {stream.result.usage_estimated}), {tokens / max(took - first, 1e-6):.1f} tokens/s after the first"
     )
     assert "".join(deltas)
     for t in (generator, target):
