@@ -112,3 +112,22 @@ async def test_session_targets_hold_a_lease_in_their_store(llm, monkeypatch):
         await target.aclose()
     finally:
         store.close()
+
+
+def test_a_killed_process_leaves_its_part_at_once(two_stores):
+    """A process killed mid-run cannot give its part back; a rerun on this machine sees it is gone and
+    takes the whole budget, instead of waiting for the lease to expire."""
+    import socket
+    import subprocess
+    import sys
+
+    first, second = two_stores
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = StoreShare(first, "acct|model", ttl_s=600.0, holder=f"{socket.gethostname()}/{gone.stdout.strip()}/x")
+    alive = StoreShare(first, "acct|model", ttl_s=600.0)  # this process: still here
+    for share in (dead, alive):
+        share.beat(used=0.5, share_for=lambda others: 0.5)
+    rerun = StoreShare(second, "acct|model")
+    _, holders = rerun.beat(used=0.0, share_for=lambda others: 1.0 - sum(s for _, s in others))
+    assert holders == 2  # the rerun and the live holder; the dead one's lease is gone
+    assert set(RateLeases(second.db).holders("acct|model")) == {alive.holder, rerun.holder}

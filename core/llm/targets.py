@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import threading
 import uuid
 from collections.abc import Mapping
@@ -156,15 +157,33 @@ class StoreShare:
         self.store = store
         self.leases = RateLeases(store.db)
         self.key = key
-        self.holder = holder or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.holder = holder or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self.ttl_s = ttl_s  # longer than the window: a lease outlives its holder's requests in it
 
     def beat(self, used: float, share_for: Any, ttl_s: float | None = None) -> tuple[float, int]:
         ttl = self.ttl_s if ttl_s is None else ttl_s
-        return self.leases.beat(self.key, self.holder, used=used, share_for=share_for, ttl_s=ttl)
+        return self.leases.beat(
+            self.key, self.holder, used=used, share_for=share_for, ttl_s=ttl, holder_alive=holder_alive
+        )
 
     def release(self) -> None:
         self.leases.release(self.key, self.holder)
+
+
+def holder_alive(holder: str) -> bool:
+    """False for a lease holder that was a process on this machine and is gone (killed, crashed), so a
+    rerun need not wait for its lease to expire; True when it lives or cannot be told from here."""
+    host, _, rest = holder.partition("/")
+    pid = rest.partition("/")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def limiter_key(profile: TargetProfile | Mapping[str, Any] | Any) -> tuple:

@@ -33,21 +33,26 @@ class RateLeases:
         share_for: Callable[[list[tuple[float, float]]], float],
         ttl_s: float,
         now: float | None = None,
+        holder_alive: Callable[[str], bool] | None = None,
     ) -> tuple[float, int]:
-        """Renew `holder`'s lease on `key` in one transaction: drop expired leases, read the other
-        holders' (used, share), let `share_for` decide this holder's share from them, store it.
+        """Renew `holder`'s lease on `key` in one transaction: drop expired leases and those whose
+        holder `holder_alive` says is gone, read the other holders' (used, share), let `share_for`
+        decide this holder's share from them, store it.
 
         Returns (the share, the number of live holders including this one).
         """
         now = time.time() if now is None else now
         with self.db.tx() as conn:
             conn.execute("DELETE FROM rate_leases WHERE expires_at < ?", (now,))
-            others = [
-                (float(row[0]), float(row[1]))
-                for row in conn.execute(
-                    "SELECT used, share FROM rate_leases WHERE key = ? AND holder != ?", (key, holder)
-                )
-            ]
+            rows = conn.execute(
+                "SELECT holder, used, share FROM rate_leases WHERE key = ? AND holder != ?", (key, holder)
+            ).fetchall()
+            others = []
+            for other, other_used, other_share in rows:
+                if holder_alive is not None and not holder_alive(str(other)):
+                    conn.execute("DELETE FROM rate_leases WHERE key = ? AND holder = ?", (key, other))
+                else:
+                    others.append((float(other_used), float(other_share)))
             share = share_for(others)
             conn.execute(
                 "INSERT INTO rate_leases (key, holder, expires_at, used, share, beat_at) VALUES (?, ?, ?, ?, ?, ?) "
