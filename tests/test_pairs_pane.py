@@ -76,6 +76,7 @@ async def test_triage_accept_reject_undo_and_status_filter(store):
         await pilot.press("x")  # leaves the pending filter: the next pair slides under the cursor
         await pilot.pause()
         assert pane.table.row_count == 18 and pane.table.cursor_pair_id == ids[3]
+        await settle(pilot)  # the write runs off the UI thread
         assert store.pair(ids[2]).status == "rejected"
         assert f"#{ids[3]} · pending" in pane.query_one(PairDetail).text
 

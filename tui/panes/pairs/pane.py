@@ -556,20 +556,28 @@ class PairsPane(Pane):
         pair_id = self.table.cursor_pair_id
         if pair_id is None:
             return
-        self.store.set_status([pair_id], status)
+        self._after_status_change({pair_id}, status, advance=True)  # the next pair is under the cursor at once
+        self._store_status([pair_id], status)
+
+    @work(group="pairs-writes", exit_on_error=False)
+    async def _store_status(self, ids: list[int], status: str, done_message: str = "") -> None:
+        """Write on the reader thread (one thread: writes land in key order, before a later undo)."""
+        await self._read(self.store.set_status, ids, status)
         self._note_write()
-        self._after_status_change({pair_id}, status, advance=True)
+        self.table.invalidate(announce=False)  # the rows shown before the write landed show it now
+        self._show_status()
+        self._schedule_stats()
+        if done_message:
+            self.app.notify(done_message)
 
     def action_bulk(self, status: str) -> None:
         table = self.table
         verb = "Accept" if status == "accepted" else "Reject"
         if table.selected:
             ids = sorted(table.selected)
-            self.store.set_status(ids, status)
-            self._note_write()
             table.clear_selection()
             self._after_status_change(set(ids), status, advance=False)
-            self.app.notify(f"{verb}ed {len(ids):,} selected pairs (u undoes it)")
+            self._store_status(ids, status, f"{verb}ed {len(ids):,} selected pairs (u undoes it)")
             return
         count = table.row_count
         if not count:
@@ -613,15 +621,18 @@ class PairsPane(Pane):
             return
 
         def done(edit: PairEdit | None) -> None:
-            if edit is None or not edit.changed:
-                return
-            self.store.update_pair_text(edit.pair_id, edit.question, edit.answer)
-            self._note_write(texts=True)
-            self.table.invalidate()
-            self._schedule_stats()
-            self.app.notify(f"Saved pair #{edit.pair_id} (u undoes it)")
+            if edit is not None and edit.changed:
+                self._store_edit(edit)
 
         self.app.push_screen(PairEditor(pair), done)
+
+    @work(group="pairs-writes", exit_on_error=False)
+    async def _store_edit(self, edit: PairEdit) -> None:
+        await self._read(self.store.update_pair_text, edit.pair_id, edit.question, edit.answer)
+        self._note_write(texts=True)
+        self.table.invalidate()
+        self._schedule_stats()
+        self.app.notify(f"Saved pair #{edit.pair_id} (u undoes it)")
 
     # ---- regenerate ------------------------------------------------------------------------
     def action_regenerate(self) -> None:
