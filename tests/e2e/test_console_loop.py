@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 
 import pytest
 
@@ -139,7 +140,7 @@ def test_console_loop_without_aws(app, tmp_path):
     assert not any(name.startswith("AWS_") for name in os.environ)  # HOME is the test's: no ~/.aws either
     app.wait_for("console mode", timeout=40, step="start")
     leaves = brief_to_topics(app)
-    pairs = generate_pairs(app, leaves)
+    pairs = generate_pairs(app, leaves, tomllib.loads(FAST_DEMO_CONFIG)["generation"]["questions_per_topic"])
     export_to_folder(app, pairs)
     session_folder = tmp_path / "console" / "sessions" / "demo"
     card_run = plan_cards(app, session_folder)

@@ -103,14 +103,14 @@ def brief_to_topics(app: TmuxApp) -> int:
     return leaves
 
 
-def generate_pairs(app: TmuxApp, leaves: int) -> int:
+def generate_pairs(app: TmuxApp, leaves: int, per_topic: int = PER_TOPIC) -> int:
     step = "generate pairs"
     app.keys("g")  # the cursor is on the root: the whole tree
     match = app.wait_for(
         re.compile(r"generate: done · \d+ tasks · 0 failed · \$[\d.]+ · (\d+) new pairs"), timeout=90, step=step
     )
     pairs = int(match.group(1))
-    assert pairs == PER_TOPIC * leaves  # questions_per_topic in the test config, no refusals
+    assert pairs == per_topic * leaves  # questions_per_topic in the test config, no refusals
     app.wait_for(re.compile(rf"All topics  {pairs} q · 0 ok"), step=step)
     return pairs
 
