@@ -149,3 +149,37 @@ def test_connections_of_finished_threads_are_closed(tmp_path):
         worker.join()
     store.pair_status_counts()
     assert store.db.open_connections() <= 2  # this thread's, and at most the last worker's
+
+
+def test_closing_the_store_while_a_worker_is_inside_a_query_does_not_crash(tmp_path):
+    """An app exits (and its store closes) while a thread worker, such as the cost meter's, is still
+    reading: closing that thread's connection under its running statement crashed the interpreter."""
+    script = textwrap.dedent(
+        f"""
+        import threading
+        from core.store import NewPair, Store
+
+        path = {str(tmp_path / "session.db")!r}
+        store = Store(path)
+        topic = store.add_topic("Billing")
+        store.add_pairs([NewPair(f"q{{i}}", "a" * 200, topic) for i in range(20000)])
+        for _ in range(30):
+            store = Store(path)
+            started = threading.Event()
+
+            def read():
+                started.set()
+                try:
+                    while True:
+                        store.db.query("SELECT COUNT(*), SUM(LENGTH(answer)) FROM pairs")
+                except Exception:
+                    pass
+
+            threading.Thread(target=read, daemon=True).start()
+            started.wait()
+            store.close()
+        print("survived")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=os.getcwd())
+    assert done.returncode == 0 and "survived" in done.stdout, done.stderr[-2000:]

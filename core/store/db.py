@@ -141,11 +141,16 @@ class Database:
             return len(self._connections)
 
     def close(self) -> None:
+        """Close this thread's connection and those of ended threads. A connection of a thread still
+        alive (a worker that may be inside a query right now) is only let go: closing it under a
+        running statement can crash the interpreter; it closes when that thread is done with it."""
+        current = threading.current_thread()
         with self._lock:
-            for _, conn in self._connections:
-                try:
-                    conn.close()
-                except sqlite3.Error:
-                    pass
+            for thread, conn in self._connections:
+                if thread is current or not thread.is_alive():
+                    try:
+                        conn.close()
+                    except sqlite3.Error:
+                        pass
             self._connections.clear()
         self._local = threading.local()
