@@ -214,13 +214,28 @@ def test_cost_meter_counts_running_instances_and_spend():
     prices = PriceTable({"ml.g5.2xlarge": 2.0})
     jobs = [
         SimpleNamespace(
-            status="InProgress", instance_type="ml.g5.2xlarge", start_time=0.0, end_time=None, billable_seconds=None
+            status="InProgress",
+            instance_type="ml.g5.2xlarge",
+            start_time=0.0,
+            end_time=None,
+            billable_seconds=None,
+            request=None,
         ),
         SimpleNamespace(
-            status="Completed", instance_type="ml.g5.12xlarge", start_time=0.0, end_time=3600.0, billable_seconds=1800
+            status="Completed",
+            instance_type="ml.g5.12xlarge",
+            start_time=0.0,
+            end_time=3600.0,
+            billable_seconds=1800,
+            request=None,
         ),
         SimpleNamespace(
-            status="Queued", instance_type="ml.g5.2xlarge", start_time=None, end_time=None, billable_seconds=None
+            status="Queued",
+            instance_type="ml.g5.2xlarge",
+            start_time=None,
+            end_time=None,
+            billable_seconds=None,
+            request=None,
         ),
     ]
     endpoints = [
