@@ -147,6 +147,20 @@ class SourceRow(NamedTuple):
         return {"split_of": self.split_of} if self.split_of else {}
 
 
+def pair_row(p: NewPair) -> tuple[Any, ...]:
+    """A new pair as the pairs table's columns topic_id .. provenance, JSON written."""
+    return (
+        p.topic_id,
+        p.question,
+        p.answer,
+        p.kind,
+        p.status,
+        json.dumps(list(p.tags)),
+        p.task_key,
+        json.dumps(p.provenance or {}),
+    )
+
+
 class PairsMixin:
     db: Database
 
@@ -183,38 +197,7 @@ class PairsMixin:
         """Insert pairs as one undo step (`undo_last_edit` deletes them again); returns (batch, rows added).
 
         Every pair needs a task key; a pair whose key is already stored is skipped, so a rerun resumes."""
-        batch = batch or uuid.uuid4().hex
-        now = time.time()
-        rows = [
-            (
-                p.topic_id,
-                p.question,
-                p.answer,
-                p.kind,
-                p.status,
-                json.dumps(list(p.tags)),
-                p.task_key,
-                json.dumps(p.provenance or {}),
-                now,
-                now,
-            )
-            for p in pairs
-        ]
-        if any(row[6] is None for row in rows):
-            raise ValueError("pairs added as an undo step need task keys")
-        with self.db.tx() as conn:  # BEGIN IMMEDIATE: no other writer adds ids in between
-            last = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM pairs").fetchone()[0])
-            conn.executemany(
-                "INSERT OR IGNORE INTO pairs (topic_id, question, answer, kind, status, tags, task_key, provenance, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            added = conn.execute(
-                "INSERT INTO pair_edits (pair_id, batch, field, old_value, new_value, at) "
-                "SELECT id, ?, 'row', NULL, 'added', ? FROM pairs WHERE id > ?",
-                (batch, now, last),
-            ).rowcount
-        return batch, added
+        return self.add_rows_step([pair_row(p) for p in pairs], batch)
 
     def task_keys_with_prefix(self, prefix: str) -> set[str]:
         """The stored task keys that start with `prefix` (what a resumable run has done already)."""
@@ -315,25 +298,32 @@ class PairsMixin:
         return self._edit([pair_id], "question", question)
 
     def add_rows_step(self, rows: Sequence[tuple[Any, ...]], batch: str | None = None) -> tuple[str, int]:
-        """`add_pairs_step` for rows already in column order with their JSON written: (topic_id, question,
-        answer, kind, status, tags JSON, task_key, provenance JSON); for bulk copies (augmentation)."""
+        """`add_pairs_step` for rows already in column order with their JSON written (`pair_row`): for bulk
+        copies (augmentation)."""
         batch = batch or uuid.uuid4().hex
-        now = time.time()
+        with self.db.tx() as conn:
+            return batch, self._insert_step(conn, rows, batch)
+
+    @staticmethod
+    def _insert_step(conn: Any, rows: Sequence[tuple[Any, ...]], batch: str) -> int:
+        """Insert `rows` inside the caller's transaction (BEGIN IMMEDIATE: no other writer adds ids in
+        between) and record each added row in `batch`, so one undo deletes them; returns rows added."""
         if any(row[6] is None for row in rows):
             raise ValueError("pairs added as an undo step need task keys")
-        with self.db.tx() as conn:
-            last = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM pairs").fetchone()[0])
-            conn.executemany(
-                "INSERT OR IGNORE INTO pairs (topic_id, question, answer, kind, status, tags, task_key, provenance, "
-                f"created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {now!r}, {now!r})",
-                rows,
-            )
-            added = conn.execute(
+        now = time.time()
+        last = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM pairs").fetchone()[0])
+        conn.executemany(
+            "INSERT OR IGNORE INTO pairs (topic_id, question, answer, kind, status, tags, task_key, provenance, "
+            f"created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {now!r}, {now!r})",
+            rows,
+        )
+        return int(
+            conn.execute(
                 "INSERT INTO pair_edits (pair_id, batch, field, old_value, new_value, at) "
                 "SELECT id, ?, 'row', NULL, 'added', ? FROM pairs WHERE id > ?",
                 (batch, now, last),
             ).rowcount
-        return batch, added
+        )
 
     def add_pairs_leaving_questions(
         self, pairs: Sequence[NewPair], question_ids: Sequence[int], batch: str | None = None
@@ -342,35 +332,9 @@ class PairsMixin:
         delete these questions from their (probe) set, so a question is a training pair or a probe, never
         both. Deleting a question drops its answers and verdicts too. Returns (batch, rows added)."""
         batch = batch or uuid.uuid4().hex
-        now = time.time()
-        if any(p.task_key is None for p in pairs):
-            raise ValueError("pairs added as an undo step need task keys")
+        rows = [pair_row(p) for p in pairs]
         with self.db.tx() as conn:
-            last = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM pairs").fetchone()[0])
-            conn.executemany(
-                "INSERT OR IGNORE INTO pairs (topic_id, question, answer, kind, status, tags, task_key, provenance, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        p.topic_id,
-                        p.question,
-                        p.answer,
-                        p.kind,
-                        p.status,
-                        json.dumps(list(p.tags)),
-                        p.task_key,
-                        json.dumps(p.provenance or {}),
-                        now,
-                        now,
-                    )
-                    for p in pairs
-                ],
-            )
-            added = conn.execute(
-                "INSERT INTO pair_edits (pair_id, batch, field, old_value, new_value, at) "
-                "SELECT id, ?, 'row', NULL, 'added', ? FROM pairs WHERE id > ?",
-                (batch, now, last),
-            ).rowcount
+            added = self._insert_step(conn, rows, batch)
             conn.executemany("DELETE FROM questions WHERE id = ?", [(int(q),) for q in question_ids])
         return batch, added
 
