@@ -89,6 +89,22 @@ async def test_alt_digits_switch_panes_from_inside_a_text_field(app):
         assert app.query_one("#panes").current == "pane-jobs"
 
 
+async def test_a_key_typed_right_after_the_pane_key_reaches_the_new_pane(app):
+    """Over SSH keys arrive in bursts: "4s" in one read must open Compare's set picker, not reach the pane before."""
+    from textual import events
+
+    from tui.screens.choice_picker import ChoicePicker
+
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        for key in ("4", "s"):  # queued together, as the driver posts the keys of one read
+            app.post_message(events.Key(key, key))
+        await pilot.pause(0.3)
+        assert app.query_one("#panes").current == "pane-compare"
+        assert isinstance(app.screen, ChoicePicker)
+
+
 def _box_or_block_glyphs(text: str) -> set[str]:
     return {c for c in text if 0x2500 <= ord(c) <= 0x259F}
 

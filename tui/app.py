@@ -173,7 +173,7 @@ class TunedeckApp(App[None]):
         previous.pane_hidden()
         pane = self.active_pane
         pane.pane_shown()
-        self.call_after_refresh(pane.focus_first)
+        pane.focus_first()
 
     def _new_pane(self, pane_id: str) -> Pane:
         """Parsing CSS is a good part of start-up, so a pane's stylesheet is read just before it first mounts."""

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.containers import Vertical
 
 if TYPE_CHECKING:
+    from textual.widget import Widget
+
     from core.config import Config
     from core.store import Store
 
@@ -53,12 +55,20 @@ class Pane(Vertical):
             return None
         return Path(module_file).parent / cls.STYLESHEET
 
-    def focus_first(self) -> None:
-        """Put the keyboard focus on the pane's first focusable widget, if any."""
+    def focus_target(self) -> Widget | None:
+        """The widget that takes the keyboard focus when the pane is shown: its first focusable one."""
         for widget in self.query("*"):
             if widget.focusable:
-                widget.focus()
-                return
+                return widget
+        return None
+
+    def focus_first(self) -> None:
+        """Focus the pane's focus target now, not on the next turn of the message loop as `Widget.focus` does:
+        a key typed right after the pane key (over SSH keys arrive in bursts) must reach this pane, not the
+        hidden one before it."""
+        target = self.focus_target()
+        if target is not None and target.focusable:
+            self.screen.set_focus(target)
 
     def pane_shown(self) -> None:
         """Called when the pane becomes the active one."""

@@ -49,6 +49,7 @@ from tui.text import safe, safe_line
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
+    from textual.widget import Widget
 
     from core.evaluation.judge import EvalProgress
     from core.evaluation.questions import QuestionGenProgress
@@ -327,8 +328,8 @@ class ComparePane(Pane):
         line.update(safe(results_line(results)) if results else "")
         line.display = results is not None
 
-    def focus_first(self) -> None:
-        self.answers.focus()
+    def focus_target(self) -> Widget | None:
+        return self.answers
 
     def pane_shown(self) -> None:
         # the first show can follow on_mount at once: keep asking for the newest evaluation then

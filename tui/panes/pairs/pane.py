@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
     from textual.app import ComposeResult
     from textual.timer import Timer
+    from textual.widget import Widget
 
     from tui.messages import RunFinished
 
@@ -291,8 +292,8 @@ class PairsPane(Pane):
         if self._probe_timer is not None:
             self._probe_timer.pause()
 
-    def focus_first(self) -> None:
-        self.table.focus()
+    def focus_target(self) -> Widget | None:
+        return self.table
 
     async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a store call on the pane's reader thread (one thread, so one SQLite connection)."""
