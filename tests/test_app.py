@@ -91,15 +91,13 @@ async def test_alt_digits_switch_panes_from_inside_a_text_field(app):
 
 async def test_a_key_typed_right_after_the_pane_key_reaches_the_new_pane(app):
     """Over SSH keys arrive in bursts: "4s" in one read must open Compare's set picker, not reach the pane before."""
-    from textual import events
-
+    from tests.key_bursts import send_burst
     from tui.screens.choice_picker import ChoicePicker
 
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.press("3")
         await pilot.pause()
-        for key in ("4", "s"):  # queued together, as the driver posts the keys of one read
-            app.post_message(events.Key(key, key))
+        send_burst(app, "4", "s")
         await pilot.pause(0.3)
         assert app.query_one("#panes").current == "pane-compare"
         assert isinstance(app.screen, ChoicePicker)

@@ -11,6 +11,7 @@ import pytest
 
 from core.config import load_config
 from core.sessions import open_session
+from tests.key_bursts import send_burst
 from tests.screen import screen_text
 from tui.app import TunedeckApp
 
@@ -64,8 +65,8 @@ async def test_shift_arrows_move_indent_and_outdent_topics(store):
         await pilot.press("1")
         await until(pilot, lambda: "Charlie" in screen_text(app), "the tree")
         app.query_one("#topic-tree").focus()
-        await pilot.press("end")  # Charlie, the last topic
-        await pilot.press("shift+up")
+        await pilot.pause()
+        send_burst(app, "end", "shift+up")  # typed ahead: the move acts on Charlie, where "end" put the cursor
         await until(pilot, lambda: top_level(store) == ["Alpha", "Charlie", "Bravo"], "move up")
         await on_charlie(pilot, app)
         await pilot.press("shift+down")

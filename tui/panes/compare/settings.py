@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 class EvalSettingsForm(Dialog["EvalSettings | None"]):
     BINDINGS = [
-        Binding("ctrl+j,ctrl+s", "submit", "Save", id="compare_settings.save", priority=True),
+        Binding("ctrl+j,ctrl+s", "submit", "Save", id="compare_settings.save"),
         Binding("escape", "cancel", "Cancel", id="compare_settings.cancel"),
         Binding("ctrl+r", "reset_rubric", "Default rubric", id="compare_settings.default_rubric"),
     ]

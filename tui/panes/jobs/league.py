@@ -221,7 +221,7 @@ class SubmissionForm(Dialog["Submission | None"]):
     SubmissionForm .submit-field Input { width: 1fr; }
     """
     BINDINGS = [
-        Binding("ctrl+j", "save", "Record", id="submit.save", priority=True, tooltip="Record the submission"),
+        Binding("ctrl+j", "save", "Record", id="submit.save", tooltip="Record the submission"),
         Binding("escape", "cancel", "Cancel", id="submit.cancel"),
     ]
 

@@ -41,7 +41,7 @@ class LogImportDialog(Dialog[ImportResult | None]):
     LogImportDialog #log-text { height: 8; }
     """
     BINDINGS = [
-        Binding("ctrl+j", "import", "Import", id="log.import", priority=True, tooltip="Import the file or the text"),
+        Binding("ctrl+j", "import", "Import", id="log.import", tooltip="Import the file or the text"),
         Binding("escape", "cancel", "Cancel", id="log.cancel"),
     ]
 

@@ -139,7 +139,7 @@ class RunForm(Dialog["ConsoleRun | None"]):
     RunForm .run-field Input, RunForm .run-field Select { width: 1fr; }
     """
     BINDINGS = [
-        Binding("ctrl+j", "save", "Save", id="run.save", priority=True, tooltip="Record the run (or save the edit)"),
+        Binding("ctrl+j", "save", "Save", id="run.save", tooltip="Record the run (or save the edit)"),
         Binding("escape", "cancel", "Cancel", id="run.cancel"),
     ]
 

@@ -125,7 +125,6 @@ class SweepBuilder(ModalScreen[SweepLaunch | None]):
             "launch",
             "Launch",
             id="sweep.launch",
-            priority=True,
             tooltip="Queue the planned jobs (asks for confirmation with the cost)",
         ),
         Binding("escape", "cancel", "Cancel", id="sweep.cancel"),

@@ -45,7 +45,7 @@ class PairEditor(Dialog[PairEdit | None]):
     PairEditor #edit-answer { height: 1fr; }
     """
     BINDINGS = [
-        Binding("ctrl+s,ctrl+j", "save", "Save", priority=True, id="pair_editor.save", tooltip="Save the pair"),
+        Binding("ctrl+s,ctrl+j", "save", "Save", id="pair_editor.save", tooltip="Save the pair"),
         Binding("escape", "cancel", "Cancel", id="pair_editor.cancel", tooltip="Close without saving"),
     ]
 

@@ -28,7 +28,7 @@ class BriefRequest:
 
 class BriefForm(Dialog[BriefRequest | None]):
     BINDINGS = [
-        Binding("ctrl+j,ctrl+s", "submit", "Generate", id="brief.submit", priority=True),
+        Binding("ctrl+j,ctrl+s", "submit", "Generate", id="brief.submit"),
         Binding("escape", "cancel", "Cancel", id="brief.cancel"),
     ]
 

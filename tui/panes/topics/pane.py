@@ -74,6 +74,24 @@ def _label(node: TopicNode) -> Text:
     return text
 
 
+_PANE_MOVE_KEYS = {"shift+up", "shift+down", "shift+left", "shift+right"}
+
+
+class TopicTree(Tree[int | None], inherit_bindings=False):
+    """The topic tree, without Tree's shift+arrow sibling jumps: those keys move topics (the pane's bindings)."""
+
+    BINDINGS = [
+        binding
+        for key, binding in {  # a subclass's binding replaces its base's for the same key, as Textual merges them
+            binding.key: binding
+            for cls in reversed(Tree.__mro__)
+            for binding in cls.__dict__.get("BINDINGS", [])
+            if isinstance(binding, Binding)
+        }.items()
+        if key not in _PANE_MOVE_KEYS
+    ]
+
+
 class TopicsPane(Pane):
     PANE_ID = "topics"
     TITLE = "Topics"
@@ -85,11 +103,12 @@ class TopicsPane(Pane):
         Binding("A", "add_top", "Add top-level", id="topics.add_top", show=False),
         Binding("r", "rename", "Rename", id="topics.rename", show=False),
         Binding("delete,d", "delete", "Delete", id="topics.delete", show=False),
-        # priority: the Tree binds shift+arrows to its own sibling moves, which would swallow them
-        Binding("shift+up", "move(-1)", "Move up", id="topics.move_up", show=False, priority=True),
-        Binding("shift+down", "move(1)", "Move down", id="topics.move_down", show=False, priority=True),
-        Binding("shift+left", "outdent", "Outdent", id="topics.outdent", show=False, priority=True),
-        Binding("shift+right", "indent", "Indent", id="topics.indent", show=False, priority=True),
+        # not priority bindings: those act as the key arrives, before the arrow keys typed ahead of it
+        # have moved the cursor (TopicTree leaves shift+arrows to the pane)
+        Binding("shift+up", "move(-1)", "Move up", id="topics.move_up", show=False),
+        Binding("shift+down", "move(1)", "Move down", id="topics.move_down", show=False),
+        Binding("shift+left", "outdent", "Outdent", id="topics.outdent", show=False),
+        Binding("shift+right", "indent", "Indent", id="topics.indent", show=False),
         Binding("n", "questions_per_topic", "Questions/topic", id="topics.per_topic", show=False),
         Binding(
             "g",
@@ -113,7 +132,7 @@ class TopicsPane(Pane):
         self._edits = 0
 
     def compose(self) -> ComposeResult:
-        tree: Tree[int | None] = Tree(Text("All topics"), data=None, id="topic-tree")
+        tree = TopicTree(Text("All topics"), data=None, id="topic-tree")
         tree.show_root = True
         tree.guide_depth = 3
         if self.config.ui.ascii:
