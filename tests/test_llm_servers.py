@@ -338,7 +338,8 @@ async def test_two_runs_in_one_process_share_the_accounts_budget(llm, store, mon
 
     started = time.monotonic()
     await asyncio.gather(run(generation, 4), run(scoring, 4))
-    assert time.monotonic() - started >= 3.0  # 8 requests at 100 a minute (two limiters: 1.8 s)
+    # 8 requests at 100 a minute, 3.3 of them in the burst the server's 2 s bucket allows (two limiters: 0.4 s)
+    assert time.monotonic() - started >= 2.5
     assert llm.stats.served == 8 and llm.stats.status_429 == 0  # never past the RPM in any window
     await generation.aclose()
     await scoring.aclose()

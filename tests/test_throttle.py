@@ -282,7 +282,9 @@ async def test_too_long_retry_after_stops_the_run(clock):
         await clock.drive(limiter.run(call))
 
 
-async def test_resync_from_remaining_headers_holds_back_until_reset(clock):
+async def test_resync_from_remaining_headers_holds_back_what_the_server_has_not_refilled(clock):
+    # nothing left, whole again in 1.5 s: the server refills as it goes, so the first eighth of the
+    # held-back budget is free again after 1.5 s / 8 (held back whole, it would wait the 1.5 s)
     limiter = make(clock, rpm=6000, tpm=10**9, max_concurrency=4, burst_s=60)
     dispatched: list[float] = []
 
@@ -299,12 +301,13 @@ async def test_resync_from_remaining_headers_holds_back_until_reset(clock):
         await limiter.run(call)
 
     await clock.drive(main())
-    assert dispatched == pytest.approx([0.0, 1.6])
+    assert dispatched == pytest.approx([0.0, 0.1 + 1.5 / 8])
 
 
 async def test_resync_counts_requests_sent_after_the_one_the_headers_describe(clock):
     # The server's figures are as of when it admitted request 0; requests 1 and 2 left after that
-    # and already used up the 2 it reported, so request 3 waits for the reset.
+    # and already used up the 2 it reported, so request 3 waits for the server to refill some: the
+    # first eighth of its 10 s to the reset.
     limiter = make(clock, rpm=6000, max_concurrency=10, burst_s=60)
     dispatched: list[float] = []
 
@@ -320,7 +323,58 @@ async def test_resync_counts_requests_sent_after_the_one_the_headers_describe(cl
         await limiter.run(call)
 
     await clock.drive(main())
-    assert dispatched == pytest.approx([0.0, 0.0, 0.0, 10.1])
+    assert dispatched == pytest.approx([0.0, 0.0, 0.0, 0.1 + 10 / 8])
+
+
+class BucketServer:
+    """The far side as OpenAI (and the emulator) count it: a bucket of `burst_s` seconds' worth of
+    `rpm`, refilled continuously, reported in every reply; a request past it would be a 429."""
+
+    def __init__(self, clock: FakeClock, rpm: float, burst_s: float) -> None:
+        self.clock, self.rate, self.capacity = clock, rpm / 60, rpm / 60 * burst_s
+        self.level, self.stamp, self.rpm, self.refused = self.capacity, 0.0, rpm, 0
+
+    def admit(self) -> dict[str, str]:
+        now = self.clock.now
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.level < 1 - 1e-9:
+            self.refused += 1
+        self.level -= 1
+        return {
+            "x-ratelimit-limit-requests": str(int(self.rpm)),
+            "x-ratelimit-remaining-requests": str(max(0, int(self.level))),
+            "x-ratelimit-reset-requests": f"{max(0.0, (self.capacity - self.level) / self.rate):.3f}s",
+        }
+
+
+@pytest.mark.parametrize("reports", [True, False])
+async def test_a_server_that_reports_its_bucket_gets_its_burst_and_its_refill(clock, reports):
+    """600 RPM in a minute-sized bucket that refills as it goes: 900 requests take its 600 at once
+    and then 10 a second, about 30 s in all, and none is past the bucket. A server that says
+    nothing gets the profile's own budget: a 1 s burst, and at most 600 in any minute."""
+    limiter = make(clock, rpm=600, max_concurrency=64)
+    server = BucketServer(clock, rpm=600, burst_s=60)
+    dispatched: list[float] = []
+
+    async def call(slot):
+        headers = server.admit()
+        dispatched.append(clock.now)
+        await clock.sleep(0.3)
+        slot.record(headers=headers if reports else None)
+
+    async def main():
+        await asyncio.gather(*(limiter.run(call) for _ in range(900)))
+
+    await clock.drive(main())
+    assert server.refused == 0
+    if reports:
+        assert max_in_any_window(dispatched, window=10.0) >= 500  # the server's bucket, at 64 in flight
+        assert max(dispatched) < 40  # then the refill, not the minute the window would wait
+    else:
+        assert max_in_any_window(dispatched, window=60 - 1e-6) <= 600  # float slack
+        assert max_in_any_window(dispatched, window=10.0) <= 110  # 10 a second and the 1 s burst
+        assert max(dispatched) > 85
 
 
 async def test_remaining_zero_pauses_an_unlimited_profile(clock):

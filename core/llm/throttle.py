@@ -5,8 +5,14 @@ What it enforces, before each request is dispatched:
   once per congestion episode, +1 after a run of successes, never below 1);
 - RPM and TPM budgets over a sliding 60 s window (each request is charged 1 request and its
   estimate `prompt_est + max_tokens`; the token charge is corrected to the real usage when the
-  response arrives), so no 60 s window ever holds more than the limit;
-- a request bucket that spreads dispatch over the minute (`burst_s` worth of requests at most);
+  response arrives), so no 60 s window ever holds more than the limit. A server that reports its
+  limit (`x-ratelimit-limit-*`) counts a bucket that refills continuously; from its first such
+  reply that axis is budgeted as that bucket, which allows everything the window does and more;
+- a request bucket that spreads dispatch over the minute (`burst_s` worth of requests at most),
+  unless the server reports a larger bucket of its own (`x-ratelimit-limit-requests` with the
+  remaining and reset figures, as OpenAI and the emulator send): then it holds as many seconds'
+  worth as the server's (at most the window's), never more than the server says is left, and
+  still refills at the profile's RPM;
 - a global pause: `retry-after-ms` / `retry-after` on a 429 (or any retryable reply) stops *all*
   dispatch until that time;
 - the server's view: `x-ratelimit-remaining-{requests,tokens}` with `x-ratelimit-reset-*` lowers
@@ -193,14 +199,22 @@ class _Entry:
 
 
 class _WindowBudget:
-    """At most `limit` units charged in any `window_s` seconds; charges can be corrected later."""
+    """At most `limit` units charged in any `window_s` seconds; charges can be corrected later.
+
+    Once `refills` is set (the server reported its limit: it counts a bucket that refills as it
+    goes, as OpenAI and the emulator do), the same entries track the bucket's debt instead: each
+    charge is paid back at limit/window_s per second after the ones before it, so `used` is never
+    less than what the server's bucket is still missing. After a burst the budget then comes back
+    at the server's pace, not all at once a window later."""
 
     def __init__(self, limit: float, window_s: float) -> None:
         self.limit = float(limit)
         self.window_s = window_s
+        self.refills = False
+        self._paid_back_at = 0.0  # refills: when the newest charge will have been paid back
         self._entries: list[_Entry] = []  # sorted by expires_at
         self.used = 0.0
-        self._held_back: _Entry | None = None  # from the freshest server figures
+        self._held_back: list[_Entry] = []  # from the freshest server figures
         self._held_as_of = -1
 
     def _expire(self, now: float) -> None:
@@ -234,8 +248,27 @@ class _WindowBudget:
         bisect.insort_right(self._entries, entry, key=lambda e: e.expires_at)
         self.used += entry.amount
 
+    def start_refilling(self, now: float) -> None:
+        """Budget as the server's bucket from now on. What was charged before is debt too: it is
+        paid back first, in the order it was sent (left to expire a window later, it would come
+        free all at once while the server had long counted it)."""
+        if self.refills:
+            return
+        self.refills = True
+        self._expire(now)
+        paid_back_at = now
+        for entry in sorted(self._entries, key=lambda e: e.order):
+            paid_back_at += entry.amount * self.window_s / self.limit if self.limit > 0 else 0.0
+            entry.expires_at = paid_back_at
+        self._entries.sort(key=lambda e: e.expires_at)
+        self._paid_back_at = paid_back_at
+
     def charge(self, now: float, amount: float, order: int) -> _Entry:
-        entry = _Entry(now + self.window_s, float(amount), order)
+        if self.refills and self.limit > 0:
+            self._paid_back_at = max(now, self._paid_back_at) + amount * self.window_s / self.limit
+            entry = _Entry(self._paid_back_at, float(amount), order)
+        else:
+            entry = _Entry(now + self.window_s, float(amount), order)
         self._insert(entry)
         return entry
 
@@ -244,28 +277,42 @@ class _WindowBudget:
             self.used += amount - entry.amount
             entry.amount = float(amount)
 
-    def cap_remaining(self, now: float, remaining: float, reset_s: float, as_of: int) -> None:
+    HELD_BACK_SLICES = 8
+
+    def cap_remaining(
+        self, now: float, remaining: float, reset_s: float, as_of: int, refill_per_s: float | None = None
+    ) -> None:
         """The server said only `remaining` was left when it admitted our request number `as_of`,
         and that its budget is whole again `reset_s` from now: hold back the difference. Requests
-        sent after that one are not in the server's figure yet, so they come off it too."""
+        sent after that one are not in the server's figure yet, so they come off it too.
+
+        A server's budget refills as it goes (a token bucket), so what is held back comes free in
+        slices over the time the server takes to refill it: `refill_per_s` when the server said its
+        limit, else spread over `reset_s`. Held back whole until the reset, a run that had drained the
+        server's bucket would sit idle for up to a minute while the server was admitting again."""
         if as_of < self._held_as_of:
             return  # older news than what we already applied
         self._held_as_of = as_of
         self._expire(now)
-        old = self._held_back
-        if old is not None and old.live:  # superseded by fresher figures
-            self._entries.remove(old)
-            self.used -= old.amount
-            old.live = False
-        self._held_back = None
+        for old in self._held_back:  # superseded by fresher figures
+            if old.live:
+                self._entries.remove(old)
+                self.used -= old.amount
+                old.live = False
+        self._held_back = []
         sent_since = sum(e.charged for e in self._entries if e.order > as_of)
         remaining_now = max(0.0, remaining - sent_since)
         available = self.limit - self.used
-        if remaining_now < available - 1e-9:
-            held_back = _Entry(now + reset_s, available - remaining_now, as_of)
+        deficit = available - remaining_now
+        if deficit <= 1e-9:
+            return
+        refill_s = reset_s if not refill_per_s else min(reset_s, deficit / refill_per_s)
+        slices = self.HELD_BACK_SLICES
+        for index in range(1, slices + 1):
+            held_back = _Entry(now + refill_s * index / slices, deficit / slices, as_of)
             held_back.charged = 0.0  # not a request the server saw
             self._insert(held_back)
-            self._held_back = held_back
+            self._held_back.append(held_back)
 
 
 class _RequestBucket:
@@ -295,6 +342,19 @@ class _RequestBucket:
     def take(self, now: float) -> None:
         self._refill(now)
         self.level -= 1.0
+
+    def widen(self, burst_s: float, now: float) -> None:
+        """Hold `burst_s` seconds' worth from now on; the room added is there at once, as if the
+        bucket had been that size all along (the server's bucket says it was)."""
+        self._refill(now)
+        capacity = max(1.0, self.rate * burst_s)
+        if capacity > self.capacity:
+            self.level += capacity - self.capacity
+            self.capacity = capacity
+
+    def lower_to(self, level: float, now: float) -> None:
+        self._refill(now)
+        self.level = min(self.level, level)
 
 
 class Slot:
@@ -360,6 +420,8 @@ class AdaptiveLimiter:
         self._requests = _WindowBudget(cfg.rpm, cfg.window_s) if cfg.rpm else None
         self._tokens = _WindowBudget(cfg.tpm, cfg.window_s) if cfg.tpm else None
         self._bucket = _RequestBucket(cfg.rpm, cfg.burst_s, now) if cfg.rpm else None
+        self._burst_s = cfg.burst_s  # widened to the server's bucket when it reports one
+        self._burst_as_of = -1
         self._limit = cfg.max_concurrency
         self._in_flight = 0
         self._dispatched = 0
@@ -470,7 +532,7 @@ class AdaptiveLimiter:
         if self._tokens and cfg.tpm:
             self._tokens.limit = cfg.tpm * share
         if self._bucket and cfg.rpm and share > 0:
-            self._bucket.set_rate(cfg.rpm * share, cfg.burst_s, now)
+            self._bucket.set_rate(cfg.rpm * share, self._burst_s, now)
 
     def _settle_soon(self) -> None:
         """Idle now: unless a request comes within `settle_after_s`, report what is still in the
@@ -659,12 +721,41 @@ class AdaptiveLimiter:
                 continue
             try:
                 remaining = float(raw_remaining)
+                limit = float(headers.get(f"x-ratelimit-limit-{kind}", "nan"))
             except ValueError:
                 continue
+            refill_per_s = limit / 60.0 * self._share if limit > 0 and math.isfinite(limit) else None
+            if budget is not None and refill_per_s is not None:
+                budget.start_refilling(now)
             if budget is not None:
-                budget.cap_remaining(now, remaining, reset_s, as_of)
+                budget.cap_remaining(now, remaining, reset_s, as_of, refill_per_s)
             elif remaining <= 0:
                 self.pause_until(now + reset_s)
+        self._follow_server_bucket(headers, now, as_of)
+
+    def _follow_server_bucket(self, headers: Mapping[str, str], now: float, as_of: int) -> None:
+        """Let the request bucket hold as many seconds' worth as the server's, and no more than what
+        the server says is left. The server's bucket holds remaining + reset * rate requests (reset
+        is the time until it is full again); of what is left, this process counts its share, less
+        the requests sent after the one the figures describe."""
+        bucket, cfg = self._bucket, self.config
+        if bucket is None or not cfg.rpm or as_of < self._burst_as_of:
+            return
+        try:
+            limit = float(headers.get("x-ratelimit-limit-requests", ""))
+            remaining = float(headers.get("x-ratelimit-remaining-requests", ""))
+        except ValueError:
+            return
+        reset_s = parse_go_duration(headers.get("x-ratelimit-reset-requests"))
+        if reset_s is None or not (limit > 0 and remaining >= 0 and math.isfinite(limit + remaining)):
+            return
+        self._burst_as_of = as_of
+        server_burst_s = (remaining + reset_s * limit / 60.0) / (limit / 60.0)
+        burst_s = min(cfg.window_s, server_burst_s)
+        if burst_s > self._burst_s:  # only ever wider: the rounded figures wobble from reply to reply
+            self._burst_s = burst_s
+            bucket.widen(burst_s, now)
+        bucket.lower_to(remaining * self._share - (self._dispatched - as_of), now)
 
     @asynccontextmanager
     async def slot(self, estimate_tokens: int = 0) -> AsyncIterator[Slot]:
