@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
+from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.message import Message
 from textual.validation import Integer
@@ -74,22 +75,26 @@ def _label(node: TopicNode) -> Text:
     return text
 
 
-_PANE_MOVE_KEYS = {"shift+up", "shift+down", "shift+left", "shift+right"}
+_SIBLING_JUMPS = ("cursor_parent", "cursor_parent_next_sibling", "cursor_previous_sibling", "cursor_next_sibling")
 
 
-class TopicTree(Tree[int | None], inherit_bindings=False):
-    """The topic tree, without Tree's shift+arrow sibling jumps: those keys move topics (the pane's bindings)."""
+class TopicTree(Tree[int | None]):
+    """The topic tree. Tree's shift+arrow sibling jumps step aside, so those keys reach the pane's
+    moves (bindings that are not priority ones act in order with the keys typed before them)."""
 
-    BINDINGS = [
-        binding
-        for key, binding in {  # a subclass's binding replaces its base's for the same key, as Textual merges them
-            binding.key: binding
-            for cls in reversed(Tree.__mro__)
-            for binding in cls.__dict__.get("BINDINGS", [])
-            if isinstance(binding, Binding)
-        }.items()
-        if key not in _PANE_MOVE_KEYS
-    ]
+    BINDINGS = [binding for binding in Tree.BINDINGS if binding.action not in _SIBLING_JUMPS]  # what help lists
+
+    def action_cursor_parent(self) -> None:
+        raise SkipAction()
+
+    def action_cursor_parent_next_sibling(self) -> None:
+        raise SkipAction()
+
+    def action_cursor_previous_sibling(self) -> None:
+        raise SkipAction()
+
+    def action_cursor_next_sibling(self) -> None:
+        raise SkipAction()
 
 
 class TopicsPane(Pane):
