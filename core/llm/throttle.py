@@ -116,6 +116,25 @@ def parse_retry_after(headers: Mapping[str, str] | None, *, now_wall: Callable[[
     return max(0.0, when.timestamp() - now_wall())
 
 
+def server_figures(headers: Mapping[str, str], kind: str) -> tuple[float, float, float | None] | None:
+    """(remaining, reset seconds, limit or None) from a reply's `x-ratelimit-*-{kind}` headers
+    ("requests" or "tokens"); None without a readable remaining and reset."""
+    reset_s = parse_go_duration(headers.get(f"x-ratelimit-reset-{kind}"))
+    try:
+        remaining = float(headers.get(f"x-ratelimit-remaining-{kind}", ""))
+    except ValueError:
+        return None
+    if reset_s is None or not math.isfinite(remaining):
+        return None
+    try:
+        limit: float | None = float(headers.get(f"x-ratelimit-limit-{kind}", ""))
+    except ValueError:
+        limit = None
+    if limit is not None and not (math.isfinite(limit) and limit > 0):
+        limit = None
+    return max(0.0, remaining), reset_s, limit
+
+
 @dataclass
 class LimiterConfig:
     rpm: float | None = None  # requests per minute; None = no request budget
@@ -715,43 +734,32 @@ class AdaptiveLimiter:
 
     def _resync(self, headers: Mapping[str, str], now: float, as_of: int) -> None:
         for kind, budget in (("requests", self._requests), ("tokens", self._tokens)):
-            raw_remaining = headers.get(f"x-ratelimit-remaining-{kind}")
-            reset_s = parse_go_duration(headers.get(f"x-ratelimit-reset-{kind}"))
-            if raw_remaining is None or reset_s is None:
+            figures = server_figures(headers, kind)
+            if figures is None:
                 continue
-            try:
-                remaining = float(raw_remaining)
-                limit = float(headers.get(f"x-ratelimit-limit-{kind}", "nan"))
-            except ValueError:
+            remaining, reset_s, limit = figures
+            if budget is None:
+                if remaining <= 0:
+                    self.pause_until(now + reset_s)
                 continue
-            refill_per_s = limit / 60.0 * self._share if limit > 0 and math.isfinite(limit) else None
-            if budget is not None and refill_per_s is not None:
+            refill_per_s = None if limit is None else limit / 60.0 * self._share
+            if refill_per_s is not None:
                 budget.start_refilling(now)
-            if budget is not None:
-                budget.cap_remaining(now, remaining, reset_s, as_of, refill_per_s)
-            elif remaining <= 0:
-                self.pause_until(now + reset_s)
-        self._follow_server_bucket(headers, now, as_of)
+            budget.cap_remaining(now, remaining, reset_s, as_of, refill_per_s)
+            if kind == "requests" and limit is not None:
+                self._follow_server_bucket(limit, remaining, reset_s, now, as_of)
 
-    def _follow_server_bucket(self, headers: Mapping[str, str], now: float, as_of: int) -> None:
+    def _follow_server_bucket(self, limit: float, remaining: float, reset_s: float, now: float, as_of: int) -> None:
         """Let the request bucket hold as many seconds' worth as the server's, and no more than what
         the server says is left. The server's bucket holds remaining + reset * rate requests (reset
         is the time until it is full again); of what is left, this process counts its share, less
         the requests sent after the one the figures describe."""
-        bucket, cfg = self._bucket, self.config
-        if bucket is None or not cfg.rpm or as_of < self._burst_as_of:
-            return
-        try:
-            limit = float(headers.get("x-ratelimit-limit-requests", ""))
-            remaining = float(headers.get("x-ratelimit-remaining-requests", ""))
-        except ValueError:
-            return
-        reset_s = parse_go_duration(headers.get("x-ratelimit-reset-requests"))
-        if reset_s is None or not (limit > 0 and remaining >= 0 and math.isfinite(limit + remaining)):
+        bucket = self._bucket
+        if bucket is None or as_of < self._burst_as_of:
             return
         self._burst_as_of = as_of
         server_burst_s = (remaining + reset_s * limit / 60.0) / (limit / 60.0)
-        burst_s = min(cfg.window_s, server_burst_s)
+        burst_s = min(self.config.window_s, server_burst_s)
         if burst_s > self._burst_s:  # only ever wider: the rounded figures wobble from reply to reply
             self._burst_s = burst_s
             bucket.widen(burst_s, now)
