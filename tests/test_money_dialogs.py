@@ -98,3 +98,19 @@ async def test_storage_dialog_deletes_the_marked_objects_from_s3_after_asking(ap
         await pilot.pause(0.2)
         assert small in [o["Key"] for o in s3.list_objects_v2(Bucket=aws.bucket).get("Contents", [])]
         await pilot.press("escape")
+
+
+async def test_the_palette_finds_the_storage_dialog_from_another_pane(app, aws, boto3_clients):
+    from tui.screens.storage import StorageScreen
+
+    boto3_clients.s3.put_object(Bucket=aws.bucket, Key="tunedeck/money-dialogs/abc/train/train.jsonl", Body=b"x")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press("1", "ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"jobs: storage")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, StorageScreen) and app.screen)
+        await wait_for(pilot, lambda: screen.objects is not None, what="objects listed")
+        assert app.query_one("#panes").current == "pane-jobs"
+        assert "1 object(s)" in screen_text(app)

@@ -1,4 +1,4 @@
-"""Command palette commands: "go: <pane>" and a few app-wide actions."""
+"""Command palette commands: "go: <pane>", pane actions the footer leaves out, and a few app-wide actions."""
 
 from __future__ import annotations
 
@@ -13,8 +13,19 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
+PANE_ACTIONS = [  # a pane's keys that its footer leaves out, found here by name
+    ("jobs", "quotas", "jobs: Quotas", "the pool's training quotas; ask for more where a type has no slot"),
+    ("jobs", "storage", "jobs: Storage", "this session's S3 objects with sizes and monthly cost; delete some"),
+]
+
+
 class PaneCommands(Provider):
-    """Palette commands: "go: <pane>" and a few app-wide actions."""
+    """Palette commands: "go: <pane>", a few pane actions and a few app-wide actions."""
+
+    async def _run_in_pane(self, pane_id: str, action: str) -> None:
+        app = self.app
+        await app.action_show_pane(pane_id)
+        await app.active_pane.run_action(action)
 
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
         app = self.app
@@ -22,6 +33,8 @@ class PaneCommands(Provider):
             (f"go: {title}", partial(app.call_later, app.action_show_pane, pane_id), f"switch to the {title} pane")
             for pane_id, title in PANES.items()
         ]
+        for pane_id, action, title, help_text in PANE_ACTIONS:
+            commands.append((title, partial(app.call_later, self._run_in_pane, pane_id, action), help_text))
         commands.append(("app: Help", app.action_help, "list the keys"))
         commands.append(
             ("app: Account mode", app.action_account_mode, "switch the session between api and console mode")
