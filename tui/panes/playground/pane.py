@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from textual.app import ComposeResult
 
     from core.playground.rehearsal import RehearsalProgress
+    from core.playground.rounds import VersionStats
     from core.store.playground import PromptVersionRow
     from tui.messages import RunFinished
 
@@ -412,8 +413,18 @@ class PlaygroundPane(Pane):
         self.store.set_meta(DRAFT_META, draft)
 
     def refresh_versions(self, highlight: int | None = None) -> None:
-        self.marks = {side: vid for side, vid in self.marks.items() if self.store.prompt_version(vid) is not None}
-        self.query_one(VersionList).show(version_stats(self.store), self.marks, highlight=highlight)
+        """Reread the saved versions and their results (in a worker: the results count every sample)."""
+        self._load_versions(set(self.marks.values()), highlight)
+
+    @work(thread=True, exclusive=True, group="playground-versions", exit_on_error=False)
+    def _load_versions(self, marked: set[int], highlight: int | None) -> None:
+        gone = {vid for vid in marked if self.store.prompt_version(vid) is None}
+        stats = version_stats(self.store)
+        self.app.call_from_thread(self._show_versions, stats, gone, highlight)
+
+    def _show_versions(self, stats: list[VersionStats], gone: set[int], highlight: int | None) -> None:
+        self.marks = {side: vid for side, vid in self.marks.items() if vid not in gone}
+        self.query_one(VersionList).show(stats, self.marks, highlight=highlight)
 
     def _show_mode(self) -> None:
         if self.compare_mode:
