@@ -76,6 +76,9 @@ def main() -> int:
     binding = max(request_fraction, token_fraction)
     print(f"variants: {PAIRS:,} accepted pairs -> {progress.done:,} Spanish variants ({progress.failed} failed)")
     print(f"  against {RPM} RPM / {TPM:,} TPM / {LATENCY_MS} ms; wall time {wall:.1f} s; {calls} calls served")
+    print(f"  429s from the emulator {stats.status_429}")
+    for error in progress.errors[:3]:
+        print(f"  failed: {error}")
     print(
         f"  requests {request_fraction:.2f} of the limit, tokens charged {token_fraction:.2f}; "
         f"binding {binding:.2f} (target >= {TARGET}: {'met' if binding >= TARGET else 'MISSED'})"
