@@ -240,7 +240,8 @@ def test_restart_reconciles_the_queue_with_sagemaker(aws, tmp_path):
     second = make_service(store, make_config(aws, quotas={INSTANCE: 4}))
     summary = second.tick()
     assert summary.reconciled
-    assert store.job(jobs[2].name).status == IN_PROGRESS and store.job(jobs[2].name).arn  # adopted
+    adopted = store.job(jobs[2].name)  # not requeued: its SageMaker job is followed (a loaded machine may see it end)
+    assert adopted.arn and adopted.status in (IN_PROGRESS, COMPLETED)
     assert summary.launched == [jobs[3].name]  # requeued, then launched once
     run_until(second, second.idle)
     assert [j.status for j in store.jobs()] == [COMPLETED] * 4
