@@ -87,3 +87,25 @@ async def test_the_pane_follows_a_headless_run_while_shown(store):
         script = "from core.sessions import open_session; open_session('moves').add_topic('Delta from a headless run')"
         subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, timeout=60)
         await until(pilot, lambda: "Delta from a headless run" in screen_text(app), "the headless topic")
+
+
+async def test_a_write_that_leaves_the_topics_alone_does_not_rebuild_the_tree(store):
+    """Any commit elsewhere moves the store's data version; the pane reads the tree again but keeps
+    what it shows (a rebuild puts the cursor back a frame later, after keys typed meanwhile moved it)."""
+    from core.store import Store
+    from tui.panes.topics.pane import TopicsPane
+
+    app = make_app(store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("1")
+        await until(pilot, lambda: "Charlie" in screen_text(app), "the tree")
+        pane = app.query_one(TopicsPane)
+        tree = app.query_one("#topic-tree")
+        shown = list(tree.root.children)
+        read_at = pane._data_version
+        other = Store(store.path)  # another process's connection
+        other.set_meta("unrelated", {"n": 1})
+        other.close()
+        await until(pilot, lambda: pane._data_version != read_at, "the tree read again", timeout=5.0)
+        await pilot.pause(0.2)
+        assert list(tree.root.children) == shown and all(a is b for a, b in zip(tree.root.children, shown, strict=True))

@@ -133,6 +133,7 @@ class TopicsPane(Pane):
         self._store_pool: ThreadPoolExecutor | None = None
         self._probe_timer: Timer | None = None
         self._data_version: int | None = None
+        self._shown_nodes: list[TopicNode] | None = None
         self._topics: dict[int, Topic] = {}
         self._edits = 0
 
@@ -213,6 +214,9 @@ class TopicsPane(Pane):
             self.reload()
 
     def on_tree_loaded(self, message: TreeLoaded) -> None:
+        if message.nodes == self._shown_nodes:
+            return  # another write moved the store's data version; rebuilding would only disturb the cursor
+        self._shown_nodes = message.nodes
         self._topics = {}
         stack = list(message.nodes)
         while stack:
