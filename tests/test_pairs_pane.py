@@ -279,3 +279,40 @@ async def test_100k_pairs_open_and_scroll(store):
         assert shown is not None and f"#{shown.id} " in pane.query_one(PairDetail).text
         assert f" {shown.id} " in screen_text(pilot.app)
         assert took < 15, f"opening and 20 page-downs took {took:.1f}s"
+
+
+async def test_keys_pressed_while_the_rows_are_read_again_still_move_the_cursor(store, monkeypatch):
+    """A write elsewhere makes the pane read its rows again; j pressed while that read is under way
+    (a big session) is not undone when the rows arrive."""
+    import threading
+
+    from core.store import Store
+
+    app = make_app(store)
+    async with app.run_test(size=(140, 40)) as pilot:
+        pane = await open_pairs(pilot)
+        first = pane.table.cursor_pair_id
+        reading, release = threading.Event(), threading.Event()
+        fetch = pane._fetch_rows
+
+        def slow_fetch(flt):
+            reading.set()
+            release.wait(10)
+            return fetch(flt)
+
+        monkeypatch.setattr(pane, "_fetch_rows", slow_fetch)
+        other = Store(store.path)  # another process adds a pair: the probe reads the rows again
+        other.add_pairs([NewPair("A question from elsewhere?", "An answer from elsewhere.", task_key="other")])
+        other.close()
+        for _ in range(200):
+            if reading.is_set():
+                break
+            await pilot.pause(0.05)
+        assert reading.is_set(), "the probe did not read the rows again"
+        await pilot.press("j", "j")
+        moved_to = pane.table.cursor_pair_id
+        assert moved_to != first
+        release.set()
+        await settle(pilot)
+        assert pane.table.row_count == 21
+        assert pane.table.cursor_pair_id == moved_to

@@ -303,11 +303,12 @@ class PairsPane(Pane):
 
     # ---- loading ---------------------------------------------------------------------------
     def reload(self, keep: int | None = None, *, quiet: bool = False) -> None:
-        """Re-read the ids of the current filter in the background; the cursor stays on `keep` (default: its pair)."""
+        """Re-read the ids of the current filter in the background; the cursor stays on `keep` (default: the
+        pair it is on when the rows arrive, so keys pressed while they were read still count)."""
         if not quiet:
             self._loading = "filtering…" if self.filter.text else "loading…"
             self._show_status()
-        self._load_rows(self.filter, keep if keep is not None else self.table.cursor_pair_id)
+        self._load_rows(self.filter, keep)
 
     def _fetch_rows(self, flt: PairFilter) -> tuple[list[int], dict[int, str], int]:
         ids = self.store.ordered_ids(flt)
@@ -337,7 +338,7 @@ class PairsPane(Pane):
             if flt != PairFilter(sort=flt.sort, descending=flt.descending)
             else self._empty_hint()
         )
-        table.set_rows(ids, keep=keep)
+        table.set_rows(ids, keep=keep if keep is not None else table.cursor_pair_id)
         self._loading = ""
         self._show_status()
         self._schedule_stats(0)
