@@ -177,18 +177,7 @@ class PairsMixin:
                     "INSERT OR IGNORE INTO pairs (topic_id, question, answer, kind, status, tags, task_key, "
                     "provenance, "
                     "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        p.topic_id,
-                        p.question,
-                        p.answer,
-                        p.kind,
-                        p.status,
-                        json.dumps(list(p.tags)),
-                        p.task_key,
-                        json.dumps(p.provenance or {}),
-                        now,
-                        now,
-                    ),
+                    (*pair_row(p), now, now),
                 )
                 ids.append(inserted_id(cur) if cur.rowcount else None)
         return ids
